@@ -1,0 +1,5 @@
+import sys
+
+from mimi.cli import main
+
+sys.exit(main())

@@ -1,0 +1,27 @@
+"""``mimi zoo``: list the shipped models with their recipes and measured accuracies."""
+
+from __future__ import annotations
+
+import json
+
+from mimi import zoo
+
+
+def register(sub) -> None:
+    p = sub.add_parser("zoo", help="list the model zoo")
+    p.add_argument("--json", action="store_true", help="print the model cards as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    cards = [zoo.card(name) for name in zoo.names()]
+    if args.json:
+        print(json.dumps(cards, indent=2))
+        return 0
+    print(f"{'model':<18} {'recipe':<10} {'clean':>7} {'PGD-20':>7}  description")
+    for c in cards:
+        ev = c.get("evaluation", {})
+        clean = f"{100 * ev['clean_accuracy']:.2f}" if "clean_accuracy" in ev else "-"
+        robust = f"{100 * ev['pgd20_accuracy']:.2f}" if "pgd20_accuracy" in ev else "-"
+        print(f"{c['name']:<18} {c['training']['recipe']:<10} {clean:>7} {robust:>7}  {c.get('description', '')}")
+    return 0

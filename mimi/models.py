@@ -1,0 +1,83 @@
+"""Architectures of the zoo. Normalization lives inside every model: inputs are in [0, 1].
+
+- ``small-cnn``: three 3x3 conv blocks (32, 64, 128 channels, each ReLU + 2x2 max-pool),
+  then 1152 -> 256 -> classes; ~390k parameters. One architecture for all Fashion-MNIST
+  models, so that their differences come from training alone.
+- ``resnet18``: the CIFAR variant of ResNet-18 (3x3 stem, no max-pool), from torchvision.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+FMNIST_MEAN = (0.2860,)
+FMNIST_STD = (0.3530,)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+class Normalize(nn.Module):
+    """x -> (x - mean) / std per channel."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
+                 mean: Sequence[float] = FMNIST_MEAN, std: Sequence[float] = FMNIST_STD) -> None:
+        super().__init__()
+        self.normalize = Normalize(mean, std)
+        blocks, channels = [], in_channels
+        for width in (32, 64, 128):
+            blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = width
+        self.features = nn.Sequential(*blocks)
+        side = image_size // 8
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(channels * side * side, 256), nn.ReLU(), nn.Linear(256, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(self.normalize(x)))
+
+
+class NormalizedResNet18(nn.Module):
+    """torchvision's ResNet-18 with a 3x3 stride-1 stem and no max-pool (for 32-px images)."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10,
+                 mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD) -> None:
+        super().__init__()
+        from torchvision.models import resnet18
+
+        self.normalize = Normalize(mean, std)
+        self.net = resnet18(num_classes=num_classes)
+        self.net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        self.net.maxpool = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))
+
+
+ARCHITECTURES = {"small-cnn": SmallCNN, "resnet18": NormalizedResNet18}
+
+
+def build(architecture: str, **kwargs) -> nn.Module:
+    """Instantiate an architecture by name with its keyword arguments."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[architecture](**kwargs)
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Eval mode and no gradients on parameters: safe to share across sessions and threads."""
+    model.eval()
+    model.requires_grad_(False)
+    return model

@@ -1,0 +1,78 @@
+"""The model zoo: weights (state dicts) plus a JSON model card each, in ``assets/zoo``.
+
+``names()`` lists the models, ``load(name) -> (model, card)`` builds the architecture named
+by the card, loads its weights with ``weights_only=True`` and returns it frozen (eval mode,
+no parameter gradients), so one instance can be shared by every session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mimi.data import ASSETS_DIR
+from mimi.models import build, freeze
+
+ZOO_DIR = ASSETS_DIR / "zoo"
+
+
+class UnknownModel(ValueError):
+    """No model card of that name; the message lists the valid names."""
+
+
+class CorruptWeights(ValueError):
+    """A weight file is missing, truncated or does not match its card; the message names the file."""
+
+
+def names(zoo_dir: Path = ZOO_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(zoo_dir).glob("*.json"))
+
+
+def card(name: str, zoo_dir: Path = ZOO_DIR) -> dict[str, Any]:
+    path = Path(zoo_dir) / f"{name}.json"
+    if not path.exists():
+        raise UnknownModel(f"unknown model {name!r}; the zoo has: {', '.join(names(zoo_dir)) or '(nothing)'}")
+    return json.loads(path.read_text())
+
+
+def load(name: str, device: str | torch.device = "cpu", zoo_dir: Path = ZOO_DIR) -> tuple[nn.Module, dict[str, Any]]:
+    """Build model ``name`` from its card and weights, frozen, on ``device``."""
+    meta = card(name, zoo_dir)
+    weights = Path(zoo_dir) / meta["weights"]
+    model = build(meta["architecture"], **meta.get("arch_kwargs", {}))
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except FileNotFoundError as exc:
+        raise CorruptWeights(f"weight file {weights} of model {name!r} is missing") from exc
+    except Exception as exc:  # truncated zip, wrong tensors, pickled objects, ...
+        raise CorruptWeights(f"weight file {weights} of model {name!r} is corrupted or does not match "
+                             f"its card ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+    return freeze(model.to(device)), meta
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def save(model: nn.Module, meta: dict[str, Any], zoo_dir: Path = ZOO_DIR) -> Path:
+    """Write ``<name>.pt`` (a state dict) and ``<name>.json`` (the card, with size and hash)."""
+    zoo_dir = Path(zoo_dir)
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    weights = zoo_dir / f"{meta['name']}.pt"
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
+    meta = {**meta, "weights": weights.name, "sha256": sha256(weights),
+            "parameters": sum(p.numel() for p in model.parameters())}
+    write_card(meta, zoo_dir)
+    return weights
+
+
+def write_card(meta: dict[str, Any], zoo_dir: Path = ZOO_DIR) -> Path:
+    path = Path(zoo_dir) / f"{meta['name']}.json"
+    path.write_text(json.dumps(meta, indent=2) + "\n")
+    return path
