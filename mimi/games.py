@@ -1,0 +1,150 @@
+"""Image games: a model, an image (or several sharing masks), a target class -> v(masks).
+
+``ImageGame(model, image, target)`` is a callable ``v(masks) -> values`` over a (k, n) boolean
+mask array, as every estimator in :mod:`mimi.interactions` expects:
+
+    v(S) = value(model(x_S), target)     (value: mimi.values.class_value, log-odds by default)
+
+with x_S the masked image of :func:`mimi.players.masked_images`. Given G images (G, C, H, W)
+and G targets, the game returns (k, G): every mask row is applied to all G images in the same
+batch, so a clean and an adversarial image (or B images of a data set) are evaluated on
+identical coalitions (common random numbers). Values are returned as float64 numpy arrays
+(the network and the value function run in float32, or bf16 autocast on CUDA when asked).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from mimi.compute import (BatchProgress, check_precision, choose_device, default_batch_size, forward_context,
+                          model_device)
+from mimi.models import freeze
+from mimi.players import Grid, GridSpec, make_baseline, masked_images
+from mimi.progress import ProgressFn
+from mimi.values import check_value_function, class_value
+
+TARGETS = ("label", "predicted")
+Target = Union[str, int]
+
+
+def on_device(model: nn.Module, device: str | torch.device | None) -> tuple[nn.Module, torch.device]:
+    """The model on ``device`` (None: where it already is). A model elsewhere is copied, never moved:
+    shared models are not mutated."""
+    current = model_device(model)
+    if device is None:
+        return model, current
+    target = choose_device(device)
+    if target.type == current.type and (target.index is None or target.index == current.index):
+        return model, current
+    return freeze(copy.deepcopy(model).to(target)), target
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes (B,) and softmax probabilities (B, classes) of images (B, C, H, W)."""
+    logits = model(images.to(model_device(model)))
+    probs = torch.softmax(logits.double(), dim=1)
+    return probs.argmax(1).cpu().numpy(), probs.cpu().numpy()
+
+
+def resolve_target(model: nn.Module, image: torch.Tensor, label: Optional[int], target: Target) -> int:
+    """The class whose value is the game's output: ``"label"`` (the true label), ``"predicted"``
+    (the model's prediction on the full image) or a class index."""
+    if isinstance(target, str):
+        if target == "label":
+            if label is None:
+                raise ValueError("target 'label' needs the image's label")
+            return int(label)
+        if target == "predicted":
+            return int(predict(model, image[None])[0][0])
+        raise ValueError(f"unknown target {target!r}; choose label, predicted or a class index")
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        return int(target)
+    raise ValueError(f"unknown target {target!r}; choose label, predicted or a class index")
+
+
+class ImageGame:
+    """v(masks) for one image (C, H, W) -> (k,) or G images (G, C, H, W) sharing masks -> (k, G).
+
+    Arguments: ``target`` a class index or one per image; ``grid`` a spec such as ``"7x7"``;
+    ``baseline`` as :func:`mimi.players.make_baseline`; ``value`` a kind of
+    :func:`mimi.values.class_value`; ``batch_size`` images per forward pass (default: fits the
+    device); ``precision`` float32 or bf16 (CUDA autocast); ``progress`` a ProgressFn called once
+    per batch (it may raise ``Cancelled``). ``forward_passes`` counts images evaluated by the
+    model (mask rows x G); ``mask_rows`` counts rows of masks.
+    """
+
+    def __init__(self, model: nn.Module, image: torch.Tensor, target: Union[int, Sequence[int]], *,
+                 grid: GridSpec = "7x7", baseline: Union[str, float, torch.Tensor] = "mean",
+                 value: str = "log-odds", device: str | torch.device | None = None,
+                 batch_size: Optional[int] = None, precision: str = "float32",
+                 progress: Union[ProgressFn, BatchProgress, None] = None,
+                 baseline_mean: Optional[Union[float, Sequence[float]]] = None,
+                 blur_sigma: Optional[float] = None) -> None:
+        image = torch.as_tensor(image)
+        if image.ndim not in (3, 4):
+            raise ValueError(f"image must be (C, H, W) or (G, C, H, W), got shape {tuple(image.shape)}")
+        self.model, self.device = on_device(model, device)
+        self.single = image.ndim == 3
+        self.images = (image[None] if self.single else image).float().to(self.device)
+        self.count = self.images.shape[0]
+        targets = np.atleast_1d(np.asarray(target, dtype=np.int64))
+        if targets.shape != (self.count,):
+            raise ValueError(f"{self.count} image(s) need {self.count} target(s), got {targets.tolist()}")
+        self.targets = torch.as_tensor(targets, device=self.device)
+        self.grid = Grid.parse(grid, *self.images.shape[-2:])
+        self.n = self.grid.n
+        self.value = check_value_function(value)
+        self.precision = check_precision(precision)
+        self.baseline = make_baseline(self.images, baseline, model=self.model, mean=baseline_mean,
+                                      blur_sigma=blur_sigma)
+        if batch_size is None:
+            batch_size = default_batch_size(self.model, tuple(self.images.shape[1:]), self.device, precision)
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self.rows_per_batch = max(1, self.batch_size // self.count)
+        self.tracker = progress if isinstance(progress, BatchProgress) else BatchProgress(progress)
+        self._cell_map = torch.as_tensor(self.grid.cell_map, device=self.device)
+        self._batch_targets = self.targets.repeat(self.rows_per_batch)
+        self.forward_passes = 0
+        self.mask_rows = 0
+
+    def expect(self, rows: int, message: str | None = None) -> None:
+        """Announce ``rows`` mask rows to come, for the progress total."""
+        self.tracker.expect(rows * self.count, message)
+
+    def masked(self, masks: torch.Tensor) -> torch.Tensor:
+        """(k, n) bool masks on the device -> (k * G, C, H, W) masked images, row-major in (k, G)."""
+        pixels = masks[:, self._cell_map][:, None, None]  # (k, 1, 1, H, W)
+        return torch.where(pixels, self.images, self.baseline).flatten(0, 1)
+
+    def __call__(self, masks) -> np.ndarray:
+        masks = torch.as_tensor(np.asarray(masks) if not isinstance(masks, torch.Tensor) else masks)
+        if masks.ndim != 2 or masks.shape[1] != self.n:
+            raise ValueError(f"masks must be (k, {self.n}) for a {self.grid.spec} grid, got {tuple(masks.shape)}")
+        masks = masks.to(self.device, torch.bool)
+        k = masks.shape[0]
+        out = torch.empty((k, self.count), dtype=torch.float64, device=self.device)
+        with forward_context(self.device, self.precision):
+            for start in range(0, k, self.rows_per_batch):
+                rows = masks[start:start + self.rows_per_batch]
+                logits = self.model(self.masked(rows))
+                targets = self._batch_targets[:logits.shape[0]]
+                out[start:start + len(rows)] = class_value(logits, targets, self.value).view(len(rows), -1)
+                self.mask_rows += len(rows)
+                self.forward_passes += len(rows) * self.count
+                self.tracker.advance(len(rows) * self.count)
+        values = out.cpu().numpy()
+        return values[:, 0] if self.single else values
+
+    def masked_images(self, masks) -> torch.Tensor:
+        """The masked inputs x_S for ``masks`` (k, n): (k, C, H, W), or (k, G, C, H, W) for G images."""
+        images = self.images[0] if self.single else self.images
+        baseline = self.baseline[0] if self.single else self.baseline
+        return masked_images(images, baseline, self.grid, masks)
