@@ -133,7 +133,7 @@ def train(model: nn.Module, data: ImageSet, cfg: TrainConfig, checkpoint: Option
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total_loss += float(loss) * len(x)
+            total_loss += float(loss.detach()) * len(x)
             report(progress, epoch * batches + b + 1, cfg.epochs * batches,
                    f"epoch {epoch + 1}/{cfg.epochs} loss {total_loss / min((b + 1) * cfg.batch_size, len(data)):.3f}")
         wall += time.perf_counter() - t0

@@ -76,3 +76,27 @@ def write_card(meta: dict[str, Any], zoo_dir: Path = ZOO_DIR) -> Path:
     path = Path(zoo_dir) / f"{meta['name']}.json"
     path.write_text(json.dumps(meta, indent=2) + "\n")
     return path
+
+
+REFERENCE_SUBSET = 1000  # the first 1000 Fashion-MNIST test images
+
+
+@torch.no_grad()
+def reference_accuracies(model: nn.Module, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Clean accuracy on the shipped gallery and, when the dataset is installed, on the first
+    1000 test images: the numbers a card records so that any install can check its weights."""
+    from mimi.data import DatasetMissing, load_fashion_mnist, load_gallery
+
+    device = next(model.parameters()).device
+    gallery_set = load_gallery()
+    measured: dict[str, Any] = {
+        "gallery_accuracy": float((model(gallery_set.images.to(device)).argmax(1).cpu() == gallery_set.labels)
+                                  .float().mean())}
+    try:
+        subset = load_fashion_mnist("test", data_dir).subset(REFERENCE_SUBSET)
+    except DatasetMissing:
+        return measured
+    preds = torch.cat([model(x.to(device)).argmax(1).cpu() for x in subset.images.split(500)])
+    measured["test_subset_accuracy"] = float((preds == subset.labels).float().mean())
+    measured["test_subset"] = f"first {REFERENCE_SUBSET} test images"
+    return measured

@@ -96,6 +96,8 @@ def run(args) -> int:
             "machine": machine_description(device),
         },
     }
+    if args.dataset == "fashion-mnist":
+        meta["evaluation"].update(zoo.reference_accuracies(model, args.data_dir))
     zoo.save(model.cpu(), meta, out)
     print(f"{name}: clean {100 * result.clean_accuracy:.2f}%  PGD-20 (eps {ROBUST_EPS}) "
           f"{100 * result.robust_accuracy[0]:.2f}%  -> {out / (name + '.json')}")

@@ -10,10 +10,18 @@ from mimi import zoo
 def register(sub) -> None:
     p = sub.add_parser("zoo", help="list the model zoo")
     p.add_argument("--json", action="store_true", help="print the model cards as JSON")
+    p.add_argument("--measure", action="store_true",
+                   help="re-measure each card's reference accuracies (gallery, first 1000 test images) and save them")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    if args.measure:
+        for name in zoo.names():
+            model, meta = zoo.load(name)
+            meta.setdefault("evaluation", {}).update(zoo.reference_accuracies(model))
+            zoo.write_card(meta)
+            print(f"{name}: gallery {meta['evaluation']['gallery_accuracy']:.2%}", flush=True)
     cards = [zoo.card(name) for name in zoo.names()]
     if args.json:
         print(json.dumps(cards, indent=2))
