@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded verbatim in model cards and result files
     try:
         return int(args.run(args) or 0)
     except (CommandError, DatasetMissing, ValueError, OSError) as exc:

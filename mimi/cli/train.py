@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import torch
@@ -85,7 +84,7 @@ def run(args) -> int:
         "input": {"shape": [channels, size, size], "range": [0.0, 1.0], "normalization": "inside the model"},
         "training": {
             "recipe": args.recipe,
-            "command": shlex.join(["mimi", "train", *getattr(args, "argv", sys.argv[2:])]),
+            "command": shlex.join(["mimi", *args.argv]),
             "seed": args.seed, "epochs": args.epochs, "train_images": len(train_set),
             "wall_time_s": record["wall_time_s"], "machine": record["machine"], "config": record["config"],
         },
