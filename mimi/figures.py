@@ -1,0 +1,311 @@
+"""Plotly figures of mimi's results, shared by the dashboard and notebooks (no Streamlit here).
+
+Every function returns a ``go.Figure``. Colours are fixed by meaning: clean is blue,
+adversarial red, per-model colours follow :data:`MODEL_COLOURS`; interaction maps use a
+diverging scale centred at zero. Error bars are one standard error (the engine's ``*_se``).
+:func:`figure_rows` / :func:`figure_csv` turn any of these figures into the table it plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+CLEAN = "#1f6fb4"
+ADVERSARIAL = "#d62728"
+MODEL_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d")
+DIVERGING = "RdBu_r"
+TEMPLATE = "plotly_white"
+#: The selection layer over cell maps: one invisible marker per cell, clickable in Streamlit.
+CELL_LAYER = "cells"
+
+
+def model_colour(index: int) -> str:
+    return MODEL_COLOURS[index % len(MODEL_COLOURS)]
+
+
+def _array(value: Any) -> np.ndarray | None:
+    return None if value is None else np.asarray(value, dtype=float)
+
+
+def _finish(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template=TEMPLATE, height=height,
+                      margin=dict(l=10, r=10, t=60, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+    return fig
+
+
+def order_labels(ratios: Sequence[float], orders: Sequence[int]) -> list[str]:
+    """Axis labels ``r=0.5 (m=23)``: the order as a fraction of n-2, and the context size m."""
+    return [f"{float(r):g} (m={int(m)})" for r, m in zip(ratios, orders)]
+
+
+# --------------------------------------------------------------------------- images and attacks
+def _gray(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, dtype=float)
+    if image.ndim == 3:
+        image = image[0] if image.shape[0] == 1 else image.mean(0)
+    return image
+
+
+def _image_trace(image: np.ndarray, *, x=None, y=None, showscale=False, name="image") -> go.Heatmap:
+    return go.Heatmap(z=_gray(image), x=x, y=y, zmin=0, zmax=1, colorscale="gray", showscale=showscale,
+                      name=name, hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>")
+
+
+def _square_axes(fig: go.Figure, rows: int, cols: int) -> None:
+    for r in range(1, rows + 1):
+        for c in range(1, cols + 1):
+            fig.update_yaxes(autorange="reversed", scaleanchor=None, showticklabels=False, showgrid=False,
+                             zeroline=False, row=r, col=c)
+            fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain",
+                             row=r, col=c)
+    for index, axis in enumerate(fig.select_yaxes()):
+        axis.scaleanchor = "x" if index == 0 else f"x{index + 1}"
+
+
+def attack_figure(clean: np.ndarray, adversarial: np.ndarray, eps: float, title: str = "") -> go.Figure:
+    """Clean image, adversarial image, and the perturbation x' - x on a diverging scale of +-eps."""
+    perturbation = _gray(adversarial) - _gray(clean)
+    bound = float(eps) if eps > 0 else float(np.abs(perturbation).max() or 1.0)
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.04, subplot_titles=(
+        "clean x", "adversarial x' = x + δ", f"perturbation δ (colour range ±{bound:.3g}, amplified)"))
+    fig.add_trace(_image_trace(clean, name="clean"), 1, 1)
+    fig.add_trace(_image_trace(adversarial, name="adversarial"), 1, 2)
+    fig.add_trace(go.Heatmap(z=perturbation, zmin=-bound, zmax=bound, zmid=0, colorscale=DIVERGING,
+                             name="perturbation", colorbar=dict(thickness=10, len=0.9),
+                             hovertemplate="row %{y}, col %{x}: δ = %{z:.3f}<extra></extra>"), 1, 3)
+    _square_axes(fig, 1, 3)
+    return _finish(fig, title, 300)
+
+
+def confidence_figure(classes: Sequence[str], clean_top: Sequence[int], clean_prob: Sequence[float],
+                      adv_top: Sequence[int], adv_prob: Sequence[float], true_label: int,
+                      title: str = "") -> go.Figure:
+    """Top-k class probabilities before and after the attack, over the union of both top-k lists."""
+    before = dict(zip(map(int, clean_top), map(float, clean_prob)))
+    after = dict(zip(map(int, adv_top), map(float, adv_prob)))
+    shown = list(dict.fromkeys([*map(int, clean_top), *map(int, adv_top)]))
+    shown.sort(key=lambda c: -(before.get(c, 0.0) + after.get(c, 0.0)))
+    names = [f"{classes[c]} ✓" if c == true_label else classes[c] for c in shown]
+    fig = go.Figure()
+    for label, probs, colour in (("clean", before, CLEAN), ("adversarial", after, ADVERSARIAL)):
+        values = [probs.get(c) for c in shown]
+        fig.add_trace(go.Bar(y=names, x=[v if v is not None else 0.0 for v in values], orientation="h",
+                             name=label, marker_color=colour,
+                             text=[f"{v:.1%}" if v is not None else "< top-k" for v in values],
+                             textposition="outside", hovertemplate="%{y}: %{x:.2%}<extra>" + label + "</extra>"))
+    fig.update_layout(barmode="group", xaxis=dict(title="probability", range=[0, 1.15], tickformat=".0%"),
+                      yaxis=dict(autorange="reversed"))
+    return _finish(fig, title, 320)
+
+
+# --------------------------------------------------------------------------- per-order profiles
+def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interaction I⁽ᵐ⁾ per order") -> go.Figure:
+    """Per model (one panel each, shared y): mean I^(m) over pairs and contexts, clean vs adversarial, ±1 SE."""
+    names = list(profiles)
+    fig = make_subplots(rows=1, cols=max(1, len(names)), shared_yaxes=True, horizontal_spacing=0.03,
+                        subplot_titles=names)
+    for col, name in enumerate(names, start=1):
+        p = profiles[name]
+        labels = order_labels(p.ratios, p.orders)
+        series = [("clean", p.clean_mean, p.clean_se, CLEAN)]
+        if getattr(p, "adv_mean", None) is not None:
+            series.append(("adversarial", p.adv_mean, p.adv_se, ADVERSARIAL))
+        for label, mean, se, colour in series:
+            fig.add_trace(go.Bar(x=labels, y=_array(mean), name=label, marker_color=colour, legendgroup=label,
+                                 showlegend=col == 1, error_y=dict(type="data", array=_array(se), visible=se is not None),
+                                 hovertemplate="order %{x}<br>I = %{y:.4f}<extra>" + f"{name}, {label}</extra>"),
+                          1, col)
+        fig.update_xaxes(title_text="order r = m / (n−2)", row=1, col=col)
+    fig.update_yaxes(title_text="mean I⁽ᵐ⁾(i, j)", row=1, col=1)
+    fig.update_layout(barmode="group")
+    return _finish(fig, title, 380)
+
+
+def delta_j_figure(profiles: Mapping[str, Any],
+                   title: str = "Attacking utility by order ΔJ⁽ᵐ⁾ (what the attack removed)") -> go.Figure:
+    """ΔJ^(m) per order, all models on one axis (grouped bars, ±1 SE); models without an attack are skipped."""
+    fig = go.Figure()
+    for index, (name, p) in enumerate(profiles.items()):
+        if getattr(p, "delta_j", None) is None:
+            continue
+        se = _array(getattr(p, "delta_j_se", None))
+        fig.add_trace(go.Bar(x=order_labels(p.ratios, p.orders), y=_array(p.delta_j), name=name,
+                             marker_color=model_colour(index),
+                             error_y=dict(type="data", array=se, visible=se is not None),
+                             hovertemplate="order %{x}<br>ΔJ = %{y:.4f}<extra>" + name + "</extra>"))
+    fig.add_hline(y=0, line_color="#888", line_width=1)
+    fig.update_layout(barmode="group", xaxis_title="order r = m / (n−2)", yaxis_title="ΔJ⁽ᵐ⁾ (clean − adversarial)")
+    return _finish(fig, title, 380)
+
+
+def decomposition_figure(parts: Sequence[tuple[str, float]], total: float, title: str = "") -> go.Figure:
+    """Waterfall of v(N) − v(∅) into its parts (name, value), ending at the sum beside the exact total."""
+    names = [name for name, _ in parts]
+    values = [float(v) for _, v in parts]
+    fig = go.Figure(go.Waterfall(
+        x=names + ["sum of parts"], y=values + [0.0], measure=["relative"] * len(values) + ["total"],
+        increasing=dict(marker_color="#54a24b"), decreasing=dict(marker_color=ADVERSARIAL),
+        totals=dict(marker_color="#4c78a8"), connector=dict(line=dict(color="#bbb")),
+        hovertemplate="%{x}: %{y:.4f}<extra></extra>", name="parts"))
+    fig.add_trace(go.Scatter(x=["sum of parts"], y=[float(total)], mode="markers", name="exact v(N) − v(∅)",
+                             marker=dict(symbol="line-ew-open", size=40, line=dict(width=3, color="black"))))
+    fig.update_layout(yaxis_title="contribution to v(N) − v(∅)")
+    return _finish(fig, title, 360)
+
+
+# --------------------------------------------------------------------------- cell maps
+def _cell_axes(shape: tuple[int, int], image_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel centres in cell coordinates, so an image lines up under a (rows, cols) cell map."""
+    rows, cols = shape
+    height, width = image_shape
+    return (np.arange(width) + 0.5) * cols / width - 0.5, (np.arange(height) + 0.5) * rows / height - 0.5
+
+
+def _cell_layer(shape: tuple[int, int]) -> go.Scatter:
+    rows, cols = shape
+    rr, cc = np.mgrid[0:rows, 0:cols]
+    return go.Scatter(x=cc.ravel(), y=rr.ravel(), mode="markers", name=CELL_LAYER, showlegend=False,
+                      customdata=(rr * cols + cc).ravel(),
+                      marker=dict(size=18, symbol="square", color="rgba(0,0,0,0)", opacity=0.01),
+                      hovertemplate="cell (%{y}, %{x})<extra>click to select</extra>")
+
+
+def _mark(fig: go.Figure, cell: tuple[int, int] | None, row: int, col: int, colour: str = "#ffbf00") -> None:
+    if cell is not None:
+        r, c = cell
+        fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
+                      line=dict(color=colour, width=3), row=row, col=col)
+
+
+def _symmetric(*maps: np.ndarray | None) -> float:
+    peak = max((float(np.nanmax(np.abs(m))) for m in maps if m is not None and m.size), default=0.0)
+    return peak if peak > 0 else 1.0
+
+
+def pair_maps_figure(heatmaps: Mapping[str, Any], image: np.ndarray, title: str = "") -> go.Figure:
+    """Per model (one row): the image with the chosen cell, then I(cell, j) for every cell j, clean,
+    adversarial and their difference, on one diverging scale per row. Every panel carries an
+    invisible clickable marker per cell (trace name :data:`CELL_LAYER`, customdata = cell index)."""
+    names = list(heatmaps)
+    first = heatmaps[names[0]]
+    has_adv = getattr(first, "adv", None) is not None
+    panels = ["image", "clean", "adversarial", "clean − adversarial"] if has_adv else ["image", "clean"]
+    fig = make_subplots(rows=len(names), cols=len(panels), horizontal_spacing=0.02, vertical_spacing=0.08,
+                        subplot_titles=[f"{name}: {panel}" for name in names for panel in panels])
+    for row, name in enumerate(names, start=1):
+        h = heatmaps[name]
+        clean = _array(h.clean)
+        shape = clean.shape
+        cell = tuple(int(v) for v in np.atleast_1d(h.cell)) if np.size(h.cell) == 2 else divmod(int(h.cell), shape[1])
+        xs, ys = _cell_axes(shape, _gray(image).shape)
+        fig.add_trace(_image_trace(image, x=xs, y=ys), row, 1)
+        maps = [clean] + ([_array(h.adv), _array(h.diff)] if has_adv else [])
+        bound = _symmetric(*maps)
+        for col, (panel, z) in enumerate(zip(panels[1:], maps), start=2):
+            fig.add_trace(go.Heatmap(z=z, zmin=-bound, zmax=bound, zmid=0, colorscale=DIVERGING, name=panel,
+                                     showscale=col == len(panels), colorbar=dict(thickness=10, len=0.9 / len(names),
+                                     y=1 - (row - 0.5) / len(names)),
+                                     hovertemplate="cell (%{y}, %{x}): I = %{z:.4f}<extra>" + panel + "</extra>"),
+                          row, col)
+        for col in range(1, len(panels) + 1):
+            fig.add_trace(_cell_layer(shape), row, col)
+            _mark(fig, cell, row, col)
+    _square_axes(fig, len(names), len(panels))
+    fig.update_layout(clickmode="event+select", dragmode=False)
+    return _finish(fig, title, 60 + 260 * len(names))
+
+
+def shapley_figure(maps: Mapping[str, Any], image: np.ndarray, title: str = "Shapley value φ(i) of each cell") -> go.Figure:
+    """Per model: the Shapley value of every cell (diverging, shared scale) beside the image."""
+    names = list(maps)
+    fig = make_subplots(rows=1, cols=len(names) + 1, horizontal_spacing=0.03,
+                        subplot_titles=["image"] + names)
+    values = [_array(maps[n].values) for n in names]
+    bound = _symmetric(*values)
+    xs, ys = _cell_axes(values[0].shape, _gray(image).shape)
+    fig.add_trace(_image_trace(image, x=xs, y=ys), 1, 1)
+    for col, (name, z) in enumerate(zip(names, values), start=2):
+        se = _array(getattr(maps[name], "se", None))
+        fig.add_trace(go.Heatmap(z=z, zmin=-bound, zmax=bound, zmid=0, colorscale=DIVERGING, name=name,
+                                 customdata=se, showscale=col == len(names) + 1, colorbar=dict(thickness=10),
+                                 hovertemplate="cell (%{y}, %{x}): φ = %{z:.4f}"
+                                 + (" ± %{customdata:.4f}" if se is not None else "") + "<extra>" + name + "</extra>"),
+                      1, col)
+    _square_axes(fig, 1, len(names) + 1)
+    return _finish(fig, title, 300)
+
+
+# --------------------------------------------------------------------------- disentanglement, zoo
+def disentanglement_figure(results: Mapping[str, Any],
+                           title: str = "Disentanglement D⁽ᵐ⁾ = mean |E_S Δv| / mean E_S |Δv|") -> go.Figure:
+    """D^(m) per order for each model, with its confidence band (d_low .. d_high)."""
+    fig = go.Figure()
+    for index, (name, d) in enumerate(results.items()):
+        colour = model_colour(index)
+        x = [float(r) for r in d.ratios]
+        low, high = _array(getattr(d, "d_low", None)), _array(getattr(d, "d_high", None))
+        if low is not None and high is not None:
+            fill = colour.lstrip("#")
+            rgba = f"rgba({int(fill[0:2], 16)},{int(fill[2:4], 16)},{int(fill[4:6], 16)},0.18)"
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(high) + list(low[::-1]), fill="toself", fillcolor=rgba,
+                                     line=dict(width=0), hoverinfo="skip", name=f"{name} band", showlegend=False,
+                                     legendgroup=name))
+        fig.add_trace(go.Scatter(x=x, y=_array(d.d), mode="lines+markers", name=name, legendgroup=name,
+                                 line=dict(color=colour, width=2.5), customdata=np.asarray(d.orders),
+                                 hovertemplate="r = %{x} (m = %{customdata})<br>D = %{y:.3f}<extra>" + name + "</extra>"))
+    fig.update_layout(xaxis=dict(title="order r = m / (n−2)", range=[0, 1.02]),
+                      yaxis=dict(title="D⁽ᵐ⁾ (1 = contexts agree in sign)", rangemode="tozero"))
+    return _finish(fig, title, 380)
+
+
+def accuracy_figure(cards: Sequence[Mapping[str, Any]], title: str = "Accuracy on the Fashion-MNIST test set") -> go.Figure:
+    """Clean and PGD-20 accuracy from the model cards (``evaluation.clean_accuracy``, ``pgd20_accuracy``)."""
+    names = [c["name"] for c in cards]
+    fig = go.Figure()
+    for key, label, colour in (("clean_accuracy", "clean", CLEAN), ("pgd20_accuracy", "under PGD-20", ADVERSARIAL)):
+        values = [c.get("evaluation", {}).get(key) for c in cards]
+        fig.add_trace(go.Bar(x=names, y=[v if v is not None else 0 for v in values], name=label,
+                             marker_color=colour, text=[f"{v:.1%}" if v is not None else "n/a" for v in values],
+                             textposition="outside", hovertemplate="%{x}: %{y:.2%}<extra>" + label + "</extra>"))
+    fig.update_layout(barmode="group", yaxis=dict(title="accuracy", range=[0, 1.1], tickformat=".0%"))
+    return _finish(fig, title, 340)
+
+
+# --------------------------------------------------------------------------- exports
+def figure_rows(fig: go.Figure) -> list[dict[str, Any]]:
+    """The data a figure plots, one row per value: trace, panel, x, y, (z), error."""
+    rows: list[dict[str, Any]] = []
+    for trace in fig.data:
+        if trace.name == CELL_LAYER or trace.hoverinfo == "skip":
+            continue
+        panel = trace.xaxis or "x"
+        if trace.type == "heatmap":
+            z = np.asarray(trace.z, dtype=float)
+            for (r, c), value in np.ndenumerate(z):
+                rows.append(dict(trace=trace.name, panel=panel, x=c, y=r, value=value, error=None))
+            continue
+        xs = list(trace.x) if trace.x is not None else []
+        ys = list(trace.y) if trace.y is not None else []
+        errors = trace.error_y.array if getattr(trace, "error_y", None) is not None and trace.error_y.array is not None else None
+        if trace.orientation == "h":
+            xs, ys = ys, xs
+        for k, (x, y) in enumerate(zip(xs, ys)):
+            rows.append(dict(trace=trace.name, panel=panel, x=x, y=None if y is None else float(y), value=None,
+                             error=None if errors is None else float(errors[k])))
+    return rows
+
+
+def figure_csv(fig: go.Figure) -> str:
+    rows = figure_rows(fig)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["trace", "panel", "x", "y", "value", "error"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

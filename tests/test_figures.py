@@ -1,0 +1,133 @@
+"""Figures from small hand-made results: the right traces, values, error bars, scales and exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from types import SimpleNamespace
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from mimi import figures
+from mimi.data import FMNIST_CLASSES
+
+
+def profile(scale: float = 1.0, adversarial: bool = True) -> SimpleNamespace:
+    ratios = np.array([0.1, 0.5, 1.0])
+    return SimpleNamespace(
+        orders=np.array([4, 23, 47]), ratios=ratios,
+        clean_mean=scale * np.array([0.1, 0.2, 0.3]), clean_se=np.array([0.01, 0.02, 0.03]),
+        adv_mean=scale * np.array([0.05, 0.1, -0.2]) if adversarial else None,
+        adv_se=np.array([0.01, 0.01, 0.01]) if adversarial else None,
+        delta_j=scale * np.array([0.001, 0.002, 0.01]) if adversarial else None,
+        delta_j_se=np.array([0.0001, 0.0002, 0.001]) if adversarial else None)
+
+
+def test_order_profile_has_clean_and_adversarial_bars_with_standard_errors_per_model():
+    fig = figures.order_profile_figure({"fmnist-standard": profile(), "fmnist-pgd-at": profile(0.5)})
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [(t.name, t.xaxis) for t in bars] == [("clean", "x"), ("adversarial", "x"), ("clean", "x2"),
+                                                  ("adversarial", "x2")]
+    assert list(bars[0].x) == ["0.1 (m=4)", "0.5 (m=23)", "1 (m=47)"]
+    np.testing.assert_allclose(bars[2].y, [0.05, 0.1, 0.15])
+    np.testing.assert_allclose(bars[1].error_y.array, [0.01, 0.01, 0.01])
+    assert bars[0].marker.color == figures.CLEAN and bars[1].marker.color == figures.ADVERSARIAL
+    assert fig.layout.yaxis2.matches == "y"          # one y scale: models compare at a glance
+
+
+def test_order_profile_without_attack_shows_clean_only_and_delta_j_skips_it():
+    assert [t.name for t in figures.order_profile_figure({"m": profile(adversarial=False)}).data] == ["clean"]
+    fig = figures.delta_j_figure({"a": profile(), "clean-only": profile(adversarial=False), "b": profile(2)})
+    assert [t.name for t in fig.data] == ["a", "b"]
+    np.testing.assert_allclose(fig.data[1].y, [0.002, 0.004, 0.02])
+    np.testing.assert_allclose(fig.data[0].error_y.array, [0.0001, 0.0002, 0.001])
+
+
+def test_confidence_bars_cover_the_union_of_both_top_lists_and_mark_the_true_class():
+    fig = figures.confidence_figure(FMNIST_CLASSES, [0, 6, 2], [0.9, 0.06, 0.02], [6, 0, 3], [0.7, 0.2, 0.05],
+                                    true_label=0)
+    clean, adv = fig.data
+    assert list(clean.y) == ["T-shirt/top ✓", "Shirt", "Dress", "Pullover"]   # sorted by before + after
+    np.testing.assert_allclose(clean.x, [0.9, 0.06, 0.0, 0.02])
+    np.testing.assert_allclose(adv.x, [0.2, 0.7, 0.05, 0.0])
+    assert adv.text[3] == "< top-k"
+
+
+def test_attack_figure_perturbation_panel_is_the_difference_on_a_symmetric_eps_scale():
+    clean = np.zeros((1, 4, 4))
+    adv = clean.copy()
+    adv[0, 1, 2] = 0.1
+    fig = figures.attack_figure(clean, adv, eps=0.1)
+    delta = fig.data[2]
+    assert (delta.zmin, delta.zmax) == (-0.1, 0.1)
+    assert np.asarray(delta.z)[1, 2] == pytest.approx(0.1) and np.asarray(delta.z).sum() == pytest.approx(0.1)
+    assert fig.layout.yaxis.autorange == "reversed"
+
+
+def test_pair_maps_have_a_clickable_cell_layer_on_every_panel_and_a_shared_symmetric_scale():
+    clean = np.arange(9.0).reshape(3, 3) - 4
+    maps = SimpleNamespace(cell=(1, 2), clean=clean, adv=clean / 2, diff=clean / 2)
+    fig = figures.pair_maps_figure({"A": maps, "B": maps}, np.zeros((1, 6, 6)))
+    layers = [t for t in fig.data if t.name == figures.CELL_LAYER]
+    assert len(layers) == 8                        # 2 models x (image, clean, adversarial, difference)
+    assert list(layers[0].customdata) == list(range(9))
+    assert (list(layers[0].x[:4]), list(layers[0].y[:4])) == ([0, 1, 2, 0], [0, 0, 0, 1])
+    heat = [t for t in fig.data if t.type == "heatmap" and t.name != "image"]
+    assert all((h.zmin, h.zmax) == (-4.0, 4.0) for h in heat)
+    image = fig.data[0]
+    np.testing.assert_allclose(image.x, [-0.25, 0.25, 0.75, 1.25, 1.75, 2.25])   # 2 px per cell
+    marks = [s for s in fig.layout.shapes]
+    assert len(marks) == 8 and (marks[0].x0, marks[0].y0) == (1.5, 0.5)
+
+
+def test_pair_maps_without_adversarial_show_image_and_clean_only():
+    maps = SimpleNamespace(cell=4, clean=np.ones((3, 3)), adv=None, diff=None)
+    fig = figures.pair_maps_figure({"A": maps}, np.zeros((1, 6, 6)))
+    assert [a.text for a in fig.layout.annotations] == ["A: image", "A: clean"]
+    assert (fig.layout.shapes[0].x0, fig.layout.shapes[0].y0) == (0.5, 0.5)   # cell 4 of 3x3 = (1, 1)
+
+
+def test_shapley_and_disentanglement_figures():
+    values = np.array([[1.0, -2.0], [0.5, 0.0]])
+    fig = figures.shapley_figure({"A": SimpleNamespace(values=values, se=np.full((2, 2), 0.1))}, np.zeros((1, 4, 4)))
+    assert (fig.data[1].zmin, fig.data[1].zmax) == (-2.0, 2.0)
+    d = SimpleNamespace(orders=np.array([1, 5]), ratios=np.array([0.1, 1.0]), d=np.array([0.8, 0.3]),
+                        d_low=np.array([0.7, 0.2]), d_high=np.array([0.9, 0.4]))
+    fig = figures.disentanglement_figure({"std": d, "at": d})
+    band, line = fig.data[0], fig.data[1]
+    assert band.fill == "toself" and list(band.y) == [0.9, 0.4, 0.2, 0.7]
+    assert list(line.y) == [0.8, 0.3] and line.line.color == figures.model_colour(0)
+    assert fig.data[3].line.color == figures.model_colour(1)
+
+
+def test_decomposition_waterfall_ends_in_a_total_beside_the_exact_value():
+    fig = figures.decomposition_figure([("φ⁰", 0.5), ("m=0", 1.0), ("m=1", -0.25)], total=1.25)
+    waterfall, exact = fig.data
+    assert list(waterfall.measure) == ["relative"] * 3 + ["total"]
+    assert exact.y[0] == 1.25 and exact.x[0] == "sum of parts"
+
+
+def test_accuracy_from_cards_tolerates_missing_numbers():
+    cards = [{"name": "a", "evaluation": {"clean_accuracy": 0.9, "pgd20_accuracy": 0.05}}, {"name": "b"}]
+    fig = figures.accuracy_figure(cards)
+    assert list(fig.data[0].y) == [0.9, 0] and list(fig.data[1].text) == ["5.0%", "n/a"]
+
+
+def test_csv_export_lists_every_plotted_value_and_skips_the_click_layer():
+    fig = figures.order_profile_figure({"A": profile()})
+    rows = list(csv.DictReader(io.StringIO(figures.figure_csv(fig))))
+    assert len(rows) == 6
+    assert rows[0] == {"trace": "clean", "panel": "x", "x": "0.1 (m=4)", "y": "0.1", "value": "", "error": "0.01"}
+    maps = SimpleNamespace(cell=(0, 0), clean=np.eye(2), adv=None, diff=None)
+    heat_rows = figures.figure_rows(figures.pair_maps_figure({"A": maps}, np.zeros((1, 4, 4))))
+    assert {r["trace"] for r in heat_rows} == {"image", "clean"}
+    assert [r["value"] for r in heat_rows if r["trace"] == "clean"] == [1.0, 0.0, 0.0, 1.0]
+    hbar = figures.figure_rows(figures.confidence_figure(FMNIST_CLASSES, [1], [1.0], [1], [0.5], 1))
+    assert hbar[0]["x"] == "Trouser ✓" and hbar[1]["y"] == 0.5
+
+
+def test_every_figure_is_valid_plotly_json():
+    fig = figures.order_profile_figure({"A": profile()})
+    assert isinstance(go.Figure(fig.to_dict()), go.Figure)
