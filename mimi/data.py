@@ -158,3 +158,26 @@ def load_gallery(assets_dir: Path = ASSETS_DIR) -> ImageSet:
     arrays = [np.asarray(Image.open(item.path).convert("L"), dtype=np.float32) / 255 for item in items]
     x = torch.from_numpy(np.stack(arrays)).unsqueeze(1)
     return ImageSet(x, torch.tensor([item.label for item in items]), FMNIST_CLASSES)
+
+
+def write_gallery(folder: Path, per_class: int = 10, data_dir: str | Path | None = None) -> Path:
+    """Write the first ``per_class`` Fashion-MNIST test images of each class as PNGs plus
+    ``manifest.json`` (how ``assets/gallery`` was made)."""
+    from PIL import Image
+
+    test = load_fashion_mnist("test", data_dir)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    items = []
+    for label, class_name in enumerate(test.classes):
+        indices = (test.labels == label).nonzero().squeeze(1)[:per_class].tolist()
+        for k, index in enumerate(indices):
+            slug = class_name.split("/")[0].lower().replace(" ", "-")
+            name = f"{label}-{slug}-{k}.png"
+            pixels = (test.images[index, 0] * 255).round().byte().numpy()
+            Image.fromarray(pixels, mode="L").save(folder / name, optimize=True)
+            items.append({"file": name, "label": label, "class_name": class_name, "test_index": index})
+    manifest = {"source": f"Fashion-MNIST test set (MIT licence): the first {per_class} images of each class",
+                "images": items}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return folder
