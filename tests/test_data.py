@@ -94,7 +94,7 @@ def test_gallery_images_are_the_test_images_it_names():
 def test_write_gallery_reproduces_the_shipped_gallery(tmp_path):
     from mimi.data import ASSETS_DIR, write_gallery
 
-    folder = write_gallery(tmp_path / "g")
+    folder = write_gallery(tmp_path / "gallery")
     shipped = ASSETS_DIR / "gallery"
     assert json.loads((folder / "manifest.json").read_text()) == json.loads((shipped / "manifest.json").read_text())
     assert torch.equal(load_gallery(tmp_path).images, load_gallery().images)
