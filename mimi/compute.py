@@ -2,7 +2,8 @@
 
 - ``choose_device(None)``: cuda, then mps, then cpu; or the device given.
 - ``default_batch_size``: on CUDA from the free memory and the memory one probe batch takes
-  per sample; elsewhere a fixed budget of input elements per batch (512 Fashion-MNIST images).
+  per sample; elsewhere a fixed budget of input elements per batch (128 Fashion-MNIST images:
+  larger batches run slower on CPU).
 - ``forward_context``: ``torch.inference_mode`` plus bf16 autocast on CUDA when asked.
 - ``BatchProgress``: counts work done, calls ``progress(done, total, message)`` once per batch;
   the callback may raise :class:`mimi.progress.Cancelled` to stop at that batch.
@@ -19,7 +20,7 @@ from torch import nn
 from mimi.progress import ProgressFn
 
 PRECISIONS = ("float32", "bf16")
-CPU_BATCH_ELEMENTS = 2 ** 19     # input elements per CPU batch: 668 images of 28x28 -> 512
+CPU_BATCH_ELEMENTS = 2 ** 17     # input elements per CPU batch: 167 images of 28x28 -> 128
 MAX_BATCH = 8192
 MIN_BATCH = 8
 

@@ -105,7 +105,7 @@ def test_targets_and_device(model, images):
     with pytest.raises(ValueError, match="needs the image's label"):
         resolve_target(model, images[0], None, "label")
     assert choose_device("cpu").type == "cpu" and choose_device(None).type in ("cpu", "cuda", "mps")
-    assert default_batch_size(model, (1, 28, 28), torch.device("cpu")) == 512
+    assert default_batch_size(model, (1, 28, 28), torch.device("cpu")) == 128
     assert default_batch_size(model, (3, 224, 224), torch.device("cpu")) == 8
     progress = BatchProgress()
     progress.expect(5)
