@@ -1,9 +1,15 @@
 """Projected gradient descent (Madry et al. 2018), L-inf and L2, with the paper's stop-at-utility mode.
 
-Each step: delta <- Proj_{||delta|| <= eps, x + delta in [0, 1]} (delta + alpha * d(grad)),
-with d = sign for L-inf and g / ||g||_2 for L2, grad = d loss / d delta, loss = CE(y) (untargeted)
-or -CE(target) (targeted). Per sample, the returned run is the successful one, else the
-highest-loss one, over restarts; within a run a successful iterate is kept once found.
+Each step: delta <- Proj(delta + alpha * d(grad)), grad = d loss / d delta, with d = sign for
+L-inf and g / ||g||_2 for L2, loss = CE(y) untargeted or -CE(target) targeted, and Proj onto
+{||delta|| <= eps, x + delta in [0, 1]} (at every step, so no pixel sticks at a clipped zero gradient).
+
+Per sample and run, the returned iterate is the last one, unless it failed and an earlier one
+succeeded (then the last successful one). Over restarts, per sample, a successful run beats a
+failed one; among failed runs the highest loss wins (ranked by the log-odds of the true or target
+class, ordered like the loss but not saturating in float32; by the utility in stop-at-utility mode).
+Modes that freeze a sample: ``early_stop`` once it succeeds; ``stop_utility`` once
+v(x) - v(x + delta) >= stop_utility for its true class (the paper's equal-strength protocol).
 """
 
 from __future__ import annotations
@@ -13,109 +19,148 @@ from typing import Optional
 import torch
 from torch import nn
 
-from mimi.attacks.base import (ascent_direction, attack_loss, check_inputs, is_success,
-                               make_generator, project, random_start as draw_random_start, summarize)
+from mimi.attacks.base import (ascent_direction, attack_loss, check_inputs, check_step_size, check_steps,
+                               is_success, make_generator, per_sample, project,
+                               random_start as draw_random_start, summarize)
 from mimi.attacks.result import AttackResult
-from mimi.values import class_value, check_value_function
+from mimi.values import check_value_function, class_value
+
+
+def default_step_size(eps: float, steps: int) -> float:
+    """2.5 * eps / steps (Madry et al.): enough to cross the ball and back."""
+    return 2.5 * eps / steps
+
+
+def _run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor, eps: float, steps: int,
+         step_size: float, norm: str, targeted: Optional[torch.Tensor], stop_utility: Optional[float],
+         early_stop: bool, value: str, clean_value: Optional[torch.Tensor]
+         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One PGD run from ``delta``. Returns per sample (delta, steps_used, reached, score): reached is
+    success (utility >= stop_utility in that mode) of the returned iterate; score ranks failed runs:
+    the utility in that mode, else -log-odds of y (untargeted) or log-odds of the target."""
+    freezes = early_stop or stop_utility is not None
+    batch = len(x)
+    steps_used = torch.zeros(batch, dtype=torch.long, device=x.device)
+    frozen = torch.zeros(batch, dtype=torch.bool, device=x.device)
+    if not freezes:  # the last successful iterate of each sample, in case a later step undoes it
+        found_delta, found_steps, found = torch.zeros_like(delta), torch.zeros_like(steps_used), frozen.clone()
+
+    def reached_on(logits, ys, ts, cv):
+        if stop_utility is not None:
+            return cv - class_value(logits, ys, value) >= stop_utility
+        return is_success(logits, ys, ts)
+
+    for step in range(steps):
+        active = (~frozen).nonzero().squeeze(1) if freezes and bool(frozen.any()) else None
+        if active is not None and len(active) == 0:
+            break
+        if active is None:  # the whole batch: no indexing, no copies
+            xs, ys, ts, cv, ds = x, y, targeted, clean_value, delta
+        else:
+            xs, ys = x[active], y[active]
+            ts = None if targeted is None else targeted[active]
+            cv = None if clean_value is None else clean_value[active]
+            ds = delta[active]
+        ds = ds.detach().requires_grad_(True)
+        logits = model(xs + ds)
+        (grad,) = torch.autograd.grad(attack_loss(logits, ys, ts).sum(), ds)
+        with torch.no_grad():
+            ds = ds.detach()
+            reached = reached_on(logits, ys, ts, cv)
+            stepped = project(ds + step_size * ascent_direction(grad, norm), xs, eps, norm)
+            if not freezes:
+                found_delta = torch.where(per_sample(reached, delta), delta, found_delta)
+                found_steps = torch.where(reached, step, found_steps)
+                found |= reached
+                delta = stepped
+                steps_used += 1
+                continue
+            stepped = torch.where(per_sample(reached, ds), ds, stepped)
+            moved = (~reached).long()
+            if active is None:
+                delta, frozen, steps_used = stepped, reached, steps_used + moved
+            else:
+                delta[active] = stepped
+                frozen[active] = reached
+                steps_used[active] += moved
+    with torch.no_grad():
+        logits = model(x + delta)
+        reached = reached_on(logits, y, targeted, clean_value)
+        if stop_utility is not None:
+            score = clean_value - class_value(logits, y, value)
+        elif targeted is None:  # log-odds: ordered like the loss, but it does not saturate in float32
+            score = -class_value(logits, y, "log-odds")
+        else:
+            score = class_value(logits, targeted, "log-odds")
+        if not freezes:
+            fallback = found & ~reached
+            delta = torch.where(per_sample(fallback, delta), found_delta, delta)
+            steps_used = torch.where(fallback, found_steps, steps_used)
+            reached = reached | fallback
+    return delta, steps_used, reached, score
 
 
 def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
                 step_size: Optional[float] = None, norm: str = "linf", random_start: bool = True,
                 restarts: int = 1, targeted: Optional[torch.Tensor] = None,
                 stop_utility: Optional[float] = None, early_stop: bool = False,
-                value: str = "log-odds", generator: Optional[torch.Generator] = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """PGD on tensors, no input checks: returns (x_adv, steps_used per sample).
+                value: str = "log-odds", generator: Optional[torch.Generator] = None,
+                clean_value: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """PGD on tensors, without input checks: returns (x_adv, steps_used per sample).
 
-    ``early_stop`` freezes a sample once it succeeds; ``stop_utility`` freezes it once
-    v(x) - v(x + delta) >= stop_utility for its true class (the paper's equal-strength protocol).
+    ``clean_value`` (v(x) of the true class, stop-at-utility mode) is computed when not given;
+    ``generator`` draws the random starts (default: seeded with 0).
     """
-    step_size = 2.5 * eps / steps if step_size is None else step_size
-    generator = generator or make_generator(0, x.device)
-    stops = early_stop or stop_utility is not None
-    clean_value = None
-    if stop_utility is not None:
+    step_size = default_step_size(eps, steps) if step_size is None else step_size
+    generator = generator if generator is not None else make_generator(0, x.device)
+    if stop_utility is not None and clean_value is None:
         with torch.no_grad():
             clean_value = class_value(model(x), y, value)
-
-    best_delta = torch.zeros_like(x)
-    best_key = torch.full((len(x),), -float("inf"), device=x.device)
-    best_steps = torch.zeros(len(x), dtype=torch.long, device=x.device)
+    best_delta = best_steps = best_key = None
     for _ in range(restarts):
-        delta = draw_random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
-        frozen = torch.zeros(len(x), dtype=torch.bool, device=x.device)
-        found = torch.zeros_like(frozen)
-        found_delta = torch.zeros_like(x)
-        steps_used = torch.zeros(len(x), dtype=torch.long, device=x.device)
-        for _step in range(steps):
-            idx = (~frozen).nonzero().squeeze(1) if stops else None
-            if idx is not None and len(idx) == 0:
-                break
-            xa, ya = (x, y) if idx is None else (x[idx], y[idx])
-            ta = None if targeted is None else (targeted if idx is None else targeted[idx])
-            da = (delta if idx is None else delta[idx]).requires_grad_(True)
-            logits = model(xa + da)
-            (grad,) = torch.autograd.grad(attack_loss(logits, ya, ta).sum(), da)
-            with torch.no_grad():
-                da = da.detach()
-                succeeded = is_success(logits, ya, ta)
-                if stop_utility is not None:
-                    cv = clean_value if idx is None else clean_value[idx]
-                    reached = cv - class_value(logits, ya, value) >= stop_utility
-                else:
-                    reached = succeeded if early_stop else torch.zeros_like(succeeded)
-                stepped = project(da + step_size * ascent_direction(grad, norm), xa, eps, norm)
-                new = torch.where(reached.view(-1, 1, 1, 1), da, stepped)
-                if idx is None:
-                    found_delta = torch.where(succeeded.view(-1, 1, 1, 1), da, found_delta)
-                    found |= succeeded
-                    delta, steps_used = new, steps_used + 1
-                else:
-                    delta[idx] = new
-                    steps_used[idx] += (~reached).long()
-                    frozen[idx] |= reached
-        with torch.no_grad():
-            logits = model(x + delta)
-            loss = attack_loss(logits, y, targeted)
-            succeeded = is_success(logits, y, targeted)
-            if stop_utility is not None:
-                succeeded = clean_value - class_value(logits, y, value) >= stop_utility
-            use_found = found & ~succeeded
-            delta = torch.where(use_found.view(-1, 1, 1, 1), found_delta, delta)
-            succeeded = succeeded | use_found
-            # Successful runs rank above all others; ties and failures by loss.
-            key = torch.where(succeeded, torch.full_like(loss, 1e30), loss)
-            better = key > best_key
-            best_delta = torch.where(better.view(-1, 1, 1, 1), delta, best_delta)
-            best_steps = torch.where(better, steps_used, best_steps)
-            best_key = torch.maximum(key, best_key)
-    return (x + best_delta).clamp(0, 1).detach(), best_steps
+        start = draw_random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
+        delta, steps_used, reached, score = _run(model, x, y, start, eps, steps, step_size, norm, targeted,
+                                                 stop_utility, early_stop, value, clean_value)
+        key = torch.where(reached, torch.full_like(score, float("inf")), score)
+        if best_key is None:
+            best_delta, best_steps, best_key = delta, steps_used, key
+            continue
+        better = key > best_key  # ties keep the earlier run
+        best_delta = torch.where(per_sample(better, delta), delta, best_delta)
+        best_steps = torch.where(better, steps_used, best_steps)
+        best_key = torch.where(better, key, best_key)
+    return (x + best_delta).clamp_(0, 1).detach(), best_steps
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y, eps: float, steps: int, step_size: Optional[float] = None,
         norm: str = "linf", random_start: bool = True, restarts: int = 1, targeted=None,
-        stop_utility: Optional[float] = None, early_stop: bool = False, value: str = "log-odds",
-        seed: int = 0, top_k: int = 5) -> AttackResult:
+        stop_utility: Optional[float] = None, seed: int = 0, *, early_stop: bool = False,
+        value: str = "log-odds", top_k: int = 5) -> AttackResult:
     """Run PGD on a batch ``x`` (B, C, H, W) in [0, 1] with labels ``y``; see the module docstring.
 
-    ``eps`` and ``step_size`` are in pixel units (default step 2.5 * eps / steps); ``targeted``
-    is a class per sample (or one for all); ``seed`` seeds a per-call generator.
+    ``eps`` and ``step_size`` are in pixel units (default step 2.5 * eps / steps); ``targeted`` is
+    a class per sample (or one for all); ``stop_utility`` is the paper's threshold on
+    v(x) - v(x_adv) with the value function ``value``; ``seed`` seeds a generator of this call.
     """
-    y, targeted = check_inputs(model, x, y, eps, norm, targeted)
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    if restarts < 1:
-        raise ValueError(f"restarts must be >= 1, got {restarts}")
-    if step_size is not None and not step_size > 0:
-        raise ValueError(f"step_size must be > 0, got {step_size}")
-    if stop_utility is not None and targeted is not None:
-        raise ValueError("stop_utility is an untargeted mode; do not combine it with targeted")
+    restarts = check_steps(restarts, "restarts")
+    steps = check_steps(steps)
+    step_size = check_step_size(step_size)
     check_value_function(value)
-    x_adv, steps_used = pgd_perturb(
-        model, x, y, eps, steps, step_size, norm, random_start, restarts, targeted, stop_utility,
-        early_stop, value, make_generator(seed, x.device))
-    params = dict(attack="pgd", eps=eps, steps=steps, step_size=2.5 * eps / steps if step_size is None else step_size,
-                  norm=norm, random_start=random_start, restarts=restarts, stop_utility=stop_utility,
-                  early_stop=early_stop, value=value, seed=seed,
+    y, targeted, clean_logits = check_inputs(model, x, y, eps, norm, targeted)
+    if stop_utility is not None:
+        if targeted is not None:
+            raise ValueError("stop_utility is an untargeted mode; do not combine it with targeted")
+        if not float(stop_utility) > 0:
+            raise ValueError(f"stop_utility must be > 0, got {stop_utility!r}")
+        stop_utility = float(stop_utility)
+    eps = float(eps)
+    clean_value = class_value(clean_logits, y, value) if stop_utility is not None else None
+    x_adv, steps_used = pgd_perturb(model, x, y, eps, steps, step_size, norm, random_start, restarts,
+                                    targeted, stop_utility, early_stop, value, make_generator(seed, x.device),
+                                    clean_value)
+    params = dict(attack="pgd", eps=eps, steps=steps,
+                  step_size=default_step_size(eps, steps) if step_size is None else step_size,
+                  norm=norm, random_start=bool(random_start), restarts=restarts, stop_utility=stop_utility,
+                  early_stop=bool(early_stop), value=value, seed=seed,
                   targeted=None if targeted is None else targeted.tolist())
-    return summarize(model, x, x_adv, y, targeted, steps_used, value, params, top_k)
+    return summarize(model, x, x_adv, y, targeted, steps_used, value, params, top_k, clean_logits)

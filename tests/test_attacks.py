@@ -1,0 +1,377 @@
+"""PGD and FGSM on tiny models: exact optima of linear models, bounds, modes, determinism, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+from torch import nn
+
+from mimi.attacks import AttackResult, fgsm, fgsm_perturb, pgd, pgd_perturb
+from mimi.attacks.base import make_generator, project, random_start
+from mimi.models import freeze
+from mimi.results import Result, load_result
+from mimi.values import class_value
+
+
+class Affine(nn.Module):
+    """logits = W x + b on flattened images: attacks on it have closed-form optima."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(weight), nn.Parameter(bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.weight.T + self.bias
+
+
+class TinyNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, 6, 3, stride=2), nn.ReLU(), nn.Conv2d(6, 8, 3, stride=2), nn.ReLU(),
+                                 nn.Flatten(), nn.Linear(8 * 6 * 6, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def tiny_net(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)  # weight initialisation only
+    return freeze(TinyNet())
+
+
+def images(count: int, seed: int = 0) -> torch.Tensor:
+    """Fashion-MNIST-like inputs: a black background (exact zeros) with a bright random blob."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(count, 1, 28, 28, generator=g)
+    mask = torch.zeros(1, 1, 28, 28)
+    mask[..., 6:22, 8:20] = 1
+    return x * mask
+
+
+@pytest.fixture(scope="module")
+def gallery_set():
+    from mimi.data import load_gallery
+    return load_gallery()
+
+
+@pytest.fixture(scope="module")
+def net(gallery_set) -> nn.Module:
+    """TinyNet fitted for 80 Adam steps to the 100 gallery images: a real, non-robust classifier."""
+    torch.manual_seed(0)
+    model = TinyNet()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(80):
+        optimizer.zero_grad()
+        F.cross_entropy(model(gallery_set.images), gallery_set.labels).backward()
+        optimizer.step()
+    return freeze(model)
+
+
+@pytest.fixture(scope="module")
+def batch(net, gallery_set):
+    """12 gallery images of several classes that the net classifies correctly."""
+    with torch.no_grad():
+        right = (net(gallery_set.images).argmax(1) == gallery_set.labels).nonzero().squeeze(1)
+    rows = right[::max(1, len(right) // 12)][:12]
+    return gallery_set.images[rows], gallery_set.labels[rows]
+
+
+def two_class_affine(seed: int = 0) -> tuple[Affine, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    weight = torch.randn(2, 784, generator=g) * 0.05
+    return freeze(Affine(weight, torch.tensor([4.0, 0.0]))), weight[0] - weight[1]
+
+
+def margin(model: Affine, x: torch.Tensor) -> torch.Tensor:
+    logits = model(x)
+    return logits[:, 0] - logits[:, 1]
+
+
+@pytest.mark.parametrize("random_start", [False, True])
+def test_linf_pgd_reaches_the_box_constrained_optimum_of_a_linear_model(random_start):
+    # For two classes CE is decreasing in the margin a.x + b, so the optimum over the L-inf ball
+    # intersected with [0, 1] is delta_i = clip(-eps sign(a_i), -x_i, 1 - x_i), coordinate-wise.
+    model, a = two_class_affine()
+    x, y, eps = images(4), torch.zeros(4, dtype=torch.long), 0.1
+    optimum = (-eps * a.sign()).expand_as(x.flatten(1)).clamp(-x.flatten(1), 1 - x.flatten(1))
+    result = pgd(model, x, y, eps, steps=10, random_start=random_start)
+    delta = torch.from_numpy(result.perturbation).flatten(1)
+    assert torch.allclose(delta, optimum, atol=1e-6)
+    assert torch.allclose(margin(model, torch.from_numpy(result.x_adv)), margin(model, x) + (a * optimum).sum(1),
+                          atol=1e-4)
+
+
+def test_l2_pgd_reaches_the_optimum_of_a_linear_model():
+    # Away from the box, the L2 optimum is delta = -eps a / ||a||: the margin drops by eps ||a||.
+    model, a = two_class_affine(1)
+    x, y, eps = torch.full((3, 1, 28, 28), 0.5), torch.zeros(3, dtype=torch.long), 1.0
+    exact = pgd(model, x, y, eps, steps=5, norm="l2", random_start=False)
+    expected = margin(model, x) - eps * a.norm()
+    assert torch.allclose(margin(model, torch.from_numpy(exact.x_adv)), expected, atol=1e-4)
+    assert np.allclose(exact.l2_norm, eps, atol=1e-5)
+    started = pgd(model, x, y, eps, steps=40, norm="l2", random_start=True)
+    drop = margin(model, x) - margin(model, torch.from_numpy(started.x_adv))
+    assert torch.all(drop >= 0.98 * eps * a.norm())  # the random part of the start decays geometrically
+
+
+def test_fgsm_is_exact_on_a_linear_model_and_fgsm_rs_steps_125_eps():
+    model, a = two_class_affine(2)
+    x, y, eps = images(4, seed=3), torch.zeros(4, dtype=torch.long), 0.05
+    optimum = (-eps * a.sign()).expand_as(x.flatten(1)).clamp(-x.flatten(1), 1 - x.flatten(1))
+    result = fgsm(model, x, y, eps)
+    assert torch.allclose(torch.from_numpy(result.perturbation).flatten(1), optimum, atol=1e-6)
+    assert result.params["attack"] == "fgsm" and result.params["step_size"] == eps
+    rs = fgsm(model, x, y, eps, random_start=True)
+    assert rs.params["attack"] == "fgsm-rs" and rs.params["step_size"] == pytest.approx(1.25 * eps)
+    # delta = Proj(delta0 - 1.25 eps sign(a)) with delta0 the seeded uniform start in the ball.
+    start = random_start(x, eps, "linf", make_generator(0, "cpu"))
+    expected = project(start - 1.25 * eps * a.sign().view(1, 1, 28, 28), x, eps, "linf")
+    assert torch.allclose(torch.from_numpy(rs.perturbation), expected, atol=1e-6)
+    assert not torch.allclose(expected, start)
+
+
+def test_pgd_beats_fgsm_on_a_network(net, batch):
+    x, y = batch
+    strong = pgd(net, x, y, 0.05, steps=20, random_start=False)
+    single = fgsm(net, x, y, 0.05)
+    assert np.all(strong.utility > 0)
+    assert strong.utility.mean() > single.utility.mean()
+    assert strong.success.sum() >= single.success.sum()
+
+
+norms = st.sampled_from(["linf", "l2"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), eps=st.floats(0.0, 3.0), steps=st.integers(1, 4), norm=norms,
+       step_scale=st.one_of(st.none(), st.floats(0.01, 5.0)), restarts=st.integers(1, 2),
+       random_start=st.booleans(), early_stop=st.booleans(), targeted=st.booleans())
+def test_pgd_stays_in_the_eps_ball_and_the_valid_range(seed, eps, steps, norm, step_scale, restarts,
+                                                       random_start, early_stop, targeted):
+    if norm == "linf":
+        eps = min(eps, 1.0)
+    net = tiny_net(seed % 3)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(5, 1, 28, 28, generator=g) * (torch.rand(5, 1, 28, 28, generator=g) < 0.6)
+    y = torch.randint(0, 10, (5,), generator=g)
+    target = torch.randint(0, 10, (5,), generator=g) if targeted else None
+    step_size = None if step_scale is None or eps == 0 else step_scale * eps
+    result = pgd(net, x, y, eps, steps, step_size=step_size, norm=norm, random_start=random_start,
+                 restarts=restarts, targeted=target, early_stop=early_stop, seed=seed)
+    assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
+    size = result.linf_norm if norm == "linf" else result.l2_norm
+    assert np.all(size <= eps * (1 + 1e-5) + 1e-6)
+    assert np.allclose(result.x_adv - result.perturbation, x.numpy(), atol=1e-6)
+    assert np.all((result.steps_used >= 0) & (result.steps_used <= steps))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), eps=st.floats(0.0, 3.0), norm=norms, random_start=st.booleans())
+def test_fgsm_stays_in_the_eps_ball_and_the_valid_range(seed, eps, norm, random_start):
+    if norm == "linf":
+        eps = min(eps, 1.0)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(4, 1, 28, 28, generator=g) * (torch.rand(4, 1, 28, 28, generator=g) < 0.6)
+    result = fgsm(tiny_net(seed % 3), x, torch.randint(0, 10, (4,), generator=g), eps, norm=norm,
+                  random_start=random_start, seed=seed)
+    assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
+    size = result.linf_norm if norm == "linf" else result.l2_norm
+    assert np.all(size <= eps * (1 + 1e-5) + 1e-6)
+
+
+def test_projection_keeps_black_pixels_movable(net):
+    # Pixels at 0 pushed below 0 must be projected back, not left outside the box where
+    # a clamp inside the forward pass would give them a zero gradient forever.
+    x = images(6, seed=5)
+    y = torch.zeros(6, dtype=torch.long)
+    seen = []
+
+    def spy(inputs: torch.Tensor) -> torch.Tensor:
+        seen.append(inputs.detach().clone())
+        return net(inputs)
+
+    pgd(spy, x, y, 0.1, steps=5)
+    for inputs in seen:
+        assert inputs.min() >= 0 and inputs.max() <= 1
+        assert (inputs - x).abs().max() <= 0.1 + 1e-6
+
+
+def test_early_stop_freezes_each_sample_at_its_first_success(net, batch):
+    x, y = batch
+    result = pgd(net, x, y, 0.2, steps=15, step_size=0.03, random_start=False, early_stop=True)
+    assert result.success.all() and np.all(result.steps_used >= 1)  # clean images are classified correctly
+    for s in np.unique(result.steps_used[result.steps_used > 1]):
+        rows = np.flatnonzero(result.steps_used == s)
+        # no iterate among the first s - 1 steps succeeded (a plain run keeps any successful iterate)
+        before = pgd(net, x[rows], y[rows], 0.2, steps=int(s) - 1, step_size=0.03, random_start=False)
+        assert not before.success.any()
+
+
+def test_stop_utility_stops_at_the_threshold(net, batch):
+    x, y = batch
+    free = pgd(net, x, y, 0.2, steps=10, random_start=False)
+    threshold = float(np.median(free.utility)) * 0.6
+    result = pgd(net, x, y, 0.2, steps=10, step_size=0.05, random_start=False, stop_utility=threshold)
+    assert result.params["stop_utility"] == threshold
+    assert np.array_equal(result.success, result.utility >= threshold)
+    assert result.success.sum() >= len(x) // 2
+    assert np.all(result.utility[result.success] >= threshold - 1e-5)
+    assert np.all(result.steps_used[~result.success] == 10)
+    for s in np.unique(result.steps_used[result.success]):
+        rows = np.flatnonzero(result.success & (result.steps_used == s))
+        assert s >= 1  # the clean image has utility 0 < threshold
+        if s > 1:  # the iterate one step earlier is still below the threshold
+            before = pgd(net, x[rows], y[rows], 0.2, steps=int(s) - 1, step_size=0.05, random_start=False)
+            assert np.all(before.utility < threshold + 1e-5)
+    # and the utility uses the engine's value function
+    assert np.allclose(result.utility, result.clean_value - result.adv_value)
+    logits = net(torch.from_numpy(result.x_adv))
+    assert np.allclose(result.adv_value, class_value(logits, y, "log-odds").numpy(), atol=1e-5)
+
+
+def test_stop_utility_with_another_value_function(net, batch):
+    x, y = batch
+    result = pgd(net, x, y, 0.2, steps=10, random_start=False, stop_utility=0.5, value="logit")
+    logits_clean, logits_adv = net(x), net(torch.from_numpy(result.x_adv))
+    drop = (class_value(logits_clean, y, "logit") - class_value(logits_adv, y, "logit")).numpy()
+    assert result.value == "logit" and np.allclose(result.utility, drop, atol=1e-5)
+
+
+def test_restarts_are_never_worse_than_one_run(net, batch):
+    x, y = batch
+    eps = 0.03
+    one = pgd(net, x, y, eps, steps=3, seed=7)
+    many = pgd(net, x, y, eps, steps=3, restarts=4, seed=7)
+    assert np.all(many.success >= one.success)
+    failed = ~many.success
+    assert failed.any()  # eps is small enough that the comparison below is not empty
+    # utility (log-odds drop of the true class) ranks like the loss
+    assert np.all(many.utility[failed] >= one.utility[failed] - 1e-5)
+    assert np.any(many.utility[failed] > one.utility[failed] + 1e-3)  # other starts went further
+
+
+class Bump(nn.Module):
+    """Class 1 wins only while the first pixel u is near 0.6: logits (0, 1 - 100 (u - 0.6)^2)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bump = 1 - 100 * (x[:, 0, 0, 0] - 0.6) ** 2
+        return torch.stack([torch.zeros_like(bump), bump], 1)
+
+
+def test_a_run_keeps_its_last_successful_iterate_when_a_later_step_undoes_it():
+    # u: 0.3 -> 0.65 (class 1: success) -> 0.3 (class 0 again). The last iterate fails, the first succeeded.
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 0, 0] = 0.3
+    result = pgd(Bump(), x, [0], eps=0.5, steps=2, step_size=0.35, random_start=False)
+    assert result.success[0] and result.x_adv[0, 0, 0, 0] == pytest.approx(0.65)
+    assert result.steps_used[0] == 1
+    assert np.count_nonzero(result.perturbation) == 1
+
+
+def test_targeted_pgd_reaches_its_targets_on_a_linear_model():
+    g = torch.Generator().manual_seed(0)
+    model = freeze(Affine(torch.randn(3, 784, generator=g) * 0.05, torch.zeros(3)))
+    x = images(6, seed=2)
+    y = model(x).argmax(1)
+    target = (y + 1) % 3
+    result = pgd(model, x, y, 0.3, steps=20, targeted=target, early_stop=True)
+    assert np.array_equal(result.adv_pred, target.numpy()) and result.success.all()
+    assert np.array_equal(result.targets, target.numpy())
+    one = pgd(model, x, y, 0.3, steps=20, targeted=2)  # one target for all
+    assert np.array_equal(one.targets, np.full(6, 2))
+
+
+def test_identical_seeds_give_identical_results_and_others_differ(net, batch):
+    x, y = batch
+    first = pgd(net, x, y, 0.05, steps=3, restarts=2, seed=3)
+    again = pgd(net, x, y, 0.05, steps=3, restarts=2, seed=3)
+    other = pgd(net, x, y, 0.05, steps=3, restarts=2, seed=4)
+    assert np.array_equal(first.x_adv, again.x_adv) and np.array_equal(first.steps_used, again.steps_used)
+    assert not np.array_equal(first.x_adv, other.x_adv)
+    assert np.array_equal(fgsm(net, x, y, 0.1, random_start=True, seed=5).x_adv,
+                          fgsm(net, x, y, 0.1, random_start=True, seed=5).x_adv)
+
+
+def test_pgd_perturb_matches_pgd_and_uses_the_given_generator(net, batch):
+    x, y = batch
+    x_adv, steps_used = pgd_perturb(net, x, y, 0.05, 4, generator=make_generator(11, "cpu"))
+    result = pgd(net, x, y, 0.05, 4, seed=11)
+    assert np.array_equal(x_adv.numpy(), result.x_adv) and np.array_equal(steps_used.numpy(), result.steps_used)
+    assert torch.equal(fgsm_perturb(net, x, y, 0.05), torch.from_numpy(fgsm(net, x, y, 0.05).x_adv))
+
+
+def test_the_model_is_never_mutated():
+    torch.manual_seed(0)
+    model = TinyNet().train()  # parameters require gradients, training mode: as during adversarial training
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = images(4), torch.arange(4)
+    pgd(model, x, y, 0.1, steps=3, restarts=2, early_stop=True)
+    fgsm(model, x, y, 0.1, random_start=True)
+    pgd_perturb(model, x, y, 0.1, 2, stop_utility=0.1)
+    assert model.training and all(p.requires_grad and p.grad is None for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_result_fields_and_json_round_trip(net, batch, tmp_path):
+    x, y = batch
+    result = pgd(net, x[:5], y[:5], 0.1, steps=4, targeted=3, top_k=3)
+    assert result.x_adv.shape == result.perturbation.shape == (5, 1, 28, 28)
+    assert result.clean_topk.shape == result.adv_topk_prob.shape == (5, 3)
+    assert np.all(np.diff(result.adv_topk_prob, axis=1) <= 0)
+    assert np.array_equal(result.adv_topk[:, 0], result.adv_pred)
+    assert np.array_equal(result.clean_pred, y[:5].numpy())
+    assert np.allclose(result.linf_norm, np.abs(result.perturbation).reshape(5, -1).max(1))
+    assert np.allclose(result.clean_images, x[:5].numpy(), atol=1e-6)
+    assert np.array_equal(result.fooled, result.adv_pred != result.labels)
+    shown = result.amplified_perturbation()
+    assert shown.min() >= 0 and shown.max() <= 1
+    assert np.allclose(np.abs(shown - 0.5).reshape(5, -1).max(1), 0.5)
+    back = Result.from_json(result.to_json())
+    assert isinstance(back, AttackResult)
+    for name in result.__dataclass_fields__:
+        a, b = getattr(result, name), getattr(back, name)
+        assert np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b, name
+    path = tmp_path / "attack.json"
+    result.to_json(path)
+    assert np.array_equal(load_result(path).x_adv, result.x_adv)
+    one = result.select(2)
+    assert len(one) == 1 and one.targets.tolist() == [3] and np.array_equal(one.x_adv[0], result.x_adv[2])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(eps=-0.1), "-0.1"),
+    (dict(eps=float("nan")), "nan"),
+    (dict(steps=0), "steps must be an integer >= 1, got 0"),
+    (dict(steps=2.5), "2.5"),
+    (dict(norm="l1"), "'l1'"),
+    (dict(restarts=0), "restarts"),
+    (dict(step_size=-1.0), "-1.0"),
+    (dict(targeted=10), "target class 10 out of range 0..9"),
+    (dict(targeted=[1, 2]), "targets have length 2, expected 4"),
+    (dict(y=[0, 1, 2]), "labels have length 3, expected 4"),
+    (dict(y=[0, 1, 2, 12]), "label class 12 out of range"),
+    (dict(x=torch.full((4, 1, 28, 28), 1.5)), "1.5"),
+    (dict(x=torch.full((4, 1, 28, 28), -0.5)), "-0.5"),
+    (dict(x=torch.zeros(1, 28, 28)), "(1, 28, 28)"),
+    (dict(x=torch.zeros(4, 3, 32, 32)), "(4, 3, 32, 32)"),
+    (dict(stop_utility=-1.0), "-1.0"),
+    (dict(value="prob"), "'prob'"),
+])
+def test_bad_input_raises_a_value_error_naming_the_value(net, kwargs, message):
+    args = dict(x=images(4), y=[0, 1, 2, 3], eps=0.1, steps=2)
+    args.update(kwargs)
+    with pytest.raises(ValueError) as info:
+        pgd(net, **args)
+    assert message in str(info.value)
+
+
+def test_fgsm_rejects_bad_input(net):
+    with pytest.raises(ValueError, match="-0.2"):
+        fgsm(net, images(2), [0, 1], -0.2)
+    with pytest.raises(ValueError, match="'linf2'"):
+        fgsm(net, images(2), [0, 1], 0.1, norm="linf2")
+    with pytest.raises(ValueError, match=r"\[1, 2\]"):
+        fgsm(net, images(2) * 0 + torch.tensor([1.0, 2.0]).view(2, 1, 1, 1), [0, 1], 0.1)
