@@ -1,0 +1,25 @@
+"""mimi's dashboard: ``streamlit run app.py``. Pages live in pages/, shared parts in mimi/ui/."""
+
+import streamlit as st
+
+from mimi.ui import sidebar, state
+from mimi.ui.page import SELECTION_KEY
+
+st.set_page_config(page_title="mimi · why adversarial attacks work", page_icon="🧩", layout="wide",
+                   menu_items={"About": "mimi: multi-order interactions of image models, and what attacks do to them."})
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/attack.py", title="Attack", icon="⚔️", url_path="attack"),
+    st.Page("pages/interactions.py", title="Interactions by order", icon="📊", url_path="interactions"),
+    st.Page("pages/pairs.py", title="Pixel pairs", icon="🔲", url_path="pairs"),
+    st.Page("pages/disentanglement.py", title="Disentanglement", icon="🧵", url_path="disentanglement"),
+    st.Page("pages/defenses.py", title="Defenses", icon="🛡️", url_path="defenses"),
+]
+
+current = st.navigation(PAGES)
+st.session_state[SELECTION_KEY] = sidebar.render()
+try:
+    current.run()
+finally:
+    state.sync_url()

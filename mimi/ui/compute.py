@@ -1,0 +1,121 @@
+"""Cached loaders and the Streamlit side of the compute gate.
+
+- :func:`model` loads a zoo model once per process (``st.cache_resource``); models are frozen,
+  so every session shares them.
+- :func:`compute` runs ``fn(progress)`` through the process-wide :class:`ComputeGate`, keyed by
+  content (image bytes, model name, parameters, seed). A cache hit returns at once; otherwise a
+  progress bar follows the engine's batches. When the user changes an input meanwhile,
+  Streamlit asks for a rerun: the next progress update turns that request into
+  :class:`mimi.progress.Cancelled`, the engine stops at that batch, nothing is cached, and the
+  rerun starts with the new input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+import streamlit as st
+import torch
+
+from mimi import zoo
+from mimi.compute import choose_device
+from mimi.data import load_gallery
+from mimi.progress import Cancelled, ProgressFn
+from mimi.ui.gate import ComputeGate, content_key
+
+try:  # Streamlit's rerun/stop requests surface as these exceptions at the next element update
+    from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
+except ImportError:  # pragma: no cover - older layout
+    from streamlit.runtime.scriptrunner.exceptions import ScriptControlException  # type: ignore
+
+T = TypeVar("T")
+SLOTS_ENV = "MIMI_COMPUTE_SLOTS"
+DEVICE_ENV = "MIMI_DEVICE"
+ZOO_ENV = "MIMI_ZOO_DIR"
+
+
+def zoo_dir() -> Path:
+    """``MIMI_ZOO_DIR`` if set (tests, private zoos), else the shipped ``assets/zoo``."""
+    return Path(os.environ.get(ZOO_ENV) or zoo.ZOO_DIR)
+
+
+def zoo_names() -> list[str]:
+    return zoo.names(zoo_dir())
+
+
+def zoo_card(name: str) -> dict[str, Any]:
+    return zoo.card(name, zoo_dir())
+
+
+@st.cache_resource(show_spinner=False)
+def gate() -> ComputeGate:
+    """The one gate of this server process (``MIMI_COMPUTE_SLOTS`` concurrent computations, default 1)."""
+    return ComputeGate(slots=max(1, int(os.environ.get(SLOTS_ENV, "1"))))
+
+
+@st.cache_resource(show_spinner=False)
+def device() -> str:
+    """``MIMI_DEVICE`` if set, else the best available (cuda, mps, cpu)."""
+    return str(choose_device(os.environ.get(DEVICE_ENV) or None))
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+def model(name: str, on: str, folder: str | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A frozen zoo model on device ``on`` and its card, shared by all sessions."""
+    return zoo.load(name, on, Path(folder) if folder else zoo_dir())
+
+
+@st.cache_resource(show_spinner=False)
+def gallery():
+    """The shipped gallery as an ImageSet (100 images, 10 per class)."""
+    return load_gallery()
+
+
+def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any) -> T:
+    """``fn(progress)`` through the gate, cached under ``content_key(label, *key_parts)``, with a progress bar."""
+    key = content_key(label, *key_parts)
+    shared = gate()
+    missing = object()
+    hit = shared.lookup(key, missing)
+    if hit is not missing:
+        return hit
+    slot = st.empty()
+    bar = slot.progress(0.0, text=f"{label}: starting…")
+
+    def show(fraction: float, text: str) -> None:
+        try:
+            bar.progress(min(max(fraction, 0.0), 1.0), text=text)
+        except ScriptControlException as exc:  # the user changed an input: stop at this batch
+            raise Cancelled("superseded by a newer request") from exc
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        show(done / total if total else 1.0, f"{label}: {message or ''} {done:,}/{total:,}".replace("  ", " "))
+
+    def waiting(ahead: int) -> None:
+        show(0.0, f"{label}: queued — {ahead + 1} computation(s) of other sessions ahead" if ahead
+             else f"{label}: waiting for the computation in progress")
+
+    try:
+        result = shared.run(key, lambda: fn(progress), on_wait=waiting)
+    except Cancelled as exc:
+        if isinstance(exc.__cause__, ScriptControlException):
+            raise exc.__cause__ from None  # let Streamlit run the newer request
+        raise
+    slot.empty()
+    return result
+
+
+@contextlib.contextmanager
+def friendly_errors(what: str) -> Iterator[None]:
+    """Show expected failures (bad parameters, missing files, corrupt weights) as one clear message."""
+    try:
+        yield
+    except ScriptControlException:
+        raise
+    except (ValueError, OSError, RuntimeError) as exc:
+        if isinstance(exc, Cancelled):
+            raise
+        st.error(f"**{what} failed.** {exc}", icon="⚠️")

@@ -1,0 +1,285 @@
+"""What the page scripts share: the current selection, the parameter forms, cached library calls, charts.
+
+Pages stay thin: they read their inputs with the forms here, call one library function per
+model through :func:`mimi.ui.compute.compute` (cached by content), and render with
+:func:`chart`, which adds the CSV and full-result JSON downloads under every figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from mimi import figures
+from mimi.attacks import AttackResult, pgd
+from mimi.data import FMNIST_CLASSES
+from mimi.results import Result
+from mimi.ui import compute, state
+from mimi.ui.params import check_work, grid_shape, order_ratios, pair_count
+from mimi.ui.sidebar import Selection
+
+SELECTION_KEY = "mimi_selection"
+PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},
+                 "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"]}
+
+
+def selection() -> Selection:
+    """The sidebar's selection; stops the page with a hint when there is none."""
+    sel: Optional[Selection] = st.session_state.get(SELECTION_KEY)
+    if sel is None:
+        st.info("Choose an image in the sidebar (and make sure the model zoo has models) to start.")
+        st.stop()
+    return sel
+
+
+def model(sel: Selection, name: str) -> torch.nn.Module:
+    return compute.model(name, sel.device, str(compute.zoo_dir()))[0]
+
+
+def card(sel: Selection, name: str) -> dict[str, Any]:
+    return compute.model(name, sel.device, str(compute.zoo_dir()))[1]
+
+
+def _field(spec_key: str, widget, **kwargs):
+    spec = state.param_specs()[spec_key]
+    help_text = " ".join(filter(None, [spec.help, f"Bound: {spec.bounds_text()}."]))
+    return widget(spec.label, key=f"form_{spec_key}", help=help_text, **kwargs)
+
+
+def _choice(key: str, values: dict, **kwargs):
+    spec = state.param_specs()[key]
+    options = list(spec.choices)
+    return _field(key, st.selectbox, options=options, index=options.index(values[key]), **kwargs)
+
+
+# --------------------------------------------------------------------------- attack
+def attack_form() -> None:
+    """The PGD parameters in a form (nothing recomputes until *Run attack*)."""
+    p = state.params()
+    specs = state.param_specs()
+    with st.form("attack_form"):
+        c1, c2, c3, c4 = st.columns(4)
+        with c1:
+            norm = _choice("norm", p, format_func={"linf": "L∞", "l2": "L2"}.get)
+            eps = _field("eps", st.number_input, min_value=specs["eps"].low, max_value=specs["eps"].high,
+                         value=float(p["eps"]), step=0.01, format="%.3f")
+        with c2:
+            steps = _field("steps", st.number_input, min_value=1, max_value=int(specs["steps"].high),
+                           value=int(p["steps"]), step=1)
+            step = _field("step", st.number_input, min_value=0.0, max_value=specs["step"].high,
+                          value=float(p["step"]), step=0.005, format="%.4f")
+        with c3:
+            restarts = _field("restarts", st.number_input, min_value=1, max_value=int(specs["restarts"].high),
+                              value=int(p["restarts"]), step=1)
+            target = _choice("target", p, format_func=lambda t: "untargeted" if t == "none"
+                             else f"{t}: {FMNIST_CLASSES[int(t)]}")
+        with c4:
+            stop = _choice("stop", p, format_func={"none": "run all steps", "success": "stop when misclassified",
+                                                   "utility": "stop at utility (paper)"}.get)
+            utility = _field("utility", st.number_input, min_value=specs["utility"].low,
+                             max_value=specs["utility"].high, value=float(p["utility"]), step=0.5)
+        if st.form_submit_button("Run attack", type="primary"):
+            state.update(norm=norm, eps=float(eps), steps=int(steps), step=float(step), restarts=int(restarts),
+                         target=target, stop=stop, utility=float(utility))
+
+
+def attack_kwargs(p: dict) -> dict[str, Any]:
+    """Keyword arguments of :func:`mimi.attacks.pgd` from the session's choices."""
+    return dict(eps=float(p["eps"]), steps=int(p["steps"]), step_size=float(p["step"]) or None, norm=p["norm"],
+                restarts=int(p["restarts"]), targeted=None if p["target"] == "none" else int(p["target"]),
+                stop_utility=float(p["utility"]) if p["stop"] == "utility" else None,
+                early_stop=p["stop"] == "success", value=p["value"], seed=int(p["seed"]))
+
+
+def attack_summary(p: dict) -> str:
+    kw = attack_kwargs(p)
+    norm = "L∞" if kw["norm"] == "linf" else "L2"
+    stop = {"none": "", "success": ", stop when misclassified",
+            "utility": f", stop at utility {float(p['utility']):g}"}[p["stop"]]
+    goal = "untargeted" if kw["targeted"] is None else f"targeted at {FMNIST_CLASSES[kw['targeted']]}"
+    return f"PGD {norm}, ε = {kw['eps']:g}, {kw['steps']} steps, {goal}{stop}"
+
+
+def attack(sel: Selection, name: str) -> AttackResult:
+    """PGD on the selected image against model ``name`` (cached by image, label, model and parameters)."""
+    kwargs = attack_kwargs(state.params())
+    net = model(sel, name)
+
+    def run(progress):
+        return pgd(net, sel.image[None].to(sel.device), [sel.label], **kwargs)
+
+    return compute.compute("PGD attack", run, name, sel.image_key, sel.label, kwargs)
+
+
+def adversarial_image(result: AttackResult) -> torch.Tensor:
+    return torch.from_numpy(result.x_adv[0]).float()
+
+
+# --------------------------------------------------------------------------- interactions
+def interaction_form(title: str = "Interaction settings", submit: str = "Compute") -> None:
+    """Grid, orders, pairs, samples, baseline, value function and seed, in a form."""
+    p = state.params()
+    specs = state.param_specs()
+    with st.form(f"interaction_form_{title}"):
+        c1, c2, c3, c4 = st.columns(4)
+        with c1:
+            grid = _choice("grid", p)
+            orders = _choice("orders", p)
+        with c2:
+            pairs = _choice("pairs", p)
+            samples = _field("samples", st.number_input, min_value=1, max_value=int(specs["samples"].high),
+                             value=int(p["samples"]), step=1)
+        with c3:
+            baseline = _choice("baseline", p)
+            value = _choice("value", p)
+        with c4:
+            seed = _field("seed", st.number_input, min_value=0, max_value=int(specs["seed"].high),
+                          value=int(p["seed"]), step=1)
+        if st.form_submit_button(submit, type="primary"):
+            state.update(grid=grid, orders=orders, pairs=pairs, samples=int(samples), baseline=baseline,
+                         value=value, seed=int(seed))
+
+
+def orders_for(grid: str, ratios) -> list[int]:
+    """m = int((n − 2)·r) for each ratio r (the released code's rule), without repeats."""
+    rows, cols = grid_shape(grid)
+    n = rows * cols
+    return sorted({int((n - 2) * r) for r in ratios})
+
+
+def interaction_kwargs(p: dict) -> dict[str, Any]:
+    return dict(grid=p["grid"], orders=orders_for(p["grid"], order_ratios(p["orders"])), pairs=p["pairs"],
+                samples=int(p["samples"]), baseline=p["baseline"], value=p["value"], seed=int(p["seed"]))
+
+
+def profile_passes(kwargs: dict, images: int = 1, adversarial: bool = True) -> int:
+    """Forward passes of an order profile: 4 per (pair, order, context), per image (clean and adversarial)."""
+    return (4 * pair_count(kwargs["grid"], kwargs["pairs"]) * len(kwargs["orders"]) * kwargs["samples"]
+            * images * (2 if adversarial else 1))
+
+
+def interaction_summary(p: dict) -> str:
+    rows, cols = grid_shape(p["grid"])
+    return (f"grid {p['grid']} (n = {rows * cols} players), {p['orders']} orders, {p['pairs']} pairs, "
+            f"{p['samples']} contexts per pair and order, baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
+
+
+def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
+    """The order profile (clean and adversarial) of model ``name`` on the selected image."""
+    from mimi.analysis import interaction_profile
+
+    kwargs = interaction_kwargs(state.params())
+    check_work(profile_passes(kwargs, adversarial=adv is not None), "This order profile")
+    net = model(sel, name)
+
+    def run(progress):
+        return interaction_profile(net, sel.image, sel.label, adv, device=sel.device, progress=progress, **kwargs)
+
+    return compute.compute(f"Order profile of {name}", run, name, sel.image_key, sel.label,
+                           None if adv is None else adv, kwargs)
+
+
+# --------------------------------------------------------------------------- rendering
+def chart(fig: go.Figure, name: str, results: Optional[dict[str, Result]] = None, *, key: str,
+          on_select: str = "ignore") -> Any:
+    """Show ``fig`` (PNG from its toolbar), then download buttons: the chart's data as CSV and each
+    model's full result as JSON (readable with ``mimi.results.load_result``)."""
+    event = st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points",
+                            config=PLOTLY_CONFIG, width="stretch")
+    results = results or {}
+    cols = st.columns(1 + len(results), gap="small")
+    with cols[0]:
+        st.download_button("⬇ CSV", figures.figure_csv(fig), file_name=f"{name}.csv", mime="text/csv",
+                           key=f"{key}_csv", on_click="ignore", help="The numbers this chart plots")
+    for col, (label, result) in zip(cols[1:], results.items()):
+        with col:
+            st.download_button(f"⬇ JSON {label}", result.to_json(), file_name=f"{name}-{label}.json",
+                               mime="application/json", key=f"{key}_json_{label}", on_click="ignore",
+                               help=f"The full {type(result).__name__}; read it back with mimi.results.load_result")
+    return event
+
+
+def model_columns(sel: Selection):
+    """One column per model, headed by its name and recipe."""
+    cols = st.columns(len(sel.models))
+    for col, name in zip(cols, sel.models):
+        with col:
+            recipe = card(sel, name).get("training", {}).get("recipe", "")
+            st.markdown(f"#### {name}" + (f" · *{recipe}*" if recipe else ""))
+    return cols
+
+
+def heatmap(sel: Selection, name: str, cell: int, orders: list[int], adv: Optional[torch.Tensor]):
+    """I^(m)(cell, j) for every cell j, averaged over ``orders``, clean / adversarial / difference."""
+    from mimi.analysis import pair_heatmap
+
+    kwargs = interaction_kwargs(state.params())
+    kwargs["orders"] = orders
+    kwargs.pop("pairs")
+    rows, cols = grid_shape(kwargs["grid"])
+    check_work(4 * (rows * cols - 1) * len(orders) * kwargs["samples"] * (2 if adv is not None else 1),
+               "This pair heatmap")
+    net = model(sel, name)
+
+    def run(progress):
+        return pair_heatmap(net, sel.image, sel.label, cell, adv, device=sel.device, progress=progress, **kwargs)
+
+    return compute.compute(f"Pair heatmap of {name}", run, name, sel.image_key, sel.label, cell,
+                           None if adv is None else adv, kwargs)
+
+
+def shapley(sel: Selection, name: str):
+    """Sampled Shapley values of every cell of the selected image for model ``name``."""
+    from mimi.analysis import shapley_map
+
+    p = state.params()
+    kwargs = dict(grid=p["grid"], samples=int(p["samples"]), baseline=p["baseline"], value=p["value"],
+                  seed=int(p["seed"]))
+    net = model(sel, name)
+
+    def run(progress):
+        return shapley_map(net, sel.image, sel.label, device=sel.device, progress=progress, **kwargs)
+
+    return compute.compute(f"Shapley map of {name}", run, name, sel.image_key, sel.label, kwargs)
+
+
+def gallery_batch(count: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """``count`` gallery images taken one class at a time (0, 10, 20, … then 1, 11, …), and their labels."""
+    images = compute.gallery()
+    per_class = len(images) // 10
+    order = [c * per_class + k for k in range(per_class) for c in range(10)][:count]
+    return images.images[order], images.labels[order], order
+
+
+def disentanglement(sel: Selection, name: str, count: int):
+    """D^(m) of model ``name`` over ``count`` gallery images (contexts per pair and order: ``dsamples``)."""
+    from mimi.analysis import disentanglement as run_disentanglement
+
+    p = state.params()
+    kwargs = interaction_kwargs(p)
+    kwargs["samples"] = int(p["dsamples"])
+    check_work(profile_passes(kwargs, images=count, adversarial=False), "This disentanglement curve")
+    images, labels, order = gallery_batch(count)
+    net = model(sel, name)
+
+    def run(progress):
+        return run_disentanglement(net, images, labels, device=sel.device, progress=progress, **kwargs)
+
+    return compute.compute(f"Disentanglement of {name} over {count} images", run, name, order, kwargs)
+
+
+def decomposition(sel: Selection, name: str, grid: str):
+    """The exact decomposition of v(N) − v(∅) on a small grid (2^n coalitions)."""
+    from mimi.analysis import decomposition as run_decomposition
+
+    p = state.params()
+    kwargs = dict(grid=grid, baseline=p["baseline"], value=p["value"])
+    net = model(sel, name)
+
+    def run(progress):
+        return run_decomposition(net, sel.image, sel.label, device=sel.device, progress=progress, **kwargs)
+
+    return compute.compute(f"Exact decomposition for {name}", run, name, sel.image_key, sel.label, kwargs)

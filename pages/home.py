@@ -1,0 +1,71 @@
+"""Home: what mimi shows and why, a guided tour, and the key terms with their formulas."""
+
+import streamlit as st
+
+st.title("🧩 mimi: why do adversarial attacks work?")
+st.markdown(
+    """
+A tiny, carefully chosen change to an image, invisible to you, can make a neural network
+confidently wrong. This is an **adversarial attack**. mimi lets you watch *what the attack
+changes inside the network's reasoning*.
+
+The idea (Ren et al., NeurIPS 2021) is to treat the image as a **team of players**: cut it into a
+grid of cells and ask how the cells *cooperate* to produce the network's answer. Some
+cooperations are **simple**: two neighbouring cells make sense together even when most of the
+image is hidden (a collar, an edge). Others are **complex**: they only matter when almost the
+whole image is present. The size of the context needed is the **order** of an interaction.
+
+What you will see:
+1. Attacks mostly destroy **high-order** (complex, global) interactions.
+2. **Adversarially trained** models lose much less there.
+3. Robust models rely on more **category-specific, stable low-order** patterns: they are
+   *disentangled*, and that is what makes them hard to fool.
+"""
+)
+
+st.subheader("A guided tour (5 minutes)")
+tour = [
+    ("pages/attack.py", "⚔️ Attack", "Pick an image in the sidebar and attack both models. The standard model "
+     "falls for a change of at most ε per pixel; the adversarially trained one resists."),
+    ("pages/interactions.py", "📊 Interactions by order", "Bars per order: blue is the clean image, red the "
+     "attacked one. Look at the right end (high orders) and at ΔJ, the part of the attack each order carries."),
+    ("pages/pairs.py", "🔲 Pixel pairs", "Click a cell: the map shows how strongly it cooperates with every other "
+     "cell, before and after the attack, at low, middle or high order."),
+    ("pages/disentanglement.py", "🧵 Disentanglement", "Over many images: how consistently do interactions of each "
+     "order point the same way? Robust models score higher at low orders."),
+    ("pages/defenses.py", "🛡️ Defenses", "The whole model zoo side by side, and one picture that explains why "
+     "several defenses work."),
+]
+for step, (path, label, text) in enumerate(tour, start=1):
+    c1, c2 = st.columns([1, 4], vertical_alignment="center")
+    with c1:
+        st.page_link(path, label=f"{step}. {label}")
+    with c2:
+        st.markdown(text)
+
+st.subheader("Key terms")
+st.markdown("**Player.** One cell of an n-cell grid over the image; N = {1, …, n}. A coalition S ⊆ N keeps its "
+            "cells and replaces all others by a baseline (the average image). The network's output for the true "
+            "class y on that masked image is the value")
+st.latex(r"v(S) = \log \frac{p(y \mid x_S)}{1 - p(y \mid x_S)}")
+st.markdown("**Interaction of a pair.** How much more cells i and j are worth together than apart, in a context S:")
+st.latex(r"\Delta v(i,j,S) = v(S\cup\{i,j\}) - v(S\cup\{i\}) - v(S\cup\{j\}) + v(S)")
+st.markdown("**Order m.** The size of the context. The m-order interaction averages over contexts of m cells; "
+            "mimi labels orders by r = m/(n−2), from 0 (alone) to 1 (the whole image):")
+st.latex(r"I^{(m)}(i,j) = \mathbb{E}_{S \subseteq N\setminus\{i,j\},\ |S| = m}\ \Delta v(i,j,S)")
+st.markdown("**Attacking utility.** How much the attack lowered the value of the true class, x' = x + δ. It splits "
+            "exactly into single cells and pairs at every order; ΔJ⁽ᵐ⁾ is the share of order m:")
+st.latex(r"v(N\mid x) - v(N\mid x') = \sum_i \Delta\varphi^{(0)}(i) + \sum_{m=0}^{n-2} \sum_{i\neq j} "
+         r"\Delta J^{(m)}(i,j),\quad \Delta J^{(m)}(i,j) = \tfrac{n-1-m}{n(n-1)}\,\big[I^{(m)}(i,j\mid x) "
+         r"- I^{(m)}(i,j\mid x')\big]")
+st.markdown("**Disentanglement.** Whether the contexts of one order agree in sign (a stable, category-specific "
+            "pattern, D near 1) or cancel out (D near 0), over images and pairs:")
+st.latex(r"D^{(m)} = \frac{\mathbb{E}_{x,(i,j)}\ \big|\mathbb{E}_S\ \Delta v(i,j,S)\big|}"
+         r"{\mathbb{E}_{x,(i,j)}\ \mathbb{E}_S\ \big|\Delta v(i,j,S)\big|}")
+st.markdown("**Shapley value.** A cell's fair share of v(N) − v(∅), averaged over all orders of arrival:")
+st.latex(r"\varphi(i) = \sum_{S \subseteq N\setminus\{i\}} \frac{|S|!\,(n-|S|-1)!}{n!}\,"
+         r"\big[v(S\cup\{i\}) - v(S)\big]")
+st.caption("Images: Fashion-MNIST (Zalando, MIT licence), 28×28 grayscale. Models: a small CNN trained normally, "
+           "with PGD adversarial training, with TRADES and with Cutout. Every number is estimated by sampling "
+           "contexts; error bars are one standard error. Source: J. Ren et al., “A Unified Game-Theoretic "
+           "Interpretation of Adversarial Robustness”, NeurIPS 2021.")

@@ -1,0 +1,68 @@
+"""/pairs: click a cell to see its interactions with every other cell, clean / adversarial / difference."""
+
+import streamlit as st
+
+from mimi import figures
+from mimi.ui import compute, page, state
+from mimi.ui.params import PAPER_RATIOS, band_ratios, grid_shape
+
+MAP_KEY = "pairs_map"
+SEEN_KEY = "pairs_seen_selection"
+
+st.title("🔲 Pixel pairs")
+st.markdown("**Click any cell** of the maps (or pick one below). Each map shows I(cell, j) for every other cell j, "
+            "averaged over the orders of the chosen band: red cells cooperate with the chosen cell for the true "
+            "class, blue cells work against it. Compare the clean and attacked image in the last column.")
+sel = page.selection()
+p = state.params()
+rows, cols = grid_shape(p["grid"])
+n = rows * cols
+
+# A click on the map arrives as a selection event in the next run: apply it once.
+event = st.session_state.get(MAP_KEY)
+points = list(getattr(getattr(event, "selection", None), "points", None) or [])
+if points:
+    clicked = (int(round(points[0]["y"])), int(round(points[0]["x"])))
+    if st.session_state.get(SEEN_KEY) != clicked and 0 <= clicked[0] < rows and 0 <= clicked[1] < cols:
+        st.session_state[SEEN_KEY] = clicked
+        state.update(cell=clicked[0] * cols + clicked[1])
+cell = int(p["cell"]) if 0 <= int(p["cell"]) < n else (rows // 2) * cols + cols // 2
+
+specs = state.param_specs()
+with st.form("pairs_form"):
+    c1, c2, c3, c4 = st.columns(4)
+    with c1:
+        band_options = list(specs["band"].choices)
+        band = st.segmented_control(specs["band"].label, band_options, default=p["band"], required=True,
+                                    key="form_band", help=specs["band"].help)
+    with c2:
+        ratio = st.select_slider(specs["ratio"].label, PAPER_RATIOS, value=float(p["ratio"]), key="form_ratio",
+                                 help="used when 'single' is chosen")
+    with c3:
+        row = st.number_input("cell row", 0, rows - 1, cell // cols, key="form_row")
+    with c4:
+        col = st.number_input("cell column", 0, cols - 1, cell % cols, key="form_col")
+    if st.form_submit_button("Show", type="primary"):
+        state.update(band=band or "high", ratio=float(ratio), cell=int(row) * cols + int(col))
+        cell = int(row) * cols + int(col)
+page.interaction_form()
+p = state.params()
+ratios = (float(p["ratio"]),) if p["band"] == "single" else band_ratios(p["band"])
+orders = page.orders_for(p["grid"], ratios)
+st.caption(f"cell ({cell // cols}, {cell % cols}) of {p['grid']} · orders m ∈ {orders} (r ∈ {list(ratios)}) · "
+           f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)}")
+
+with compute.friendly_errors("The pair heatmaps"):
+    maps = {}
+    for name in sel.models:
+        adv = page.adversarial_image(page.attack(sel, name))
+        maps[name] = page.heatmap(sel, name, cell, orders, adv)
+    page.chart(figures.pair_maps_figure(maps, sel.image.numpy(), title=f"Interactions of cell ({cell // cols}, "
+                                        f"{cell % cols}) with every other cell"),
+               "pair-heatmap", maps, key=MAP_KEY, on_select="rerun")
+
+st.subheader("Shapley values")
+st.markdown("φ(i): each cell's fair share of the network's evidence for the true class (all orders together).")
+with compute.friendly_errors("The Shapley maps"):
+    shap = {name: page.shapley(sel, name) for name in sel.models}
+    page.chart(figures.shapley_figure(shap, sel.image.numpy()), "shapley", shap, key="shapley")
