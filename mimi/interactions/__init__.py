@@ -1,0 +1,54 @@
+"""The interaction engine for generic games (definitions: ``shared/PAPER.md``, formulas in each module).
+
+A game is any callable ``v(masks) -> values``: masks a (k, n) bool array, values (k,) or (k, G) for G
+games on the same masks. Every function accepts both; outputs carry a trailing G axis only when v
+returns 2-D values. ``forward_passes`` counts mask rows passed to v (once per row, whatever G is).
+v is called in chunks of at most ``batch_rows`` rows.
+
+Exact (n <= 16, 2^n evaluations; ValueError above):
+    exact_values(v, n)                       v(S) for all S in bitmask order (bit i = player i)
+    exact_order_interactions(v, n)           (n-1, n, n): I[m, i, j] = I^(m)(i, j), symmetric, zero diagonal
+    exact_shapley(v, n)                      (n,) Shapley values
+    exact_shapley_interaction(v, n)          (n, n) Shapley interaction index 1/(n-1) Σ_m I^(m)
+    efficiency_decomposition(v, n)           ExactDecomposition: v(N) - v(∅) = Σ φ^(0) + Σ_m Σ_{i≠j} J^(m) + residual
+    *_from_values(values, n)                 the same from precomputed exact_values
+
+Sampled (each returns an Estimate: mean, se, forward_passes, unit_values; ``.difference(a, b)`` and
+``.average(axis)`` give honest SEs of game differences and pair averages from the iid units):
+    sample_order_interactions(v, n, pairs, orders, samples, seed)   (M, P) I^(m)(i, j), block-star design
+    sample_order_profile(v, n, pairs, orders, samples, seed)        (M,) mean over pairs (bar chart)
+    sample_cell_heatmap(v, n, cell, orders, samples, seed)          (M, n) I^(m)(cell, j); 0 at the cell
+    sample_shapley(v, n, samples, seed)                             (n,) antithetic permutation sampling
+    sample_disentanglement(v, n, pairs, orders, samples, seed)      DisentanglementEstimate
+    paper_order_interactions(v, n, pairs, orders, samples, seed)    the released protocol (baseline)
+    paper_protocol(v, rows, cols, samples, seed, pair_count=200, estimator="mimi"|"paper")
+                                                                    preset: random 8-neighbour pairs, ratio orders
+
+Pairs and orders (grid cells row-major, cell (r, c) = r * cols + c):
+    all_pairs(n), cell_pairs(cell, n), neighbor_pairs(rows, cols), sample_pairs(pairs, count, seed),
+    paper_orders(n, ratios=PAPER_RATIOS)    m = int((n-2) r), r in {0.1, ..., 0.9, 0.95, 1}
+"""
+
+from mimi.interactions.estimate import Estimate
+from mimi.interactions.exact import (EXACT_LIMIT, ExactDecomposition, all_masks, efficiency_decomposition,
+                                     exact_order_interactions, exact_shapley, exact_shapley_interaction,
+                                     exact_values, interaction_weights, order_interactions_from_values,
+                                     order_marginals_from_values, shapley_from_values)
+from mimi.interactions.game import DEFAULT_BATCH_ROWS, CountingGame
+from mimi.interactions.pairs import (PAPER_RATIOS, all_pairs, cell_pairs, neighbor_pairs, paper_orders,
+                                     sample_pairs)
+from mimi.interactions.sampling import (DESIGNS, paper_order_interactions, paper_protocol, sample_cell_heatmap,
+                                        sample_order_interactions, sample_order_profile)
+from mimi.interactions.shapley import sample_shapley
+from mimi.interactions.disentanglement import (DisentanglementEstimate, disentanglement_from_units,
+                                               sample_disentanglement)
+
+__all__ = [
+    "DEFAULT_BATCH_ROWS", "DESIGNS", "EXACT_LIMIT", "PAPER_RATIOS", "CountingGame", "Estimate",
+    "DisentanglementEstimate", "ExactDecomposition", "disentanglement_from_units", "all_masks", "all_pairs", "cell_pairs", "efficiency_decomposition",
+    "exact_order_interactions", "exact_shapley", "exact_shapley_interaction", "exact_values",
+    "interaction_weights", "neighbor_pairs", "order_interactions_from_values", "order_marginals_from_values",
+    "paper_order_interactions", "paper_orders", "paper_protocol", "sample_cell_heatmap",
+    "sample_disentanglement", "sample_shapley", "sample_order_interactions", "sample_order_profile",
+    "sample_pairs", "shapley_from_values",
+]

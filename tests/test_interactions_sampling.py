@@ -1,0 +1,214 @@
+"""Sampled interactions: unbiased within their SEs, calibrated SEs, exact pass accounting, determinism."""
+
+import numpy as np
+import pytest
+
+from mimi.interactions import (DESIGNS, Estimate, cell_pairs, exact_order_interactions, exact_shapley, exact_values,
+                               neighbor_pairs, paper_order_interactions, paper_orders, paper_protocol,
+                               sample_cell_heatmap, sample_disentanglement, sample_order_interactions,
+                               sample_order_profile, sample_shapley)
+
+
+def table_game(n, seed=0, games=None, scale=1.0):
+    rng = np.random.default_rng(seed)
+    table = scale * rng.normal(size=(2 ** n,) if games is None else (2 ** n, games))
+    weights = 1 << np.arange(n)
+    return lambda masks: table[masks.astype(np.int64) @ weights]
+
+
+def smooth_game(n, seed=0):
+    """A game with interactions of every order: v(S) = tanh(a·1_S) + (b·1_S)(c·1_S) / n."""
+    rng = np.random.default_rng(seed)
+    a, b, c = rng.normal(size=(3, n))
+    return lambda masks: np.tanh(masks @ a) + (masks @ b) * (masks @ c) / n
+
+
+class Counter:
+    def __init__(self, v):
+        self.v, self.rows = v, 0
+
+    def __call__(self, masks):
+        assert masks.dtype == bool and masks.ndim == 2
+        self.rows += len(masks)
+        return self.v(masks)
+
+
+PAIRS = [(0, 1), (2, 5), (3, 4), (6, 0), (1, 7)]
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_estimates_are_within_a_few_se_of_the_exact_values(design):
+    n = 8
+    v = table_game(n, seed=1)
+    exact = exact_order_interactions(v, n)
+    orders = list(range(n - 1))
+    est = sample_order_interactions(v, n, PAIRS, orders, samples=150, seed=3, design=design)
+    truth = np.array([[exact[m, i, j] for i, j in PAIRS] for m in orders])
+    assert est.mean.shape == est.se.shape == (n - 1, len(PAIRS))
+    random = est.se > 1e-9
+    assert np.all(np.abs(est.mean - truth)[random] < 4 * est.se[random])
+    np.testing.assert_allclose(est.mean[~random], truth[~random], atol=1e-12)   # enumerated orders
+    assert not random[[0, n - 2]].any()          # one context per pair: deterministic
+    if design == "partition":                     # blocks of one player enumerate every context
+        assert not random[[1, n - 3]].any()
+
+
+def test_paper_protocol_is_unbiased_and_counts_four_rows_per_context():
+    n = 8
+    counter = Counter(table_game(n, seed=2))
+    exact = exact_order_interactions(table_game(n, seed=2), n)
+    est = paper_order_interactions(counter, n, PAIRS, [2, 3, 4], samples=120, seed=0)
+    truth = np.array([[exact[m, i, j] for i, j in PAIRS] for m in [2, 3, 4]])
+    assert np.all(np.abs(est.mean - truth) < 4 * est.se)
+    assert est.forward_passes == counter.rows == 4 * 120 * len(PAIRS) * 3
+
+
+def test_standard_errors_are_calibrated_for_pairs_and_for_the_profile():
+    n = 7
+    v = table_game(n, seed=5)
+    exact = exact_order_interactions(v, n)
+    orders = [2, 3]
+    truth = np.array([[exact[m, i, j] for i, j in PAIRS[:4]] for m in orders])
+    pair_hits, profile_hits = [], []
+    for seed in range(150):
+        est = sample_order_interactions(v, n, PAIRS[:4], orders, samples=30, seed=seed)
+        pair_hits.append(np.abs(est.mean - truth) < 2 * est.se)
+        profile = est.average(axis=1)
+        profile_hits.append(np.abs(profile.mean - truth.mean(axis=1)) < 2 * profile.se)
+    assert 0.90 <= np.mean(pair_hits) <= 0.98
+    assert 0.88 <= np.mean(profile_hits) <= 0.99
+
+
+def test_forward_passes_are_the_rows_given_to_the_game():
+    n = 9
+    counter = Counter(smooth_game(n))
+    est = sample_order_interactions(counter, n, neighbor_pairs(3, 3), [0, 2, 4, 6, 7], samples=7, seed=1,
+                                    batch_rows=50)
+    assert est.forward_passes == counter.rows > 0
+    counter = Counter(table_game(n, games=3))
+    est = sample_order_interactions(counter, n, PAIRS, [3], samples=4, seed=0)
+    assert est.forward_passes == counter.rows          # rows, not rows x games
+
+
+def test_top_and_bottom_orders_are_exact_with_few_passes():
+    n = 9
+    counter = Counter(smooth_game(n, seed=3))
+    pairs = neighbor_pairs(3, 3)
+    est = sample_order_interactions(counter, n, pairs, [n - 2], samples=5, seed=0)
+    exact = exact_order_interactions(smooth_game(n, seed=3), n)
+    np.testing.assert_allclose(est.mean[0], [exact[n - 2, i, j] for i, j in pairs], atol=1e-12)
+    assert np.all(est.se == 0)
+    assert counter.rows == 1 + n + len(pairs)
+
+
+def test_determinism_for_a_seed():
+    n = 10
+    v = smooth_game(n, seed=4)
+    a = sample_order_interactions(v, n, PAIRS, [2, 5], samples=5, seed=42)
+    b = sample_order_interactions(v, n, PAIRS, [2, 5], samples=5, seed=42)
+    c = sample_order_interactions(v, n, PAIRS, [2, 5], samples=5, seed=43)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(a.se, b.se)
+    assert not np.array_equal(a.mean, c.mean)
+
+
+def test_several_games_share_masks_and_give_differences_with_se():
+    n = 8
+    single = [table_game(n, seed=s) for s in (1, 2)]
+    both = lambda masks: np.stack([single[0](masks), single[1](masks)], axis=1)
+    joint = sample_order_interactions(both, n, PAIRS, [2, 3], samples=20, seed=9)
+    assert joint.mean.shape == (2, len(PAIRS), 2)
+    for g in range(2):
+        alone = sample_order_interactions(single[g], n, PAIRS, [2, 3], samples=20, seed=9)
+        np.testing.assert_allclose(joint.mean[..., g], alone.mean)
+        assert alone.forward_passes == joint.forward_passes
+    diff = joint.difference(0, 1)
+    np.testing.assert_allclose(diff.mean, joint.mean[..., 0] - joint.mean[..., 1])
+    # a game against a shifted copy of itself: the difference is known exactly, SE 0 (common masks)
+    shifted = lambda masks: np.stack([single[0](masks), single[0](masks) + 3.0], axis=1)
+    same = sample_order_interactions(shifted, n, PAIRS, [3], samples=10, seed=0).difference(0, 1)
+    assert np.abs(same.mean).max() < 1e-12 and np.abs(same.se).max() < 1e-12
+    cov = joint.covariance()
+    assert cov.shape == (2, len(PAIRS), 2, 2)
+    np.testing.assert_allclose(np.sqrt(cov[..., 0, 0]), joint.se[..., 0])
+
+
+def test_order_profile_and_heatmap():
+    n = 9
+    v = table_game(n, seed=8)
+    exact = exact_order_interactions(v, n)
+    pairs = neighbor_pairs(3, 3)
+    profile = sample_order_profile(v, n, pairs, [2, 4], samples=60, seed=1)
+    truth = [np.mean([exact[m, i, j] for i, j in pairs]) for m in [2, 4]]
+    assert profile.mean.shape == (2,)
+    assert np.all(np.abs(profile.mean - truth) < 4 * profile.se)
+    heat = sample_cell_heatmap(v, n, 4, [3, 5], samples=60, seed=2)
+    assert heat.mean.shape == (2, n) and heat.mean[0, 4] == 0 and heat.se[0, 4] == 0
+    others = [j for j in range(n) if j != 4]
+    assert np.all(np.abs(heat.mean[:, others] - exact[[3, 5]][:, 4, others]) < 4 * heat.se[:, others])
+    pooled = sample_cell_heatmap(v, n, 4, [3, 5], samples=60, seed=2, pool=True)
+    np.testing.assert_allclose(pooled.mean, heat.mean.mean(axis=0))
+    assert np.all(pooled.se[others] < heat.se[:, others].max(axis=0))
+
+
+def test_sampled_shapley_values():
+    n = 10
+    counter = Counter(smooth_game(n, seed=6))
+    est = sample_shapley(counter, n, samples=200, seed=0)
+    exact = exact_shapley(smooth_game(n, seed=6), n)
+    assert np.all(np.abs(est.mean - exact) < 4 * est.se)
+    values = exact_values(smooth_game(n, seed=6), n)
+    np.testing.assert_allclose(est.unit_values.sum(axis=1), values[-1] - values[0], atol=1e-12)
+    assert est.forward_passes == counter.rows == 2 + 2 * 200 * (n - 1)
+
+
+def test_disentanglement_matches_its_definition():
+    n = 8
+    v = smooth_game(n, seed=2)
+    pairs = neighbor_pairs(2, 4)
+    orders = [1, 3, 5]
+    exact = exact_order_interactions(v, n)
+    numerator = np.array([np.mean([abs(exact[m, i, j]) for i, j in pairs]) for m in orders])
+    # E_S |Δv| from a large paper-protocol sample (each of its units is one context per pair)
+    denominator = np.abs(paper_order_interactions(v, n, pairs, orders, samples=2000, seed=5).unit_values)
+    d_true = numerator / denominator.mean(axis=(0, 2))
+    est = sample_disentanglement(v, n, pairs, orders, samples=200, seed=1)
+    paper = sample_disentanglement(v, n, pairs, orders, samples=400, seed=0, estimator="paper")
+    assert est.d.shape == (3, 1) and est.d_pooled.shape == (3,)
+    for result in (est, paper):
+        assert np.all((result.d_pooled >= 0) & (result.d_pooled <= 1 + 1e-12))
+        assert np.all(np.abs(result.d_pooled - d_true) < 4 * result.d_pooled_se + 0.01)
+        assert np.all(result.d_pooled_debiased <= result.d_pooled + 1e-12)
+    np.testing.assert_allclose(Estimate.from_units(np.ones((3,)) * [1, 2, 3], 0).se,
+                               np.std([1, 2, 3], ddof=1) / np.sqrt(3))
+
+
+def test_paper_preset_uses_neighbour_pairs_and_ratio_orders():
+    counter = Counter(smooth_game(16, seed=1))
+    est = paper_protocol(counter, 4, 4, samples=3, seed=0, pair_count=10, estimator="paper")
+    assert est.info["orders"] == paper_orders(16).tolist() == [1, 2, 4, 5, 7, 8, 9, 11, 12, 13, 14]
+    assert len(est.info["pairs"]) == 10
+    assert {tuple(p) for p in est.info["pairs"]} <= {tuple(p) for p in neighbor_pairs(4, 4)}
+    assert est.forward_passes == counter.rows == 4 * 3 * 10 * 11
+    assert len(neighbor_pairs(7, 7)) == 2 * 6 * 7 + 2 * 6 * 6
+    assert cell_pairs(2, 4).tolist() == [[2, 0], [2, 1], [2, 3]]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(pairs=[(1, 1)]), r"\(1, 1\) has i == j"),
+    (dict(pairs=[(0, 9)]), r"\(0, 9\) is out of range"),
+    (dict(pairs=[]), "pairs is empty"),
+    (dict(orders=[7]), "order 7 is outside 0..6"),
+    (dict(orders=[-1]), "order -1 is outside"),
+    (dict(orders=[]), "orders is empty"),
+    (dict(samples=1), "samples must be >= 2"),
+    (dict(design="magic"), "unknown design 'magic'"),
+])
+def test_bad_input_names_the_offending_value(kwargs, message):
+    args = dict(pairs=[(0, 1)], orders=[1], samples=4, seed=0)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        sample_order_interactions(table_game(8), 8, **args)
+    if "design" not in kwargs:
+        with pytest.raises(ValueError, match=message):
+            paper_order_interactions(table_game(8), 8, **args)
