@@ -47,20 +47,7 @@ class Grid:
     @classmethod
     def parse(cls, spec: GridSpec, height: int, width: int) -> "Grid":
         """A grid from ``"7x7"``, ``"7"``, ``7``, ``(7, 7)`` or a Grid (re-fitted to ``height x width``)."""
-        if isinstance(spec, Grid):
-            rows, cols = spec.rows, spec.cols
-        elif isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
-            rows = cols = int(spec)
-        elif isinstance(spec, str):
-            match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*", spec)
-            if not match:
-                raise ValueError(f"bad grid {spec!r}: write ROWSxCOLS, e.g. 7x7")
-            rows = int(match.group(1))
-            cols = int(match.group(2) or rows)
-        elif isinstance(spec, Sequence) and len(spec) == 2:
-            rows, cols = (int(v) for v in spec)
-        else:
-            raise ValueError(f"bad grid {spec!r}: write ROWSxCOLS, e.g. 7x7")
+        rows, cols = parse_grid_spec(spec)
         return cls(rows, cols, int(height), int(width))
 
     @property
@@ -126,6 +113,21 @@ class Grid:
         """(k, n) bool cell masks -> (k, H, W) bool pixel masks (one gather)."""
         cell_map = torch.as_tensor(self.cell_map, device=masks.device)
         return masks[:, cell_map]
+
+
+def parse_grid_spec(spec: GridSpec) -> tuple[int, int]:
+    """(rows, cols) from ``"7x7"``, ``"7"``, ``7``, ``(7, 7)`` or a Grid."""
+    if isinstance(spec, Grid):
+        return spec.rows, spec.cols
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        return int(spec), int(spec)
+    if isinstance(spec, str):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*", spec)
+        if match:
+            return int(match.group(1)), int(match.group(2) or match.group(1))
+    elif isinstance(spec, Sequence) and len(spec) == 2:
+        return int(spec[0]), int(spec[1])
+    raise ValueError(f"bad grid {spec!r}: write ROWSxCOLS, e.g. 7x7")
 
 
 def _rounded_edges(size: int, parts: int) -> np.ndarray:

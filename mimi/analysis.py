@@ -1,0 +1,763 @@
+"""The image API: multi-order interactions of one image (and its adversarial version), as Results.
+
+Every function builds an :class:`~mimi.games.ImageGame` (grid cells are the players, v(S) the
+value of the target class on the masked image) and runs an estimator of :mod:`mimi.interactions`
+on it; it returns ONE :class:`~mimi.results.Result` dataclass (numpy arrays, JSON round-trip) with
+standard errors, the forward passes used, the parameters and the model's prediction.
+With an adversarial image, clean and adversarial games share every mask (common random numbers):
+one (k, 2) game, so differences have honest, small standard errors.
+
+Definitions (``shared/PAPER.md``): I^(m)(i, j) = E_{|S| = m} Δv(i, j, S); J^(m)(i, j) =
+(n-1-m)/(n(n-1)) I^(m)(i, j); v(N) - v(∅) = Σ_i φ^(0)(i) + Σ_m Σ_{i≠j} J^(m)(i, j).
+
+**Attacking utility of order m** (``InteractionProfile.delta_j``): the order-m part of the
+attacking utility Δv(N) = v(N|x) - v(N|x'), summed over ordered pairs:
+
+    ΔJ^(m) = Σ_{i≠j} (n-1-m)/(n(n-1)) [I^(m)(i,j|x) - I^(m)(i,j|x')]
+           = (n-1-m) · mean_{pairs} [I^(m)(i,j|x) - I^(m)(i,j|x')],
+
+estimated by (n-1-m) times the mean over the analysed pair set (exact in expectation when the
+pair set is all pairs or a uniform sample of them; with 8-neighbour pairs it is what the whole
+image would give if every pair interacted like neighbours, an upper-end extrapolation). Summed
+over all orders m = 0..n-2 and added to the single-cell part Σ_i Δφ^(0)(i), it gives Δv(N); the
+profile carries these exact totals (``attack_utility``, ``attack_single``, ``attack_pairwise``)
+so a chart can set the per-order parts against the whole. :func:`decomposition` computes every
+term exactly for small grids (n <= 16).
+
+Parameter bounds (ValueError naming the value): grids of at most ``MAX_GRID_SIDE`` cells a side
+and no finer than the image; 2 <= samples <= ``MAX_SAMPLES``; orders 0..n-2 (ratios in [0, 1]);
+images (C, H, W) with values in [0, 1]; exact decomposition n <= 16 cells.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from mimi.games import ImageGame, on_device, predict, resolve_target
+from mimi.interactions import (EXACT_LIMIT, PAPER_RATIOS, Estimate, efficiency_decomposition, paper_orders,
+                               sample_cell_heatmap, sample_disentanglement, sample_order_interactions,
+                               sample_pairs, sample_shapley)
+from mimi.interactions import all_pairs as all_pairs_of
+from mimi.interactions import neighbor_pairs as neighbor_pairs_of
+from mimi.players import Grid, parse_grid_spec
+from mimi.progress import ProgressFn
+from mimi.results import Result
+
+MAX_GRID_SIDE = 16
+MAX_SAMPLES = 1024
+PAIR_SETS = ("neighbors", "all")
+Z95 = 1.959963984540054
+
+#: The dashboard's default view, in one place (the dashboard and ``mimi bench`` import it).
+#: Per model: PGD on the image, the clean + adversarial order profile over ``pair_count`` random
+#: 8-neighbour pairs at the paper's 11 order ratios, and one pair heatmap of ``heatmap_cell``
+#: at ``heatmap_ratios``; ~``*_samples`` iid units each (sized for < 2 s to the first chart and
+#: < 10 s for two models on 2 CPU cores; see BENCHMARKS.md).
+DEFAULTS: dict[str, Any] = {
+    "grid": "7x7",
+    "pairs": "neighbors",
+    "pair_count": 24,
+    "ratios": PAPER_RATIOS,
+    "samples": 4,
+    "design": "partition",
+    "heatmap_cell": (3, 3),
+    "heatmap_ratios": (0.1, 0.5, 0.9),
+    "heatmap_samples": 2,
+    "shapley_samples": 16,
+    "disentanglement_samples": 8,
+    "decomposition_grid": "3x4",
+    "baseline": "mean",
+    "value": "log-odds",
+    "target": "label",
+    "eps": 0.1,
+    "steps": 20,
+    "norm": "linf",
+    "stop_utility": None,
+}
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class InteractionProfile(Result):
+    """Mean I^(m) over a pair set per order, clean and adversarial (shared masks), and ΔJ^(m).
+
+    ``clean_mean[k]`` = mean over ``pairs`` of I^(m_k)(i, j | x) with ``clean_se``; ``adv_*`` the same
+    for x'; ``diff`` = clean - adversarial (SE from shared masks); ``delta_j`` the attacking utility
+    of order m (module docstring) with ``delta_j_se``. ``v_full``/``v_empty`` are v(N)/v(∅) of the clean
+    image, ``adv_v_full``/``adv_v_empty`` of the adversarial one; ``phi0_sum`` = Σ_i [v({i}) - v(∅)].
+    ``attack_utility`` = v(N|x) - v(N|x') = ``attack_single`` + ``attack_pairwise`` (exact; the
+    pairwise part is Σ over all orders of ΔJ^(m)). ``forward_passes`` counts images run through the
+    model (mask rows x 2 with an adversarial image).
+    """
+
+    orders: np.ndarray
+    ratios: np.ndarray
+    pairs: np.ndarray
+    n: int
+    grid: str
+    clean_mean: np.ndarray
+    clean_se: np.ndarray
+    adv_mean: Optional[np.ndarray]
+    adv_se: Optional[np.ndarray]
+    diff: Optional[np.ndarray]
+    diff_se: Optional[np.ndarray]
+    delta_j: Optional[np.ndarray]
+    delta_j_se: Optional[np.ndarray]
+    v_full: float
+    v_empty: float
+    phi0_sum: float
+    adv_v_full: Optional[float]
+    adv_v_empty: Optional[float]
+    adv_phi0_sum: Optional[float]
+    attack_utility: Optional[float]
+    attack_single: Optional[float]
+    attack_pairwise: Optional[float]
+    label: Optional[int]
+    target: int
+    prediction: int
+    probabilities: np.ndarray
+    adv_prediction: Optional[int]
+    adv_probabilities: Optional[np.ndarray]
+    forward_passes: int
+    mask_rows: int
+    units: int
+    wall_time_s: float
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class PairHeatmap(Result):
+    """I^(m)(cell, j) for every cell j, averaged over ``orders`` ((rows, cols) maps; NaN at the cell).
+
+    ``clean``/``adv``/``diff`` (= clean - adv, SE from shared masks) pool the orders (mean over
+    them); ``*_by_order`` are (M, rows, cols) per order with ``*_by_order_se``.
+    """
+
+    cell: int
+    cell_rc: tuple
+    orders: np.ndarray
+    ratios: np.ndarray
+    n: int
+    grid: str
+    clean: np.ndarray
+    clean_se: np.ndarray
+    adv: Optional[np.ndarray]
+    adv_se: Optional[np.ndarray]
+    diff: Optional[np.ndarray]
+    diff_se: Optional[np.ndarray]
+    clean_by_order: np.ndarray
+    clean_by_order_se: np.ndarray
+    adv_by_order: Optional[np.ndarray]
+    adv_by_order_se: Optional[np.ndarray]
+    label: Optional[int]
+    target: int
+    prediction: int
+    adv_prediction: Optional[int]
+    forward_passes: int
+    mask_rows: int
+    units: int
+    wall_time_s: float
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class ShapleyMap(Result):
+    """Shapley value φ(i) of every cell as (rows, cols) with ``se``; ``adv_*``/``diff`` for x'.
+    Each map sums to v(N) - v(∅) exactly (antithetic permutation sampling)."""
+
+    values: np.ndarray
+    se: np.ndarray
+    adv_values: Optional[np.ndarray]
+    adv_se: Optional[np.ndarray]
+    diff: Optional[np.ndarray]
+    diff_se: Optional[np.ndarray]
+    n: int
+    grid: str
+    v_full: float
+    v_empty: float
+    adv_v_full: Optional[float]
+    adv_v_empty: Optional[float]
+    label: Optional[int]
+    target: int
+    prediction: int
+    adv_prediction: Optional[int]
+    forward_passes: int
+    mask_rows: int
+    units: int
+    wall_time_s: float
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Disentanglement(Result):
+    """D^(m) = mean |E_S Δv| / mean E_S |Δv| over images and pairs, per order.
+
+    ``d`` pools images and pairs (the paper's average) with jackknife ``d_se`` and a 95% band
+    ``d_low``/``d_high`` = d ± 1.96 SE; ``d_debiased`` uses the bias-reduced numerator
+    sqrt(max(Î² - SE², 0)) (the plug-in |Î| overestimates D where interactions are near zero);
+    ``per_image`` (B, M) is D per image with ``per_image_se``.
+    """
+
+    orders: np.ndarray
+    ratios: np.ndarray
+    n: int
+    grid: str
+    d: np.ndarray
+    d_se: np.ndarray
+    d_low: np.ndarray
+    d_high: np.ndarray
+    d_debiased: np.ndarray
+    per_image: np.ndarray
+    per_image_se: np.ndarray
+    labels: np.ndarray
+    targets: np.ndarray
+    predictions: np.ndarray
+    pair_count: int
+    forward_passes: int
+    mask_rows: int
+    units: int
+    wall_time_s: float
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Decomposition(Result):
+    """Exact efficiency decomposition (n <= 16 cells, all 2^n coalitions):
+
+        v(N) - v(∅) = Σ_i φ^(0)(i) + Σ_m order_totals[m] + residual,
+        order_totals[m] = Σ_{i≠j} J^(m)(i, j),  J^(m) = (n-1-m)/(n(n-1)) I^(m),
+
+    for the clean image, and with an adversarial image the same for x' plus ``delta_order_totals``
+    = clean - adversarial (the exact attacking utility of each order) and ``attack_utility``
+    = Δv(N) = Σ_i Δφ^(0)(i) + Σ_m delta_order_totals[m]. ``residual`` vanishes to float precision.
+    ``phi0``/``shapley`` are (rows, cols) maps.
+    """
+
+    n: int
+    grid: str
+    orders: np.ndarray
+    ratios: np.ndarray
+    v_full: float
+    v_empty: float
+    total: float
+    phi0: np.ndarray
+    phi0_sum: float
+    shapley: np.ndarray
+    order_totals: np.ndarray
+    pairwise_total: float
+    residual: float
+    adv_v_full: Optional[float]
+    adv_v_empty: Optional[float]
+    adv_total: Optional[float]
+    adv_phi0_sum: Optional[float]
+    adv_order_totals: Optional[np.ndarray]
+    adv_residual: Optional[float]
+    delta_order_totals: Optional[np.ndarray]
+    attack_utility: Optional[float]
+    attack_single: Optional[float]
+    label: Optional[int]
+    target: int
+    prediction: int
+    adv_prediction: Optional[int]
+    forward_passes: int
+    wall_time_s: float
+    params: dict = field(default_factory=dict)
+
+    def parts(self, bands: int = 3, adversarial: bool = False) -> list[tuple[str, float]]:
+        """Waterfall parts of v(N) - v(∅): the single cells, then the orders in ``bands`` equal bands."""
+        totals = self.adv_order_totals if adversarial else self.order_totals
+        single = self.adv_phi0_sum if adversarial else self.phi0_sum
+        if totals is None:
+            raise ValueError("no adversarial image in this decomposition")
+        parts = [("single cells Σφ⁽⁰⁾", float(single))]
+        for band in np.array_split(np.arange(len(totals)), max(1, min(bands, len(totals)))):
+            parts.append((f"orders m={band[0]}–{band[-1]}", float(np.sum(totals[band]))))
+        return parts
+
+
+@dataclass
+class ImageReport(Result):
+    """What ``mimi analyze`` writes: the prediction, the attack (if any), the order profile
+    (clean, adversarial, ΔJ) and the Shapley map, with standard errors."""
+
+    model: str
+    source: str
+    label: Optional[int]
+    target: int
+    classes: Optional[list]
+    prediction: int
+    probabilities: np.ndarray
+    image: np.ndarray
+    profile: InteractionProfile
+    shapley: Optional[ShapleyMap]
+    attack: Optional[Result]
+    forward_passes: int
+    wall_time_s: float
+    params: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A few human-readable lines for the terminal."""
+        name = (lambda c: self.classes[c] if self.classes and 0 <= c < len(self.classes) else str(c))
+        p = self.profile
+        lines = [f"{self.model} on {self.source}: predicted {name(self.prediction)} "
+                 f"(p = {self.probabilities[self.prediction]:.3f}); label {'?' if self.label is None else name(self.label)}; "
+                 f"value of {name(self.target)}: v(N) = {p.v_full:.3f}, v(∅) = {p.v_empty:.3f}"]
+        if p.adv_mean is not None:
+            lines.append(f"attack: predicted {name(p.adv_prediction)}; attacking utility v(N|x) - v(N|x') = "
+                         f"{p.attack_utility:.3f} (single cells {p.attack_single:.3f}, pairs {p.attack_pairwise:.3f})")
+        header = f"{'ratio':>6} {'m':>3} {'I clean':>17}" + (f" {'I adversarial':>17} {'ΔJ':>17}" if p.adv_mean is not None else "")
+        lines.append(header)
+        for k, (r, m) in enumerate(zip(p.ratios, p.orders)):
+            row = f"{r:6.2f} {m:3d} {p.clean_mean[k]:9.4f} ± {p.clean_se[k]:.4f}"
+            if p.adv_mean is not None:
+                row += f" {p.adv_mean[k]:9.4f} ± {p.adv_se[k]:.4f} {p.delta_j[k]:9.4f} ± {p.delta_j_se[k]:.4f}"
+            lines.append(row)
+        lines.append(f"{self.forward_passes:,} forward passes in {self.wall_time_s:.1f} s")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- shared setup
+Image = Union[torch.Tensor, np.ndarray]
+Target = Union[str, int]
+
+
+def _as_image(image: Image, name: str = "image") -> torch.Tensor:
+    image = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image).float()
+    if image.ndim != 3:
+        raise ValueError(f"{name} must be (C, H, W), got shape {tuple(image.shape)}")
+    if image.numel() and (image.min() < 0 or image.max() > 1):
+        raise ValueError(f"{name} values must be in [0, 1], got [{image.min():.3g}, {image.max():.3g}]")
+    return image
+
+
+def check_grid(grid, height: int, width: int) -> Grid:
+    rows, cols = parse_grid_spec(grid)
+    if max(rows, cols) > MAX_GRID_SIDE:
+        raise ValueError(f"grid {rows}x{cols} is too fine for the analysis: at most {MAX_GRID_SIDE} cells a side")
+    return Grid.parse(grid, height, width)
+
+
+def check_samples(samples: int, name: str = "samples") -> int:
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or not 2 <= samples <= MAX_SAMPLES:
+        raise ValueError(f"{name} must be an integer in 2..{MAX_SAMPLES}, got {samples!r}")
+    return int(samples)
+
+
+def resolve_orders(n: int, orders=None, ratios=None) -> tuple[np.ndarray, np.ndarray]:
+    """(orders m, their ratios r): ``orders`` as given ("all": 0..n-2), else m = int((n-2) r) for
+    ``ratios`` (default the paper's), duplicates removed; the ratio of a given order is m / (n-2)."""
+    if orders is not None and ratios is not None:
+        raise ValueError("give orders or ratios, not both")
+    if isinstance(orders, str):
+        if orders != "all":
+            raise ValueError(f"orders must be a list of integers or 'all', got {orders!r}")
+        orders = range(n - 1)
+    if orders is not None:
+        values = np.asarray(list(orders))
+        if values.size == 0:
+            raise ValueError("orders is empty; give at least one order m in 0..n-2")
+        if values.dtype.kind not in "iu":
+            raise ValueError(f"orders must be integers 0..{n - 2}, got {values.tolist()}")
+        bad = values[(values < 0) | (values > n - 2)]
+        if bad.size:
+            raise ValueError(f"order {int(bad[0])} is outside 0..{n - 2} for a grid of n={n} cells")
+        values = np.unique(values)
+        return values.astype(np.int64), values / max(1, n - 2)
+    ratios = np.asarray(PAPER_RATIOS if ratios is None else list(ratios), dtype=np.float64)
+    found = paper_orders(n, ratios)
+    first_ratio = {int(np.int64((n - 2) * r + 1e-9)): float(r) for r in ratios[::-1]}
+    return found, np.array([first_ratio[int(m)] for m in found])
+
+
+def resolve_pairs(grid: Grid, pairs, pair_count: Optional[int], seed: int) -> np.ndarray:
+    """The pair set: "neighbors" (8-neighbour cells), "all", or explicit (i, j) pairs; then
+    ``pair_count`` of them drawn at random (seeded) when given, as in the paper (200 random pairs)."""
+    if isinstance(pairs, str):
+        if pairs == "neighbors":
+            found = neighbor_pairs_of(grid.rows, grid.cols)
+        elif pairs == "all":
+            found = all_pairs_of(grid.n)
+        else:
+            raise ValueError(f"unknown pair set {pairs!r}; choose {', '.join(PAIR_SETS)} or give (i, j) pairs")
+    else:
+        found = np.asarray(list(pairs), dtype=np.int64).reshape(-1, 2)
+        if found.size == 0:
+            raise ValueError("pairs is empty; give at least one pair (i, j)")
+        bad = [(int(i), int(j)) for i, j in found if i == j or not (0 <= i < grid.n and 0 <= j < grid.n)]
+        if bad:
+            raise ValueError(f"pair {bad[0]} is invalid for a {grid.spec} grid: cells must differ and be in 0..{grid.n - 1}")
+    if pair_count is not None:
+        if isinstance(pair_count, bool) or not isinstance(pair_count, (int, np.integer)) or pair_count < 1:
+            raise ValueError(f"pair_count must be a positive integer, got {pair_count!r}")
+        found = sample_pairs(found, int(pair_count), seed)
+    return found
+
+
+def resolve_cell(grid: Grid, cell) -> int:
+    if isinstance(cell, (tuple, list, np.ndarray)) and len(cell) == 2:
+        return grid.index(int(cell[0]), int(cell[1]))
+    if isinstance(cell, bool) or not isinstance(cell, (int, np.integer)):
+        raise ValueError(f"cell must be an index or (row, col), got {cell!r}")
+    grid.cell(int(cell))  # range check
+    return int(cell)
+
+
+@dataclass
+class _Setup:
+    game: ImageGame
+    grid: Grid
+    target: int
+    prediction: int
+    probabilities: np.ndarray
+    adv_prediction: Optional[int]
+    adv_probabilities: Optional[np.ndarray]
+    paired: bool
+    params: dict
+
+
+def _setup(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image], *, grid, baseline,
+           value, target, device, batch_size, precision, progress, extra: dict) -> _Setup:
+    """Checks, the target class, predictions, and the (clean[, adversarial]) game."""
+    model, device = on_device(model, device)
+    x = _as_image(image)
+    grid = check_grid(grid, *x.shape[-2:])
+    images = x
+    if adv_image is not None:
+        x_adv = _as_image(adv_image, "adv_image")
+        if x_adv.shape != x.shape:
+            raise ValueError(f"adv_image has shape {tuple(x_adv.shape)}, the image {tuple(x.shape)}")
+        images = torch.stack([x, x_adv])
+    preds, probs = predict(model, images.view(-1, *x.shape))
+    classes = probs.shape[1]
+    target = resolve_target(model, x, label, target)
+    if not 0 <= target < classes:
+        raise ValueError(f"target class {target} is outside 0..{classes - 1}")
+    paired = adv_image is not None
+    game = ImageGame(model, images, [target, target] if paired else target, grid=grid, baseline=baseline,
+                     value=value, device=device, batch_size=batch_size, precision=precision, progress=progress)
+    params = dict(grid=grid.spec, baseline=baseline if isinstance(baseline, str) else "custom", value=value,
+                  target=target, precision=precision, batch_size=game.batch_size, device=str(device), **extra)
+    return _Setup(game, grid, target, int(preds[0]), probs[0], int(preds[1]) if paired else None,
+                  probs[1] if paired else None, paired, params)
+
+
+def _dry_rows(estimator, n: int, games: int, *args, **kwargs) -> int:
+    """Mask rows an estimator will evaluate: its masks do not depend on the values, so a run on a
+    zero game with the same seed draws the same masks (a cheap numpy pass, for exact progress)."""
+    zero = (lambda masks: np.zeros((len(masks), games)))
+    return int(estimator(zero, n, *args, **kwargs).forward_passes)
+
+
+def _ends(setup: _Setup) -> np.ndarray:
+    """v(∅), v(N) and v({i}) for every cell: (n + 2, G)."""
+    n = setup.grid.n
+    masks = np.concatenate([np.zeros((1, n), bool), np.ones((1, n), bool), np.eye(n, dtype=bool)])
+    values = setup.game(masks)
+    return values.reshape(len(masks), -1)
+
+
+def _split(est: Estimate, paired: bool) -> tuple[Estimate, Optional[Estimate], Optional[Estimate]]:
+    """(clean, adversarial, clean - adversarial) estimates from a game with a trailing G axis."""
+    if not paired:
+        return est, None, None
+    return est.game(0), est.game(1), est.difference(0, 1)
+
+
+# --------------------------------------------------------------------------- the API
+def interaction_profile(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
+                        grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
+                        samples: int = 32, baseline="mean", value: str = "log-odds", target: Target = "label",
+                        seed: int = 0, design: str = "partition", device=None, batch_size: Optional[int] = None,
+                        precision: str = "float32", progress: Optional[ProgressFn] = None) -> InteractionProfile:
+    """Order profile mean_{(i,j) in pairs} I^(m)(i, j) per order for x (and x' on the same masks), ΔJ^(m).
+
+    ``orders`` (ints or "all") or ``ratios`` (fractions of n-2; default the paper's 0.1..0.9, 0.95, 1);
+    ``pairs`` "neighbors" | "all" | explicit pairs, ``pair_count`` random ones of them (seeded);
+    ``samples`` iid units per order (mimi's block-star estimator, ``design`` partition|cover).
+    """
+    start = time.perf_counter()
+    samples = check_samples(samples)
+    setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
+                   device=device, batch_size=batch_size, precision=precision, progress=progress,
+                   extra=dict(pairs=pairs if isinstance(pairs, str) else "custom", pair_count=pair_count,
+                              samples=samples, seed=seed, design=design))
+    n, game = setup.grid.n, setup.game
+    order_values, ratio_values = resolve_orders(n, orders, ratios)
+    pair_set = resolve_pairs(setup.grid, pairs, pair_count, seed)
+    game.expect(n + 2 + _dry_rows(sample_order_interactions, n, game.count, pair_set, order_values, samples, seed,
+                                  design=design), "order profile")
+    ends = _ends(setup)
+    est = sample_order_interactions(game, n, pair_set, order_values, samples, seed, design=design).average(axis=1)
+    clean, adv, diff = _split(est, setup.paired)
+    phi0_sum = (ends[2:] - ends[0]).sum(axis=0)
+    weight = (n - 1 - order_values).astype(np.float64)
+    result = InteractionProfile(
+        orders=order_values, ratios=ratio_values, pairs=pair_set, n=n, grid=setup.grid.spec,
+        clean_mean=clean.mean, clean_se=clean.se,
+        adv_mean=None if adv is None else adv.mean, adv_se=None if adv is None else adv.se,
+        diff=None if diff is None else diff.mean, diff_se=None if diff is None else diff.se,
+        delta_j=None if diff is None else weight * diff.mean, delta_j_se=None if diff is None else weight * diff.se,
+        v_full=float(ends[1, 0]), v_empty=float(ends[0, 0]), phi0_sum=float(phi0_sum[0]),
+        adv_v_full=float(ends[1, 1]) if setup.paired else None,
+        adv_v_empty=float(ends[0, 1]) if setup.paired else None,
+        adv_phi0_sum=float(phi0_sum[1]) if setup.paired else None,
+        attack_utility=float(ends[1, 0] - ends[1, 1]) if setup.paired else None,
+        attack_single=float(phi0_sum[0] - phi0_sum[1]) if setup.paired else None,
+        attack_pairwise=(float((ends[1, 0] - ends[0, 0] - phi0_sum[0]) - (ends[1, 1] - ends[0, 1] - phi0_sum[1]))
+                         if setup.paired else None),
+        label=None if label is None else int(label), target=setup.target, prediction=setup.prediction,
+        probabilities=setup.probabilities, adv_prediction=setup.adv_prediction,
+        adv_probabilities=setup.adv_probabilities, forward_passes=game.forward_passes, mask_rows=game.mask_rows,
+        units=est.units, wall_time_s=time.perf_counter() - start, params=setup.params)
+    return result
+
+
+def pair_heatmap(model: nn.Module, image: Image, label: Optional[int], cell, adv_image: Optional[Image] = None, *,
+                 grid="7x7", orders=None, ratios=DEFAULTS["heatmap_ratios"], samples: int = 8, baseline="mean",
+                 value: str = "log-odds", target: Target = "label", seed: int = 0, design: str = "partition",
+                 device=None, batch_size: Optional[int] = None, precision: str = "float32",
+                 progress: Optional[ProgressFn] = None) -> PairHeatmap:
+    """I^(m)(cell, j) for every other cell j, per order and pooled over the orders (mean), clean and
+    adversarial on shared masks. ``cell`` is an index or (row, col); ``orders`` or ``ratios``
+    (default 0.1, 0.5, 0.9 of n-2)."""
+    start = time.perf_counter()
+    samples = check_samples(samples)
+    if orders is not None:
+        ratios = None
+    setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
+                   device=device, batch_size=batch_size, precision=precision, progress=progress,
+                   extra=dict(samples=samples, seed=seed, design=design))
+    n, game, grid_ = setup.grid.n, setup.game, setup.grid
+    index = resolve_cell(grid_, cell)
+    order_values, ratio_values = resolve_orders(n, orders, ratios)
+    game.expect(_dry_rows(sample_cell_heatmap, n, game.count, index, order_values, samples, seed, design=design),
+                "pair heatmap")
+    est = sample_cell_heatmap(game, n, index, order_values, samples, seed, design=design)  # (M, n[, G])
+    pooled = est.average(axis=0)
+    shape = (grid_.rows, grid_.cols)
+
+    def cell_map(values: np.ndarray) -> np.ndarray:
+        out = np.array(values, dtype=np.float64)
+        out[..., index] = np.nan
+        return out.reshape(out.shape[:-1] + shape)
+
+    clean, adv, diff = _split(pooled, setup.paired)
+    by_clean, by_adv, _ = _split(est, setup.paired)
+    return PairHeatmap(
+        cell=index, cell_rc=grid_.cell(index), orders=order_values, ratios=ratio_values, n=n, grid=grid_.spec,
+        clean=cell_map(clean.mean), clean_se=cell_map(clean.se),
+        adv=None if adv is None else cell_map(adv.mean), adv_se=None if adv is None else cell_map(adv.se),
+        diff=None if diff is None else cell_map(diff.mean), diff_se=None if diff is None else cell_map(diff.se),
+        clean_by_order=cell_map(by_clean.mean), clean_by_order_se=cell_map(by_clean.se),
+        adv_by_order=None if by_adv is None else cell_map(by_adv.mean),
+        adv_by_order_se=None if by_adv is None else cell_map(by_adv.se),
+        label=None if label is None else int(label), target=setup.target, prediction=setup.prediction,
+        adv_prediction=setup.adv_prediction, forward_passes=game.forward_passes, mask_rows=game.mask_rows,
+        units=est.units, wall_time_s=time.perf_counter() - start, params={**setup.params, "cell": index})
+
+
+def shapley_map(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
+                grid="7x7", samples: int = 16, baseline="mean", value: str = "log-odds", target: Target = "label",
+                seed: int = 0, device=None, batch_size: Optional[int] = None, precision: str = "float32",
+                progress: Optional[ProgressFn] = None) -> ShapleyMap:
+    """Shapley value of every cell by antithetic permutation sampling (``samples`` permutation pairs,
+    2 (n-1) samples + 2 mask rows), clean and adversarial on shared permutations."""
+    start = time.perf_counter()
+    samples = check_samples(samples)
+    setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
+                   device=device, batch_size=batch_size, precision=precision, progress=progress,
+                   extra=dict(samples=samples, seed=seed))
+    n, game, grid_ = setup.grid.n, setup.game, setup.grid
+    game.expect(2 * (n - 1) * samples + 2, "Shapley map")
+    est = sample_shapley(game, n, samples, seed)
+    clean, adv, diff = _split(est, setup.paired)
+    ends = game(np.stack([np.zeros(n, bool), np.ones(n, bool)])).reshape(2, -1)
+    as_map = grid_.to_image
+    return ShapleyMap(
+        values=as_map(clean.mean), se=as_map(clean.se),
+        adv_values=None if adv is None else as_map(adv.mean), adv_se=None if adv is None else as_map(adv.se),
+        diff=None if diff is None else as_map(diff.mean), diff_se=None if diff is None else as_map(diff.se),
+        n=n, grid=grid_.spec, v_full=float(ends[1, 0]), v_empty=float(ends[0, 0]),
+        adv_v_full=float(ends[1, 1]) if setup.paired else None,
+        adv_v_empty=float(ends[0, 1]) if setup.paired else None,
+        label=None if label is None else int(label), target=setup.target, prediction=setup.prediction,
+        adv_prediction=setup.adv_prediction, forward_passes=game.forward_passes, mask_rows=game.mask_rows,
+        units=est.units, wall_time_s=time.perf_counter() - start, params=setup.params)
+
+
+def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, grid="7x7", orders=None, ratios=None,
+                    pairs="neighbors", pair_count: Optional[int] = None, samples: int = 8, baseline="mean",
+                    value: str = "log-odds", target: Target = "label", seed: int = 0, design: str = "partition",
+                    device=None, batch_size: Optional[int] = None, precision: str = "float32",
+                    progress: Optional[ProgressFn] = None) -> Disentanglement:
+    """D^(m) over B images (B, C, H, W) and a pair set, all images on shared masks (one (k, B) game).
+    ``target`` "label" uses each image's label, "predicted" each prediction, an int one class for all."""
+    start = time.perf_counter()
+    samples = check_samples(samples)
+    model, device = on_device(model, device)
+    batch = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images).float()
+    if batch.ndim != 4 or len(batch) == 0:
+        raise ValueError(f"images must be (B, C, H, W) with B >= 1, got shape {tuple(batch.shape)}")
+    for b in range(len(batch)):
+        _as_image(batch[b], f"image {b}")
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if len(labels) != len(batch):
+        raise ValueError(f"{len(batch)} images need {len(batch)} labels, got {len(labels)}")
+    grid_ = check_grid(grid, *batch.shape[-2:])
+    preds, probs = predict(model, batch)
+    if isinstance(target, str):
+        if target not in ("label", "predicted"):
+            raise ValueError(f"unknown target {target!r}; choose label, predicted or a class index")
+        targets = labels if target == "label" else preds.astype(np.int64)
+    else:
+        targets = np.full(len(batch), int(target))
+    if targets.min() < 0 or targets.max() >= probs.shape[1]:
+        raise ValueError(f"target classes must be in 0..{probs.shape[1] - 1}, got {targets.tolist()}")
+    game = ImageGame(model, batch, targets, grid=grid_, baseline=baseline, value=value, device=device,
+                     batch_size=batch_size, precision=precision, progress=progress)
+    n = grid_.n
+    order_values, ratio_values = resolve_orders(n, orders, ratios)
+    pair_set = resolve_pairs(grid_, pairs, pair_count, seed)
+    zero = (lambda masks: np.zeros((len(masks), len(batch))))
+    game.expect(sample_disentanglement(zero, n, pair_set, order_values, samples, seed, design=design).forward_passes,
+                "disentanglement")
+    est = sample_disentanglement(game, n, pair_set, order_values, samples, seed, design=design)
+    return Disentanglement(
+        orders=order_values, ratios=ratio_values, n=n, grid=grid_.spec, d=est.d_pooled, d_se=est.d_pooled_se,
+        d_low=est.d_pooled - Z95 * est.d_pooled_se, d_high=est.d_pooled + Z95 * est.d_pooled_se,
+        d_debiased=est.d_pooled_debiased, per_image=est.d.T, per_image_se=est.d_se.T, labels=labels,
+        targets=np.asarray(targets), predictions=preds, pair_count=len(pair_set),
+        forward_passes=game.forward_passes, mask_rows=game.mask_rows, units=est.units,
+        wall_time_s=time.perf_counter() - start,
+        params=dict(grid=grid_.spec, baseline=baseline if isinstance(baseline, str) else "custom", value=value,
+                    target=target if isinstance(target, str) else int(target), pairs=pairs if isinstance(pairs, str)
+                    else "custom", pair_count=pair_count, samples=samples, seed=seed, design=design,
+                    batch_size=game.batch_size, device=str(device), precision=precision))
+
+
+def decomposition(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
+                  grid="4x4", baseline="mean", value: str = "log-odds", target: Target = "label", device=None,
+                  batch_size: Optional[int] = None, precision: str = "float32",
+                  progress: Optional[ProgressFn] = None) -> Decomposition:
+    """Exact v(N) - v(∅) = Σ φ^(0) + Σ_m Σ_{i≠j} J^(m) + residual from all 2^n coalitions (n <= 16 cells:
+    4x4 = 65,536 mask rows; 3x4 = 4,096), for x and, on the same masks, x'."""
+    start = time.perf_counter()
+    x = _as_image(image)
+    parsed = check_grid(grid, *x.shape[-2:])
+    if parsed.n > EXACT_LIMIT:
+        raise ValueError(f"grid {parsed.spec} has n={parsed.n} cells; the exact decomposition needs n <= {EXACT_LIMIT} "
+                         f"(2^n forward passes), e.g. 4x4 or 3x4; use interaction_profile for finer grids")
+    setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
+                   device=device, batch_size=batch_size, precision=precision, progress=progress, extra={})
+    n, game, grid_ = parsed.n, setup.game, setup.grid
+    game.expect(2 ** n, "exact decomposition")
+    dec = efficiency_decomposition(game, n)
+    g = (lambda a, k: np.asarray(a)[..., k]) if setup.paired else (lambda a, k: np.asarray(a))
+    orders = np.arange(n - 1)
+    order_totals, phi0 = g(dec.order_totals, 0), g(dec.phi0, 0)
+    adv_totals = g(dec.order_totals, 1) if setup.paired else None
+    return Decomposition(
+        n=n, grid=grid_.spec, orders=orders, ratios=orders / max(1, n - 2),
+        v_full=float(g(dec.v_full, 0)), v_empty=float(g(dec.v_empty, 0)),
+        total=float(g(dec.v_full, 0) - g(dec.v_empty, 0)), phi0=grid_.to_image(phi0), phi0_sum=float(phi0.sum()),
+        shapley=grid_.to_image(g(dec.shapley, 0)), order_totals=order_totals,
+        pairwise_total=float(order_totals.sum()), residual=float(g(dec.residual, 0)),
+        adv_v_full=float(g(dec.v_full, 1)) if setup.paired else None,
+        adv_v_empty=float(g(dec.v_empty, 1)) if setup.paired else None,
+        adv_total=float(g(dec.v_full, 1) - g(dec.v_empty, 1)) if setup.paired else None,
+        adv_phi0_sum=float(g(dec.phi0, 1).sum()) if setup.paired else None,
+        adv_order_totals=adv_totals, adv_residual=float(g(dec.residual, 1)) if setup.paired else None,
+        delta_order_totals=None if adv_totals is None else order_totals - adv_totals,
+        attack_utility=float(g(dec.v_full, 0) - g(dec.v_full, 1)) if setup.paired else None,
+        attack_single=float(phi0.sum() - g(dec.phi0, 1).sum()) if setup.paired else None,
+        label=None if label is None else int(label), target=setup.target, prediction=setup.prediction,
+        adv_prediction=setup.adv_prediction, forward_passes=game.forward_passes,
+        wall_time_s=time.perf_counter() - start, params=setup.params)
+
+
+# --------------------------------------------------------------------------- compositions
+def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAULTS["eps"],
+               steps: int = DEFAULTS["steps"], step_size: Optional[float] = None, norm: str = DEFAULTS["norm"],
+               restarts: int = 1, stop_utility: Optional[float] = DEFAULTS["stop_utility"],
+               value: str = "log-odds", seed: int = 0, device=None) -> Result:
+    """Untargeted PGD (:func:`mimi.attacks.pgd`) on one image; returns its AttackResult (x_adv[0] is x')."""
+    from mimi.attacks import pgd
+
+    model, device = on_device(model, device)
+    x = _as_image(image).to(device)[None]
+    return pgd(model, x, torch.tensor([int(label)], device=device), eps, steps, step_size=step_size, norm=norm,
+               restarts=restarts, stop_utility=stop_utility, value=value, seed=seed)
+
+
+def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attack: Optional[dict] = None,
+                  grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
+                  samples: int = 32, shapley_samples: int = 16, baseline="mean", value: str = "log-odds",
+                  target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
+                  precision: str = "float32", progress: Optional[ProgressFn] = None, model_name: str = "model",
+                  source: str = "image", classes: Optional[Sequence[str]] = None) -> ImageReport:
+    """What ``mimi analyze`` computes: prediction, optional PGD (``attack``: keyword arguments of
+    :func:`run_attack`), order profile (clean, adversarial, ΔJ) and Shapley map (``shapley_samples``
+    0 skips it). Without a label, the attack uses the model's prediction as the true class."""
+    start = time.perf_counter()
+    x = _as_image(image)
+    model, device = on_device(model, device)
+    prediction, probabilities = predict(model, x[None])
+    attack_label = int(prediction[0]) if label is None else int(label)
+    if target == "label" and label is None:
+        target = "predicted"
+    attack_result, x_adv = None, None
+    if attack is not None:
+        attack_result = run_attack(model, x, attack_label, value=value, seed=seed, device=device, **attack)
+        x_adv = torch.as_tensor(np.asarray(attack_result.x_adv[0]))
+    common = dict(grid=grid, baseline=baseline, value=value, target=target, seed=seed, device=device,
+                  batch_size=batch_size, precision=precision, progress=progress)
+    profile = interaction_profile(model, x, label, x_adv, orders=orders, ratios=ratios, pairs=pairs,
+                                  pair_count=pair_count, samples=samples, **common)
+    shapley = None
+    if shapley_samples:
+        shapley = shapley_map(model, x, label, x_adv, samples=shapley_samples, **common)
+    return ImageReport(
+        model=model_name, source=source, label=label, target=profile.target,
+        classes=None if classes is None else list(classes), prediction=int(prediction[0]),
+        probabilities=probabilities[0], image=x.numpy(), profile=profile, shapley=shapley, attack=attack_result,
+        forward_passes=profile.forward_passes + (shapley.forward_passes if shapley else 0),
+        wall_time_s=time.perf_counter() - start,
+        params=dict(profile.params, attack=attack, shapley_samples=shapley_samples))
+
+
+@dataclass
+class DefaultView:
+    """The dashboard's default computation for one model (:data:`DEFAULTS`), with its timings."""
+
+    attack: Result
+    profile: InteractionProfile
+    heatmap: PairHeatmap
+    profile_seconds: float   # attack + order profile: the first chart
+    total_seconds: float
+
+
+def default_view(model: nn.Module, image: Image, label: int, *, device=None, seed: int = 0,
+                 progress: Optional[ProgressFn] = None, on_profile=None) -> DefaultView:
+    """PGD with the default settings, then the clean + adversarial order profile (``on_profile(profile)``
+    is called as soon as it is ready) and the default cell's pair heatmap."""
+    start = time.perf_counter()
+    d = DEFAULTS
+    attack = run_attack(model, image, label, eps=d["eps"], steps=d["steps"], norm=d["norm"],
+                        stop_utility=d["stop_utility"], value=d["value"], seed=seed, device=device)
+    x_adv = torch.as_tensor(np.asarray(attack.x_adv[0]))
+    common = dict(grid=d["grid"], baseline=d["baseline"], value=d["value"], target=d["target"], seed=seed,
+                  design=d["design"], device=device, progress=progress)
+    profile = interaction_profile(model, image, label, x_adv, ratios=d["ratios"], pairs=d["pairs"],
+                                  pair_count=d["pair_count"], samples=d["samples"], **common)
+    profile_seconds = time.perf_counter() - start
+    if on_profile is not None:
+        on_profile(profile)
+    heatmap = pair_heatmap(model, image, label, d["heatmap_cell"], x_adv, ratios=d["heatmap_ratios"],
+                           samples=d["heatmap_samples"], **common)
+    return DefaultView(attack, profile, heatmap, profile_seconds, time.perf_counter() - start)

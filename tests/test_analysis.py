@@ -1,0 +1,209 @@
+"""The image API on a tiny model: shapes, identities, exact oracles, determinism, JSON, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mimi import analysis as A
+from mimi.games import ImageGame
+from mimi.interactions import exact_order_interactions, exact_shapley
+from mimi.models import Normalize, freeze
+from mimi.progress import Cancelled
+from mimi.results import Result
+
+
+class TinyNet(nn.Module):
+    """Normalize -> conv -> ReLU -> pool -> linear: 1x12x12 inputs, 4 classes, non-additive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.normalize = Normalize((0.3,), (0.3,))
+        self.conv = nn.Conv2d(1, 6, 3, padding=1)
+        self.head = nn.Linear(6 * 4 * 4, 4)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(self.normalize(x)))
+        return self.head(nn.functional.avg_pool2d(h, 3).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return freeze(TinyNet())
+
+
+@pytest.fixture(scope="module")
+def images():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(1, 12, 12, generator=gen)
+    x_adv = (x + 0.15 * torch.randn(1, 12, 12, generator=gen)).clamp(0, 1)
+    return x, x_adv
+
+
+FAST = dict(grid="3x3", samples=4, batch_size=64)
+
+
+def test_profile_shapes_and_exact_totals(model, images):
+    x, x_adv = images
+    p = A.interaction_profile(model, x, 1, x_adv, **FAST)
+    n = 9
+    assert p.n == n and p.grid == "3x3"
+    assert p.orders.tolist() == [0, 1, 2, 3, 4, 5, 6, 7]  # int(7 r) for the paper's ratios, deduplicated
+    assert p.ratios[0] == pytest.approx(0.1) and p.ratios[-1] == 1.0
+    for name in ("clean_mean", "clean_se", "adv_mean", "adv_se", "diff", "diff_se", "delta_j", "delta_j_se"):
+        assert getattr(p, name).shape == (8,), name
+    np.testing.assert_allclose(p.diff, p.clean_mean - p.adv_mean, atol=1e-12)
+    np.testing.assert_allclose(p.delta_j, (n - 1 - p.orders) * p.diff, atol=1e-12)
+    assert p.forward_passes == 2 * p.mask_rows
+    # The exact totals agree with the exact decomposition on the same grid.
+    d = A.decomposition(model, x, 1, x_adv, grid="3x3")
+    assert p.attack_utility == pytest.approx(d.attack_utility, abs=1e-6)
+    assert p.attack_single == pytest.approx(d.attack_single, abs=1e-6)
+    assert p.attack_pairwise == pytest.approx(d.delta_order_totals.sum(), abs=1e-6)
+    assert p.v_full - p.v_empty == pytest.approx(d.total, abs=1e-6)
+
+
+def test_profile_matches_exact_interactions_within_standard_errors(model, images):
+    x, _ = images
+    p = A.interaction_profile(model, x, 2, grid="3x3", pairs="all", orders=[2, 3, 5], samples=24, seed=4)
+    game = ImageGame(model, x, 2, grid="3x3")
+    exact = exact_order_interactions(game, 9)
+    i, j = p.pairs.T
+    truth = exact[[2, 3, 5]][:, i, j].mean(axis=1)
+    assert np.all(p.clean_se > 0)
+    assert np.all(np.abs(p.clean_mean - truth) <= 4 * p.clean_se + 1e-9)
+    assert p.adv_mean is None and p.delta_j is None and p.attack_utility is None
+
+
+def test_same_image_twice_gives_zero_attack_terms(model, images):
+    x, _ = images
+    p = A.interaction_profile(model, x, 0, x.clone(), **FAST)
+    assert np.all(p.diff == 0) and np.all(p.delta_j_se == 0) and p.attack_utility == 0
+
+
+def test_decomposition_residual_vanishes(model, images):
+    x, x_adv = images
+    d = A.decomposition(model, x, 3, x_adv, grid="3x4")
+    assert d.n == 12 and d.order_totals.shape == (11,) and d.phi0.shape == (3, 4)
+    assert abs(d.residual) < 1e-9 and abs(d.adv_residual) < 1e-9
+    assert d.total == pytest.approx(d.phi0_sum + d.order_totals.sum(), abs=1e-9)
+    assert d.attack_utility == pytest.approx(d.attack_single + d.delta_order_totals.sum(), abs=1e-9)
+    parts = d.parts(bands=3)
+    assert len(parts) == 4 and sum(v for _, v in parts) == pytest.approx(d.total, abs=1e-9)
+    assert d.forward_passes == 2 * 2 ** 12
+
+
+def test_shapley_map_efficiency_and_exact_oracle(model, images):
+    x, x_adv = images
+    s = A.shapley_map(model, x, 1, x_adv, grid="3x3", samples=16)
+    assert s.values.shape == (3, 3) and s.se.shape == (3, 3) and s.diff.shape == (3, 3)
+    assert s.values.sum() == pytest.approx(s.v_full - s.v_empty, abs=1e-9)
+    assert s.adv_values.sum() == pytest.approx(s.adv_v_full - s.adv_v_empty, abs=1e-9)
+    exact = exact_shapley(ImageGame(model, x, 1, grid="3x3"), 9).reshape(3, 3)
+    assert np.all(np.abs(s.values - exact) <= 4 * s.se + 1e-9)
+
+
+def test_pair_heatmap(model, images):
+    x, x_adv = images
+    h = A.pair_heatmap(model, x, 1, (1, 1), x_adv, grid="3x3", orders=[0, 3, 7], samples=3)
+    assert h.cell == 4 and tuple(h.cell_rc) == (1, 1)
+    assert h.clean.shape == (3, 3) and h.clean_by_order.shape == (3, 3, 3)
+    assert np.isnan(h.clean[1, 1]) and np.isnan(h.diff[1, 1]) and np.isfinite(h.clean[0, 0])
+    np.testing.assert_allclose(h.diff, h.clean - h.adv, atol=1e-12)
+    np.testing.assert_allclose(h.clean, np.mean(h.clean_by_order, axis=0), atol=1e-12)
+    # Orders 0 and n-2 have one context per pair: exact, with zero SE.
+    exact = exact_order_interactions(ImageGame(model, x, 1, grid="3x3"), 9)
+    np.testing.assert_allclose(np.delete(h.clean_by_order[0].ravel(), 4), np.delete(exact[0, 4], 4), atol=1e-9)
+    assert np.nanmax(h.clean_by_order_se[0]) == 0
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # 0/0 per image: flat game
+def test_disentanglement(model):
+    batch = torch.rand(3, 1, 12, 12, generator=torch.Generator().manual_seed(5))
+    d = A.disentanglement(model, batch, [0, 1, 2], grid="3x3", ratios=(0.2, 0.5, 0.8), samples=4)
+    assert d.d.shape == (3,) and d.per_image.shape == (3, 3) and d.orders.tolist() == [1, 3, 5]
+    assert np.all((d.d > 0) & (d.d <= 1 + 1e-9))
+    assert np.all(d.d_low <= d.d) and np.all(d.d <= d.d_high)
+    assert np.all(d.d_debiased <= d.d + 1e-12)
+    assert d.forward_passes == 3 * d.mask_rows
+
+
+def test_results_round_trip_through_json(model, images):
+    x, x_adv = images
+    results = [A.interaction_profile(model, x, 1, x_adv, **FAST),
+               A.pair_heatmap(model, x, 1, 0, x_adv, grid="3x3", samples=2),
+               A.shapley_map(model, x, 1, grid="3x3", samples=2),
+               A.decomposition(model, x, 1, grid="2x3")]
+    for result in results:
+        back = Result.from_json(result.to_json())
+        assert type(back) is type(result)
+        for name, value in vars(result).items():
+            if isinstance(value, np.ndarray):
+                np.testing.assert_array_equal(getattr(back, name), value)
+            elif isinstance(value, float):
+                assert getattr(back, name) == value
+
+
+def test_determinism_and_seeds(model, images):
+    x, x_adv = images
+    a = A.interaction_profile(model, x, 1, x_adv, seed=7, **FAST)
+    b = A.interaction_profile(model, x, 1, x_adv, seed=7, **FAST)
+    c = A.interaction_profile(model, x, 1, x_adv, seed=8, **FAST)
+    np.testing.assert_array_equal(a.clean_mean, b.clean_mean)
+    np.testing.assert_array_equal(a.delta_j_se, b.delta_j_se)
+    assert not np.array_equal(a.clean_mean, c.clean_mean)
+
+
+def test_progress_total_is_exact_and_cancellation_stops(model, images):
+    x, x_adv = images
+    calls = []
+    p = A.interaction_profile(model, x, 1, x_adv, progress=lambda d, t, m: calls.append((d, t, m)), **FAST)
+    assert calls[-1][0] == calls[-1][1] == p.forward_passes
+    assert all(t == p.forward_passes for _, t, _ in calls) and calls[0][2] == "order profile"
+
+    def cancel(done, total, message):
+        raise Cancelled("user")
+
+    with pytest.raises(Cancelled):
+        A.shapley_map(model, x, 1, grid="3x3", samples=4, progress=cancel)
+
+
+def test_targets(model, images):
+    x, _ = images
+    predicted = int(model(x[None]).argmax())
+    p = A.interaction_profile(model, x, None, target="predicted", **FAST)
+    assert p.target == predicted and p.label is None and p.prediction == predicted
+    assert A.interaction_profile(model, x, 0, target=3, **FAST).target == 3
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(grid="17x17"), "at most 16 cells a side"),
+    (dict(grid="13x2"), "finer than the 12x12 image"),
+    (dict(samples=1), "samples must be an integer in 2..1024"),
+    (dict(orders=[0, 9]), "order 9 is outside 0..7"),
+    (dict(orders=[1], ratios=[0.5]), "not both"),
+    (dict(pairs=[(1, 1)]), r"pair \(1, 1\) is invalid"),
+    (dict(pairs="diagonal"), "unknown pair set"),
+    (dict(target=9), "target class 9 is outside 0..3"),
+    (dict(value="prob"), "unknown value function"),
+])
+def test_bad_parameters(model, images, kwargs, message):
+    x, _ = images
+    args = {**FAST, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        A.interaction_profile(model, x, 1, **args)
+
+
+def test_bad_images_and_exact_limit(model, images):
+    x, _ = images
+    with pytest.raises(ValueError, match=r"values must be in \[0, 1\]"):
+        A.shapley_map(model, x * 3, 1, grid="3x3")
+    with pytest.raises(ValueError, match="must be \\(C, H, W\\)"):
+        A.shapley_map(model, x[0], 1, grid="3x3")
+    with pytest.raises(ValueError, match="n=20 cells; the exact decomposition needs n <= 16"):
+        A.decomposition(model, x, 1, grid="4x5")
+    with pytest.raises(ValueError, match="outside the 3x3 grid"):
+        A.pair_heatmap(model, x, 1, (3, 0), grid="3x3")
