@@ -1,4 +1,8 @@
-"""mimi's dashboard: ``streamlit run app.py``. Pages live in pages/, shared parts in mimi/ui/."""
+"""mimi's dashboard: ``streamlit run app.py``.
+
+The page scripts live in views/ (a folder named pages/ would switch Streamlit to its legacy
+multipage mode, which runs page scripts without this file), shared parts in mimi/ui/.
+"""
 
 import streamlit as st
 
@@ -9,12 +13,12 @@ st.set_page_config(page_title="mimi · why adversarial attacks work", page_icon=
                    menu_items={"About": "mimi: multi-order interactions of image models, and what attacks do to them."})
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/attack.py", title="Attack", icon="⚔️", url_path="attack"),
-    st.Page("pages/interactions.py", title="Interactions by order", icon="📊", url_path="interactions"),
-    st.Page("pages/pairs.py", title="Pixel pairs", icon="🔲", url_path="pairs"),
-    st.Page("pages/disentanglement.py", title="Disentanglement", icon="🧵", url_path="disentanglement"),
-    st.Page("pages/defenses.py", title="Defenses", icon="🛡️", url_path="defenses"),
+    st.Page("views/home.py", title="Home", icon="🏠", default=True),
+    st.Page("views/attack.py", title="Attack", icon="⚔️", url_path="attack"),
+    st.Page("views/interactions.py", title="Interactions by order", icon="📊", url_path="interactions"),
+    st.Page("views/pairs.py", title="Pixel pairs", icon="🔲", url_path="pairs"),
+    st.Page("views/disentanglement.py", title="Disentanglement", icon="🧵", url_path="disentanglement"),
+    st.Page("views/defenses.py", title="Defenses", icon="🛡️", url_path="defenses"),
 ]
 
 current = st.navigation(PAGES)

@@ -1,1 +1,1 @@
-"""Streamlit-side helpers shared by the dashboard pages (only this package, pages/ and app.py import Streamlit)."""
+"""Streamlit-side helpers shared by the dashboard pages (only this package, views/ and app.py import Streamlit)."""

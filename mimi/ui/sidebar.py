@@ -47,7 +47,7 @@ def _gallery_picker(values: dict) -> tuple[torch.Tensor, int, str]:
                          format_func=lambda c: FMNIST_CLASSES[c], key="sb_class")
     start = klass * PER_CLASS
     st.image([_enlarge(images.images[start + k], 2) for k in range(PER_CLASS)],
-             caption=[str(k + 1) for k in range(PER_CLASS)], width=40)
+             caption=[str(k + 1) for k in range(PER_CLASS)], width=40, output_format="PNG")
     current = index - start + 1 if start <= index < start + PER_CLASS else 1
     pick = st.pills("Image of this class", list(range(1, PER_CLASS + 1)), default=current, key="sb_pick",
                     required=True)
@@ -114,7 +114,7 @@ def render() -> Optional[Selection]:
             if picked is not None:
                 image, label, title = picked
                 st.image(_enlarge(image), caption=f"What the model sees: {image.shape[-2]}×{image.shape[-1]} "
-                         f"grayscale, true class {FMNIST_CLASSES[label]}", width=PREVIEW_SCALE * image.shape[-1])
+                         f"grayscale, true class {FMNIST_CLASSES[label]}", width=PREVIEW_SCALE * image.shape[-1], output_format="PNG")
         status = compute.gate().status()
         st.caption(f"Device **{dev}** · torch threads {torch.get_num_threads()} · computations running "
                    f"{status.running}/{status.slots}, queued {status.queued}, cached results {status.cached}")
