@@ -697,8 +697,8 @@ def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAU
 
 def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attack: Optional[dict] = None,
                   grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                  samples: int = 32, shapley_samples: int = 16, baseline="mean", value: str = "log-odds",
-                  target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
+                  samples: int = 32, design: str = "partition", shapley_samples: int = 16, baseline="mean",
+                  value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
                   precision: str = "float32", progress: Optional[ProgressFn] = None, model_name: str = "model",
                   source: str = "image", classes: Optional[Sequence[str]] = None) -> ImageReport:
     """What ``mimi analyze`` computes: prediction, optional PGD (``attack``: keyword arguments of
@@ -718,7 +718,7 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
     common = dict(grid=grid, baseline=baseline, value=value, target=target, seed=seed, device=device,
                   batch_size=batch_size, precision=precision, progress=progress)
     profile = interaction_profile(model, x, label, x_adv, orders=orders, ratios=ratios, pairs=pairs,
-                                  pair_count=pair_count, samples=samples, **common)
+                                  pair_count=pair_count, samples=samples, design=design, **common)
     shapley = None
     if shapley_samples:
         shapley = shapley_map(model, x, label, x_adv, samples=shapley_samples, **common)

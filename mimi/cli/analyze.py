@@ -1,0 +1,148 @@
+"""``mimi analyze``: order profile and Shapley map of one image, optionally before and after PGD.
+
+Writes one :class:`mimi.analysis.ImageReport` (JSON): the prediction, the clean (and
+adversarial) order profile with standard errors, the attacking utility by order ΔJ, the
+Shapley map, and the attack's outcome.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from mimi import zoo
+from mimi.analysis import DEFAULTS, analyze_image
+from mimi.cli import CommandError
+from mimi.cli.common import add_device, resolve_device, writable_path
+from mimi.players import BASELINES
+from mimi.progress import TerminalBar
+from mimi.values import VALUE_FUNCTIONS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("analyze", help="multi-order interactions of one image (and its adversarial version)")
+    p.add_argument("--model", required=True, help="zoo model name (see `mimi zoo`)")
+    p.add_argument("--zoo-dir", help="folder of model cards and weights (default: the shipped zoo)")
+    p.add_argument("--image", required=True, help="an image file (PNG, JPEG, WebP, BMP) or gallery:K (K = 0..99)")
+    p.add_argument("--label", type=int, help="true class of an image file (gallery images know theirs); "
+                                              "default: the model's prediction")
+    p.add_argument("--grid", default=DEFAULTS["grid"], help="ROWSxCOLS cells (default %(default)s)")
+    p.add_argument("--orders", help="comma-separated orders m (context sizes 0..n-2)")
+    p.add_argument("--ratios", help="comma-separated orders as fractions of n-2 (default: the paper's "
+                                    "0.1..0.9, 0.95, 1)")
+    p.add_argument("--pairs", default=DEFAULTS["pairs"], choices=("neighbors", "all"),
+                   help="pair set of the profile: 8-neighbour cells or all pairs (default %(default)s)")
+    p.add_argument("--pair-count", type=int, default=DEFAULTS["pair_count"],
+                   help="random pairs drawn from the pair set (default %(default)s; 0 = all of them)")
+    p.add_argument("--design", default=DEFAULTS["design"], choices=("partition", "cover"),
+                   help="block-star design of the estimator (default %(default)s)")
+    p.add_argument("--samples", type=int, default=DEFAULTS["samples"], help="contexts per order (default %(default)s)")
+    p.add_argument("--shapley-samples", type=int, default=DEFAULTS["shapley_samples"],
+                   help="permutations for the Shapley map (default %(default)s; 0 skips it)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline", default="mean", choices=BASELINES)
+    p.add_argument("--value", default="log-odds", choices=VALUE_FUNCTIONS)
+    p.add_argument("--target", default="label", help="label, predicted or a class index")
+    p.add_argument("--attack", choices=("pgd",), help="attack the image and analyze both versions")
+    p.add_argument("--eps", type=float, default=DEFAULTS["eps"])
+    p.add_argument("--steps", type=int, default=DEFAULTS["steps"])
+    p.add_argument("--step-size", type=float)
+    p.add_argument("--norm", default="linf", choices=("linf", "l2"))
+    p.add_argument("--restarts", type=int, default=1)
+    p.add_argument("--stop-utility", type=float, help="stop once v(x) - v(x') >= U (the paper's protocol)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--json", metavar="OUT", help="write the ImageReport JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device(p)
+    p.set_defaults(run=run)
+
+
+def parse_list(text: str | None, kind, option: str):
+    if text is None:
+        return None
+    try:
+        values = [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise CommandError(f"{option} takes comma-separated numbers, got {text!r}") from exc
+    if not values:
+        raise CommandError(f"{option} is empty")
+    return values
+
+
+def parse_target(text: str):
+    if text in ("label", "predicted"):
+        return text
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise CommandError(f"--target must be label, predicted or a class index, got {text!r}") from exc
+
+
+def load_image(spec: str, channels: int, size: int) -> tuple[torch.Tensor, int | None, str]:
+    """(image (C, size, size) in [0, 1], its label if known, a description) from a path or gallery:K."""
+    if spec.startswith("gallery:"):
+        from mimi.data import gallery
+
+        items = gallery()
+        try:
+            index = int(spec.split(":", 1)[1])
+        except ValueError as exc:
+            raise CommandError(f"bad gallery image {spec!r}: write gallery:K with K in 0..{len(items) - 1}") from exc
+        if not 0 <= index < len(items):
+            raise CommandError(f"gallery image {index} does not exist: K must be in 0..{len(items) - 1}")
+        spec, label = str(items[index].path), items[index].label
+    else:
+        label = None
+    from mimi.ui.uploads import UploadError, decode_upload
+
+    path = Path(spec)
+    if not path.is_file():
+        raise CommandError(f"image file {spec} does not exist")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read image file {spec}: {exc.strerror or exc}") from exc
+    try:
+        decoded = decode_upload(data, path.name, channels=channels, size=size)
+    except UploadError as exc:
+        raise CommandError(f"cannot use image file {spec}: {exc}") from exc
+    for note in decoded.notes:
+        print(f"mimi analyze: {note}", file=sys.stderr)
+    return decoded.tensor, label, spec
+
+
+def input_shape(card: dict) -> tuple[int, int]:
+    """(channels, side) of a zoo model's input, from its card."""
+    arch = card.get("arch_kwargs", {})
+    if card.get("architecture") == "resnet18":
+        return int(arch.get("in_channels", 3)), int(arch.get("image_size", 32))
+    return int(arch.get("in_channels", 1)), int(arch.get("image_size", 28))
+
+
+def run(args) -> int:
+    out = writable_path(args.json) if args.json else None
+    device = resolve_device(args.device)
+    zoo_dir = args.zoo_dir or zoo.ZOO_DIR
+    model, card = zoo.load(args.model, device, zoo_dir=zoo_dir)
+    image, label, source = load_image(args.image, *input_shape(card))
+    if args.label is not None:
+        label = args.label
+    progress = None if args.quiet else TerminalBar("analyze")
+    attack = None
+    if args.attack:
+        attack = dict(eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm,
+                      restarts=args.restarts, stop_utility=args.stop_utility)
+    report = analyze_image(
+        model, image, label, attack=attack, grid=args.grid, orders=parse_list(args.orders, int, "--orders"),
+        ratios=parse_list(args.ratios, float, "--ratios"), pairs=args.pairs,
+        pair_count=args.pair_count or None, design=args.design, samples=args.samples,
+        shapley_samples=args.shapley_samples, baseline=args.baseline, value=args.value,
+        target=parse_target(args.target), seed=args.seed, device=device, batch_size=args.batch_size,
+        progress=progress, model_name=args.model, source=source, classes=card.get("classes"))
+    print(report.summary())
+    if out is not None:
+        report.to_json(out)
+        print(f"wrote {out}")
+    return 0
