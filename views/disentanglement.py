@@ -23,7 +23,8 @@ with st.form("disentanglement_form"):
         images = st.number_input(specs["images"].label, 1, int(specs["images"].high), int(p["images"]),
                                  key="form_images", help=f"{specs['images'].help}. Bound: {specs['images'].bounds_text()}.")
     with c3:
-        dsamples = st.number_input(specs["dsamples"].label, 1, int(specs["dsamples"].high), int(p["dsamples"]),
+        dsamples = st.number_input(specs["dsamples"].label, int(specs["dsamples"].low), int(specs["dsamples"].high),
+                                   int(p["dsamples"]),
                                    key="form_dsamples", help=f"Bound: {specs['dsamples'].bounds_text()}.")
     if st.form_submit_button("Compute", type="primary"):
         state.update(images=int(images), dsamples=int(dsamples))
@@ -31,7 +32,7 @@ with st.form("disentanglement_form"):
         chosen = models or sel.models
 page.interaction_form()
 p = state.params()
-st.caption(f"{p['images']} gallery images (one class at a time) · {p['dsamples']} contexts per pair and order · "
+st.caption(f"{p['images']} gallery images (one class at a time) · {p['dsamples']} samples per order · "
            f"{page.interaction_summary(p)}")
 
 with compute.friendly_errors("The disentanglement curves"):

@@ -38,13 +38,22 @@ specs = state.param_specs()
 with st.form("decomposition_form"):
     options = list(specs["dgrid"].choices)
     dgrid = st.selectbox(specs["dgrid"].label, options, index=options.index(p["dgrid"]), key="form_dgrid",
-                         help=specs["dgrid"].help)
+                         help=f"{specs['dgrid'].help}. Bound: {specs['dgrid'].bounds_text()}.")
     if st.form_submit_button("Decompose"):
         state.update(dgrid=dgrid)
 for col, name in zip(page.model_columns(sel), sel.models):
     with col, compute.friendly_errors(f"The decomposition for {name}"):
-        result = page.decomposition(sel, name, p["dgrid"])
-        parts, total = page.decomposition_parts(result)
-        page.chart(figures.decomposition_figure(parts, total, title=f"v(N) − v(∅) = {total:.4f}"),
+        adv = page.adversarial_image(page.attack(sel, name))
+        result = page.decomposition(sel, name, p["dgrid"], adv)
+        page.chart(figures.decomposition_figure(result.parts(bands=3), result.total,
+                                                title=f"clean: v(N) − v(∅) = {result.total:.4f}"),
                    f"decomposition-{name}", {name: result}, key=f"decomp_{name}")
-        st.caption(f"Residual (exact minus sum of parts): {page.decomposition_residual(result):.2e}")
+        st.caption(f"n = {result.n} cells, {result.forward_passes:,} forward passes. Residual (exact minus the sum "
+                   f"of its parts): {result.residual:.1e}.")
+        if result.attack_utility is not None:
+            bands = result.parts(bands=3)
+            adv_bands = result.parts(bands=3, adversarial=True)
+            st.markdown(f"Attacking utility Δv(N) = **{result.attack_utility:.3f}**: single cells "
+                        f"{result.attack_single:.3f}, " + ", ".join(
+                            f"{name_c.replace('orders ', '')} {clean_v - adv_v:.3f}"
+                            for (name_c, clean_v), (_, adv_v) in zip(bands[1:], adv_bands[1:])) + ".")

@@ -38,25 +38,29 @@ with st.form("pairs_form"):
     with c2:
         ratio = st.select_slider(specs["ratio"].label, PAPER_RATIOS, value=float(p["ratio"]), key="form_ratio",
                                  help="used when 'single' is chosen")
+        hsamples = st.number_input(specs["hsamples"].label, int(specs["hsamples"].low), int(specs["hsamples"].high),
+                                   int(p["hsamples"]), key="form_hsamples",
+                                   help=f"Bound: {specs['hsamples'].bounds_text()}.")
     with c3:
         row = st.number_input("cell row", 0, rows - 1, cell // cols, key="form_row")
     with c4:
         col = st.number_input("cell column", 0, cols - 1, cell % cols, key="form_col")
     if st.form_submit_button("Show", type="primary"):
-        state.update(band=band or "high", ratio=float(ratio), cell=int(row) * cols + int(col))
+        state.update(band=band or "spread", ratio=float(ratio), hsamples=int(hsamples),
+                     cell=int(row) * cols + int(col))
         cell = int(row) * cols + int(col)
 page.interaction_form()
 p = state.params()
-ratios = (float(p["ratio"]),) if p["band"] == "single" else band_ratios(p["band"])
-orders = page.orders_for(p["grid"], ratios)
-st.caption(f"cell ({cell // cols}, {cell % cols}) of {p['grid']} · orders m ∈ {orders} (r ∈ {list(ratios)}) · "
+ratios = band_ratios(p["band"], float(p["ratio"]))
+st.caption(f"cell ({cell // cols}, {cell % cols}) of {p['grid']} · orders r ∈ {list(ratios)} pooled · "
+           f"{p['hsamples']} samples per order · "
            f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)}")
 
 with compute.friendly_errors("The pair heatmaps"):
     maps = {}
     for name in sel.models:
         adv = page.adversarial_image(page.attack(sel, name))
-        maps[name] = page.heatmap(sel, name, cell, orders, adv)
+        maps[name] = page.heatmap(sel, name, cell, ratios, adv)
     page.chart(figures.pair_maps_figure(maps, sel.image.numpy(), title=f"Interactions of cell ({cell // cols}, "
                                         f"{cell % cols}) with every other cell"),
                "pair-heatmap", maps, key=MAP_KEY, on_select="rerun")

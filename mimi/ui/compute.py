@@ -25,6 +25,7 @@ from mimi.compute import choose_device
 from mimi.data import load_gallery
 from mimi.progress import Cancelled, ProgressFn
 from mimi.ui.gate import ComputeGate, content_key
+from mimi.ui.params import check_work
 
 try:  # Streamlit's rerun/stop requests surface as these exceptions at the next element update
     from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
@@ -75,7 +76,10 @@ def gallery():
 
 
 def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any) -> T:
-    """``fn(progress)`` through the gate, cached under ``content_key(label, *key_parts)``, with a progress bar."""
+    """``fn(progress)`` through the gate, cached under ``content_key(label, *key_parts)``, with a progress bar.
+
+    A computation that announces more than ``MAX_FORWARD_PASSES`` is refused at its first batch
+    (:class:`~mimi.ui.params.WorkTooLarge`, a ValueError that :func:`friendly_errors` shows)."""
     key = content_key(label, *key_parts)
     shared = gate()
     missing = object()
@@ -92,6 +96,7 @@ def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any) -> T:
             raise Cancelled("superseded by a newer request") from exc
 
     def progress(done: int, total: int, message: str = "") -> None:
+        check_work(total, label)
         show(done / total if total else 1.0, f"{label}: {message or ''} {done:,}/{total:,}".replace("  ", " "))
 
     def waiting(ahead: int) -> None:
@@ -113,9 +118,7 @@ def friendly_errors(what: str) -> Iterator[None]:
     """Show expected failures (bad parameters, missing files, corrupt weights) as one clear message."""
     try:
         yield
-    except ScriptControlException:
+    except Cancelled:
         raise
     except (ValueError, OSError, RuntimeError) as exc:
-        if isinstance(exc, Cancelled):
-            raise
         st.error(f"**{what} failed.** {exc}", icon="⚠️")

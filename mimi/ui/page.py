@@ -18,7 +18,7 @@ from mimi.attacks import AttackResult, pgd
 from mimi.data import FMNIST_CLASSES
 from mimi.results import Result
 from mimi.ui import compute, state
-from mimi.ui.params import check_work, grid_shape, order_ratios, pair_count
+from mimi.ui.params import grid_shape, order_ratios
 from mimi.ui.sidebar import Selection
 
 SELECTION_KEY = "mimi_selection"
@@ -119,52 +119,45 @@ def adversarial_image(result: AttackResult) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- interactions
-def interaction_form(title: str = "Interaction settings", submit: str = "Compute") -> None:
-    """Grid, orders, pairs, samples, baseline, value function and seed, in a form."""
+def interaction_form(submit: str = "Compute") -> None:
+    """Grid, orders, pair set and count, samples, baseline, value function and seed, in a form."""
     p = state.params()
     specs = state.param_specs()
-    with st.form(f"interaction_form_{title}"):
+
+    def number(key: str):
+        return _field(key, st.number_input, min_value=int(specs[key].low), max_value=int(specs[key].high),
+                      value=int(p[key]), step=1)
+
+    with st.form("interaction_form"):
         c1, c2, c3, c4 = st.columns(4)
         with c1:
             grid = _choice("grid", p)
             orders = _choice("orders", p)
         with c2:
             pairs = _choice("pairs", p)
-            samples = _field("samples", st.number_input, min_value=1, max_value=int(specs["samples"].high),
-                             value=int(p["samples"]), step=1)
+            pcount = number("pcount")
         with c3:
+            samples = number("samples")
             baseline = _choice("baseline", p)
-            value = _choice("value", p)
         with c4:
-            seed = _field("seed", st.number_input, min_value=0, max_value=int(specs["seed"].high),
-                          value=int(p["seed"]), step=1)
+            value = _choice("value", p)
+            seed = number("seed")
         if st.form_submit_button(submit, type="primary"):
-            state.update(grid=grid, orders=orders, pairs=pairs, samples=int(samples), baseline=baseline,
-                         value=value, seed=int(seed))
-
-
-def orders_for(grid: str, ratios) -> list[int]:
-    """m = int((n − 2)·r) for each ratio r (the released code's rule), without repeats."""
-    rows, cols = grid_shape(grid)
-    n = rows * cols
-    return sorted({int((n - 2) * r) for r in ratios})
+            state.update(grid=grid, orders=orders, pairs=pairs, pcount=int(pcount), samples=int(samples),
+                         baseline=baseline, value=value, seed=int(seed))
 
 
 def interaction_kwargs(p: dict) -> dict[str, Any]:
-    return dict(grid=p["grid"], orders=orders_for(p["grid"], order_ratios(p["orders"])), pairs=p["pairs"],
+    """Keyword arguments of :func:`mimi.analysis.interaction_profile` from the session's choices."""
+    return dict(grid=p["grid"], ratios=order_ratios(p["orders"]), pairs=p["pairs"], pair_count=int(p["pcount"]),
                 samples=int(p["samples"]), baseline=p["baseline"], value=p["value"], seed=int(p["seed"]))
-
-
-def profile_passes(kwargs: dict, images: int = 1, adversarial: bool = True) -> int:
-    """Forward passes of an order profile: 4 per (pair, order, context), per image (clean and adversarial)."""
-    return (4 * pair_count(kwargs["grid"], kwargs["pairs"]) * len(kwargs["orders"]) * kwargs["samples"]
-            * images * (2 if adversarial else 1))
 
 
 def interaction_summary(p: dict) -> str:
     rows, cols = grid_shape(p["grid"])
-    return (f"grid {p['grid']} (n = {rows * cols} players), {p['orders']} orders, {p['pairs']} pairs, "
-            f"{p['samples']} contexts per pair and order, baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
+    return (f"grid {p['grid']} (n = {rows * cols} players), {p['orders']} orders, {p['pcount']} random "
+            f"{p['pairs']} pairs, {p['samples']} samples per order, baseline {p['baseline']}, v = {p['value']}, "
+            f"seed {p['seed']}")
 
 
 def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
@@ -172,14 +165,82 @@ def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
     from mimi.analysis import interaction_profile
 
     kwargs = interaction_kwargs(state.params())
-    check_work(profile_passes(kwargs, adversarial=adv is not None), "This order profile")
     net = model(sel, name)
 
     def run(progress):
         return interaction_profile(net, sel.image, sel.label, adv, device=sel.device, progress=progress, **kwargs)
 
-    return compute.compute(f"Order profile of {name}", run, name, sel.image_key, sel.label,
-                           None if adv is None else adv, kwargs)
+    return compute.compute(f"Order profile of {name}", run, name, sel.image_key, sel.label, adv, kwargs)
+
+
+def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Tensor]):
+    """I^(m)(cell, j) for every cell j, pooled over the orders of ``ratios``: clean, adversarial, difference."""
+    from mimi.analysis import pair_heatmap
+
+    p = state.params()
+    kwargs = dict(grid=p["grid"], ratios=tuple(ratios), samples=int(p["hsamples"]), baseline=p["baseline"],
+                  value=p["value"], seed=int(p["seed"]))
+    net = model(sel, name)
+
+    def run(progress):
+        return pair_heatmap(net, sel.image, sel.label, cell, adv, device=sel.device, progress=progress, **kwargs)
+
+    return compute.compute(f"Pair heatmap of {name}", run, name, sel.image_key, sel.label, cell, adv,
+                           kwargs)
+
+
+def shapley(sel: Selection, name: str):
+    """Sampled Shapley values of every cell of the selected image for model ``name``."""
+    from mimi.analysis import shapley_map
+
+    p = state.params()
+    kwargs = dict(grid=p["grid"], samples=int(p["ssamples"]), baseline=p["baseline"], value=p["value"],
+                  seed=int(p["seed"]))
+    net = model(sel, name)
+
+    def run(progress):
+        return shapley_map(net, sel.image, sel.label, device=sel.device, progress=progress, **kwargs)
+
+    return compute.compute(f"Shapley map of {name}", run, name, sel.image_key, sel.label, kwargs)
+
+
+def gallery_batch(count: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """``count`` gallery images taken one class at a time (0, 10, 20, … then 1, 11, …), and their labels."""
+    images = compute.gallery()
+    per_class = len(images) // 10
+    order = [c * per_class + k for k in range(per_class) for c in range(10)][:count]
+    return images.images[order], images.labels[order], order
+
+
+def disentanglement(sel: Selection, name: str, count: int):
+    """D^(m) of model ``name`` over ``count`` gallery images (``dsamples`` samples per order)."""
+    from mimi.analysis import disentanglement as run_disentanglement
+
+    p = state.params()
+    kwargs = interaction_kwargs(p)
+    kwargs["samples"] = int(p["dsamples"])
+    images, labels, order = gallery_batch(count)
+    net = model(sel, name)
+
+    def run(progress):
+        return run_disentanglement(net, images, labels, device=sel.device, progress=progress, **kwargs)
+
+    return compute.compute(f"Disentanglement of {name} over {count} images", run, name, order, kwargs)
+
+
+def decomposition(sel: Selection, name: str, grid: str, adv: Optional[torch.Tensor]):
+    """The exact decomposition of v(N) − v(∅) (and of the attacking utility) on a small grid."""
+    from mimi.analysis import decomposition as run_decomposition
+
+    p = state.params()
+    kwargs = dict(grid=grid, baseline=p["baseline"], value=p["value"])
+    net = model(sel, name)
+
+    def run(progress):
+        return run_decomposition(net, sel.image, sel.label, adv, device=sel.device, progress=progress, **kwargs)
+
+    return compute.compute(f"Exact decomposition for {name}", run, name, sel.image_key, sel.label, adv,
+                           kwargs)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -210,76 +271,3 @@ def model_columns(sel: Selection):
             recipe = card(sel, name).get("training", {}).get("recipe", "")
             st.markdown(f"#### {name}" + (f" · *{recipe}*" if recipe else ""))
     return cols
-
-
-def heatmap(sel: Selection, name: str, cell: int, orders: list[int], adv: Optional[torch.Tensor]):
-    """I^(m)(cell, j) for every cell j, averaged over ``orders``, clean / adversarial / difference."""
-    from mimi.analysis import pair_heatmap
-
-    kwargs = interaction_kwargs(state.params())
-    kwargs["orders"] = orders
-    kwargs.pop("pairs")
-    rows, cols = grid_shape(kwargs["grid"])
-    check_work(4 * (rows * cols - 1) * len(orders) * kwargs["samples"] * (2 if adv is not None else 1),
-               "This pair heatmap")
-    net = model(sel, name)
-
-    def run(progress):
-        return pair_heatmap(net, sel.image, sel.label, cell, adv, device=sel.device, progress=progress, **kwargs)
-
-    return compute.compute(f"Pair heatmap of {name}", run, name, sel.image_key, sel.label, cell,
-                           None if adv is None else adv, kwargs)
-
-
-def shapley(sel: Selection, name: str):
-    """Sampled Shapley values of every cell of the selected image for model ``name``."""
-    from mimi.analysis import shapley_map
-
-    p = state.params()
-    kwargs = dict(grid=p["grid"], samples=int(p["samples"]), baseline=p["baseline"], value=p["value"],
-                  seed=int(p["seed"]))
-    net = model(sel, name)
-
-    def run(progress):
-        return shapley_map(net, sel.image, sel.label, device=sel.device, progress=progress, **kwargs)
-
-    return compute.compute(f"Shapley map of {name}", run, name, sel.image_key, sel.label, kwargs)
-
-
-def gallery_batch(count: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """``count`` gallery images taken one class at a time (0, 10, 20, … then 1, 11, …), and their labels."""
-    images = compute.gallery()
-    per_class = len(images) // 10
-    order = [c * per_class + k for k in range(per_class) for c in range(10)][:count]
-    return images.images[order], images.labels[order], order
-
-
-def disentanglement(sel: Selection, name: str, count: int):
-    """D^(m) of model ``name`` over ``count`` gallery images (contexts per pair and order: ``dsamples``)."""
-    from mimi.analysis import disentanglement as run_disentanglement
-
-    p = state.params()
-    kwargs = interaction_kwargs(p)
-    kwargs["samples"] = int(p["dsamples"])
-    check_work(profile_passes(kwargs, images=count, adversarial=False), "This disentanglement curve")
-    images, labels, order = gallery_batch(count)
-    net = model(sel, name)
-
-    def run(progress):
-        return run_disentanglement(net, images, labels, device=sel.device, progress=progress, **kwargs)
-
-    return compute.compute(f"Disentanglement of {name} over {count} images", run, name, order, kwargs)
-
-
-def decomposition(sel: Selection, name: str, grid: str):
-    """The exact decomposition of v(N) − v(∅) on a small grid (2^n coalitions)."""
-    from mimi.analysis import decomposition as run_decomposition
-
-    p = state.params()
-    kwargs = dict(grid=grid, baseline=p["baseline"], value=p["value"])
-    net = model(sel, name)
-
-    def run(progress):
-        return run_decomposition(net, sel.image, sel.label, device=sel.device, progress=progress, **kwargs)
-
-    return compute.compute(f"Exact decomposition for {name}", run, name, sel.image_key, sel.label, kwargs)

@@ -15,9 +15,12 @@ from mimi.data import FMNIST_CLASSES
 from mimi.values import VALUE_FUNCTIONS
 
 PAPER_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+COARSE_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
 GRIDS = ("2x2", "3x3", "4x4", "7x7", "14x14")
 BANDS = {"low": (0.0, 1 / 3), "middle": (1 / 3, 2 / 3), "high": (2 / 3, 1.0)}
-MAX_FORWARD_PASSES = 4_000_000  # per computation: a bound on any single request's work
+#: Forward passes one computation may take (about a minute on 2 CPU cores); larger requests are
+#: refused at their first batch with this bound in the message.
+MAX_FORWARD_PASSES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,14 @@ def build_params() -> dict[str, Param]:
     d = analysis_defaults()
     class_choices = ("none",) + tuple(str(i) for i in range(len(FMNIST_CLASSES)))
     params = [
-        # image and models (sidebar)
+        # image (sidebar)
         Param("img", "gallery image", 0, 0, 99, help="index into the shipped gallery (10 per class)"),
         # attack
-        Param("norm", "norm", "linf", choices=("linf", "l2"), help="L∞ bounds every pixel; L2 the total change"),
-        Param("eps", "ε (perturbation budget)", 0.1, 0.0, 1.0,
+        Param("norm", "norm", str(d["norm"]), choices=("linf", "l2"),
+              help="L∞ bounds every pixel; L2 the total change"),
+        Param("eps", "ε (perturbation budget)", float(d["eps"]), 0.0, 1.0,
               help="L∞: largest change of any pixel (pixels are in [0, 1]); L2: length of δ"),
-        Param("steps", "steps", 20, 1, 200, help="gradient steps"),
+        Param("steps", "steps", int(d["steps"]), 1, 200, help="gradient steps"),
         Param("step", "step size (0 = 2.5·ε/steps)", 0.0, 0.0, 1.0),
         Param("restarts", "random restarts", 1, 1, 10),
         Param("target", "target class", "none", choices=class_choices,
@@ -81,40 +85,48 @@ def build_params() -> dict[str, Param]:
         Param("utility", "utility threshold", 8.0, 0.1, 50.0),
         # interactions
         Param("grid", "grid (players)", str(d["grid"]), choices=GRIDS, help="the image is cut into rows×cols cells"),
-        Param("pairs", "pairs", str(d["pairs"]), choices=("neighbors", "all"),
+        Param("pairs", "pair set", str(d["pairs"]), choices=("neighbors", "all"),
               help="neighbors: pairs of 8-neighbouring cells (the paper); all: every pair of cells"),
-        Param("samples", "contexts S per pair and order", int(d["samples"]), 1, 256,
-              help="Monte-Carlo samples; the error bars shrink as 1/√samples"),
+        Param("pcount", "pairs drawn", int(d["pair_count"]), 1, 500,
+              help="random pairs drawn from the pair set (the paper: 200)"),
+        Param("samples", "samples per order", int(d["samples"]), 2, 128,
+              help="Monte-Carlo units of contexts S per order; error bars shrink as 1/√samples"),
         Param("baseline", "baseline (absent cells)", str(d["baseline"]), choices=("mean", "zero", "blur")),
         Param("value", "value function v", str(d["value"]), choices=VALUE_FUNCTIONS),
         Param("orders", "orders", "paper", choices=("paper", "coarse"),
               help="paper: r ∈ {0.1 … 0.9, 0.95, 1}; coarse: r ∈ {0.1, 0.3, 0.5, 0.7, 0.9, 1}"),
         Param("seed", "seed", 0, 0, 2**31 - 1),
         # pairs page
-        Param("cell", "cell", -1, -1, 195, help="selected cell index (row × cols + col); -1 = middle"),
-        Param("band", "orders shown", "high", choices=("low", "middle", "high", "single"),
-              help="low: r < 1/3 (simple, local), middle, high: r ≥ 2/3 (complex, global), or one order"),
+        Param("cell", "cell", -1, -1, 255, help="selected cell index (row × cols + col); -1 = the middle cell"),
+        Param("band", "orders shown", "spread", choices=("spread", "low", "middle", "high", "single"),
+              help="spread: r = " + ", ".join(f"{r:g}" for r in d["heatmap_ratios"]) + " pooled; low: r < 1/3 "
+                   "(simple, local); middle; high: r ≥ 2/3 (complex, global); or a single order"),
         Param("ratio", "single order r", 1.0, choices=PAPER_RATIOS),
-        Param("dgrid", "decomposition grid", "3x3", choices=("2x2", "3x3", "4x4"),
-              help="exact: 2^n coalitions, so at most 4x4 (65,536 forward passes)"),
+        Param("hsamples", "samples per order (heatmap)", int(d["heatmap_samples"]), 2, 64),
+        Param("ssamples", "permutation pairs (Shapley)", int(d["shapley_samples"]), 2, 128),
+        Param("dgrid", "decomposition grid", str(d["decomposition_grid"]), choices=("2x2", "3x3", "3x4", "4x4"),
+              help="exact: all 2^n coalitions, so at most 4x4 (65,536 forward passes)"),
         # disentanglement / defenses
-        Param("images", "gallery images", 10, 1, 100, help="the first images of each class, in turn"),
-        Param("dsamples", "contexts per pair and order", 8, 1, 64),
+        Param("images", "gallery images", 10, 1, 100, help="taken one class at a time"),
+        Param("dsamples", "samples per order (D)", int(d["disentanglement_samples"]), 2, 64),
     ]
     return {p.key: p for p in params}
 
 
 def order_ratios(choice: str) -> tuple[float, ...]:
-    return PAPER_RATIOS if choice == "paper" else (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
+    return PAPER_RATIOS if choice == "paper" else COARSE_RATIOS
 
 
-def band_ratios(band: str, ratios: Sequence[float] = PAPER_RATIOS) -> tuple[float, ...]:
-    """The ratios r of ``ratios`` in the band (low: r < 1/3, middle: 1/3 ≤ r < 2/3, high: r ≥ 2/3)."""
+def band_ratios(band: str, ratio: float = 1.0) -> tuple[float, ...]:
+    """The ratios r shown by a band: spread (the default view's), low (r < 1/3), middle, high (r ≥ 2/3), single."""
+    if band == "spread":
+        return tuple(analysis_defaults()["heatmap_ratios"])
+    if band == "single":
+        return (float(ratio),)
     if band not in BANDS:
-        raise ValueError(f"unknown band {band!r}; choose low, middle or high")
+        raise ValueError(f"unknown band {band!r}; choose spread, low, middle, high or single")
     low, high = BANDS[band]
-    chosen = tuple(r for r in ratios if low <= r < high or (band == "high" and r == 1.0))
-    return chosen
+    return tuple(r for r in PAPER_RATIOS if low <= r < high or (band == "high" and r == 1.0))
 
 
 def grid_shape(grid: str) -> tuple[int, int]:
@@ -122,18 +134,12 @@ def grid_shape(grid: str) -> tuple[int, int]:
     return int(rows), int(cols or rows)
 
 
-def pair_count(grid: str, pairs: str) -> int:
-    """Unordered pairs of cells: 8-neighbours, or all n(n−1)/2."""
-    rows, cols = grid_shape(grid)
-    n = rows * cols
-    if pairs == "all":
-        return n * (n - 1) // 2
-    return rows * (cols - 1) + (rows - 1) * cols + 2 * (rows - 1) * (cols - 1)
+class WorkTooLarge(ValueError):
+    """A request above MAX_FORWARD_PASSES; the message says how to shrink it."""
 
 
-def check_work(passes: int, what: str) -> None:
-    """Refuse a request of more than MAX_FORWARD_PASSES forward passes, saying how to shrink it."""
-    if passes > MAX_FORWARD_PASSES:
-        raise ValueError(f"{what} would need {passes:,} forward passes; the dashboard's bound is "
-                         f"{MAX_FORWARD_PASSES:,} per computation. Use fewer samples, a coarser grid, fewer "
-                         f"orders, neighbouring pairs or fewer images (the `mimi analyze` CLI has no bound).")
+def check_work(total: int, what: str) -> None:
+    if total > MAX_FORWARD_PASSES:
+        raise WorkTooLarge(f"{what} would need {total:,} forward passes; the dashboard's bound is "
+                           f"{MAX_FORWARD_PASSES:,} per computation. Use fewer samples, pairs, orders or images, or "
+                           f"a coarser grid (the `mimi analyze` CLI has no bound).")
