@@ -447,11 +447,53 @@ def _setup(model: nn.Module, image: Image, label: Optional[int], adv_image: Opti
                   probs[1] if paired else None, paired, params)
 
 
-def _dry_rows(estimator, n: int, games: int, *args, **kwargs) -> int:
+def _dry_rows(estimator, n: int, *args, **kwargs) -> int:
     """Mask rows an estimator will evaluate: its masks do not depend on the values, so a run on a
     zero game with the same seed draws the same masks (a cheap numpy pass, for exact progress)."""
-    zero = (lambda masks: np.zeros((len(masks), games)))
+    zero = (lambda masks: np.zeros(len(masks)))
     return int(estimator(zero, n, *args, **kwargs).forward_passes)
+
+
+def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, design: str) -> int:
+    """v(∅), v(N), the n singletons, and the estimator's rows."""
+    return n + 2 + _dry_rows(sample_order_interactions, n, pair_set, orders, samples, seed, design=design)
+
+
+def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int, design: str) -> int:
+    return _dry_rows(sample_cell_heatmap, n, cell, orders, samples, seed, design=design)
+
+
+def _shapley_rows(n: int, samples: int) -> int:
+    """2 (n-1) rows per antithetic pair, v(∅) and v(N) by the estimator and once more for the result."""
+    return 2 * (n - 1) * samples + 4
+
+
+def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequence[int] = (28, 28), images: int = 1,
+                           orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
+                           samples: int = 32, seed: int = 0, design: str = "partition", cell=0) -> int:
+    """Exact forward passes (images through the model) of ``computation`` with these parameters, without
+    running the model: "profile", "heatmap", "shapley", "disentanglement" or "decomposition".
+    ``images`` is 2 for clean + adversarial, B for disentanglement; ``image_shape`` is (H, W).
+    The same checks as the computation itself (ValueError naming the value)."""
+    grid_ = check_grid(grid, *image_shape[-2:])
+    n = grid_.n
+    if computation == "decomposition":
+        if n > EXACT_LIMIT:
+            raise ValueError(f"grid {grid_.spec} has n={n} cells; the exact decomposition needs n <= {EXACT_LIMIT}")
+        return images * 2 ** n
+    samples = check_samples(samples)
+    if computation == "shapley":
+        return images * _shapley_rows(n, samples)
+    if computation == "heatmap":
+        order_values, _ = resolve_orders(n, orders, None if orders is not None else ratios)
+        return images * _heatmap_rows(n, resolve_cell(grid_, cell), order_values, samples, seed, design)
+    if computation in ("profile", "disentanglement"):
+        order_values, _ = resolve_orders(n, orders, ratios)
+        pair_set = resolve_pairs(grid_, pairs, pair_count, seed)
+        rows = _profile_rows(n, pair_set, order_values, samples, seed, design)
+        return images * (rows - (n + 2 if computation == "disentanglement" else 0))
+    raise ValueError(f"unknown computation {computation!r}; choose profile, heatmap, shapley, disentanglement "
+                     f"or decomposition")
 
 
 def _ends(setup: _Setup) -> np.ndarray:
@@ -490,8 +532,7 @@ def interaction_profile(model: nn.Module, image: Image, label: Optional[int], ad
     n, game = setup.grid.n, setup.game
     order_values, ratio_values = resolve_orders(n, orders, ratios)
     pair_set = resolve_pairs(setup.grid, pairs, pair_count, seed)
-    game.expect(n + 2 + _dry_rows(sample_order_interactions, n, game.count, pair_set, order_values, samples, seed,
-                                  design=design), "order profile")
+    game.expect(_profile_rows(n, pair_set, order_values, samples, seed, design), "order profile")
     ends = _ends(setup)
     est = sample_order_interactions(game, n, pair_set, order_values, samples, seed, design=design).average(axis=1)
     clean, adv, diff = _split(est, setup.paired)
@@ -536,8 +577,7 @@ def pair_heatmap(model: nn.Module, image: Image, label: Optional[int], cell, adv
     n, game, grid_ = setup.grid.n, setup.game, setup.grid
     index = resolve_cell(grid_, cell)
     order_values, ratio_values = resolve_orders(n, orders, ratios)
-    game.expect(_dry_rows(sample_cell_heatmap, n, game.count, index, order_values, samples, seed, design=design),
-                "pair heatmap")
+    game.expect(_heatmap_rows(n, index, order_values, samples, seed, design), "pair heatmap")
     est = sample_cell_heatmap(game, n, index, order_values, samples, seed, design=design)  # (M, n[, G])
     pooled = est.average(axis=0)
     shape = (grid_.rows, grid_.cols)
@@ -574,7 +614,7 @@ def shapley_map(model: nn.Module, image: Image, label: Optional[int], adv_image:
                    device=device, batch_size=batch_size, precision=precision, progress=progress,
                    extra=dict(samples=samples, seed=seed))
     n, game, grid_ = setup.grid.n, setup.game, setup.grid
-    game.expect(2 * (n - 1) * samples + 2, "Shapley map")
+    game.expect(_shapley_rows(n, samples), "Shapley map")
     est = sample_shapley(game, n, samples, seed)
     clean, adv, diff = _split(est, setup.paired)
     ends = game(np.stack([np.zeros(n, bool), np.ones(n, bool)])).reshape(2, -1)
@@ -624,8 +664,7 @@ def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, g
     n = grid_.n
     order_values, ratio_values = resolve_orders(n, orders, ratios)
     pair_set = resolve_pairs(grid_, pairs, pair_count, seed)
-    zero = (lambda masks: np.zeros((len(masks), len(batch))))
-    game.expect(sample_disentanglement(zero, n, pair_set, order_values, samples, seed, design=design).forward_passes,
+    game.expect(_dry_rows(sample_order_interactions, n, pair_set, order_values, samples, seed, design=design),
                 "disentanglement")
     est = sample_disentanglement(game, n, pair_set, order_values, samples, seed, design=design)
     return Disentanglement(

@@ -97,13 +97,17 @@ class Grid:
         return [self.index(r + dr, c + dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)
                 if (dr or dc) and 0 <= r + dr < self.rows and 0 <= c + dc < self.cols]
 
-    def neighbor_pairs(self) -> list[tuple[int, int]]:
-        """All unordered pairs (i, j), i < j, of 8-neighbouring cells, sorted."""
-        return [(i, j) for i in range(self.n) for j in self.neighbors(i) if i < j]
+    def neighbor_pairs(self) -> np.ndarray:
+        """(P, 2): all unordered pairs (i, j), i < j, of 8-neighbouring cells, sorted."""
+        from mimi.interactions import neighbor_pairs
 
-    def all_pairs(self) -> list[tuple[int, int]]:
-        """All unordered pairs (i, j), i < j."""
-        return [(i, j) for i in range(self.n) for j in range(i + 1, self.n)]
+        return neighbor_pairs(self.rows, self.cols)
+
+    def all_pairs(self) -> np.ndarray:
+        """(n(n-1)/2, 2): all unordered pairs (i, j), i < j."""
+        from mimi.interactions import all_pairs
+
+        return all_pairs(self.n)
 
     def to_image(self, values: np.ndarray) -> np.ndarray:
         """(n,) per-cell values -> (rows, cols)."""

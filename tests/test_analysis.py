@@ -207,3 +207,22 @@ def test_bad_images_and_exact_limit(model, images):
         A.decomposition(model, x, 1, grid="4x5")
     with pytest.raises(ValueError, match="outside the 3x3 grid"):
         A.pair_heatmap(model, x, 1, (3, 0), grid="3x3")
+
+
+def test_planned_forward_passes_are_exact(model, images):
+    x, x_adv = images
+    p = A.interaction_profile(model, x, 1, x_adv, pair_count=5, seed=2, **FAST)
+    assert A.planned_forward_passes("profile", grid="3x3", image_shape=(12, 12), images=2, pair_count=5,
+                                    samples=4, seed=2) == p.forward_passes
+    h = A.pair_heatmap(model, x, 1, 2, grid="3x3", orders=[1, 4], samples=3, design="cover")
+    assert A.planned_forward_passes("heatmap", grid="3x3", image_shape=(12, 12), cell=2, orders=[1, 4], samples=3,
+                                    design="cover") == h.forward_passes
+    s = A.shapley_map(model, x, 1, grid="3x3", samples=3)
+    assert A.planned_forward_passes("shapley", grid="3x3", image_shape=(12, 12), samples=3) == s.forward_passes
+    batch = torch.rand(2, 1, 12, 12, generator=torch.Generator().manual_seed(1))
+    d = A.disentanglement(model, batch, [0, 1], grid="3x3", orders=[2, 5], samples=3)
+    assert A.planned_forward_passes("disentanglement", grid="3x3", image_shape=(12, 12), images=2, orders=[2, 5],
+                                    samples=3) == d.forward_passes
+    assert A.planned_forward_passes("decomposition", grid="2x3", images=2) == 128
+    with pytest.raises(ValueError, match="unknown computation"):
+        A.planned_forward_passes("movie")

@@ -41,7 +41,8 @@ def test_neighbor_pairs_of_a_3x3_grid():
     grid = Grid(3, 3, 9, 9)
     pairs = grid.neighbor_pairs()
     # 6 horizontal + 6 vertical + 8 diagonal neighbours
-    assert len(pairs) == 20 and all(i < j for i, j in pairs)
+    assert len(pairs) == 20 and all(i < j for i, j in pairs) and len(set(map(tuple, pairs.tolist()))) == 20
+    assert all(j in grid.neighbors(i) for i, j in pairs)
     assert sorted(grid.neighbors(4)) == [0, 1, 2, 3, 5, 6, 7, 8]
     assert sorted(grid.neighbors(0)) == [1, 3, 4]
     assert len(grid.all_pairs()) == 36
