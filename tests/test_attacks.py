@@ -199,15 +199,24 @@ def test_projection_keeps_black_pixels_movable(net):
         assert (inputs - x).abs().max() <= 0.1 + 1e-6
 
 
+def trajectory(net, x, y, eps, step_size, steps):
+    """The plain PGD iterate after ``steps`` steps from x (an unreachable stop threshold disables
+    the fallback to earlier successful iterates)."""
+    return pgd(net, x, y, eps, steps=steps, step_size=step_size, random_start=False, stop_utility=1e9)
+
+
 def test_early_stop_freezes_each_sample_at_its_first_success(net, batch):
     x, y = batch
     result = pgd(net, x, y, 0.2, steps=15, step_size=0.03, random_start=False, early_stop=True)
     assert result.success.all() and np.all(result.steps_used >= 1)  # clean images are classified correctly
-    for s in np.unique(result.steps_used[result.steps_used > 1]):
+    for s in np.unique(result.steps_used):
         rows = np.flatnonzero(result.steps_used == s)
-        # no iterate among the first s - 1 steps succeeded (a plain run keeps any successful iterate)
-        before = pgd(net, x[rows], y[rows], 0.2, steps=int(s) - 1, step_size=0.03, random_start=False)
-        assert not before.success.any()
+        # the returned iterate is the s-th one of the plain trajectory ...
+        assert np.allclose(trajectory(net, x[rows], y[rows], 0.2, 0.03, int(s)).x_adv, result.x_adv[rows], atol=1e-5)
+        # ... and no iterate among the first s - 1 steps succeeded (a plain run keeps any successful iterate)
+        if s > 1:
+            before = pgd(net, x[rows], y[rows], 0.2, steps=int(s) - 1, step_size=0.03, random_start=False)
+            assert not before.success.any()
 
 
 def test_stop_utility_stops_at_the_threshold(net, batch):
@@ -223,8 +232,10 @@ def test_stop_utility_stops_at_the_threshold(net, batch):
     for s in np.unique(result.steps_used[result.success]):
         rows = np.flatnonzero(result.success & (result.steps_used == s))
         assert s >= 1  # the clean image has utility 0 < threshold
-        if s > 1:  # the iterate one step earlier is still below the threshold
-            before = pgd(net, x[rows], y[rows], 0.2, steps=int(s) - 1, step_size=0.05, random_start=False)
+        # the returned iterate is the s-th of the plain trajectory, and the one before is below the threshold
+        assert np.allclose(trajectory(net, x[rows], y[rows], 0.2, 0.05, int(s)).x_adv, result.x_adv[rows], atol=1e-5)
+        if s > 1:
+            before = trajectory(net, x[rows], y[rows], 0.2, 0.05, int(s) - 1)
             assert np.all(before.utility < threshold + 1e-5)
     # and the utility uses the engine's value function
     assert np.allclose(result.utility, result.clean_value - result.adv_value)
