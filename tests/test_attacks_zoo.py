@@ -1,0 +1,84 @@
+"""The attacks on the shipped models: the standard model breaks, the PGD-AT model holds near its
+card, targets are reached, and mimi's PGD is at least as strong as torchattacks' independent one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mimi import zoo
+from mimi.attacks import pgd
+from mimi.data import load_gallery
+from mimi.evaluation import evaluate
+from tests.conftest import needs_fmnist
+
+
+def zoo_model(name: str):
+    if name not in zoo.names():
+        pytest.skip(f"{name} is not in the zoo yet (assets/zoo/{name}.json; train it with mimi train)")
+    return zoo.load(name)
+
+
+@pytest.fixture(scope="module")
+def gallery_set():
+    return load_gallery()
+
+
+def test_standard_model_falls_below_15_percent_at_eps_01(gallery_set):
+    model, _ = zoo_model("fmnist-standard")
+    result = evaluate(model, gallery_set, [0.1], steps=20, batch_size=100)
+    assert result.clean_accuracy >= 0.85
+    assert result.robust_accuracy[0] < 0.15
+
+
+def test_pgd_at_model_stays_near_its_card_on_the_gallery(gallery_set):
+    model, card = zoo_model("fmnist-pgd-at")
+    result = evaluate(model, gallery_set, [0.1], steps=20, batch_size=100)
+    # 100 images: a binomial standard error of about 4.5 points
+    assert abs(result.robust_accuracy[0] - card["evaluation"]["pgd20_accuracy"]) < 0.12
+
+
+@pytest.mark.slow
+@needs_fmnist
+def test_pgd_at_model_stays_near_its_card_on_1000_test_images():
+    from mimi.data import load_fashion_mnist
+
+    model, card = zoo_model("fmnist-pgd-at")
+    result = evaluate(model, load_fashion_mnist("test").subset(1000), [0.1], steps=20)
+    assert abs(result.robust_accuracy[0] - card["evaluation"]["pgd20_accuracy"]) < 0.045
+    assert abs(result.clean_accuracy - card["evaluation"]["clean_accuracy"]) < 0.03
+
+
+def test_targeted_pgd_reaches_its_targets_on_the_standard_model(gallery_set):
+    model, _ = zoo_model("fmnist-standard")
+    x, y = gallery_set.images[::4], gallery_set.labels[::4]
+    target = (y + 1 + torch.arange(len(y)) % 9) % 10  # every other class, never the label
+    result = pgd(model, x, y, 0.1, steps=40, targeted=target, early_stop=True)
+    assert result.success.mean() >= 0.9
+    assert np.array_equal(result.adv_pred[result.success], target.numpy()[result.success])
+
+
+def test_stop_utility_on_the_standard_model(gallery_set):
+    model, _ = zoo_model("fmnist-standard")
+    x, y = gallery_set.images[:20], gallery_set.labels[:20]
+    result = pgd(model, x, y, 0.1, steps=50, step_size=0.005, random_start=False, stop_utility=4.0, value="logit")
+    assert result.success.mean() >= 0.9
+    assert np.all(result.utility[result.success] >= 4.0 - 1e-4)
+    # equal strength: the utility stops close to the threshold instead of running on to eps
+    assert np.median(result.utility[result.success]) < 6.0
+    assert np.median(result.steps_used[result.success]) < 50
+
+
+@pytest.mark.parametrize("name", ["fmnist-standard", "fmnist-pgd-at"])
+def test_mimi_pgd_is_at_least_as_strong_as_torchattacks(gallery_set, name):
+    torchattacks = pytest.importorskip("torchattacks", reason="torchattacks is a test extra: pip install -e '.[test]'")
+    model, _ = zoo_model(name)
+    x, y = gallery_set.images, gallery_set.labels
+    mimi_robust = ~pgd(model, x, y, 0.1, 20).fooled
+    reference = torchattacks.PGD(model, eps=0.1, alpha=2.5 * 0.1 / 20, steps=20, random_start=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        ta_robust = (model(reference(x, y)).argmax(1) == y).numpy()
+    # the same 100 images: mimi may leave at most one more image unbroken than torchattacks
+    assert mimi_robust.sum() <= ta_robust.sum() + 1
