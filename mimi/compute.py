@@ -5,6 +5,9 @@
   per sample; elsewhere a fixed budget of input elements per batch (128 Fashion-MNIST images:
   larger batches run slower on CPU).
 - ``forward_context``: ``torch.inference_mode`` plus bf16 autocast on CUDA when asked.
+- ``inference_model``: on CPU, a frozen private copy of a conv net with channels-last weights
+  (oneDNN's fast convolution path: 2x the images/s of the NCHW SmallCNN, measured), cached per model;
+  the shared model itself is never modified.
 - ``BatchProgress``: counts work done, calls ``progress(done, total, message)`` once per batch;
   the callback may raise :class:`mimi.progress.Cancelled` to stop at that batch.
 """
@@ -12,6 +15,9 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import threading
+import weakref
 from typing import Iterator, Optional
 
 import torch
@@ -77,6 +83,27 @@ def default_batch_size(model: nn.Module, sample_shape: tuple[int, ...], device: 
     per_sample = max(1, (torch.cuda.max_memory_allocated(device) - base) // probe)
     free, _total = torch.cuda.mem_get_info(device)
     return int(min(MAX_BATCH, max(MIN_BATCH, _floor_power_of_two(0.5 * free / per_sample))))
+
+
+_CHANNELS_LAST: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], nn.Module]]" = weakref.WeakKeyDictionary()
+_CHANNELS_LAST_LOCK = threading.Lock()
+
+
+def inference_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """The module that evaluates masked batches: on CPU, for a model with 2-D convolutions, a frozen
+    copy with channels-last weights (same outputs to float rounding), rebuilt if the model's
+    parameters change in place; otherwise the model itself."""
+    if device.type != "cpu" or not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return model
+    versions = tuple(p._version for p in model.parameters())
+    with _CHANNELS_LAST_LOCK:
+        cached = _CHANNELS_LAST.get(model)
+        if cached is not None and cached[0] == versions:
+            return cached[1]
+        fast = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        fast.eval().requires_grad_(False)
+        _CHANNELS_LAST[model] = (versions, fast)
+        return fast
 
 
 def check_precision(precision: str) -> str:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from mimi.compute import (BatchProgress, check_precision, choose_device, default_batch_size, forward_context,
-                          model_device)
+                          inference_model, model_device)
 from mimi.models import freeze
 from mimi.players import Grid, GridSpec, make_baseline, masked_images
 from mimi.progress import ProgressFn
@@ -111,6 +111,7 @@ class ImageGame:
         self.rows_per_batch = max(1, self.batch_size // self.count)
         self.tracker = progress if isinstance(progress, BatchProgress) else BatchProgress(progress)
         self._cell_map = torch.as_tensor(self.grid.cell_map, device=self.device)
+        self._runner = inference_model(self.model, self.device)
         self._batch_targets = self.targets.repeat(self.rows_per_batch)
         self.forward_passes = 0
         self.mask_rows = 0
@@ -134,7 +135,7 @@ class ImageGame:
         with forward_context(self.device, self.precision):
             for start in range(0, k, self.rows_per_batch):
                 rows = masks[start:start + self.rows_per_batch]
-                logits = self.model(self.masked(rows))
+                logits = self._runner(self.masked(rows))
                 targets = self._batch_targets[:logits.shape[0]]
                 out[start:start + len(rows)] = class_value(logits, targets, self.value).view(len(rows), -1)
                 self.mask_rows += len(rows)

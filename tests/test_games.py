@@ -111,3 +111,22 @@ def test_targets_and_device(model, images):
     progress.expect(5)
     progress.advance(7)
     assert (progress.done, progress.total) == (7, 7)
+
+
+def test_inference_model_is_a_cached_channels_last_copy(images):
+    from mimi.compute import inference_model
+
+    torch.manual_seed(3)
+    model = freeze(SmallCNN())
+    fast = inference_model(model, torch.device("cpu"))
+    assert fast is not model and fast is inference_model(model, torch.device("cpu"))
+    assert model.features[3].weight.is_contiguous()  # the shared model is untouched
+    assert fast.features[3].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(images), model(images), rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        model.classifier[-1].bias.add_(1.0)  # an in-place change invalidates the copy
+    rebuilt = inference_model(model, torch.device("cpu"))
+    assert rebuilt is not fast and torch.equal(rebuilt.classifier[-1].bias, model.classifier[-1].bias)
+    linear = torch.nn.Linear(3, 2)
+    assert inference_model(linear, torch.device("cpu")) is linear

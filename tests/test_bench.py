@@ -1,0 +1,61 @@
+"""``mimi bench``: the harness (sections, goals, table, JSON) and the engine section on small settings."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+import mimi.bench as bench
+from mimi import analysis
+from mimi.bench import BenchReport, goal_met, run_sections
+from mimi.cli import main
+from mimi.results import load_result
+
+
+def test_goal_parsing():
+    assert goal_met(0.95, ">= 0.9") is True and goal_met(0.85, ">= 0.9") is False
+    assert goal_met(9.5, "< 10 s") is True and goal_met(10.0, "< 10 s") is False
+    assert goal_met(0.4, "<= 0.5") is True and goal_met(3, "") is None and goal_met("n/a", "< 1") is None
+
+
+def test_harness_skips_missing_and_reports_failing_sections(monkeypatch):
+    good = types.ModuleType("mimi.bench.good")
+    good.run = lambda quick=False, device="cpu": {"rows": [["speed", 2.0, ">= 1"], ["cost", 3.0, "< 1"]],
+                                                   "notes": ["a note"]}
+    broken = types.ModuleType("mimi.bench.broken")
+
+    def fail(quick=False, device="cpu"):
+        raise RuntimeError("boom")
+
+    broken.run = fail
+    monkeypatch.setitem(sys.modules, "mimi.bench.good", good)
+    monkeypatch.setitem(sys.modules, "mimi.bench.broken", broken)
+    monkeypatch.setattr(bench, "SECTIONS", ("good", "broken", "absent"))
+    report = run_sections(quick=True)
+    assert report.sections["absent"] == {"skipped": "mimi.bench.absent is not installed"}
+    assert report.failed == ["broken"] and "boom" in report.sections["broken"]["error"]
+    table = report.markdown()
+    assert "| good | speed | 2 | >= 1 | yes |" in table and "| good | cost | 3 | < 1 | NO |" in table
+    assert "- good: a note" in table and "absent: skipped" in table and "cores" in table
+    back = BenchReport.from_json(report.to_json())
+    assert back.sections["good"]["rows"][0] == ["speed", 2.0, ">= 1"]
+    with pytest.raises(ValueError, match="unknown bench section"):
+        run_sections(["nope"])
+
+
+def test_engine_section_quick(monkeypatch, tmp_path, capsys):
+    small = dict(analysis.DEFAULTS, pair_count=4, ratios=(0.5,), samples=2, heatmap_ratios=(0.5,),
+                 heatmap_samples=2, steps=2)
+    monkeypatch.setattr(analysis, "DEFAULTS", small)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--only", "engine", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "engine / raw throughput" in table and "dashboard default view" in table
+    report = load_result(out)
+    section = report.sections["engine"]
+    metrics = {row[0]: row[1] for row in section["rows"]}
+    assert 0 < metrics["(a) engine / raw throughput (same module)"] < 10
+    assert section["dashboard"]["forward_passes"] > 0 and section["dashboard"]["defaults"]["samples"] == 2
+    assert set(section["dashboard"]["per_model_s"]) == {"fmnist-standard", "fmnist-pgd-at"}
