@@ -43,7 +43,7 @@ def images():
     return x, x_adv
 
 
-FAST = dict(grid="3x3", samples=4, batch_size=64)
+FAST = dict(grid="3x3", samples=3, pair_count=8, batch_size=256)
 
 
 def test_profile_shapes_and_exact_totals(model, images):
@@ -211,9 +211,9 @@ def test_bad_images_and_exact_limit(model, images):
 
 def test_planned_forward_passes_are_exact(model, images):
     x, x_adv = images
-    p = A.interaction_profile(model, x, 1, x_adv, pair_count=5, seed=2, **FAST)
+    p = A.interaction_profile(model, x, 1, x_adv, seed=2, **{**FAST, "pair_count": 5})
     assert A.planned_forward_passes("profile", grid="3x3", image_shape=(12, 12), images=2, pair_count=5,
-                                    samples=4, seed=2) == p.forward_passes
+                                    samples=3, seed=2) == p.forward_passes
     h = A.pair_heatmap(model, x, 1, 2, grid="3x3", orders=[1, 4], samples=3, design="cover")
     assert A.planned_forward_passes("heatmap", grid="3x3", image_shape=(12, 12), cell=2, orders=[1, 4], samples=3,
                                     design="cover") == h.forward_passes

@@ -121,6 +121,18 @@ def input_shape(card: dict) -> tuple[int, int]:
     return int(arch.get("in_channels", 1)), int(arch.get("image_size", 28))
 
 
+class StageBars:
+    """A ProgressFn that starts a fresh :class:`TerminalBar` whenever the stage (message) changes."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.stage, self.bar = label, None, None
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if message != self.stage or self.bar is None:
+            self.stage, self.bar = message, TerminalBar(f"{self.label}: {message}" if message else self.label)
+        self.bar(done, total)
+
+
 def run(args) -> int:
     out = writable_path(args.json) if args.json else None
     device = resolve_device(args.device)
@@ -129,7 +141,7 @@ def run(args) -> int:
     image, label, source = load_image(args.image, *input_shape(card))
     if args.label is not None:
         label = args.label
-    progress = None if args.quiet else TerminalBar("analyze")
+    progress = None if args.quiet else StageBars("analyze")
     attack = None
     if args.attack:
         attack = dict(eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm,
