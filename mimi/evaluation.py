@@ -1,7 +1,8 @@
 """Clean and robust accuracy of a model on an image set, batched, with progress.
 
 Robust accuracy at eps = fraction of images classified as y both clean and after the attack,
-x_adv = A(x, y, eps) (so it never exceeds clean accuracy). Attacks: ``pgd`` (default step
+x_adv = A(x, y, eps) (so it never exceeds clean accuracy); only the images classified correctly
+clean are attacked. Attacks: ``pgd`` (default step
 2.5 * eps / steps), ``fgsm`` (step eps) and ``fgsm-rs`` (random start, step 1.25 * eps); the
 perturbation is projected so that x + delta stays in [0, 1] at every step. eps = 0 needs no attack.
 """
@@ -96,9 +97,11 @@ def evaluate(model: nn.Module, data: ImageSet, eps_list: list[float] = (0.1,), s
         seen = min((b + 1) * batch_size, len(data))
         done += 1
         report(progress, done, total, f"clean {clean_correct / seen:.3f}")
+        right = correct.nonzero().squeeze(1)  # only these can be robust: attack only them
+        x, y = x[right], y[right]
         for k, eps in enumerate(eps_list):
-            if eps == 0:
-                robust_correct[k] += int(correct.sum())
+            if eps == 0 or len(right) == 0:
+                robust_correct[k] += len(right)
             else:
                 if attack == "pgd":
                     x_adv, _ = pgd_perturb(model, x, y, eps, steps, step_size, norm, random_start, restarts,
@@ -107,7 +110,7 @@ def evaluate(model: nn.Module, data: ImageSet, eps_list: list[float] = (0.1,), s
                     x_adv = fgsm_perturb(model, x, y, eps, norm, attack == "fgsm-rs", step_size,
                                          generator=generator)
                 with torch.no_grad():
-                    robust_correct[k] += int((correct & (model(x_adv).argmax(1) == y)).sum())
+                    robust_correct[k] += int((model(x_adv).argmax(1) == y).sum())
             done += 1
             report(progress, done, total, f"eps {eps:g} {robust_correct[k] / seen:.3f}")
     n = len(data)
