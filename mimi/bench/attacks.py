@@ -123,7 +123,7 @@ def run(quick: bool = False, device: str = "cpu") -> dict[str, Any]:
         have_reference = False
     models, notes = _models(device)
     data, data_name = _images(200 if quick else 1000)
-    batch, steps, repeats = (64, 10, 4) if quick else (256, STEPS, 10)
+    batch, steps, repeats = (64, 10, 4) if quick else (128, STEPS, 12)
     x, y = data.images[:batch].to(device), data.labels[:batch].to(device)
     rows: list[list[Any]] = []
     raw: dict[str, Any] = {"data": data_name, "timing": {"batch": len(x), "steps": steps, "repeats": repeats},
