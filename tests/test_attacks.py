@@ -154,7 +154,7 @@ def test_pgd_beats_fgsm_on_a_network(net, batch):
 norms = st.sampled_from(["linf", "l2"])
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), eps=st.floats(0.0, 3.0), steps=st.integers(1, 4), norm=norms,
        step_scale=st.one_of(st.none(), st.floats(0.01, 5.0)), restarts=st.integers(1, 2),
        random_start=st.booleans(), early_stop=st.booleans(), targeted=st.booleans())
@@ -177,7 +177,7 @@ def test_pgd_stays_in_the_eps_ball_and_the_valid_range(seed, eps, steps, norm, s
     assert np.all((result.steps_used >= 0) & (result.steps_used <= steps))
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000), eps=st.floats(0.0, 3.0), norm=norms, random_start=st.booleans())
 def test_fgsm_stays_in_the_eps_ball_and_the_valid_range(seed, eps, norm, random_start):
     if norm == "linf":
