@@ -9,16 +9,16 @@ import streamlit as st
 from mimi.ui import sidebar, state
 from mimi.ui.page import SELECTION_KEY
 
-st.set_page_config(page_title="mimi · why adversarial attacks work", page_icon="🧩", layout="wide",
+st.set_page_config(page_title="mimi · why adversarial attacks work", page_icon=":material/extension:", layout="wide",
                    menu_items={"About": "mimi: multi-order interactions of image models, and what attacks do to them."})
 
 PAGES = [
-    st.Page("views/home.py", title="Home", icon="🏠", default=True),
-    st.Page("views/attack.py", title="Attack", icon="⚔️", url_path="attack"),
-    st.Page("views/interactions.py", title="Interactions by order", icon="📊", url_path="interactions"),
-    st.Page("views/pairs.py", title="Pixel pairs", icon="🔲", url_path="pairs"),
-    st.Page("views/disentanglement.py", title="Disentanglement", icon="🧵", url_path="disentanglement"),
-    st.Page("views/defenses.py", title="Defenses", icon="🛡️", url_path="defenses"),
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/attack.py", title="Attack", icon=":material/bolt:", url_path="attack"),
+    st.Page("views/interactions.py", title="Interactions by order", icon=":material/bar_chart:", url_path="interactions"),
+    st.Page("views/pairs.py", title="Pixel pairs", icon=":material/grid_on:", url_path="pairs"),
+    st.Page("views/disentanglement.py", title="Disentanglement", icon=":material/hub:", url_path="disentanglement"),
+    st.Page("views/defenses.py", title="Defenses", icon=":material/shield:", url_path="defenses"),
 ]
 
 current = st.navigation(PAGES)

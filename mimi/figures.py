@@ -74,7 +74,7 @@ def attack_figure(clean: np.ndarray, adversarial: np.ndarray, eps: float, title:
     perturbation = _gray(adversarial) - _gray(clean)
     bound = float(eps) if eps > 0 else float(np.abs(perturbation).max() or 1.0)
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.04, subplot_titles=(
-        "clean x", "adversarial x' = x + δ", f"perturbation δ (colour range ±{bound:.3g}, amplified)"))
+        "clean x", "adversarial x′", f"δ = x′ − x (scale ±{bound:.3g})"))
     fig.add_trace(_image_trace(clean, name="clean"), 1, 1)
     fig.add_trace(_image_trace(adversarial, name="adversarial"), 1, 2)
     fig.add_trace(go.Heatmap(z=perturbation, zmin=-bound, zmax=bound, zmid=0, colorscale=DIVERGING,

@@ -5,7 +5,7 @@ import streamlit as st
 from mimi import figures
 from mimi.ui import compute, page, state
 
-st.title("⚔️ Attack")
+st.title("Attack")
 st.markdown("PGD takes many small steps that raise the network's loss, each time projecting the change δ back "
             "into the budget ε. Pixels live in [0, 1]; ε = 0.1 lets each pixel move by a tenth of the full range.")
 sel = page.selection()
@@ -18,7 +18,7 @@ for col, name in zip(page.model_columns(sel), sel.models):
         result = page.attack(sel, name)
         k = lambda arr: arr[0]  # noqa: E731  (batch of one)
         clean_class, adv_class = int(k(result.clean_pred)), int(k(result.adv_pred))
-        verdict = "✅ fooled" if bool(k(result.success)) else "🛡️ resisted"
+        verdict = "fooled" if bool(k(result.success)) else "resisted"
         m1, m2, m3 = st.columns(3)
         m1.metric("Outcome", verdict, help="Untargeted: the prediction is no longer the true class. Targeted: it "
                   "is the target class. Stop at utility: the utility reached the threshold.")

@@ -5,7 +5,7 @@ import streamlit as st
 from mimi import figures
 from mimi.ui import compute, page, state
 
-st.title("🛡️ Defenses: one explanation for many")
+st.title("Defenses: one explanation for many")
 st.markdown(
     """
 Ren et al. argue that very different defenses work for the same reason:
@@ -27,8 +27,10 @@ st.dataframe([{"model": c["name"], "recipe": c.get("training", {}).get("recipe",
                "clean": c.get("evaluation", {}).get("clean_accuracy"),
                "PGD-20": c.get("evaluation", {}).get("pgd20_accuracy"),
                "description": c.get("description", "")} for c in cards], hide_index=True)
-st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} · image: {sel.title} "
-           "(settings from the Interactions and Attack pages)")
+page.interaction_form(expanded=False)
+p = state.params()
+st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} (Attack page) · image: {sel.title} · "
+           f"D⁽ᵐ⁾ over {p['images']} gallery images (Disentanglement page)")
 
 with compute.friendly_errors("The zoo's order profiles"):
     profiles = {}

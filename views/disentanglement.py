@@ -5,7 +5,7 @@ import streamlit as st
 from mimi import figures
 from mimi.ui import compute, page, state
 
-st.title("🧵 Disentanglement")
+st.title("Disentanglement")
 st.markdown("For each order m: do the contexts agree on the sign of an interaction? D⁽ᵐ⁾ near 1 means the pair "
             "forms a stable, category-specific pattern; near 0 means its contributions cancel out from one "
             "context to the next. The paper finds that adversarially trained models have higher D at low orders.")
@@ -30,7 +30,7 @@ with st.form("disentanglement_form"):
         state.update(images=int(images), dsamples=int(dsamples))
         st.session_state["dis_models"] = models or sel.models
         chosen = models or sel.models
-page.interaction_form()
+page.interaction_form(expanded=False)
 p = state.params()
 st.caption(f"{p['images']} gallery images (one class at a time) · {p['dsamples']} samples per order · "
            f"{page.interaction_summary(p)}")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-st.title("🧩 mimi: why do adversarial attacks work?")
+st.title("mimi: why do adversarial attacks work?")
 st.markdown(
     """
 A tiny, carefully chosen change to an image, invisible to you, can make a neural network
@@ -25,15 +25,15 @@ What you will see:
 
 st.subheader("A guided tour (5 minutes)")
 tour = [
-    ("views/attack.py", "⚔️ Attack", "Pick an image in the sidebar and attack both models. The standard model "
+    ("views/attack.py", "Attack", "Pick an image in the sidebar and attack both models. The standard model "
      "falls for a change of at most ε per pixel; the adversarially trained one resists."),
-    ("views/interactions.py", "📊 Interactions by order", "Bars per order: blue is the clean image, red the "
+    ("views/interactions.py", "Interactions by order", "Bars per order: blue is the clean image, red the "
      "attacked one. Look at the right end (high orders) and at ΔJ, the part of the attack each order carries."),
-    ("views/pairs.py", "🔲 Pixel pairs", "Click a cell: the map shows how strongly it cooperates with every other "
+    ("views/pairs.py", "Pixel pairs", "Click a cell: the map shows how strongly it cooperates with every other "
      "cell, before and after the attack, at low, middle or high order."),
-    ("views/disentanglement.py", "🧵 Disentanglement", "Over many images: how consistently do interactions of each "
+    ("views/disentanglement.py", "Disentanglement", "Over many images: how consistently do interactions of each "
      "order point the same way? Robust models score higher at low orders."),
-    ("views/defenses.py", "🛡️ Defenses", "The whole model zoo side by side, and one picture that explains why "
+    ("views/defenses.py", "Defenses", "The whole model zoo side by side, and one picture that explains why "
      "several defenses work."),
 ]
 for step, (path, label, text) in enumerate(tour, start=1):

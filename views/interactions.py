@@ -5,7 +5,7 @@ import streamlit as st
 from mimi import figures
 from mimi.ui import compute, page, state
 
-st.title("📊 Interactions by order")
+st.title("Interactions by order")
 st.markdown("Each bar averages the interaction Δv(i, j, S) of neighbouring cells over random contexts S of m "
             "cells. Low orders (left) are simple, local patterns; high orders (right) need almost the whole "
             "image. **Blue**: clean image. **Red**: after the attack. Error bars: ± one standard error.")

@@ -9,7 +9,7 @@ from mimi.ui.params import PAPER_RATIOS, band_ratios, grid_shape
 MAP_KEY = "pairs_map"
 SEEN_KEY = "pairs_seen_selection"
 
-st.title("🔲 Pixel pairs")
+st.title("Pixel pairs")
 st.markdown("**Click any cell** of the maps (or pick one below). Each map shows I(cell, j) for every other cell j, "
             "averaged over the orders of the chosen band: red cells cooperate with the chosen cell for the true "
             "class, blue cells work against it. Compare the clean and attacked image in the last column.")
@@ -30,11 +30,11 @@ cell = int(p["cell"]) if 0 <= int(p["cell"]) < n else (rows // 2) * cols + cols 
 
 specs = state.param_specs()
 with st.form("pairs_form"):
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = st.columns([2, 1.3, 1, 1])
     with c1:
         band_options = list(specs["band"].choices)
-        band = st.segmented_control(specs["band"].label, band_options, default=p["band"], required=True,
-                                    key="form_band", help=specs["band"].help)
+        band = st.radio(specs["band"].label, band_options, index=band_options.index(p["band"]), horizontal=True,
+                        key="form_band", help=specs["band"].help)
     with c2:
         ratio = st.select_slider(specs["ratio"].label, PAPER_RATIOS, value=float(p["ratio"]), key="form_ratio",
                                  help="used when 'single' is chosen")
@@ -49,7 +49,7 @@ with st.form("pairs_form"):
         state.update(band=band or "spread", ratio=float(ratio), hsamples=int(hsamples),
                      cell=int(row) * cols + int(col))
         cell = int(row) * cols + int(col)
-page.interaction_form()
+page.interaction_form(expanded=False)
 p = state.params()
 ratios = band_ratios(p["band"], float(p["ratio"]))
 st.caption(f"cell ({cell // cols}, {cell % cols}) of {p['grid']} · orders r ∈ {list(ratios)} pooled · "

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -33,6 +34,7 @@ except ImportError:  # pragma: no cover - older layout
     from streamlit.runtime.scriptrunner.exceptions import ScriptControlException  # type: ignore
 
 T = TypeVar("T")
+LOG = logging.getLogger("mimi.ui")
 SLOTS_ENV = "MIMI_COMPUTE_SLOTS"
 DEVICE_ENV = "MIMI_DEVICE"
 ZOO_ENV = "MIMI_ZOO_DIR"
@@ -115,10 +117,18 @@ def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any) -> T:
 
 @contextlib.contextmanager
 def friendly_errors(what: str) -> Iterator[None]:
-    """Show expected failures (bad parameters, missing files, corrupt weights) as one clear message."""
+    """Show a failure as one clear message in place of the section, never a stack trace.
+
+    Expected failures (bad parameters, work bound, missing files, corrupt weights) show their
+    message; anything else also names its type and goes, with its traceback, to the server log.
+    The rest of the page still renders."""
     try:
         yield
     except Cancelled:
         raise
-    except (ValueError, OSError, RuntimeError) as exc:
-        st.error(f"**{what} failed.** {exc}", icon="⚠️")
+    except (ValueError, OSError) as exc:
+        st.error(f"**{what} failed.** {exc}", icon=":material/error:")
+    except Exception as exc:  # a bug: keep the page alive, log the details for the maintainers
+        LOG.exception("%s failed", what)
+        st.error(f"**{what} failed** with an unexpected {type(exc).__name__}: {str(exc)[:300]}. "
+                 "The details are in the server log.", icon=":material/error:")

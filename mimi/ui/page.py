@@ -119,8 +119,9 @@ def adversarial_image(result: AttackResult) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- interactions
-def interaction_form(submit: str = "Compute") -> None:
-    """Grid, orders, pair set and count, samples, baseline, value function and seed, in a form."""
+def interaction_form(submit: str = "Compute", expanded: bool = True) -> None:
+    """Grid, orders, pair set and count, samples, baseline, value function and seed, in a form
+    (inside an expander, open or closed)."""
     p = state.params()
     specs = state.param_specs()
 
@@ -128,7 +129,8 @@ def interaction_form(submit: str = "Compute") -> None:
         return _field(key, st.number_input, min_value=int(specs[key].low), max_value=int(specs[key].high),
                       value=int(p[key]), step=1)
 
-    with st.form("interaction_form"):
+    with st.expander("Interaction settings (shared by all pages)", expanded=expanded, icon=":material/tune:"), \
+            st.form("interaction_form"):
         c1, c2, c3, c4 = st.columns(4)
         with c1:
             grid = _choice("grid", p)

@@ -66,7 +66,7 @@ def _upload_picker(models: list[str], dev: str) -> Optional[tuple[torch.Tensor, 
     try:
         decoded = decode_upload(file.getvalue(), file.name)
     except UploadError as exc:
-        st.error(str(exc), icon="🚫")
+        st.error(str(exc), icon=":material/block:")
         return None
     for note in decoded.notes:
         st.caption(f"• {note}")
@@ -108,7 +108,8 @@ def render() -> Optional[Selection]:
             st.subheader("Image")
             source = st.segmented_control("Source", ["gallery", "upload"], default=values["src"], key="sb_source",
                                           required=True, label_visibility="collapsed",
-                                          format_func={"gallery": "🖼️ Gallery", "upload": "⬆️ Upload"}.get)
+                                          format_func={"gallery": ":material/photo_library: Gallery",
+                                                       "upload": ":material/upload: Upload"}.get)
             state.update(src=source or "gallery")
             picked = _gallery_picker(values) if values["src"] == "gallery" else _upload_picker(models, dev)
             if picked is not None:

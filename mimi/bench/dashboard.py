@@ -1,0 +1,104 @@
+"""Bench section ``dashboard``: what a user waits for, measured through Streamlit's AppTest.
+
+Each page runs in a fresh AppTest session on a cold cache (results and models cleared), with
+the defaults of :data:`mimi.analysis.DEFAULTS` and models A/B = fmnist-standard/fmnist-pgd-at
+(seeded untrained stand-ins when the zoo lacks them; said in the notes):
+
+- first chart: the /attack page (PGD on both models; its charts are the first a user sees);
+- default view: /attack, then /interactions (order profiles of both models, plus the exact
+  decomposition panel) and the pair heatmap page /pairs, on one warm server process but with
+  every result computed for the first time. Goals: < 2 s to the first chart, < 10 s in all,
+  on 2 CPU cores.
+- revisit: /interactions again (every result cached by content), goal < 1 s.
+
+``quick`` uses small sample counts (through the URL, like a shared link).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = {"samples": "2", "pcount": "8", "hsamples": "2", "ssamples": "4", "dgrid": "2x2"}
+
+
+def _stand_in_zoo(folder: Path) -> Path:
+    import torch
+
+    from mimi import zoo
+    from mimi.models import SmallCNN
+
+    for seed, name in enumerate(("fmnist-standard", "fmnist-pgd-at")):
+        torch.manual_seed(seed)
+        zoo.save(SmallCNN(), {"name": name, "architecture": "small-cnn", "arch_kwargs": {},
+                              "training": {"recipe": "untrained"}, "description": "bench stand-in"}, folder)
+    return folder
+
+
+def _page_seconds(page: str | None, query: dict[str, str], keep: Any = None) -> tuple[float, Any]:
+    """Wall time of one AppTest run of ``page`` (after the home page), or of a rerun of ``keep``."""
+    from streamlit.testing.v1 import AppTest
+
+    at = keep
+    if at is None:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+        for key, value in query.items():
+            at.query_params[key] = value
+        at.run()
+    start = time.perf_counter()
+    if page is not None:
+        at.switch_page(page)
+    at.run()
+    seconds = time.perf_counter() - start
+    failures = [str(e.value) for e in at.exception] + [str(e.value) for e in at.error]
+    if failures:
+        raise RuntimeError(f"{page}: {failures[0][:300]}")
+    return seconds, at
+
+
+def run(quick: bool = False, device: str = "cpu") -> dict:
+    import streamlit as st
+
+    from mimi import zoo
+
+    notes = []
+    previous = {key: os.environ.get(key) for key in ("MIMI_DEVICE", "MIMI_ZOO_DIR")}
+    os.environ["MIMI_DEVICE"] = device
+    tmp = None
+    if not {"fmnist-standard", "fmnist-pgd-at"} <= set(zoo.names()):
+        tmp = tempfile.TemporaryDirectory()
+        os.environ["MIMI_ZOO_DIR"] = str(_stand_in_zoo(Path(tmp.name)))
+        notes.append("fmnist-standard/fmnist-pgd-at missing from the zoo: timed on untrained stand-ins")
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    query = QUICK if quick else {}
+    try:
+        st.cache_resource.clear()
+        first, _ = _page_seconds("views/attack.py", query)
+        st.cache_resource.clear()
+        attack, at = _page_seconds("views/attack.py", query)
+        interactions, at = _page_seconds("views/interactions.py", query, at)
+        pairs, at = _page_seconds("views/pairs.py", query, at)
+        revisit, at = _page_seconds("views/interactions.py", query, at)
+    finally:
+        os.chdir(cwd)
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if tmp is not None:
+            tmp.cleanup()
+    total = attack + interactions + pairs
+    rows = [
+        ["dashboard: first chart (/attack, 2 models, cold) [s]", round(first, 2), "< 2"],
+        ["dashboard: /interactions (profiles + exact decomposition, 2 models) [s]", round(interactions, 2), ""],
+        ["dashboard: /pairs (pair heatmaps + Shapley maps, 2 models) [s]", round(pairs, 2), ""],
+        ["dashboard: default view (/attack + /interactions + /pairs) [s]", round(total, 2), "< 10"],
+        ["dashboard: revisit /interactions (cached) [s]", round(revisit, 2), "< 1"],
+    ]
+    return {"rows": rows, "notes": notes, "quick": quick, "device": device}

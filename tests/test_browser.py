@@ -1,0 +1,177 @@
+"""The dashboard in a real browser: `streamlit run app.py` on a free port, driven by Debian's Chromium.
+
+Every path opens with its defaults, the plotly charts render, no exception or error alert shows,
+and a screenshot is kept (in pytest's tmp dir; with MIMI_UPDATE_SCREENSHOTS=1 also in
+docs/screenshots/ for the README). The shipped zoo is used when it has the default models,
+otherwise the seeded stand-ins of tests/conftest_app.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest_app import ROOT, make_zoo
+
+CHROMIUM = Path("/usr/bin/chromium")
+PATHS = {"home": "", "attack": "attack", "interactions": "interactions", "pairs": "pairs",
+         "disentanglement": "disentanglement", "defenses": "defenses"}
+CHARTS = {"home": 0, "attack": 4, "interactions": 4, "pairs": 2, "disentanglement": 1, "defenses": 5}
+#: Smaller work for the heavy pages when the CPU is shared (URL parameters, as a user could share them).
+LIGHT = "?images=3&dsamples=2&samples=2&pcount=8&dgrid=2x2"
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def shipped_zoo_ready() -> bool:
+    from mimi import zoo
+    return {"fmnist-standard", "fmnist-pgd-at"} <= set(zoo.names())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    env = {**os.environ, "MIMI_DEVICE": "cpu", "OMP_NUM_THREADS": "2"}
+    if not shipped_zoo_ready():
+        env["MIMI_ZOO_DIR"] = str(make_zoo(tmp_path_factory.mktemp("zoo")))
+    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                if time.time() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"streamlit did not start; see {log.name}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield chromium
+        chromium.close()
+
+
+def wait_until_idle(page, charts: int, timeout_s: float = 240) -> None:
+    """Until the script stopped running and at least ``charts`` plotly charts have drawn."""
+    deadline = time.time() + timeout_s
+    page.wait_for_selector('[data-testid="stSidebar"]', timeout=60_000)
+    while time.time() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count()
+        drawn = page.locator(".js-plotly-plot .main-svg").count()
+        if not running and page.locator(".js-plotly-plot").count() >= charts and (charts == 0 or drawn):
+            page.wait_for_timeout(500)
+            if not page.locator('[data-testid="stStatusWidget"]').count():
+                return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"page did not finish within {timeout_s} s")
+
+
+def problems(page) -> list[str]:
+    shown = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+    return [shown.nth(k).inner_text()[:300] for k in range(shown.count())]
+
+
+@pytest.mark.parametrize("name", list(PATHS))
+def test_every_path_renders_its_charts_without_errors(server, browser, name, tmp_path):
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    try:
+        query = LIGHT if name in ("disentanglement", "defenses") else ""
+        page.goto(f"{server}/{PATHS[name]}{query}", wait_until="domcontentloaded")
+        wait_until_idle(page, CHARTS[name])
+        assert problems(page) == []
+        assert page.locator(".js-plotly-plot").count() >= CHARTS[name]
+        assert page.locator('[data-testid="stSidebar"] img').count() >= 10   # gallery thumbnails + preview
+        shot = tmp_path / f"{name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("MIMI_UPDATE_SCREENSHOTS"):
+            target = ROOT / "docs" / "screenshots"
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, target / f"{name}.png")
+    finally:
+        page.close()
+
+
+def test_clicking_a_cell_selects_it(server, browser):
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    try:
+        page.goto(f"{server}/pairs", wait_until="domcontentloaded")
+        wait_until_idle(page, 2)
+        assert "cell (3, 3)" in page.inner_text("body")
+        # Click the centre of cell (row 1, col 5) in the first model's clean map (subplot 2).
+        box = page.evaluate("""() => {
+            const gd = document.querySelector('.js-plotly-plot');
+            const xa = gd._fullLayout.xaxis2, ya = gd._fullLayout.yaxis2, r = gd.getBoundingClientRect();
+            return {x: r.left + xa._offset + xa.l2p(5), y: r.top + ya._offset + ya.l2p(1)};
+        }""")
+        page.mouse.click(box["x"], box["y"])
+        page.wait_for_function("() => document.body.innerText.includes('cell (1, 5)')", timeout=120_000)
+        wait_until_idle(page, 2)
+        assert problems(page) == []
+    finally:
+        page.close()
+
+
+def test_a_bad_upload_shows_a_message(server, browser, tmp_path):
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"this is a text file, not an image" * 10)
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    try:
+        page.goto(f"{server}/attack", wait_until="domcontentloaded")
+        wait_until_idle(page, 4)
+        page.get_by_text("Upload", exact=False).first.click()
+        page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(fake))
+        page.wait_for_function("() => document.body.innerText.includes('not an image')", timeout=60_000)
+        assert not page.locator('[data-testid="stException"]').count()
+    finally:
+        page.close()
+
+
+def test_several_sessions_at_once(server, browser):
+    pages = [browser.new_page(viewport={"width": 1200, "height": 900}) for _ in range(3)]
+    try:
+        for k, page in enumerate(pages):   # three sessions, three images, all at once
+            page.goto(f"{server}/interactions?img={k * 31}&samples=2&pcount=8", wait_until="domcontentloaded")
+        for page in pages:
+            wait_until_idle(page, 2)
+            assert problems(page) == []
+        texts = [page.inner_text("body") for page in pages]
+        assert all(f"gallery #{k * 31}" in text for k, text in enumerate(texts))
+    finally:
+        for page in pages:
+            page.close()
