@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mimi.interactions import (DESIGNS, Estimate, cell_pairs, exact_order_interactions, exact_shapley, exact_values,
+from mimi.interactions import (GROUPINGS, Estimate, cell_pairs, exact_order_interactions, exact_shapley, exact_values,
                                neighbor_pairs, paper_order_interactions, paper_orders, paper_protocol,
                                sample_cell_heatmap, sample_disentanglement, sample_order_interactions,
                                sample_order_profile, sample_shapley)
@@ -36,21 +36,20 @@ class Counter:
 PAIRS = [(0, 1), (2, 5), (3, 4), (6, 0), (1, 7)]
 
 
-@pytest.mark.parametrize("design", DESIGNS)
-def test_estimates_are_within_a_few_se_of_the_exact_values(design):
+@pytest.mark.parametrize("grouping", GROUPINGS)
+def test_estimates_are_within_a_few_se_of_the_exact_values(grouping):
     n = 8
     v = table_game(n, seed=1)
     exact = exact_order_interactions(v, n)
     orders = list(range(n - 1))
-    est = sample_order_interactions(v, n, PAIRS, orders, samples=150, seed=3, design=design)
+    est = sample_order_interactions(v, n, PAIRS, orders, samples=150, seed=3, grouping=grouping)
     truth = np.array([[exact[m, i, j] for i, j in PAIRS] for m in orders])
     assert est.mean.shape == est.se.shape == (n - 1, len(PAIRS))
     random = est.se > 1e-9
     assert np.all(np.abs(est.mean - truth)[random] < 4 * est.se[random])
     np.testing.assert_allclose(est.mean[~random], truth[~random], atol=1e-12)   # enumerated orders
     assert not random[[0, n - 2]].any()          # one context per pair: deterministic
-    if design == "partition":                     # blocks of one player enumerate every context
-        assert not random[[1, n - 3]].any()
+    assert not random[[1, n - 3]].any()          # partitions into single players enumerate every context
 
 
 def test_paper_protocol_is_unbiased_and_counts_four_rows_per_context():
@@ -202,13 +201,14 @@ def test_paper_preset_uses_neighbour_pairs_and_ratio_orders():
     (dict(orders=[-1]), "order -1 is outside"),
     (dict(orders=[]), "orders is empty"),
     (dict(samples=1), "samples must be >= 2"),
-    (dict(design="magic"), "unknown design 'magic'"),
+    (dict(grouping="magic"), "unknown grouping 'magic'"),
+    (dict(grouping=[[0], [0]]), "exactly once"),
 ])
 def test_bad_input_names_the_offending_value(kwargs, message):
     args = dict(pairs=[(0, 1)], orders=[1], samples=4, seed=0)
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         sample_order_interactions(table_game(8), 8, **args)
-    if "design" not in kwargs:
+    if "grouping" not in kwargs:
         with pytest.raises(ValueError, match=message):
             paper_order_interactions(table_game(8), 8, **args)

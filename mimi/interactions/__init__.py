@@ -37,17 +37,17 @@ from mimi.interactions.exact import (EXACT_LIMIT, ExactDecomposition, all_masks,
 from mimi.interactions.game import DEFAULT_BATCH_ROWS, CountingGame
 from mimi.interactions.pairs import (PAPER_RATIOS, all_pairs, cell_pairs, neighbor_pairs, paper_orders,
                                      sample_pairs)
-from mimi.interactions.sampling import (DESIGNS, paper_order_interactions, paper_protocol, sample_cell_heatmap,
+from mimi.interactions.sampling import (GROUPINGS, pair_groups, paper_order_interactions, paper_protocol, sample_cell_heatmap,
                                         sample_order_interactions, sample_order_profile)
 from mimi.interactions.shapley import sample_shapley
 from mimi.interactions.disentanglement import (DisentanglementEstimate, disentanglement_from_units,
                                                sample_disentanglement)
 
 __all__ = [
-    "DEFAULT_BATCH_ROWS", "DESIGNS", "EXACT_LIMIT", "PAPER_RATIOS", "CountingGame", "Estimate",
+    "DEFAULT_BATCH_ROWS", "GROUPINGS", "EXACT_LIMIT", "PAPER_RATIOS", "CountingGame", "Estimate",
     "DisentanglementEstimate", "ExactDecomposition", "disentanglement_from_units", "all_masks", "all_pairs", "cell_pairs", "efficiency_decomposition",
     "exact_order_interactions", "exact_shapley", "exact_shapley_interaction", "exact_values",
-    "interaction_weights", "neighbor_pairs", "order_interactions_from_values", "order_marginals_from_values",
+    "interaction_weights", "neighbor_pairs", "pair_groups", "order_interactions_from_values", "order_marginals_from_values",
     "paper_order_interactions", "paper_orders", "paper_protocol", "sample_cell_heatmap",
     "sample_disentanglement", "sample_shapley", "sample_order_interactions", "sample_order_profile",
     "sample_pairs", "shapley_from_values",

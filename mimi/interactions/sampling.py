@@ -1,33 +1,44 @@
-"""Sampled order-m interactions with standard errors: mimi's shared-context estimator and the paper's.
+r"""Sampled order-m interactions with standard errors: mimi's block-partition estimator and the paper's.
 
-Target: I^(m)(i, j) = E_{S ~ U_m(N\\{i,j})} Δv(i, j, S), U_m(A) the uniform law on m-subsets of A,
+Target: I^(m)(i, j) = E_{S ~ U_m(N\{i,j})} Δv(i, j, S), U_m(A) the uniform law on m-subsets of A,
 Δv(i, j, S) = v(S+i+j) - v(S+i) - v(S+j) + v(S).
 
 **Paper protocol** (:func:`paper_order_interactions`): for every pair and order, ``samples``
-independent contexts S ~ U_m(N\\{i,j}), four evaluations each: 4 · samples · P rows per order.
+independent contexts S ~ U_m(N\{i,j}), four evaluations each: 4 · samples · P rows per order.
 
-**mimi** (:func:`sample_order_interactions`) shares evaluations between pairs with a *block star*:
-- low orders (m <= n-2-m): a block B of m players is a shared context S = B. Every pair p disjoint
-  from B gets Δv(p, B) from v(B), v(B+k) for the players k of those pairs, and v(B+i+j):
-  1 + (players) + (pairs) rows instead of 4 per pair.
-- high orders (m > n-2-m): a block R of r = n-2-m players is a shared *removed* set. Every pair p
-  disjoint from R gets the context S_p = N \\ (R ∪ p) (a different context per pair, of size m), and
-  Δv(p, S_p) = v(N\\R) - v(N\\R\\i) - v(N\\R\\j) + v(N\\R\\{i,j}) again shares v(N\\R) and v(N\\R\\k).
-- m = 0 and m = n-2 are deterministic (one context per pair): evaluated once, exact, SE 0.
+**mimi** (:func:`sample_order_interactions`): contexts come from random *partitions* and are shared
+through *block stars*.
 
-Blocks come from random partitions: a random permutation of the n players cut into L = n // s
-consecutive blocks of s = min(m, n-2-m) players (the n mod s leftover players are in no block).
-One *unit* (the iid unit of the standard error) is a run of independent partitions, stopped at the
-first partition in which every pair is disjoint from at least one block; pair p uses, with
-``design="partition"``, every block of the first partition that covers it (its Δv averaged), or
-with ``design="cover"`` only the first such block. Unbiasedness: given the positions of i and j in
-the permutation (which alone decide which blocks cover p and when), the other n-2 players fill the
-remaining positions uniformly, so each block disjoint from p is a uniform s-subset of N\\{i,j}, its
-context a draw from U_m(N\\{i,j}). Hence each unit's per-pair value is unbiased, the units are iid,
-and mean and SE follow (:class:`~mimi.interactions.estimate.Estimate`). Different pairs of one unit
-are correlated (shared blocks); the SE of any average over pairs is computed from the units, so it
-includes that correlation. Blocks of one partition are disjoint: their contexts are negatively
-dependent (a stratified design), which lowers the variance of the per-unit average further.
+- Partition: a random permutation of the n players cut into L = n // s consecutive blocks of
+  s = min(m, n-2-m) players (the n mod s leftover players are in no block).
+- Low orders (m <= n-2-m): a block B is a context S = B. Every pair p of the group disjoint from B gets
+  Δv(p, B) from v(B), v(B+k) for the players k of those pairs, and v(B+i+j).
+- High orders (m > n-2-m): a block R is a *removed* set. Every pair p disjoint from R gets the context
+  S_p = N \ (R ∪ p) (size m), and Δv = v(N\R) - v(N\R\i) - v(N\R\j) + v(N\R\{i,j}) shares v(N\R)
+  and v(N\R\k) between the pairs.
+- m = 0 and m = n-2 have one context per pair: evaluated once, exact, SE 0. With s = 1 (m = 1, n-3)
+  a partition enumerates every context: exact as well.
+
+Pairs are split into groups (``grouping``); each group draws its own partitions, independent of the
+other groups. One *unit* (the iid unit of the standard error) draws, for every group, partitions until
+each of its pairs is disjoint from at least one block; pair p averages Δv over all blocks of its
+first covering partition that are disjoint from it (about L - 2 blocks at low and high orders).
+
+Unbiased: given the positions of i and j in the permutation (which alone decide which blocks cover p,
+and in which partition), the other n-2 players fill the remaining positions uniformly, so every block
+disjoint from p is a uniform s-subset of N\{i,j}, i.e. its context is a draw from U_m(N\{i,j}). So each
+unit's value for each pair is unbiased, units are iid, and mean and SE follow
+(:class:`~mimi.interactions.estimate.Estimate`).
+
+Why partitions: the blocks of one partition are disjoint, so the contexts a pair averages over are
+negatively dependent (a stratified design): on image games the per-pair variance of a unit falls well
+below that of as many independent contexts. Why groups: pairs that share a block share its context, and
+on image games Δv of different pairs under one context are positively correlated (a common, context-wide
+component). Sharing saves rows (v(S) and v(S+k) serve several pairs) but the correlation adds variance
+to averages over pairs. ``grouping="all"`` (every pair shares) is the most efficient for per-pair
+values such as a heatmap; ``"player"`` (pairs with the same first player share: 1 + 5 + 4 rows for the
+four forward neighbour pairs of a grid cell) balances both for the order profile; ``"pair"`` shares
+nothing. Every SE is computed from the units, so it includes whatever correlation the grouping creates.
 """
 
 from __future__ import annotations
@@ -36,108 +47,142 @@ import numpy as np
 
 from mimi.interactions.estimate import Estimate
 from mimi.interactions.game import (DEFAULT_BATCH_ROWS, CountingGame, Game, check_orders, check_pairs,
-                                    check_players, check_samples)
+                                    check_players, check_positive_int, check_samples)
 
-DESIGNS = ("partition", "cover")
+GROUPINGS = ("player", "all", "pair")
+MIN_WINDOWS = 2
 _MAX_ROWS_PER_CHUNK = 1 << 18  # mask rows built at once (memory bound: rows x n bytes)
 
 
-def _random_blocks(rng: np.random.Generator, count: int, n: int, size: int) -> np.ndarray:
-    """(count, n) block index of every player in ``count`` random partitions into n // size blocks of
-    ``size`` players (leftover players: -1)."""
-    order = np.argsort(rng.random((count, n)), axis=1)          # a random permutation per row
+def pair_groups(pairs: np.ndarray, grouping="player") -> list[np.ndarray]:
+    """Indices of the pairs that share partitions: ``"all"`` one group, ``"pair"`` one group per pair,
+    ``"player"`` the pairs with the same first player (i of (i, j)), or an explicit list of index
+    lists that holds every pair exactly once."""
+    count = len(pairs)
+    if isinstance(grouping, str):
+        if grouping == "all":
+            return [np.arange(count)]
+        if grouping == "pair":
+            return [np.array([p]) for p in range(count)]
+        if grouping == "player":
+            return [np.flatnonzero(pairs[:, 0] == i) for i in np.unique(pairs[:, 0])]
+        raise ValueError(f"unknown grouping {grouping!r}; choose one of {', '.join(GROUPINGS)} or give index lists")
+    groups = [np.asarray(g, dtype=np.int64).reshape(-1) for g in grouping]
+    flat = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+    if any(len(g) == 0 for g in groups) or np.sort(flat).tolist() != list(range(count)):
+        raise ValueError(f"grouping must hold every pair index 0..{count - 1} exactly once, in non-empty groups")
+    return groups
+
+
+def _padded(groups: list[np.ndarray]) -> np.ndarray:
+    out = np.full((len(groups), max(len(g) for g in groups)), -1)
+    for row, group in enumerate(groups):
+        out[row, :len(group)] = group
+    return out
+
+
+def _random_windows(rng: np.random.Generator, excluded: np.ndarray, size: int, min_windows: int) -> np.ndarray:
+    """Windows of random permutations: (draws, W, n) bool, W = max(N' // size, min_windows).
+
+    Row d permutes the N' = n - |excluded[d]| free players uniformly at random (positions 0..N'-1) and
+    window t holds the ``size`` consecutive positions from floor(t N' / W) on (cyclically). With
+    W = N' // size the windows are the disjoint blocks of a partition; more windows overlap evenly.
+    Every window is a uniform ``size``-subset of the free players."""
+    draws, n = excluded.shape
+    keys = rng.random((draws, n)) + 2.0 * excluded                      # excluded players sort last
+    order = np.argsort(keys, axis=1)
     position = np.empty_like(order)
-    np.put_along_axis(position, order, np.arange(n)[None, :].repeat(count, axis=0), axis=1)
-    block = position // size
-    block[block >= n // size] = -1
-    return block
+    np.put_along_axis(position, order, np.broadcast_to(np.arange(n), (draws, n)), axis=1)
+    free = n - excluded.sum(axis=1)                                    # (draws,)
+    count = np.maximum(free // size, min_windows)
+    width = count.max()
+    start = (np.arange(width)[None, :] * free[:, None]) // count[:, None]
+    offset = (position[:, None, :] - start[:, :, None]) % free[:, None, None]
+    inside = (offset < size) & ~excluded[:, None, :]
+    return inside & (np.arange(width)[None, :, None] < count[:, None, None])
 
 
-def _covering_partitions(rng, units: int, n: int, size: int, pairs: np.ndarray):
-    """Draw partitions per unit until every pair is covered; returns block (units, T, n) and the first
-    covering partition of each pair, first (units, P)."""
-    blocks_per_partition = n // size
-    partitions = []
-    first = np.full((units, len(pairs)), -1)
-    while True:
-        block = _random_blocks(rng, units, n, size)
-        bi, bj = block[:, pairs[:, 0]], block[:, pairs[:, 1]]
-        touched = (bi >= 0).astype(np.int64) + (bj >= 0) - ((bi == bj) & (bi >= 0))
-        covered = touched < blocks_per_partition
-        first[(first < 0) & covered] = len(partitions)
-        partitions.append(block)
-        if (first >= 0).all():
-            return np.stack(partitions, axis=1), first
+def _covering_windows(rng, excluded: np.ndarray, size: int, min_windows: int, ends: np.ndarray,
+                      valid: np.ndarray):
+    """Windows (draws, T, W, n) from T >= 1 permutations per draw, drawn until every valid pair slot
+    (``ends`` (draws, k, 2)) is disjoint from some window, and first (draws, k): the first permutation
+    whose windows cover each slot."""
+    rounds = []
+    first = np.where(valid, -1, 0)
+    while (first < 0).any():
+        windows = _random_windows(rng, excluded, size, min_windows)
+        nonempty = windows.any(axis=2)
+        covers = (nonempty[:, :, None]
+                  & ~np.take_along_axis(windows, np.broadcast_to(ends[:, None, :, 0], (*windows.shape[:2], ends.shape[1])), 2)
+                  & ~np.take_along_axis(windows, np.broadcast_to(ends[:, None, :, 1], (*windows.shape[:2], ends.shape[1])), 2))
+        first[(first < 0) & covers.any(axis=1)] = len(rounds)
+        rounds.append(windows)
+    return np.stack(rounds, axis=1), first
 
 
-def _star_rows(members: np.ndarray, used: np.ndarray, pairs: np.ndarray):
-    """Masks of a set of block stars. ``members`` (B, n) is the base coalition of each star (S, or N\\R),
-    ``used`` (B, P) the pairs it serves. Returns masks and the row indices of base, singles, doubles."""
+def _star_deltas(game: CountingGame, members: np.ndarray, star: np.ndarray, i: np.ndarray, j: np.ndarray):
+    r"""Evaluate block stars and return Δv for each incidence (star[r], pair (i[r], j[r])): (R, G).
+
+    ``members`` (B, n) is each star's base coalition. Low stars (base S):
+    Δv = v(S+i+j) - v(S+i) - v(S+j) + v(S). High stars (base N\R, context S = N\R\{i,j}):
+    Δv = v(N\R) - v(N\R\j) - v(N\R\i) + v(N\R\{i,j}). Both read double - single_i - single_j + base
+    with double = base xor {i, j} and single_k = base xor {k}; singles are shared within a star.
+    """
     n = members.shape[1]
-    incidence = np.zeros((len(pairs), n), dtype=np.int64)
-    np.add.at(incidence, (np.arange(len(pairs)), pairs[:, 0]), 1)
-    np.add.at(incidence, (np.arange(len(pairs)), pairs[:, 1]), 1)
-    need = (used.astype(np.int64) @ incidence) > 0
+    need = np.zeros(members.shape, dtype=bool)
+    need[star, i] = need[star, j] = True
     star_s, player_s = np.nonzero(need)
-    star_d, pair_d = np.nonzero(used)
     eye = np.eye(n, dtype=bool)
-    singles = members[star_s] ^ eye[player_s]
-    doubles = members[star_d] ^ eye[pairs[pair_d, 0]] ^ eye[pairs[pair_d, 1]]
-    masks = np.concatenate([members, singles, doubles])
+    masks = np.concatenate([members, members[star_s] ^ eye[player_s], members[star] ^ eye[i] ^ eye[j]])
     single_row = np.full(need.shape, -1)
     single_row[star_s, player_s] = len(members) + np.arange(len(star_s))
-    double_row = len(members) + len(star_s) + np.arange(len(star_d))
-    return masks, single_row, star_d, pair_d, double_row
+    values = game(masks)
+    double = values[len(members) + len(star_s):]
+    return double - values[single_row[star, i]] - values[single_row[star, j]] + values[star]
 
 
-def _order_units(game: CountingGame, pairs: np.ndarray, m: int, units: int, rng: np.random.Generator,
-                 design: str):
-    """Per-unit mean of Δv and of |Δv| per pair at order m: two (units, P, G) arrays."""
+def _order_units(game: CountingGame, pairs: np.ndarray, groups: list[np.ndarray], m: int, units: int,
+                 rng: np.random.Generator, min_windows: int):
+    """Per-unit mean of Δv and of |Δv| per pair at order m: two (units, P, G) arrays.
+
+    Each group draws its own permutations of the players outside C_g, the players common to all its
+    pairs; a window disjoint from a pair is a uniform context of it (module docstring)."""
     n, P = game.n, len(pairs)
     high = m > n - 2 - m
     size = n - 2 - m if high else m
     if size == 0:  # m = 0 (S = ∅) or m = n-2 (R = ∅): one deterministic context per pair
-        members = np.full((1, n), high)
-        delta = _star_deltas(game, members, np.ones((1, P), dtype=bool), pairs)[2]
+        delta = _star_deltas(game, np.full((1, n), high), np.zeros(P, dtype=np.int64), pairs[:, 0], pairs[:, 1])
         return np.repeat(delta[None], units, 0), np.repeat(np.abs(delta)[None], units, 0)
-    block, first = _covering_partitions(rng, units, n, size, pairs)
-    T, L = block.shape[1], n // size
-    bi, bj = block[:, :, pairs[:, 0]], block[:, :, pairs[:, 1]]      # (units, T, P)
-    b = np.arange(L)[None, None, :, None]
-    covers = (b != bi[:, :, None]) & (b != bj[:, :, None])           # (units, T, L, P)
-    in_first = np.arange(T)[None, :, None] == first[:, None, :]      # (units, T, P)
-    if design == "partition":
-        used = covers & in_first[:, :, None, :]
-    else:
-        first_block = np.argmax(covers, axis=2)                      # smallest covering block
-        used = in_first[:, :, None, :] & (b == first_block[:, :, None, :])
-    unit_idx, part_idx, block_idx = np.nonzero(used.any(axis=3))
-    members = block[unit_idx, part_idx] == block_idx[:, None]
+    padded = _padded(groups)
+    common = np.zeros((len(groups), n), dtype=bool)
+    for row, group in enumerate(groups):
+        common[row, np.array(sorted(set.intersection(*(set(pairs[p]) for p in group))), dtype=np.int64)] = True
+    Q, k = padded.shape
+    slots = np.tile(padded, (units, 1))                               # (units*Q, k) pair indices
+    valid = slots >= 0
+    ends = pairs[np.maximum(slots, 0)]                                # (units*Q, k, 2)
+    windows, first = _covering_windows(rng, np.tile(common, (units, 1)), size, min_windows, ends, valid)
+    T, W = windows.shape[1:3]
+    shape = (units * Q, T, W, k)
+    has_i = np.take_along_axis(windows, np.broadcast_to(ends[:, None, None, :, 0], shape), axis=3)
+    has_j = np.take_along_axis(windows, np.broadcast_to(ends[:, None, None, :, 1], shape), axis=3)
+    used = (windows.any(axis=3)[..., None] & ~has_i & ~has_j          # window disjoint from the pair
+            & (np.arange(T)[None, :, None] == first[:, None, :])[:, :, None, :]    # first covering round
+            & valid[:, None, None, :])                                            # (draws, T, W, k)
+    draw, part, win, slot = np.nonzero(used)
+    stars, star = np.unique(np.stack([draw, part, win], axis=1), axis=0, return_inverse=True)
+    members = windows[stars[:, 0], stars[:, 1], stars[:, 2]]
     if high:
         members = ~members
-    star_d, pair_d, delta = _star_deltas(game, members, used[unit_idx, part_idx, block_idx], pairs)
-    G = delta.shape[1]
-    sums, abs_sums = np.zeros((units, P, G)), np.zeros((units, P, G))
+    pair = slots[draw, slot]
+    delta = _star_deltas(game, members, star.reshape(-1), pairs[pair, 0], pairs[pair, 1])
+    unit = draw // Q
+    sums, abs_sums = np.zeros((units, P, delta.shape[1])), np.zeros((units, P, delta.shape[1]))
     counts = np.zeros((units, P))
-    np.add.at(sums, (unit_idx[star_d], pair_d), delta)
-    np.add.at(abs_sums, (unit_idx[star_d], pair_d), np.abs(delta))
-    np.add.at(counts, (unit_idx[star_d], pair_d), 1)
+    np.add.at(sums, (unit, pair), delta)
+    np.add.at(abs_sums, (unit, pair), np.abs(delta))
+    np.add.at(counts, (unit, pair), 1)
     return sums / counts[..., None], abs_sums / counts[..., None]
-
-
-def _star_deltas(game: CountingGame, members: np.ndarray, used: np.ndarray, pairs: np.ndarray):
-    """Evaluate stars; Δv per (star, pair) incidence: (incidences, G) with its star and pair indices.
-
-    Low stars (base S): Δv = v(S+i+j) - v(S+i) - v(S+j) + v(S). High stars (base N\\R) with
-    S = N\\R\\{i,j}: Δv = v(N\\R) - v(N\\R\\j) - v(N\\R\\i) + v(N\\R\\{i,j}). Both read
-    double - single_i - single_j + base with double = base xor {i, j}, single_k = base xor {k}.
-    """
-    masks, single_row, star_d, pair_d, double_row = _star_rows(members, used, pairs)
-    values = game(masks)
-    i, j = pairs[pair_d, 0], pairs[pair_d, 1]
-    delta = (values[double_row] - values[single_row[star_d, i]] - values[single_row[star_d, j]]
-             + values[star_d])
-    return star_d, pair_d, delta
 
 
 def _unit_chunks(units: int, rows_per_unit: int):
@@ -146,32 +191,32 @@ def _unit_chunks(units: int, rows_per_unit: int):
         yield min(step, units - start)
 
 
-def _check_design(design: str) -> str:
-    if design not in DESIGNS:
-        raise ValueError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
-    return design
-
-
-def _order_interaction_units(v: Game, n: int, pairs, orders, samples: int, seed: int, design: str,
-                             batch_rows: int):
+def _order_interaction_units(v: Game, n: int, pairs, orders, samples: int, seed: int, grouping,
+                             batch_rows: int, min_windows: int = MIN_WINDOWS):
     n = check_players(n)
     pairs, orders = check_pairs(pairs, n), check_orders(orders, n)
-    samples, design = check_samples(samples), _check_design(design)
+    samples = check_samples(samples)
+    groups = pair_groups(pairs, grouping)
+    min_windows = check_positive_int(min_windows, "min_windows")
     game = CountingGame(v, n, batch_rows)
     rng = np.random.default_rng(seed)
     deltas, abs_deltas = [], []
     for m in orders:
-        parts = [_order_units(game, pairs, int(m), chunk, rng, design)
-                 for chunk in _unit_chunks(samples, 2 * n * (1 + n + len(pairs)))]
+        windows = max(n // max(1, min(m, n - 2 - m)), min_windows)
+        rows = 4 * windows * min(len(pairs), len(groups) * max(len(g) for g in groups))
+        parts = [_order_units(game, pairs, groups, int(m), chunk, rng, min_windows)
+                 for chunk in _unit_chunks(samples, rows)]
         deltas.append(np.concatenate([p[0] for p in parts]))
         abs_deltas.append(np.concatenate([p[1] for p in parts]))
-    info = {"orders": orders.tolist(), "pairs": pairs.tolist(), "design": design, "estimator": "mimi",
+    info = {"orders": orders.tolist(), "pairs": pairs.tolist(), "estimator": "mimi",
+            "grouping": grouping if isinstance(grouping, str) else "custom",
             "axes": ["order", "pair"] + ([] if game.squeeze else ["game"])}
     return game, np.stack(deltas, axis=1), np.stack(abs_deltas, axis=1), info
 
 
 def sample_order_interactions(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
-                              design: str = "partition", batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
+                              grouping="player",
+                              min_windows: int = MIN_WINDOWS, batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """I^(m)(i, j) for the given pairs and orders by block-star sampling (module docstring).
 
     ``samples`` is the number of iid units per order (each unit gives every pair at least one
@@ -180,18 +225,19 @@ def sample_order_interactions(v: Game, n: int, pairs, orders, samples: int = 32,
     G axis when v returns (k, G); ``forward_passes`` counts mask rows (once per row for any G);
     ``unit_values`` (samples, orders, pairs[, G]) for SEs of differences and averages.
     """
-    game, deltas, _, info = _order_interaction_units(v, n, pairs, orders, samples, seed, design, batch_rows)
+    game, deltas, _, info = _order_interaction_units(v, n, pairs, orders, samples, seed, grouping, batch_rows,
+                                                     min_windows)
     return Estimate.from_units(game.shape_out(deltas), game.forward_passes, info)
 
 
 def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
-                         design: str = "partition", batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
+                         grouping="player", batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """Order profile: mean over the pair set of I^(m)(i, j) per order, (len(orders),) (or (M, G)).
 
     The SE comes from the units, so it includes the correlation between pairs that share blocks.
     For G games on shared masks, ``.difference(0, 1)`` gives clean-minus-adversarial with its SE.
     """
-    return sample_order_interactions(v, n, pairs, orders, samples, seed, design=design,
+    return sample_order_interactions(v, n, pairs, orders, samples, seed, grouping=grouping,
                                      batch_rows=batch_rows).average(axis=1)
 
 
@@ -226,7 +272,7 @@ def paper_order_interactions(v: Game, n: int, pairs, orders, samples: int = 100,
 
 
 def sample_cell_heatmap(v: Game, n: int, cell: int, orders, samples: int = 32, seed: int = 0, *,
-                        pool: bool = False, design: str = "partition",
+                        pool: bool = False, grouping="all",
                         batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """One cell against every other: I^(m)(cell, j) for all j, shape (len(orders), n) (0, SE 0 at the
     cell itself), or with ``pool=True`` the mean over the orders, shape (n,); trailing G axis for
@@ -238,7 +284,7 @@ def sample_cell_heatmap(v: Game, n: int, cell: int, orders, samples: int = 32, s
         raise ValueError(f"cell {cell!r} is out of range for n={n} players (0..{n - 1})")
     others = np.delete(np.arange(n), cell)
     pairs = np.stack([np.full(n - 1, cell), others], axis=1)
-    est = sample_order_interactions(v, n, pairs, orders, samples, seed, design=design, batch_rows=batch_rows)
+    est = sample_order_interactions(v, n, pairs, orders, samples, seed, grouping=grouping, batch_rows=batch_rows)
     units = np.zeros((est.units, est.mean.shape[0], n) + est.mean.shape[2:])
     units[:, :, others] = est.unit_values
     info = {**est.info, "cell": int(cell), "axes": ["order", "cell"] + est.info["axes"][2:]}
@@ -252,7 +298,7 @@ def sample_cell_heatmap(v: Game, n: int, cell: int, orders, samples: int = 32, s
 
 def paper_protocol(v: Game, rows: int, cols: int, samples: int = 100, seed: int = 0, *,
                    pair_count: int | None = 200, ratios=None, estimator: str = "mimi",
-                   design: str = "partition", batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
+                   grouping="player", batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """The paper's setting on a rows x cols grid of players: ``pair_count`` random 8-neighbour pairs
     (all of them if None or fewer exist), orders m = int((n-2) r) for r in ``ratios`` (default the
     paper's 0.1..0.9, 0.95, 1), estimated by ``estimator="mimi"`` (block stars, ``samples`` units per
@@ -264,7 +310,7 @@ def paper_protocol(v: Game, rows: int, cols: int, samples: int = 100, seed: int 
     pairs = sample_pairs(neighbor_pairs(rows, cols), pair_count, seed)
     orders = paper_orders(n, PAPER_RATIOS if ratios is None else ratios)
     if estimator == "mimi":
-        return sample_order_interactions(v, n, pairs, orders, samples, seed, design=design, batch_rows=batch_rows)
+        return sample_order_interactions(v, n, pairs, orders, samples, seed, grouping=grouping, batch_rows=batch_rows)
     if estimator == "paper":
         return paper_order_interactions(v, n, pairs, orders, samples, seed, batch_rows=batch_rows)
     raise ValueError(f"unknown estimator {estimator!r}; choose mimi or paper")
