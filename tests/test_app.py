@@ -84,7 +84,7 @@ def test_out_of_bound_url_values_are_ignored_with_the_bound_named():
     assert not errors(at)
     assert params(at)["eps"] == 0.1
     text = " ".join(w.value for w in at.warning)
-    assert "0 … 1" in text and "1 … 256" in text
+    assert "0 … 1" in text and "2 … 128" in text
 
 
 def test_choices_survive_page_switches():
@@ -134,3 +134,81 @@ def test_bad_uploads_give_a_message_not_a_traceback(name, data, message):
     assert not at.exception
     assert any(message in e.value for e in at.sidebar.error)
     assert any("Upload an image" in i.value or "Choose an image" in i.value for i in at.info)
+
+
+def chart_count(at) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def test_interactions_page_default_run_and_a_parameter_change():
+    at = app_test("views/interactions.py")
+    assert not errors(at)
+    assert chart_count(at) == 4           # order profiles, ΔJ, one decomposition per model
+    assert any("Attacking utility Δv(N)" in m.value for m in at.markdown)
+    residuals = [c.value for c in at.caption if "Residual" in c.value]
+    assert len(residuals) == 2
+    at.selectbox(key="form_value").select("log-softmax")
+    at.number_input(key="form_samples").set_value(3)
+    submit(at, "interaction_form")
+    assert not errors(at)
+    assert params(at)["value"] == "log-softmax" and at.query_params["samples"] == "3"
+    assert "v = log-softmax" in " ".join(c.value for c in at.caption)
+
+
+def test_pairs_page_cell_selector_and_bands():
+    at = app_test("views/pairs.py")
+    assert not errors(at)
+    assert chart_count(at) == 2           # pair maps (both models), Shapley maps
+    assert "cell (2, 2) of 4x4" in " ".join(c.value for c in at.caption)
+    at.number_input(key="form_row").set_value(0)
+    at.number_input(key="form_col").set_value(3)
+    at.radio(key="form_band").set_value("high")
+    submit(at, "pairs_form")
+    assert not errors(at)
+    caption = " ".join(c.value for c in at.caption)
+    assert "cell (0, 3) of 4x4" in caption and "r ∈ [0.7, 0.8, 0.9, 0.95, 1.0]" in caption
+    assert params(at)["cell"] == 3 and at.query_params["band"] == "high"
+
+
+def test_disentanglement_page_default_and_more_images():
+    at = app_test("views/disentanglement.py")
+    assert not errors(at)
+    assert chart_count(at) == 1
+    at.number_input(key="form_images").set_value(3)
+    submit(at, "disentanglement_form")
+    assert not errors(at) and params(at)["images"] == 3
+
+
+def test_defenses_page_shows_the_whole_zoo():
+    at = app_test("views/defenses.py")
+    assert not errors(at)
+    assert chart_count(at) == 4           # accuracy, order profiles, ΔJ, D(m)
+    assert len(at.dataframe) == 1
+
+
+def test_full_result_json_downloads_read_back(tmp_path):
+    from mimi.results import load_result
+
+    at = app_test("views/interactions.py")
+    buttons = [b for b in at.get("download_button") if b.proto.label.startswith("⬇ JSON")]
+    assert buttons
+    for button in buttons:
+        url = button.proto.url
+        assert url
+    # The JSON a button serves is the Result's to_json(); reading it back gives the same type and arrays.
+    from mimi.ui import compute
+
+    cached = [v for v in compute.gate()._cache.values() if type(v).__name__ == "InteractionProfile"]
+    assert cached
+    path = tmp_path / "profile.json"
+    cached[0].to_json(path)
+    back = load_result(path)
+    assert type(back) is type(cached[0])
+    np.testing.assert_allclose(back.clean_mean, cached[0].clean_mean)
+
+
+def test_requests_above_the_work_bound_are_refused_with_the_bound():
+    at = app_test("views/interactions.py", grid="14x14", samples="128", pcount="500", pairs="all")
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    assert "2,000,000" in shown and "forward passes" in shown

@@ -111,3 +111,32 @@ def test_lru_eviction():
     for key in "abc":
         gate.run(key, lambda k=key: k)
     assert gate.lookup("a") is None and gate.lookup("c") == "c"
+
+
+def test_concurrent_sessions_through_the_gate_get_the_serial_results_of_the_engine():
+    """Four sessions ask for order profiles of different images at once: each gets exactly the
+    result a lone, serial call gives (no cross-talk between sessions sharing one model)."""
+    from mimi.analysis import interaction_profile
+    from mimi.models import SmallCNN, freeze
+
+    torch.manual_seed(0)
+    model = freeze(SmallCNN())
+    images = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    kwargs = dict(grid="4x4", samples=2, pair_count=4, ratios=(0.1, 0.5, 1.0), seed=3)
+
+    def profile(k: int):
+        return interaction_profile(model, images[k], k, images[k] * 0.9, **kwargs)
+
+    serial = [profile(k) for k in range(4)]
+    gate = ComputeGate(slots=2, poll_s=0.01)
+    got: dict[int, object] = {}
+    threads = [threading.Thread(target=lambda k=k: got.__setitem__(k, gate.run(content_key(images[k], kwargs),
+                                                                               lambda: profile(k))))
+               for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for k in range(4):
+        np.testing.assert_array_equal(got[k].clean_mean, serial[k].clean_mean)
+        np.testing.assert_array_equal(got[k].adv_mean, serial[k].adv_mean)

@@ -101,21 +101,20 @@ def render() -> Optional[Selection]:
     values = state.params()
     dev = compute.device()
     with st.sidebar:
-        image_box = st.container()
         st.subheader("Models")
         models = _model_pickers(values, compute.zoo_names())
-        with image_box:
-            st.subheader("Image")
-            source = st.segmented_control("Source", ["gallery", "upload"], default=values["src"], key="sb_source",
-                                          required=True, label_visibility="collapsed",
-                                          format_func={"gallery": ":material/photo_library: Gallery",
-                                                       "upload": ":material/upload: Upload"}.get)
-            state.update(src=source or "gallery")
-            picked = _gallery_picker(values) if values["src"] == "gallery" else _upload_picker(models, dev)
-            if picked is not None:
-                image, label, title = picked
-                st.image(_enlarge(image), caption=f"What the model sees: {image.shape[-2]}×{image.shape[-1]} "
-                         f"grayscale, true class {FMNIST_CLASSES[label]}", width=PREVIEW_SCALE * image.shape[-1], output_format="PNG")
+        st.subheader("Image")
+        source = st.segmented_control("Source", ["gallery", "upload"], default=values["src"], key="sb_source",
+                                      required=True, label_visibility="collapsed",
+                                      format_func={"gallery": ":material/photo_library: Gallery",
+                                                   "upload": ":material/upload: Upload"}.get)
+        state.update(src=source or "gallery")
+        picked = _gallery_picker(values) if values["src"] == "gallery" else _upload_picker(models, dev)
+        if picked is not None:
+            image, label, title = picked
+            st.image(_enlarge(image), caption=f"What the model sees: {image.shape[-2]}×{image.shape[-1]} "
+                     f"grayscale, true class {FMNIST_CLASSES[label]}", width=PREVIEW_SCALE * image.shape[-1],
+                     output_format="PNG")
         status = compute.gate().status()
         st.caption(f"Device **{dev}** · torch threads {torch.get_num_threads()} · computations running "
                    f"{status.running}/{status.slots}, queued {status.queued}, cached results {status.cached}")
