@@ -65,7 +65,6 @@ DEFAULTS: dict[str, Any] = {
     "pair_count": 24,
     "ratios": PAPER_RATIOS,
     "samples": 4,
-    "design": "partition",
     "heatmap_cell": (3, 3),
     "heatmap_ratios": (0.1, 0.5, 0.9),
     "heatmap_samples": 2,
@@ -451,16 +450,17 @@ def _dry_rows(estimator, n: int, *args, **kwargs) -> int:
     """Mask rows an estimator will evaluate: its masks do not depend on the values, so a run on a
     zero game with the same seed draws the same masks (a cheap numpy pass, for exact progress)."""
     zero = (lambda masks: np.zeros(len(masks)))
-    return int(estimator(zero, n, *args, **kwargs).forward_passes)
+    with np.errstate(invalid="ignore", divide="ignore"):  # ratios of a zero game are 0/0
+        return int(estimator(zero, n, *args, **kwargs).forward_passes)
 
 
-def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, design: str) -> int:
+def _profile_rows(n: int, pair_set, orders, samples: int, seed: int) -> int:
     """v(∅), v(N), the n singletons, and the estimator's rows."""
-    return n + 2 + _dry_rows(sample_order_interactions, n, pair_set, orders, samples, seed, design=design)
+    return n + 2 + _dry_rows(sample_order_interactions, n, pair_set, orders, samples, seed)
 
 
-def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int, design: str) -> int:
-    return _dry_rows(sample_cell_heatmap, n, cell, orders, samples, seed, design=design)
+def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int) -> int:
+    return _dry_rows(sample_cell_heatmap, n, cell, orders, samples, seed)
 
 
 def _shapley_rows(n: int, samples: int) -> int:
@@ -470,7 +470,7 @@ def _shapley_rows(n: int, samples: int) -> int:
 
 def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequence[int] = (28, 28), images: int = 1,
                            orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                           samples: int = 32, seed: int = 0, design: str = "partition", cell=0) -> int:
+                           samples: int = 32, seed: int = 0, cell=0) -> int:
     """Exact forward passes (images through the model) of ``computation`` with these parameters, without
     running the model: "profile", "heatmap", "shapley", "disentanglement" or "decomposition".
     ``images`` is 2 for clean + adversarial, B for disentanglement; ``image_shape`` is (H, W).
@@ -486,12 +486,13 @@ def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequenc
         return images * _shapley_rows(n, samples)
     if computation == "heatmap":
         order_values, _ = resolve_orders(n, orders, None if orders is not None else ratios)
-        return images * _heatmap_rows(n, resolve_cell(grid_, cell), order_values, samples, seed, design)
+        return images * _heatmap_rows(n, resolve_cell(grid_, cell), order_values, samples, seed)
     if computation in ("profile", "disentanglement"):
         order_values, _ = resolve_orders(n, orders, ratios)
         pair_set = resolve_pairs(grid_, pairs, pair_count, seed)
-        rows = _profile_rows(n, pair_set, order_values, samples, seed, design)
-        return images * (rows - (n + 2 if computation == "disentanglement" else 0))
+        if computation == "disentanglement":
+            return images * _dry_rows(sample_disentanglement, n, pair_set, order_values, samples, seed)
+        return images * _profile_rows(n, pair_set, order_values, samples, seed)
     raise ValueError(f"unknown computation {computation!r}; choose profile, heatmap, shapley, disentanglement "
                      f"or decomposition")
 
@@ -515,26 +516,26 @@ def _split(est: Estimate, paired: bool) -> tuple[Estimate, Optional[Estimate], O
 def interaction_profile(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
                         grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
                         samples: int = 32, baseline="mean", value: str = "log-odds", target: Target = "label",
-                        seed: int = 0, design: str = "partition", device=None, batch_size: Optional[int] = None,
+                        seed: int = 0, device=None, batch_size: Optional[int] = None,
                         precision: str = "float32", progress: Optional[ProgressFn] = None) -> InteractionProfile:
     """Order profile mean_{(i,j) in pairs} I^(m)(i, j) per order for x (and x' on the same masks), ΔJ^(m).
 
     ``orders`` (ints or "all") or ``ratios`` (fractions of n-2; default the paper's 0.1..0.9, 0.95, 1);
     ``pairs`` "neighbors" | "all" | explicit pairs, ``pair_count`` random ones of them (seeded);
-    ``samples`` iid units per order (mimi's block-star estimator, ``design`` partition|cover).
+    ``samples`` iid units per order of mimi's block-partition estimator (:mod:`mimi.interactions.sampling`).
     """
     start = time.perf_counter()
     samples = check_samples(samples)
     setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
                    device=device, batch_size=batch_size, precision=precision, progress=progress,
                    extra=dict(pairs=pairs if isinstance(pairs, str) else "custom", pair_count=pair_count,
-                              samples=samples, seed=seed, design=design))
+                              samples=samples, seed=seed))
     n, game = setup.grid.n, setup.game
     order_values, ratio_values = resolve_orders(n, orders, ratios)
     pair_set = resolve_pairs(setup.grid, pairs, pair_count, seed)
-    game.expect(_profile_rows(n, pair_set, order_values, samples, seed, design), "order profile")
+    game.expect(_profile_rows(n, pair_set, order_values, samples, seed), "order profile")
     ends = _ends(setup)
-    est = sample_order_interactions(game, n, pair_set, order_values, samples, seed, design=design).average(axis=1)
+    est = sample_order_interactions(game, n, pair_set, order_values, samples, seed).average(axis=1)
     clean, adv, diff = _split(est, setup.paired)
     phi0_sum = (ends[2:] - ends[0]).sum(axis=0)
     weight = (n - 1 - order_values).astype(np.float64)
@@ -561,8 +562,7 @@ def interaction_profile(model: nn.Module, image: Image, label: Optional[int], ad
 
 def pair_heatmap(model: nn.Module, image: Image, label: Optional[int], cell, adv_image: Optional[Image] = None, *,
                  grid="7x7", orders=None, ratios=DEFAULTS["heatmap_ratios"], samples: int = 8, baseline="mean",
-                 value: str = "log-odds", target: Target = "label", seed: int = 0, design: str = "partition",
-                 device=None, batch_size: Optional[int] = None, precision: str = "float32",
+                 value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None, precision: str = "float32",
                  progress: Optional[ProgressFn] = None) -> PairHeatmap:
     """I^(m)(cell, j) for every other cell j, per order and pooled over the orders (mean), clean and
     adversarial on shared masks. ``cell`` is an index or (row, col); ``orders`` or ``ratios``
@@ -573,12 +573,12 @@ def pair_heatmap(model: nn.Module, image: Image, label: Optional[int], cell, adv
         ratios = None
     setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
                    device=device, batch_size=batch_size, precision=precision, progress=progress,
-                   extra=dict(samples=samples, seed=seed, design=design))
+                   extra=dict(samples=samples, seed=seed))
     n, game, grid_ = setup.grid.n, setup.game, setup.grid
     index = resolve_cell(grid_, cell)
     order_values, ratio_values = resolve_orders(n, orders, ratios)
-    game.expect(_heatmap_rows(n, index, order_values, samples, seed, design), "pair heatmap")
-    est = sample_cell_heatmap(game, n, index, order_values, samples, seed, design=design)  # (M, n[, G])
+    game.expect(_heatmap_rows(n, index, order_values, samples, seed), "pair heatmap")
+    est = sample_cell_heatmap(game, n, index, order_values, samples, seed)  # (M, n[, G])
     pooled = est.average(axis=0)
     shape = (grid_.rows, grid_.cols)
 
@@ -633,8 +633,7 @@ def shapley_map(model: nn.Module, image: Image, label: Optional[int], adv_image:
 
 def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, grid="7x7", orders=None, ratios=None,
                     pairs="neighbors", pair_count: Optional[int] = None, samples: int = 8, baseline="mean",
-                    value: str = "log-odds", target: Target = "label", seed: int = 0, design: str = "partition",
-                    device=None, batch_size: Optional[int] = None, precision: str = "float32",
+                    value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None, precision: str = "float32",
                     progress: Optional[ProgressFn] = None) -> Disentanglement:
     """D^(m) over B images (B, C, H, W) and a pair set, all images on shared masks (one (k, B) game).
     ``target`` "label" uses each image's label, "predicted" each prediction, an int one class for all."""
@@ -664,9 +663,8 @@ def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, g
     n = grid_.n
     order_values, ratio_values = resolve_orders(n, orders, ratios)
     pair_set = resolve_pairs(grid_, pairs, pair_count, seed)
-    game.expect(_dry_rows(sample_order_interactions, n, pair_set, order_values, samples, seed, design=design),
-                "disentanglement")
-    est = sample_disentanglement(game, n, pair_set, order_values, samples, seed, design=design)
+    game.expect(_dry_rows(sample_disentanglement, n, pair_set, order_values, samples, seed), "disentanglement")
+    est = sample_disentanglement(game, n, pair_set, order_values, samples, seed)
     return Disentanglement(
         orders=order_values, ratios=ratio_values, n=n, grid=grid_.spec, d=est.d_pooled, d_se=est.d_pooled_se,
         d_low=est.d_pooled - Z95 * est.d_pooled_se, d_high=est.d_pooled + Z95 * est.d_pooled_se,
@@ -676,7 +674,7 @@ def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, g
         wall_time_s=time.perf_counter() - start,
         params=dict(grid=grid_.spec, baseline=baseline if isinstance(baseline, str) else "custom", value=value,
                     target=target if isinstance(target, str) else int(target), pairs=pairs if isinstance(pairs, str)
-                    else "custom", pair_count=pair_count, samples=samples, seed=seed, design=design,
+                    else "custom", pair_count=pair_count, samples=samples, seed=seed,
                     batch_size=game.batch_size, device=str(device), precision=precision))
 
 
@@ -736,7 +734,7 @@ def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAU
 
 def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attack: Optional[dict] = None,
                   grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                  samples: int = 32, design: str = "partition", shapley_samples: int = 16, baseline="mean",
+                  samples: int = 32, shapley_samples: int = 16, baseline="mean",
                   value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
                   precision: str = "float32", progress: Optional[ProgressFn] = None, model_name: str = "model",
                   source: str = "image", classes: Optional[Sequence[str]] = None) -> ImageReport:
@@ -757,7 +755,7 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
     common = dict(grid=grid, baseline=baseline, value=value, target=target, seed=seed, device=device,
                   batch_size=batch_size, precision=precision, progress=progress)
     profile = interaction_profile(model, x, label, x_adv, orders=orders, ratios=ratios, pairs=pairs,
-                                  pair_count=pair_count, samples=samples, design=design, **common)
+                                  pair_count=pair_count, samples=samples, **common)
     shapley = None
     if shapley_samples:
         shapley = shapley_map(model, x, label, x_adv, samples=shapley_samples, **common)
@@ -791,7 +789,7 @@ def default_view(model: nn.Module, image: Image, label: int, *, device=None, see
                         stop_utility=d["stop_utility"], value=d["value"], seed=seed, device=device)
     x_adv = torch.as_tensor(np.asarray(attack.x_adv[0]))
     common = dict(grid=d["grid"], baseline=d["baseline"], value=d["value"], target=d["target"], seed=seed,
-                  design=d["design"], device=device, progress=progress)
+                  device=device, progress=progress)
     profile = interaction_profile(model, image, label, x_adv, ratios=d["ratios"], pairs=d["pairs"],
                                   pair_count=d["pair_count"], samples=d["samples"], **common)
     profile_seconds = time.perf_counter() - start

@@ -36,8 +36,6 @@ def register(sub) -> None:
                    help="pair set of the profile: 8-neighbour cells or all pairs (default %(default)s)")
     p.add_argument("--pair-count", type=int, default=DEFAULTS["pair_count"],
                    help="random pairs drawn from the pair set (default %(default)s; 0 = all of them)")
-    p.add_argument("--design", default=DEFAULTS["design"], choices=("partition", "cover"),
-                   help="block-star design of the estimator (default %(default)s)")
     p.add_argument("--samples", type=int, default=DEFAULTS["samples"], help="contexts per order (default %(default)s)")
     p.add_argument("--shapley-samples", type=int, default=DEFAULTS["shapley_samples"],
                    help="permutations for the Shapley map (default %(default)s; 0 skips it)")
@@ -149,7 +147,7 @@ def run(args) -> int:
     report = analyze_image(
         model, image, label, attack=attack, grid=args.grid, orders=parse_list(args.orders, int, "--orders"),
         ratios=parse_list(args.ratios, float, "--ratios"), pairs=args.pairs,
-        pair_count=args.pair_count or None, design=args.design, samples=args.samples,
+        pair_count=args.pair_count or None, samples=args.samples,
         shapley_samples=args.shapley_samples, baseline=args.baseline, value=args.value,
         target=parse_target(args.target), seed=args.seed, device=device, batch_size=args.batch_size,
         progress=progress, model_name=args.model, source=source, classes=card.get("classes"))
