@@ -70,13 +70,14 @@ def test_stop_utility_on_the_standard_model(gallery_set):
     assert np.median(result.steps_used[result.success]) < 50
 
 
-@pytest.mark.parametrize("name", ["fmnist-standard", "fmnist-pgd-at"])
-def test_mimi_pgd_is_at_least_as_strong_as_torchattacks(gallery_set, name):
+@pytest.mark.parametrize("name, eps", [("fmnist-standard", 0.03), ("fmnist-pgd-at", 0.1)])
+def test_mimi_pgd_is_at_least_as_strong_as_torchattacks(gallery_set, name, eps):
+    # eps where about half of the gallery survives, so that a weaker attack shows
     torchattacks = pytest.importorskip("torchattacks", reason="torchattacks is a test extra: pip install -e '.[test]'")
     model, _ = zoo_model(name)
     x, y = gallery_set.images, gallery_set.labels
-    mimi_robust = ~pgd(model, x, y, 0.1, 20).fooled
-    reference = torchattacks.PGD(model, eps=0.1, alpha=2.5 * 0.1 / 20, steps=20, random_start=True)
+    mimi_robust = ~pgd(model, x, y, eps, 20).fooled
+    reference = torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / 20, steps=20, random_start=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         ta_robust = (model(reference(x, y)).argmax(1) == y).numpy()
