@@ -49,7 +49,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, help="only the first N test images")
     p.add_argument("--gallery", action="store_true", help="the 100 shipped gallery images instead of the test set")
     p.add_argument("--data-dir", help="Fashion-MNIST folder (default $MIMI_DATA_DIR or /usr/share/datasets/fashion-mnist)")
-    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--batch-size", type=int, default=200, help="images per batch (the progress bar moves per batch)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="OUT", help="write the AccuracyResult as JSON")
     p.add_argument("--update-card", action="store_true",
