@@ -104,11 +104,11 @@ def build_params() -> dict[str, Param]:
         Param("ratio", "single order r", 1.0, choices=PAPER_RATIOS),
         Param("hsamples", "samples per order (heatmap)", int(d["heatmap_samples"]), 2, 64),
         Param("ssamples", "permutation pairs (Shapley)", int(d["shapley_samples"]), 2, 128),
-        Param("dgrid", "decomposition grid", str(d["decomposition_grid"]), choices=("2x2", "3x3", "3x4", "4x4"),
-              help="exact: all 2^n coalitions, so at most 4x4 (65,536 forward passes)"),
+        Param("dgrid", "decomposition grid", "3x3", choices=("2x2", "3x3", "3x4", "4x4"),
+              help="exact: all 2^n coalitions (3x3: 512 per image; 4x4: 65,536), so at most 4x4"),
         # disentanglement / defenses
-        Param("images", "gallery images", 10, 1, 100, help="taken one class at a time"),
-        Param("dsamples", "samples per order (D)", int(d["disentanglement_samples"]), 2, 64),
+        Param("images", "gallery images", 4, 1, 100, help="taken one class at a time"),
+        Param("dsamples", "samples per order (D)", 4, 2, 64),
     ]
     return {p.key: p for p in params}
 
