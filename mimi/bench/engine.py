@@ -119,7 +119,7 @@ def run(quick: bool = False, device: str = "cpu") -> dict[str, Any]:
         ["(c) forward passes of the default view", view["forward_passes"], ""],
         ["(c) CPU time of the default view (all threads), s", round(view["cpu_s"], 2), ""],
     ]
-    if view["cpu_s"] > 1.5 * torch.get_num_threads() * view["total_s"] or view["total_s"] > 2 * view["cpu_s"]:
+    if view["total_s"] > 1.1 * view["cpu_s"]:  # compute-bound work waits only for other processes
         notes.append(f"wall time {view['total_s']:.1f} s against {view['cpu_s']:.1f} CPU s on "
                      f"{torch.get_num_threads()} threads: the machine was busy with other work")
     return {"rows": rows, "notes": notes, "throughput": throughput, "dashboard": view}
