@@ -86,10 +86,17 @@ def browser():
         chromium.close()
 
 
+def new_page(browser, width: int = 1500, height: int = 1000):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_navigation_timeout(180_000)   # the CPU may be shared with training jobs
+    page.set_default_timeout(180_000)
+    return page
+
+
 def wait_until_idle(page, charts: int, timeout_s: float = 240) -> None:
     """Until the script stopped running and at least ``charts`` plotly charts have drawn."""
     deadline = time.time() + timeout_s
-    page.wait_for_selector('[data-testid="stSidebar"]', timeout=60_000)
+    page.wait_for_selector('[data-testid="stSidebar"]')
     while time.time() < deadline:
         running = page.locator('[data-testid="stStatusWidget"]').count()
         drawn = page.locator(".js-plotly-plot .main-svg").count()
@@ -108,7 +115,7 @@ def problems(page) -> list[str]:
 
 @pytest.mark.parametrize("name", list(PATHS))
 def test_every_path_renders_its_charts_without_errors(server, browser, name, tmp_path):
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page = new_page(browser)
     try:
         query = LIGHT if name in ("disentanglement", "defenses") else ""
         page.goto(f"{server}/{PATHS[name]}{query}", wait_until="domcontentloaded")
@@ -128,7 +135,7 @@ def test_every_path_renders_its_charts_without_errors(server, browser, name, tmp
 
 
 def test_clicking_a_cell_selects_it(server, browser):
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page = new_page(browser)
     try:
         page.goto(f"{server}/pairs", wait_until="domcontentloaded")
         wait_until_idle(page, 2)
@@ -150,7 +157,7 @@ def test_clicking_a_cell_selects_it(server, browser):
 def test_a_bad_upload_shows_a_message(server, browser, tmp_path):
     fake = tmp_path / "fake.png"
     fake.write_bytes(b"this is a text file, not an image" * 10)
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page = new_page(browser)
     try:
         page.goto(f"{server}/attack", wait_until="domcontentloaded")
         wait_until_idle(page, 4)
@@ -163,7 +170,7 @@ def test_a_bad_upload_shows_a_message(server, browser, tmp_path):
 
 
 def test_several_sessions_at_once(server, browser):
-    pages = [browser.new_page(viewport={"width": 1200, "height": 900}) for _ in range(3)]
+    pages = [new_page(browser, 1200, 900) for _ in range(3)]
     try:
         for k, page in enumerate(pages):   # three sessions, three images, all at once
             page.goto(f"{server}/interactions?img={k * 31}&samples=2&pcount=8", wait_until="domcontentloaded")
