@@ -15,23 +15,22 @@ st.caption(page.attack_summary(p) + f" · image: {sel.title}")
 
 for col, name in zip(page.model_columns(sel), sel.models):
     with col, compute.friendly_errors(f"The attack on {name}"):
-        result = page.attack(sel, name)
-        k = lambda arr: arr[0]  # noqa: E731  (batch of one)
-        clean_class, adv_class = int(k(result.clean_pred)), int(k(result.adv_pred))
-        verdict = "fooled" if bool(k(result.success)) else "resisted"
+        result = page.attack(sel, name)           # a batch of one image: index 0 everywhere
+        clean_class, adv_class = int(result.clean_pred[0]), int(result.adv_pred[0])
         m1, m2, m3 = st.columns(3)
-        m1.metric("Outcome", verdict, help="Untargeted: the prediction is no longer the true class. Targeted: it "
-                  "is the target class. Stop at utility: the utility reached the threshold.")
-        m2.metric("Attacking utility", f"{float(k(result.utility)):.2f}",
+        m1.metric("Outcome", "fooled" if bool(result.success[0]) else "resisted",
+                  help="Untargeted: the prediction is no longer the true class. Targeted: it is the target class. "
+                       "Stop at utility: the utility reached the threshold.")
+        m2.metric("Attacking utility", f"{float(result.utility[0]):.2f}",
                   help=f"v(x) − v(x') for the true class, v = {p['value']}")
         m3.metric("Prediction", sel.classes[adv_class], delta=None if adv_class == clean_class
                   else f"was {sel.classes[clean_class]}", delta_color="off")
-        page.chart(figures.attack_figure(sel.image.numpy(), k(result.x_adv), float(p["eps"]) if p["norm"] == "linf"
-                                         else float(abs(k(result.perturbation)).max())),
+        scale = float(p["eps"]) if p["norm"] == "linf" else float(abs(result.perturbation[0]).max())
+        page.chart(figures.attack_figure(sel.image.numpy(), result.x_adv[0], scale),
                    f"attack-images-{name}", {name: result}, key=f"attack_img_{name}")
-        page.chart(figures.confidence_figure(sel.classes, k(result.clean_topk), k(result.clean_topk_prob),
-                                             k(result.adv_topk), k(result.adv_topk_prob), sel.label,
+        page.chart(figures.confidence_figure(sel.classes, result.clean_topk[0], result.clean_topk_prob[0],
+                                             result.adv_topk[0], result.adv_topk_prob[0], sel.label,
                                              title="Top-5 confidence before and after"),
                    f"attack-confidence-{name}", key=f"attack_conf_{name}")
-        st.caption(f"{int(k(result.steps_used))} steps used · ‖δ‖∞ = {float(k(result.linf_norm)):.3f} · "
-                   f"‖δ‖₂ = {float(k(result.l2_norm)):.3f}")
+        st.caption(f"{int(result.steps_used[0])} steps used · ‖δ‖∞ = {float(result.linf_norm[0]):.3f} · "
+                   f"‖δ‖₂ = {float(result.l2_norm[0]):.3f}")
