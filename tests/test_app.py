@@ -212,3 +212,29 @@ def test_requests_above_the_work_bound_are_refused_with_the_bound():
     assert not at.exception
     shown = " ".join(e.value for e in at.error)
     assert "2,000,000" in shown and "forward passes" in shown
+
+
+def test_default_models_prefer_standard_then_adversarially_trained():
+    from mimi.ui.state import default_models
+
+    assert default_models(["fmnist-cutout", "fmnist-pgd-at", "fmnist-standard", "fmnist-trades"]) == (
+        "fmnist-standard", "fmnist-pgd-at")
+    assert default_models(["fmnist-cutout", "fmnist-standard", "fmnist-trades"]) == ("fmnist-standard", "fmnist-trades")
+    assert default_models(["fmnist-cutout"]) == ("fmnist-cutout", None)
+    assert default_models([]) == (None, None)
+
+
+@pytest.mark.slow
+def test_shipped_models_the_standard_one_is_fooled_the_robust_one_loses_less(monkeypatch):
+    from mimi import zoo
+
+    robust = [name for name in ("fmnist-pgd-at", "fmnist-trades") if name in zoo.names()]
+    if "fmnist-standard" not in zoo.names() or not robust:
+        pytest.skip("the shipped zoo lacks fmnist-standard or an adversarially trained model (still training?)")
+    monkeypatch.delenv("MIMI_ZOO_DIR")
+    at = app_test("views/attack.py", steps="20", b=robust[0])
+    assert not errors(at)
+    outcome = [m.value for m in at.metric if m.label == "Outcome"]
+    utility = [float(m.value) for m in at.metric if m.label == "Attacking utility"]
+    assert outcome[0] == "fooled"                  # PGD-20 accuracy of fmnist-standard at ε = 0.1: 0.4%
+    assert utility[1] < utility[0]

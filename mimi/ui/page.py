@@ -39,8 +39,9 @@ def model(sel: Selection, name: str) -> torch.nn.Module:
     return compute.model(name, sel.device, str(compute.zoo_dir()))[0]
 
 
-def card(sel: Selection, name: str) -> dict[str, Any]:
-    return compute.model(name, sel.device, str(compute.zoo_dir()))[1]
+def card(name: str) -> dict[str, Any]:
+    """The model card (read without loading the weights)."""
+    return compute.zoo_card(name)
 
 
 def _field(spec_key: str, widget, **kwargs):
@@ -270,6 +271,6 @@ def model_columns(sel: Selection):
     cols = st.columns(len(sel.models))
     for col, name in zip(cols, sel.models):
         with col:
-            recipe = card(sel, name).get("training", {}).get("recipe", "")
+            recipe = card(name).get("training", {}).get("recipe", "")
             st.markdown(f"#### {name}" + (f" · *{recipe}*" if recipe else ""))
     return cols

@@ -19,7 +19,7 @@ from mimi.ui.params import Param, build_params
 STATE_KEY = "mimi_params"
 NOTES_KEY = "mimi_url_notes"
 MODEL_KEYS = ("a", "b")
-PREFERRED_MODELS = ("fmnist-standard", "fmnist-pgd-at")
+PREFERRED_MODELS = ("fmnist-standard", "fmnist-pgd-at", "fmnist-trades")  # A, then B in order of preference
 
 
 @st.cache_resource(show_spinner=False)
@@ -28,7 +28,8 @@ def param_specs() -> dict[str, Param]:
 
 
 def default_models(available: list[str]) -> tuple[str | None, str | None]:
-    """Model A and B: fmnist-standard and fmnist-pgd-at when present, else the zoo's first two."""
+    """Model A and B: fmnist-standard and fmnist-pgd-at when present (B falls back to fmnist-trades),
+    else the zoo's first models."""
     chosen = [name for name in PREFERRED_MODELS if name in available]
     chosen += [name for name in available if name not in chosen]
     chosen += [None, None]
