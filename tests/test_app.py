@@ -238,3 +238,17 @@ def test_shipped_models_the_standard_one_is_fooled_the_robust_one_loses_less(mon
     utility = [float(m.value) for m in at.metric if m.label == "Attacking utility"]
     assert outcome[0] == "fooled"                  # PGD-20 accuracy of fmnist-standard at ε = 0.1: 0.4%
     assert utility[1] < utility[0]
+
+
+def test_a_corrupt_model_file_gives_a_message_and_the_other_model_still_works(test_zoo, tmp_path, monkeypatch):
+    import shutil
+
+    broken = tmp_path / "zoo"
+    shutil.copytree(test_zoo, broken)
+    (broken / "fmnist-pgd-at.pt").write_bytes(b"not a state dict")
+    monkeypatch.setenv("MIMI_ZOO_DIR", str(broken))
+    at = app_test("views/attack.py")
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    assert "fmnist-pgd-at" in shown and "corrupted" in shown
+    assert len([m for m in at.metric if m.label == "Attacking utility"]) == 1

@@ -72,8 +72,11 @@ def _upload_picker(models: list[str], dev: str) -> Optional[tuple[torch.Tensor, 
         st.caption(f"• {note}")
     predicted = 0
     if models:
-        net, _ = compute.model(models[0], dev, str(compute.zoo_dir()))
-        predicted = int(predict(net, decoded.tensor[None])[0][0])
+        try:
+            net, _ = compute.model(models[0], dev, str(compute.zoo_dir()))
+            predicted = int(predict(net, decoded.tensor[None])[0][0])
+        except ValueError as exc:  # corrupt weights: the pages say so; the class preset stays 0
+            st.caption(f"No prediction preset: {exc}")
     label = st.selectbox("True class of the upload", range(len(FMNIST_CLASSES)), index=predicted,
                          format_func=lambda c: FMNIST_CLASSES[c], key=f"sb_label_{decoded.sha256[:12]}",
                          help="The attack pushes the model away from this class. Preset: model A's prediction.")
