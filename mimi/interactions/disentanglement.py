@@ -85,7 +85,7 @@ def disentanglement_from_units(delta_units: np.ndarray, abs_units: np.ndarray, o
 
 
 def sample_disentanglement(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
-                           estimator: str = "mimi", grouping="player",
+                           estimator: str = "mimi", grouping="all",
                            batch_rows: int = DEFAULT_BATCH_ROWS) -> DisentanglementEstimate:
     """D^(m) per order and game by mimi's block-star design (``estimator="mimi"``) or by the released
     protocol (``"paper"``: ``samples`` contexts per pair and order, the same S for the four terms)."""

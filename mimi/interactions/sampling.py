@@ -49,12 +49,12 @@ from mimi.interactions.estimate import Estimate
 from mimi.interactions.game import (DEFAULT_BATCH_ROWS, CountingGame, Game, check_orders, check_pairs,
                                     check_players, check_positive_int, check_samples)
 
-GROUPINGS = ("player", "all", "pair")
+GROUPINGS = ("pair", "all", "player")
 MIN_WINDOWS = 2
 _MAX_ROWS_PER_CHUNK = 1 << 18  # mask rows built at once (memory bound: rows x n bytes)
 
 
-def pair_groups(pairs: np.ndarray, grouping="player") -> list[np.ndarray]:
+def pair_groups(pairs: np.ndarray, grouping="pair") -> list[np.ndarray]:
     """Indices of the pairs that share partitions: ``"all"`` one group, ``"pair"`` one group per pair,
     ``"player"`` the pairs with the same first player (i of (i, j)), or an explicit list of index
     lists that holds every pair exactly once."""
@@ -191,31 +191,71 @@ def _unit_chunks(units: int, rows_per_unit: int):
         yield min(step, units - start)
 
 
+def _paper_deltas(game: CountingGame, pairs: np.ndarray, m: int, samples: int, rng) -> np.ndarray:
+    """(samples, P, G) Δv(p, S) on independent contexts S ~ U_m(N\\p), four rows each."""
+    n, P = game.n, len(pairs)
+    eye = np.eye(n, dtype=bool)
+    out = []
+    for chunk in _unit_chunks(samples, 4 * P):
+        keys = rng.random((chunk, P, n))
+        keys[:, np.arange(P), pairs[:, 0]] = np.inf
+        keys[:, np.arange(P), pairs[:, 1]] = np.inf
+        context = (np.argsort(np.argsort(keys, axis=2), axis=2) < m).reshape(-1, n)
+        ei, ej = np.tile(eye[pairs[:, 0]], (chunk, 1)), np.tile(eye[pairs[:, 1]], (chunk, 1))
+        values = game(np.concatenate([context | ei | ej, context | ei, context | ej, context]))
+        double, single_i, single_j, base = np.split(values, 4)
+        out.append((double - single_i - single_j + base).reshape(chunk, P, -1))
+    return np.concatenate(out)
+
+
+def _neyman_groups(groups: list[np.ndarray], pilot: np.ndarray, rounds: float) -> list[np.ndarray]:
+    """Repeat each group r_g >= 1 times, r_g ∝ σ_g / sqrt(rows of a round of g), mean about ``rounds``.
+
+    σ_g² = Σ_{p in g} var(Δv_p) from the pilot (averaged over games); a round of g costs about
+    1 + 3 |g| rows. This is Neyman allocation: it minimizes the variance of the pair average for the rows.
+    """
+    variance = pilot.var(axis=0, ddof=1).mean(axis=-1)                        # (P,)
+    weight = np.array([np.sqrt(variance[g].sum() / (1 + 3 * len(g))) for g in groups])
+    if not np.isfinite(weight).all() or weight.sum() == 0:
+        return groups
+    repeats = np.maximum(1, np.round(rounds * len(groups) * weight / weight.sum())).astype(int)
+    return [g for g, r in zip(groups, repeats) for _ in range(r)]
+
+
 def _order_interaction_units(v: Game, n: int, pairs, orders, samples: int, seed: int, grouping,
-                             batch_rows: int, min_windows: int = MIN_WINDOWS):
+                             batch_rows: int, min_windows: int = MIN_WINDOWS, pilot: int = 0,
+                             rounds: float = 1.0):
     n = check_players(n)
     pairs, orders = check_pairs(pairs, n), check_orders(orders, n)
     samples = check_samples(samples)
     groups = pair_groups(pairs, grouping)
     min_windows = check_positive_int(min_windows, "min_windows")
+    if pilot and pilot < 2:
+        raise ValueError(f"pilot must be 0 (no allocation) or >= 2 contexts per pair, got {pilot}")
     game = CountingGame(v, n, batch_rows)
     rng = np.random.default_rng(seed)
-    deltas, abs_deltas = [], []
+    deltas, abs_deltas, repeats = [], [], []
     for m in orders:
+        order_groups = groups
+        if pilot and 0 < min(m, n - 2 - m):
+            order_groups = _neyman_groups(groups, _paper_deltas(game, pairs, int(m), pilot, rng), rounds)
+        repeats.append(len(order_groups) / len(groups))
         windows = max(n // max(1, min(m, n - 2 - m)), min_windows)
-        rows = 4 * windows * min(len(pairs), len(groups) * max(len(g) for g in groups))
-        parts = [_order_units(game, pairs, groups, int(m), chunk, rng, min_windows)
+        rows = 4 * windows * sum(len(g) for g in order_groups)
+        parts = [_order_units(game, pairs, order_groups, int(m), chunk, rng, min_windows)
                  for chunk in _unit_chunks(samples, rows)]
         deltas.append(np.concatenate([p[0] for p in parts]))
         abs_deltas.append(np.concatenate([p[1] for p in parts]))
     info = {"orders": orders.tolist(), "pairs": pairs.tolist(), "estimator": "mimi",
             "grouping": grouping if isinstance(grouping, str) else "custom",
             "axes": ["order", "pair"] + ([] if game.squeeze else ["game"])}
+    if pilot:
+        info.update(pilot_contexts_per_pair=pilot, mean_rounds_per_group=[round(r, 3) for r in repeats])
     return game, np.stack(deltas, axis=1), np.stack(abs_deltas, axis=1), info
 
 
 def sample_order_interactions(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
-                              grouping="player",
+                              grouping="pair",
                               min_windows: int = MIN_WINDOWS, batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """I^(m)(i, j) for the given pairs and orders by block-star sampling (module docstring).
 
@@ -231,14 +271,23 @@ def sample_order_interactions(v: Game, n: int, pairs, orders, samples: int = 32,
 
 
 def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
-                         grouping="player", batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
+                         grouping="pair", pilot: int = 4, rounds: float = 3.0, min_windows: int = MIN_WINDOWS,
+                         batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """Order profile: mean over the pair set of I^(m)(i, j) per order, (len(orders),) (or (M, G)).
 
-    The SE comes from the units, so it includes the correlation between pairs that share blocks.
-    For G games on shared masks, ``.difference(0, 1)`` gives clean-minus-adversarial with its SE.
+    With ``pilot`` >= 2 (default 4), each sampled order first draws ``pilot`` independent contexts per
+    pair (4 rows each; counted in ``forward_passes``, not used in the estimate, so it stays unbiased)
+    and every unit then gives group g r_g >= 1 rounds of partitions, r_g ∝ σ_g / sqrt(rows of a round)
+    with mean ``rounds`` (Neyman allocation: pairs whose Δv varies more get more contexts). ``pilot=0``
+    gives one round per group. ``samples`` is the number of iid units per order; the SE comes from
+    them, so it includes every correlation between pairs. For G games on shared masks,
+    ``.difference(0, 1)`` gives clean-minus-adversarial with its SE (allocation by the games' mean variance).
     """
-    return sample_order_interactions(v, n, pairs, orders, samples, seed, grouping=grouping,
-                                     batch_rows=batch_rows).average(axis=1)
+    game, deltas, _, info = _order_interaction_units(v, n, pairs, orders, samples, seed, grouping, batch_rows,
+                                                     min_windows, pilot, rounds)
+    profile = Estimate.from_units(game.shape_out(deltas), game.forward_passes, info).average(axis=1)
+    profile.info["axes"] = ["order"] + profile.info["axes"][2:]
+    return profile
 
 
 def paper_order_interactions(v: Game, n: int, pairs, orders, samples: int = 100, seed: int = 0, *,
@@ -251,21 +300,7 @@ def paper_order_interactions(v: Game, n: int, pairs, orders, samples: int = 100,
     pairs, orders, samples = check_pairs(pairs, n), check_orders(orders, n), check_samples(samples)
     game = CountingGame(v, n, batch_rows)
     rng = np.random.default_rng(seed)
-    eye = np.eye(n, dtype=bool)
-    out = []
-    for m in orders:
-        per_order = []
-        for chunk in _unit_chunks(samples, 4 * len(pairs)):
-            keys = rng.random((chunk, len(pairs), n))
-            keys[:, np.arange(len(pairs)), pairs[:, 0]] = np.inf
-            keys[:, np.arange(len(pairs)), pairs[:, 1]] = np.inf
-            rank = np.argsort(np.argsort(keys, axis=2), axis=2)
-            context = (rank < m).reshape(-1, n)
-            ei, ej = np.tile(eye[pairs[:, 0]], (chunk, 1)), np.tile(eye[pairs[:, 1]], (chunk, 1))
-            values = game(np.concatenate([context | ei | ej, context | ei, context | ej, context]))
-            double, single_i, single_j, base = np.split(values, 4)
-            per_order.append((double - single_i - single_j + base).reshape(chunk, len(pairs), -1))
-        out.append(np.concatenate(per_order))
+    out = [_paper_deltas(game, pairs, int(m), samples, rng) for m in orders]
     info = {"orders": orders.tolist(), "pairs": pairs.tolist(), "estimator": "paper",
             "axes": ["order", "pair"] + ([] if game.squeeze else ["game"])}
     return Estimate.from_units(game.shape_out(np.stack(out, axis=1)), game.forward_passes, info)

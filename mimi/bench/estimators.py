@@ -1,0 +1,235 @@
+"""Bench section ``estimators``: forward passes for the same standard error, mimi vs the paper protocol.
+
+The game: a Fashion-MNIST gallery image on a 7x7 grid (n = 49 cells of 4x4 px), cells outside the
+coalition set to the image mean, value = log-odds of the true class, model ``fmnist-standard`` from the
+zoo (a seeded untrained SmallCNN stands in when it is missing; said in the notes). Built here on purpose,
+independent of the image API.
+
+Method (per order m; the same for the order profile and for a heatmap):
+
+- paper protocol: ``samples`` = K contexts per pair and order, 4 rows each. With per-pair variances
+  σ_p² of Δv (estimated from a pilot of independent contexts), its SE² is Σ_p σ_p² / (P² K) for the
+  profile and σ_p² / K for heatmap cell p. The reference is K = 100 (the paper's setting):
+  4 · P · 100 rows per order.
+- mimi: ``units`` iid units per order measure the variance per unit V_m (of the profile, or of each
+  cell) and the rows per unit c_m. Reaching the paper's SE² needs V_m / SE² units, so
+  c_m · V_m / SE² rows. Orders m = n-2 are exact for mimi (1 + n + P rows) and deterministic for the
+  paper too (its 4 P K rows buy nothing there).
+- ratio = Σ_m mimi rows / Σ_m paper rows at equal SE at every order (heatmap: equal mean SE² over cells;
+  the worst cell is reported as well). A 90% interval comes from a bootstrap over mimi units and
+  pilot contexts.
+- honesty of mimi's SE: repeated runs with different seeds; the spread of their estimates over the
+  root-mean-square of their reported SEs should be about 1.
+
+Images per second on CPU are low (a few hundred to a few thousand), so ``quick`` uses a subset of
+pairs and orders and few units (ratios indicative, wide intervals); the full run is the measurement.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from mimi.interactions import (CountingGame, cell_pairs, neighbor_pairs, paper_order_interactions, paper_orders,
+                               sample_order_interactions, sample_order_profile, sample_pairs)
+from mimi.models import SmallCNN, freeze
+from mimi.values import class_value
+
+GRID = (7, 7)
+REFERENCE_SAMPLES = 100
+
+
+def image_game(model: torch.nn.Module, images: torch.Tensor, labels, rows: int, cols: int,
+               device="cpu", batch_size: int = 1024):
+    """v(masks) for images (G, C, H, W) (or one (C, H, W)): cells of a rows x cols grid kept, the rest set
+    to each image's mean; log-odds of ``labels``. Returns (k,) for one image, (k, G) for several."""
+    single = images.dim() == 3
+    images = (images[None] if single else images).to(device)
+    labels = torch.as_tensor(labels, device=device).reshape(-1)
+    G, C, H, W = images.shape
+    cell = ((torch.arange(H, device=device)[:, None] * rows // H) * cols
+            + torch.arange(W, device=device)[None, :] * cols // W).reshape(-1)
+    baseline = images.mean(dim=(1, 2, 3), keepdim=True)
+
+    def v(masks: np.ndarray) -> np.ndarray:
+        keep = torch.from_numpy(masks).to(device)[:, cell].reshape(-1, 1, 1, H, W)
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(keep), max(1, batch_size // G)):
+                x = torch.where(keep[start:start + max(1, batch_size // G)], images, baseline)
+                logits = model(x.reshape(-1, C, H, W))
+                out.append(class_value(logits, labels.repeat(x.shape[0]), "log-odds").reshape(-1, G))
+        values = torch.cat(out).double().cpu().numpy()
+        return values[:, 0] if single else values
+
+    return v
+
+
+def load_model(device="cpu") -> tuple[torch.nn.Module, str, list[str]]:
+    from mimi import zoo
+
+    try:
+        return zoo.load("fmnist-standard", device)[0], "fmnist-standard", []
+    except (zoo.UnknownModel, zoo.CorruptWeights) as exc:
+        torch.manual_seed(0)
+        return (freeze(SmallCNN().to(device)), "untrained SmallCNN (seed 0)",
+                [f"fmnist-standard not available ({str(exc)[:80]}): an untrained SmallCNN stands in"])
+
+
+def _pilot_variances(v, n: int, pairs: np.ndarray, orders, samples: int, seed: int) -> np.ndarray:
+    """(samples, M, P) independent Δv per pair and order: the paper protocol's own draws."""
+    return paper_order_interactions(v, n, pairs, orders, samples, seed).unit_values
+
+
+def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, heatmap: bool, pilot: int):
+    """Per order: unit values ((units,) profile or (units, P) cells), rows per unit, fixed rows.
+
+    Profile: :func:`sample_order_profile` (pair grouping, Neyman allocation after a pilot of ``pilot``
+    contexts per pair: fixed rows). Heatmap: :func:`sample_order_interactions` with every pair sharing
+    (``grouping="all"``). A deterministic order (m = n-2) is all fixed rows."""
+    values, costs, fixed = [], [], []
+    for k, m in enumerate(orders):
+        game = CountingGame(v, n)
+        counted = lambda masks: game(masks)[:, 0]  # noqa: E731
+        if heatmap:
+            est = sample_order_interactions(counted, n, pairs, [m], units, seed + k, grouping="all")
+            values.append(est.unit_values[:, 0])
+            pilot_rows = 0
+        else:
+            est = sample_order_profile(counted, n, pairs, [m], units, seed + k, pilot=pilot)
+            values.append(est.unit_values[:, 0])
+            pilot_rows = 4 * pilot * len(pairs) if 0 < m < n - 2 else 0
+        if m in (0, n - 2):
+            costs.append(0.0)
+            fixed.append(float(game.forward_passes))
+        else:
+            costs.append((game.forward_passes - pilot_rows) / units)
+            fixed.append(float(pilot_rows))
+    return values, costs, fixed
+
+
+def _ratio(pilot: list, mimi: list, costs: list, fixed: list, heatmap: bool):
+    """(total ratio, median-cell total ratio, per-order ratios) at the paper's reference SE."""
+    P = pilot[0].shape[1]
+    paper_rows = mimi_rows = median_rows = 0.0
+    per_order = []
+    for sig_units, units, cost, rows_fixed in zip(pilot, mimi, costs, fixed):
+        paper = 4 * P * REFERENCE_SAMPLES
+        sigma2 = sig_units.var(axis=0, ddof=1)                         # (P,) per-pair Δv variance
+        if cost == 0:                                                  # deterministic order (m = n-2)
+            rows = median = rows_fixed
+        elif heatmap:
+            var_unit = units.var(axis=0, ddof=1)
+            rows = rows_fixed + cost * REFERENCE_SAMPLES * var_unit.mean() / sigma2.mean()
+            median = rows_fixed + cost * REFERENCE_SAMPLES * np.median(var_unit / np.maximum(sigma2, 1e-300))
+        else:
+            var_unit = units.var(ddof=1)
+            rows = median = rows_fixed + cost * REFERENCE_SAMPLES * var_unit * P ** 2 / sigma2.sum()
+        paper_rows += paper
+        mimi_rows += rows
+        median_rows += median
+        per_order.append(rows / paper)
+    return mimi_rows / paper_rows, median_rows / paper_rows, np.array(per_order)
+
+
+def _bootstrap(pilot, mimi, costs, fixed, heatmap, rng, draws=200) -> tuple[float, float]:
+    totals = []
+    for _ in range(draws):
+        p = [x[rng.integers(0, len(x), len(x))] for x in pilot]
+        u = [x[rng.integers(0, len(x), len(x))] for x in mimi]
+        with np.errstate(divide="ignore", invalid="ignore"):   # a resample may have zero pilot variance
+            totals.append(_ratio(p, u, costs, fixed, heatmap)[0])
+    return float(np.quantile(totals, 0.05)), float(np.quantile(totals, 0.95))
+
+
+def compare(v, n: int, pairs: np.ndarray, orders, *, pilot_samples: int, units: int, heatmap: bool,
+            allocation_pilot: int = 4, seed: int = 0) -> dict[str, Any]:
+    """Rows mimi needs / rows the paper protocol needs for the same SE (module docstring)."""
+    orders = [int(m) for m in orders]
+    pilot_units = _pilot_variances(v, n, pairs, orders, pilot_samples, seed)
+    pilot = [pilot_units[:, k] for k in range(len(orders))]
+    mimi, costs, fixed = _mimi_units(v, n, pairs, orders, units, seed + 1000, heatmap, allocation_pilot)
+    ratio, median, per_order = _ratio(pilot, mimi, costs, fixed, heatmap)
+    low, high = _bootstrap(pilot, mimi, costs, fixed, heatmap, np.random.default_rng(seed))
+    out = {"ratio": float(ratio), "ratio_90ci": [low, high],
+           "per_order_ratio": dict(zip(orders, per_order.round(3).tolist())),
+           "mimi_rows_per_unit": dict(zip(orders, np.round(costs, 1).tolist())),
+           "mimi_fixed_rows": dict(zip(orders, fixed)),
+           "pairs": len(pairs), "pilot_contexts_per_pair": pilot_samples, "mimi_units": units,
+           "estimator": ("sample_order_interactions(grouping='all')" if heatmap else
+                         f"sample_order_profile(grouping='pair', pilot={allocation_pilot})")}
+    if heatmap:
+        out["median_cell_ratio"] = float(median)
+    return out
+
+
+def se_honesty(v, n: int, pairs: np.ndarray, order: int, *, repeats: int, units: int, heatmap: bool,
+               pilot: int = 4) -> dict[str, float]:
+    """Spread of repeated estimates (different seeds) over the RMS of their reported SEs (~1 if honest)."""
+    means, ses = [], []
+    for seed in range(repeats):
+        if heatmap:
+            est = sample_order_interactions(v, n, pairs, [order], units, 10_000 + seed, grouping="all")
+        else:
+            est = sample_order_profile(v, n, pairs, [order], units, 10_000 + seed, pilot=pilot)
+        means.append(est.mean.reshape(-1))
+        ses.append(est.se.reshape(-1))
+    means, ses = np.array(means), np.array(ses)
+    ratio = means.std(axis=0, ddof=1).mean() / np.sqrt((ses ** 2).mean(axis=0)).mean()
+    return {"order": order, "repeats": repeats, "units": units, "spread_over_se": float(ratio)}
+
+
+def run(quick: bool = False, device="cpu") -> dict[str, Any]:
+    from mimi.data import load_gallery
+
+    started = time.perf_counter()
+    model, model_name, notes = load_model(device)
+    gallery = load_gallery()
+    image, label = gallery.images[0], int(gallery.labels[0])
+    rows_, cols_ = GRID
+    n = rows_ * cols_
+    v = image_game(model, image, label, rows_, cols_, device=device)
+    orders = paper_orders(n)
+    all_neighbours = neighbor_pairs(rows_, cols_)
+    if quick:
+        profile_pairs = sample_pairs(all_neighbours, 12, seed=0)
+        profile_orders = heat_orders = orders[[0, 4, 8, 10]]
+        pilot, units, repeats = 3, 4, 0
+    else:
+        profile_pairs = sample_pairs(all_neighbours, 40, seed=0)
+        profile_orders, heat_orders = orders, orders
+        pilot, units, repeats = 6, 10, 8
+    centre = (rows_ // 2) * cols_ + cols_ // 2
+    profile = compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False)
+    heat = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True)
+    result: dict[str, Any] = {"game": {"model": model_name, "image": "gallery 0", "label": label, "grid": "7x7",
+                                       "baseline": "image mean", "value": "log-odds", "n": n},
+                              "profile": profile, "heatmap": heat, "notes": notes}
+    rows = [
+        ["order profile: mimi / paper rows for the same SE", round(profile["ratio"], 3), "<= 0.5"],
+        ["order profile: 90% interval of that ratio",
+         f"{profile['ratio_90ci'][0]:.2f}..{profile['ratio_90ci'][1]:.2f}", ""],
+        ["heatmap (centre cell): mimi / paper rows for the same mean SE", round(heat["ratio"], 3), "<= 0.5"],
+        ["heatmap: 90% interval of that ratio", f"{heat['ratio_90ci'][0]:.2f}..{heat['ratio_90ci'][1]:.2f}", ""],
+        ["heatmap: ratio for the same SE at the median cell", round(heat["median_cell_ratio"], 3), ""],
+    ]
+    if repeats:
+        middle = int(orders[4])
+        honesty = {"profile": se_honesty(v, n, profile_pairs, middle, repeats=repeats, units=4, heatmap=False),
+                   "heatmap": se_honesty(v, n, cell_pairs(centre, n), middle, repeats=repeats, units=4,
+                                         heatmap=True)}
+        result["se_honesty"] = honesty
+        rows += [["profile SE honesty: spread of repeats / reported SE",
+                  round(honesty["profile"]["spread_over_se"], 2), "~1"],
+                 ["heatmap SE honesty: spread of repeats / reported SE",
+                  round(honesty["heatmap"]["spread_over_se"], 2), "~1"]]
+    notes.append(f"{'quick' if quick else 'full'}: profile over {len(profile_pairs)} random neighbour pairs, orders "
+                 f"{[int(m) for m in profile_orders]}; heatmap of the centre cell, orders "
+                 f"{[int(m) for m in heat_orders]}; reference: paper protocol with {REFERENCE_SAMPLES} contexts "
+                 f"per pair and order; {units} mimi units and {pilot} pilot contexts per pair and order "
+                 f"measure the variances; {time.perf_counter() - started:.0f} s")
+    result["rows"] = rows
+    return result

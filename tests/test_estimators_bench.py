@@ -1,0 +1,47 @@
+"""The estimator benchmark's arithmetic on a cheap synthetic game (the image run is `mimi bench`)."""
+
+import numpy as np
+
+from mimi.bench.estimators import compare, image_game, se_honesty
+from mimi.interactions import cell_pairs, neighbor_pairs
+from mimi.models import SmallCNN, freeze
+
+
+def smooth_game(n, seed=0):
+    rng = np.random.default_rng(seed)
+    a, b, c = rng.normal(size=(3, n))
+    return lambda masks: np.tanh(masks @ a / 3) + (masks @ b) * (masks @ c) / n
+
+
+def test_compare_reports_ratios_and_exact_top_order():
+    n = 16
+    v = smooth_game(n)
+    out = compare(v, n, neighbor_pairs(4, 4), [3, 7, 14], pilot_samples=4, units=6, heatmap=False)
+    assert out["ratio"] > 0 and out["ratio_90ci"][0] <= out["ratio_90ci"][1]
+    # m = n-2 is exact for mimi: 1 + n + P rows against the paper's 4 P 100
+    pairs = len(neighbor_pairs(4, 4))
+    assert out["mimi_fixed_rows"][14] == 1 + n + pairs and out["mimi_rows_per_unit"][14] == 0
+    assert out["mimi_fixed_rows"][3] == 4 * 4 * pairs                 # the allocation pilot
+    assert abs(out["per_order_ratio"][14] - (1 + n + pairs) / (4 * pairs * 100)) < 1e-3
+    heat = compare(v, n, cell_pairs(5, n), [3, 7], pilot_samples=4, units=6, heatmap=True)
+    assert heat["median_cell_ratio"] > 0 and heat["ratio"] > 0
+
+
+def test_se_honesty_is_near_one_on_a_synthetic_game():
+    n = 12
+    out = se_honesty(smooth_game(n, 1), n, neighbor_pairs(3, 4), 4, repeats=40, units=6, heatmap=False)
+    assert 0.7 < out["spread_over_se"] < 1.35
+
+
+def test_image_game_shapes_and_masking():
+    import torch
+
+    torch.manual_seed(0)
+    model = freeze(SmallCNN())
+    images = torch.rand(2, 1, 28, 28)
+    v2 = image_game(model, images, [1, 2], 7, 7)
+    v1 = image_game(model, images[0], 1, 7, 7)
+    masks = np.random.default_rng(0).random((5, 49)) < 0.5
+    out = v2(masks)
+    assert out.shape == (5, 2) and v1(masks).shape == (5,)
+    np.testing.assert_allclose(out[:, 0], v1(masks), rtol=1e-5, atol=1e-5)
