@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mimi.interactions import (GROUPINGS, Estimate, cell_pairs, exact_order_interactions, exact_shapley, exact_values,
+from mimi.interactions import (GROUPINGS, Estimate, pair_groups, cell_pairs, exact_order_interactions, exact_shapley, exact_values,
                                neighbor_pairs, paper_order_interactions, paper_orders, paper_protocol,
                                sample_cell_heatmap, sample_disentanglement, sample_order_interactions,
                                sample_order_profile, sample_shapley)
@@ -212,3 +212,57 @@ def test_bad_input_names_the_offending_value(kwargs, message):
     if "grouping" not in kwargs:
         with pytest.raises(ValueError, match=message):
             paper_order_interactions(table_game(8), 8, **args)
+
+
+def heterogeneous_game(n, seed=0):
+    """Interactions whose size varies strongly between pairs (cell weights spread over e^±4)."""
+    rng = np.random.default_rng(seed)
+    a, w = rng.normal(size=n), np.exp(2 * rng.normal(size=n))
+    return lambda masks: np.tanh((masks * w) @ a / 3)
+
+
+def test_profile_with_neyman_allocation_is_unbiased_calibrated_and_counted():
+    n = 12
+    v = heterogeneous_game(n)
+    pairs = neighbor_pairs(3, 4)
+    exact = exact_order_interactions(v, n)
+    orders = [3]
+    truth = np.array([np.mean([exact[m, i, j] for i, j in pairs]) for m in orders])
+    hits, means = [], []
+    for seed in range(60):   # skewed units: t-intervals need a dozen units or more to reach ~0.95
+        est = sample_order_profile(v, n, pairs, orders, samples=12, seed=seed, pilot=4)
+        hits.append(np.abs(est.mean - truth) < 2 * est.se)
+        means.append(est.mean)
+    assert 0.85 <= np.mean(hits) <= 0.99
+    means = np.array(means)
+    assert np.all(np.abs(means.mean(axis=0) - truth) < 4 * means.std(axis=0) / np.sqrt(len(means)))
+    assert min(est.info["mean_rounds_per_group"]) > 1.5
+    counter = Counter(v)
+    est = sample_order_profile(counter, n, pairs, [3, n - 2], samples=3, seed=0, pilot=4)
+    assert est.forward_passes == counter.rows
+    plain = Counter(v)
+    sample_order_profile(plain, n, pairs, [n - 2], samples=3, seed=0, pilot=4)
+    assert plain.rows == 1 + n + len(pairs)        # no pilot for a deterministic order
+
+
+def test_neyman_allocation_lowers_the_variance_for_the_rows_spent():
+    n = 12
+    v = heterogeneous_game(n, seed=1)
+    pairs = neighbor_pairs(3, 4)
+    work = {}
+    for pilot in (0, 4):
+        runs = [sample_order_profile(v, n, pairs, [4], samples=4, seed=s, pilot=pilot) for s in range(40)]
+        work[pilot] = np.var([r.mean[0] for r in runs]) * runs[0].forward_passes
+    assert work[4] < 0.8 * work[0]
+
+
+def test_pair_groups():
+    pairs = np.array([[0, 1], [0, 2], [1, 2], [3, 0]])
+    assert [g.tolist() for g in pair_groups(pairs, "player")] == [[0, 1], [2], [3]]
+    assert [g.tolist() for g in pair_groups(pairs, "pair")] == [[0], [1], [2], [3]]
+    assert [g.tolist() for g in pair_groups(pairs, "all")] == [[0, 1, 2, 3]]
+    assert [g.tolist() for g in pair_groups(pairs, [[3, 1], [0, 2]])] == [[3, 1], [0, 2]]
+    with pytest.raises(ValueError, match="exactly once"):
+        pair_groups(pairs, [[0, 1], [2]])
+    with pytest.raises(ValueError, match="pilot must be 0"):
+        sample_order_profile(table_game(8), 8, PAIRS, [3], samples=3, pilot=1)

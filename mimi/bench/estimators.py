@@ -142,6 +142,8 @@ def _bootstrap(pilot, mimi, costs, fixed, heatmap, rng, draws=200) -> tuple[floa
         u = [x[rng.integers(0, len(x), len(x))] for x in mimi]
         with np.errstate(divide="ignore", invalid="ignore"):   # a resample may have zero pilot variance
             totals.append(_ratio(p, u, costs, fixed, heatmap)[0])
+    totals = np.asarray(totals)
+    totals = totals[np.isfinite(totals)]
     return float(np.quantile(totals, 0.05)), float(np.quantile(totals, 0.95))
 
 
@@ -199,9 +201,9 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
         profile_orders = heat_orders = orders[[0, 4, 8, 10]]
         pilot, units, repeats = 3, 4, 0
     else:
-        profile_pairs = sample_pairs(all_neighbours, 40, seed=0)
+        profile_pairs = sample_pairs(all_neighbours, 24, seed=0)
         profile_orders, heat_orders = orders, orders
-        pilot, units, repeats = 6, 10, 8
+        pilot, units, repeats = 4, 8, 6
     centre = (rows_ // 2) * cols_ + cols_ // 2
     profile = compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False)
     heat = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True)

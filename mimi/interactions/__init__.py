@@ -13,16 +13,23 @@ Exact (n <= 16, 2^n evaluations; ValueError above):
     efficiency_decomposition(v, n)           ExactDecomposition: v(N) - v(∅) = Σ φ^(0) + Σ_m Σ_{i≠j} J^(m) + residual
     *_from_values(values, n)                 the same from precomputed exact_values
 
-Sampled (each returns an Estimate: mean, se, forward_passes, unit_values; ``.difference(a, b)`` and
-``.average(axis)`` give honest SEs of game differences and pair averages from the iid units):
-    sample_order_interactions(v, n, pairs, orders, samples, seed)   (M, P) I^(m)(i, j), block-star design
-    sample_order_profile(v, n, pairs, orders, samples, seed)        (M,) mean over pairs (bar chart)
-    sample_cell_heatmap(v, n, cell, orders, samples, seed)          (M, n) I^(m)(cell, j); 0 at the cell
+Sampled (each returns an Estimate: mean, se, forward_passes, unit_values; ``.difference(a, b)``,
+``.average(axis)``, ``.scale(w)`` and ``.covariance()`` give honest SEs of game differences, pair
+averages and J^(m) = interaction_weights(n)[m] · I^(m) from the iid units; see sampling.py for the design):
+    sample_order_interactions(v, n, pairs, orders, samples, seed, grouping="pair")
+                                     (M, P) I^(m)(i, j); windows of random permutations, one unit = a
+                                     round of permutations per pair group; grouping "all" for per-pair maps
+    sample_order_profile(v, n, pairs, orders, samples, seed, pilot=4)
+                                     (M,) mean over pairs (bar chart), Neyman allocation after a pilot
+    sample_cell_heatmap(v, n, cell, orders, samples, seed, pool=False)
+                                     (M, n) I^(m)(cell, j), 0 at the cell; pool=True: mean over the orders
     sample_shapley(v, n, samples, seed)                             (n,) antithetic permutation sampling
-    sample_disentanglement(v, n, pairs, orders, samples, seed)      DisentanglementEstimate
+    sample_disentanglement(v, n, pairs, orders, samples, seed)      DisentanglementEstimate (bias note inside)
     paper_order_interactions(v, n, pairs, orders, samples, seed)    the released protocol (baseline)
     paper_protocol(v, rows, cols, samples, seed, pair_count=200, estimator="mimi"|"paper")
-                                                                    preset: random 8-neighbour pairs, ratio orders
+                                     preset: random 8-neighbour pairs, ratio orders
+Orders m = 0 and m = n-2 (and m = 1, n-3 with blocks of one player) are computed exactly (SE 0).
+Units are iid: ``samples`` >= 2; with few units (< ~10) and skewed games, 2-SE intervals cover less than 95%.
 
 Pairs and orders (grid cells row-major, cell (r, c) = r * cols + c):
     all_pairs(n), cell_pairs(cell, n), neighbor_pairs(rows, cols), sample_pairs(pairs, count, seed),
@@ -44,11 +51,11 @@ from mimi.interactions.disentanglement import (DisentanglementEstimate, disentan
                                                sample_disentanglement)
 
 __all__ = [
-    "DEFAULT_BATCH_ROWS", "GROUPINGS", "EXACT_LIMIT", "PAPER_RATIOS", "CountingGame", "Estimate",
+    "DEFAULT_BATCH_ROWS", "EXACT_LIMIT", "PAPER_RATIOS", "CountingGame", "Estimate",
     "DisentanglementEstimate", "ExactDecomposition", "disentanglement_from_units", "all_masks", "all_pairs", "cell_pairs", "efficiency_decomposition",
     "exact_order_interactions", "exact_shapley", "exact_shapley_interaction", "exact_values",
     "interaction_weights", "neighbor_pairs", "pair_groups", "order_interactions_from_values", "order_marginals_from_values",
-    "paper_order_interactions", "paper_orders", "paper_protocol", "sample_cell_heatmap",
+    "paper_order_interactions", "paper_orders", "paper_protocol", "GROUPINGS", "sample_cell_heatmap",
     "sample_disentanglement", "sample_shapley", "sample_order_interactions", "sample_order_profile",
     "sample_pairs", "shapley_from_values",
 ]
