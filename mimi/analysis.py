@@ -41,8 +41,8 @@ from torch import nn
 
 from mimi.games import ImageGame, on_device, predict, resolve_target
 from mimi.interactions import (EXACT_LIMIT, PAPER_RATIOS, Estimate, efficiency_decomposition, paper_orders,
-                               sample_cell_heatmap, sample_disentanglement, sample_order_interactions,
-                               sample_pairs, sample_shapley)
+                               sample_cell_heatmap, sample_disentanglement, sample_order_profile, sample_pairs,
+                               sample_shapley)
 from mimi.interactions import all_pairs as all_pairs_of
 from mimi.interactions import neighbor_pairs as neighbor_pairs_of
 from mimi.players import Grid, parse_grid_spec
@@ -57,14 +57,16 @@ Z95 = 1.959963984540054
 #: The dashboard's default view, in one place (the dashboard and ``mimi bench`` import it).
 #: Per model: PGD on the image, the clean + adversarial order profile over ``pair_count`` random
 #: 8-neighbour pairs at the paper's 11 order ratios, and one pair heatmap of ``heatmap_cell``
-#: at ``heatmap_ratios``; ~``*_samples`` iid units each (sized for < 2 s to the first chart and
-#: < 10 s for two models on 2 CPU cores; see BENCHMARKS.md).
+#: at ``heatmap_ratios``; ``*_samples`` iid units each (sized for < 2 s to the first chart and
+#: < 10 s for two models on 2 CPU cores; see BENCHMARKS.md). ``pilot`` 0: no Neyman pilot (its 4
+#: contexts per pair and order cost more than they save at this budget).
 DEFAULTS: dict[str, Any] = {
     "grid": "7x7",
     "pairs": "neighbors",
     "pair_count": 8,
     "ratios": PAPER_RATIOS,
     "samples": 2,
+    "pilot": 0,
     "heatmap_cell": (3, 3),
     "heatmap_ratios": (0.2, 0.5, 0.8),
     "heatmap_samples": 2,
@@ -454,9 +456,14 @@ def _dry_rows(estimator, n: int, *args, **kwargs) -> int:
         return int(estimator(zero, n, *args, **kwargs).forward_passes)
 
 
-def _profile_rows(n: int, pair_set, orders, samples: int, seed: int) -> int:
-    """v(∅), v(N), the n singletons, and the estimator's rows."""
-    return n + 2 + _dry_rows(sample_order_interactions, n, pair_set, orders, samples, seed)
+def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, pilot: int = 0) -> int:
+    """v(∅), v(N), the n singletons, and the estimator's rows. With a pilot the allocation depends on
+    the values: the count is then that of a game of iid noise (equal variances), an estimate."""
+    if not pilot:
+        return n + 2 + _dry_rows(sample_order_profile, n, pair_set, orders, samples, seed, pilot=0)
+    rng = np.random.default_rng(seed)
+    noise = (lambda masks: rng.standard_normal(len(masks)))
+    return n + 2 + int(sample_order_profile(noise, n, pair_set, orders, samples, seed, pilot=pilot).forward_passes)
 
 
 def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int) -> int:
@@ -470,9 +477,9 @@ def _shapley_rows(n: int, samples: int) -> int:
 
 def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequence[int] = (28, 28), images: int = 1,
                            orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                           samples: int = 32, seed: int = 0, cell=0) -> int:
-    """Exact forward passes (images through the model) of ``computation`` with these parameters, without
-    running the model: "profile", "heatmap", "shapley", "disentanglement" or "decomposition".
+                           samples: int = 32, seed: int = 0, cell=0, pilot: int = 0) -> int:
+    """Forward passes (images through the model) of ``computation`` with these parameters, without
+    running the model (exact, except for a profile with a ``pilot``, whose allocation depends on values): "profile", "heatmap", "shapley", "disentanglement" or "decomposition".
     ``images`` is 2 for clean + adversarial, B for disentanglement; ``image_shape`` is (H, W).
     The same checks as the computation itself (ValueError naming the value)."""
     grid_ = check_grid(grid, *image_shape[-2:])
@@ -492,7 +499,7 @@ def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequenc
         pair_set = resolve_pairs(grid_, pairs, pair_count, seed)
         if computation == "disentanglement":
             return images * _dry_rows(sample_disentanglement, n, pair_set, order_values, samples, seed)
-        return images * _profile_rows(n, pair_set, order_values, samples, seed)
+        return images * _profile_rows(n, pair_set, order_values, samples, seed, pilot)
     raise ValueError(f"unknown computation {computation!r}; choose profile, heatmap, shapley, disentanglement "
                      f"or decomposition")
 
@@ -515,27 +522,29 @@ def _split(est: Estimate, paired: bool) -> tuple[Estimate, Optional[Estimate], O
 # --------------------------------------------------------------------------- the API
 def interaction_profile(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
                         grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                        samples: int = 32, baseline="mean", value: str = "log-odds", target: Target = "label",
-                        seed: int = 0, device=None, batch_size: Optional[int] = None,
+                        samples: int = 32, pilot: int = 0, baseline="mean", value: str = "log-odds",
+                        target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
                         precision: str = "float32", progress: Optional[ProgressFn] = None) -> InteractionProfile:
     """Order profile mean_{(i,j) in pairs} I^(m)(i, j) per order for x (and x' on the same masks), ΔJ^(m).
 
     ``orders`` (ints or "all") or ``ratios`` (fractions of n-2; default the paper's 0.1..0.9, 0.95, 1);
     ``pairs`` "neighbors" | "all" | explicit pairs, ``pair_count`` random ones of them (seeded);
-    ``samples`` iid units per order of mimi's block-partition estimator (:mod:`mimi.interactions.sampling`).
+    ``samples`` iid units per order of mimi's block-partition estimator (:func:`mimi.interactions.sample_order_profile`;
+    ``pilot`` >= 2 first spends that many contexts per pair and order on a Neyman allocation of the rest).
     """
     start = time.perf_counter()
     samples = check_samples(samples)
     setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
                    device=device, batch_size=batch_size, precision=precision, progress=progress,
                    extra=dict(pairs=pairs if isinstance(pairs, str) else "custom", pair_count=pair_count,
-                              samples=samples, seed=seed))
+                              samples=samples, pilot=pilot, seed=seed))
     n, game = setup.grid.n, setup.game
     order_values, ratio_values = resolve_orders(n, orders, ratios)
     pair_set = resolve_pairs(setup.grid, pairs, pair_count, seed)
-    game.expect(_profile_rows(n, pair_set, order_values, samples, seed), "order profile")
+    game.expect(_profile_rows(n, pair_set, order_values, samples, seed, pilot), "order profile")
     ends = _ends(setup)
-    est = sample_order_interactions(game, n, pair_set, order_values, samples, seed).average(axis=1)
+    est = sample_order_profile(game, n, pair_set, order_values, samples, seed, pilot=pilot)
+    game.tracker.finish()
     clean, adv, diff = _split(est, setup.paired)
     phi0_sum = (ends[2:] - ends[0]).sum(axis=0)
     weight = (n - 1 - order_values).astype(np.float64)
@@ -734,7 +743,7 @@ def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAU
 
 def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attack: Optional[dict] = None,
                   grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                  samples: int = 32, shapley_samples: int = 16, baseline="mean",
+                  samples: int = 32, pilot: int = 0, shapley_samples: int = 16, baseline="mean",
                   value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
                   precision: str = "float32", progress: Optional[ProgressFn] = None, model_name: str = "model",
                   source: str = "image", classes: Optional[Sequence[str]] = None) -> ImageReport:
@@ -755,7 +764,7 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
     common = dict(grid=grid, baseline=baseline, value=value, target=target, seed=seed, device=device,
                   batch_size=batch_size, precision=precision, progress=progress)
     profile = interaction_profile(model, x, label, x_adv, orders=orders, ratios=ratios, pairs=pairs,
-                                  pair_count=pair_count, samples=samples, **common)
+                                  pair_count=pair_count, samples=samples, pilot=pilot, **common)
     shapley = None
     if shapley_samples:
         shapley = shapley_map(model, x, label, x_adv, samples=shapley_samples, **common)
@@ -791,7 +800,7 @@ def default_view(model: nn.Module, image: Image, label: int, *, device=None, see
     common = dict(grid=d["grid"], baseline=d["baseline"], value=d["value"], target=d["target"], seed=seed,
                   device=device, progress=progress)
     profile = interaction_profile(model, image, label, x_adv, ratios=d["ratios"], pairs=d["pairs"],
-                                  pair_count=d["pair_count"], samples=d["samples"], **common)
+                                  pair_count=d["pair_count"], samples=d["samples"], pilot=d["pilot"], **common)
     profile_seconds = time.perf_counter() - start
     if on_profile is not None:
         on_profile(profile)

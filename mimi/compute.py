@@ -141,6 +141,13 @@ class BatchProgress:
         if message is not None:
             self.message = message
 
+    def finish(self) -> None:
+        """Report the work as complete (``total = done``), e.g. after an estimated total."""
+        if self.total != self.done:
+            self.total = self.done
+            if self.progress is not None:
+                self.progress(self.done, self.total, self.message)
+
     def advance(self, count: int) -> None:
         self.done += int(count)
         self.total = max(self.total, self.done)

@@ -226,3 +226,14 @@ def test_planned_forward_passes_are_exact(model, images):
     assert A.planned_forward_passes("decomposition", grid="2x3", images=2) == 128
     with pytest.raises(ValueError, match="unknown computation"):
         A.planned_forward_passes("movie")
+
+
+def test_profile_with_a_neyman_pilot_reports_complete_progress(model, images):
+    x, x_adv = images
+    calls = []
+    p = A.interaction_profile(model, x, 1, x_adv, orders=[2, 4], pilot=2,
+                              progress=lambda d, t, m: calls.append((d, t)), **FAST)
+    assert calls[-1] == (p.forward_passes, p.forward_passes)
+    assert p.params["pilot"] == 2 and np.all(np.isfinite(p.delta_j_se))
+    plain = A.interaction_profile(model, x, 1, x_adv, orders=[2, 4], **FAST)
+    assert p.forward_passes > plain.forward_passes  # the pilot's 4 rows per context are counted
