@@ -84,7 +84,7 @@ def test_out_of_bound_url_values_are_ignored_with_the_bound_named():
     assert not errors(at)
     assert params(at)["eps"] == 0.1
     text = " ".join(w.value for w in at.warning)
-    assert "0 … 1" in text and "2 … 128" in text
+    assert "0 … 1" in text and "2 … 64" in text
 
 
 def test_choices_survive_page_switches():
@@ -208,7 +208,7 @@ def test_full_result_json_downloads_read_back(tmp_path):
 
 
 def test_requests_above_the_work_bound_are_refused_with_the_bound():
-    at = app_test("views/interactions.py", grid="14x14", samples="128", pcount="500", pairs="all")
+    at = app_test("views/interactions.py", grid="14x14", samples="64", pcount="200", pairs="all")
     assert not at.exception
     shown = " ".join(e.value for e in at.error)
     assert "2,000,000" in shown and "forward passes" in shown

@@ -115,7 +115,7 @@ def problems(page) -> list[str]:
 
 @pytest.mark.parametrize("name", list(PATHS))
 def test_every_path_renders_its_charts_without_errors(server, browser, name, tmp_path):
-    page = new_page(browser)
+    page = new_page(browser, 1440, 1800)
     try:
         query = LIGHT if name in ("disentanglement", "defenses") else ""
         page.goto(f"{server}/{PATHS[name]}{query}", wait_until="domcontentloaded")

@@ -4,7 +4,8 @@ Each page runs in a fresh AppTest session on a cold cache (results and models cl
 the defaults of :data:`mimi.analysis.DEFAULTS` and models A/B = fmnist-standard/fmnist-pgd-at
 (seeded untrained stand-ins when the zoo lacks them; said in the notes):
 
-- first chart: the /attack page (PGD on both models; its charts are the first a user sees);
+- first chart: model A loaded, PGD on the default image and its attack figure (library calls,
+  what /attack draws first), and the whole /attack page (both models) through AppTest;
 - default view: /attack, then /interactions (order profiles of both models, plus the exact
   decomposition panel) and the pair heatmap page /pairs, on one warm server process but with
   every result computed for the first time. Goals: < 2 s to the first chart, < 10 s in all,
@@ -60,6 +61,24 @@ def _page_seconds(page: str | None, query: dict[str, str], keep: Any = None) -> 
     return seconds, at
 
 
+def _first_chart_seconds(device: str) -> float:
+    """Model A loaded from disk, PGD on gallery image 0, and the attack figure: what /attack draws first."""
+    from mimi import figures, zoo
+    from mimi.attacks import pgd
+    from mimi.data import load_gallery
+    from mimi.ui.state import default_models
+
+    zoo_dir = Path(os.environ.get("MIMI_ZOO_DIR") or zoo.ZOO_DIR)
+    name = default_models(zoo.names(zoo_dir))[0]
+    images = load_gallery()
+    start = time.perf_counter()
+    model, _ = zoo.load(name, device, zoo_dir)
+    x = images.images[:1].to(device)
+    result = pgd(model, x, images.labels[:1].to(device), 0.1, 20)
+    figures.attack_figure(x[0].cpu().numpy(), result.x_adv[0], 0.1).to_json()
+    return time.perf_counter() - start
+
+
 def run(quick: bool = False, device: str = "cpu") -> dict:
     import streamlit as st
 
@@ -77,6 +96,7 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
     os.chdir(ROOT)
     query = QUICK if quick else {}
     try:
+        first_chart = _first_chart_seconds(device)
         st.cache_resource.clear()
         first, _ = _page_seconds("views/attack.py", query)
         st.cache_resource.clear()
@@ -95,7 +115,8 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
             tmp.cleanup()
     total = attack + interactions + pairs
     rows = [
-        ["dashboard: first chart (/attack, 2 models, cold) [s]", round(first, 2), "< 2"],
+        ["dashboard: first chart (model A: load, PGD, attack figure) [s]", round(first_chart, 3), "< 2"],
+        ["dashboard: /attack page, 2 models, cold [s]", round(first, 2), "< 2"],
         ["dashboard: /interactions (profiles + exact decomposition, 2 models) [s]", round(interactions, 2), ""],
         ["dashboard: /pairs (pair heatmaps + Shapley maps, 2 models) [s]", round(pairs, 2), ""],
         ["dashboard: default view (/attack + /interactions + /pairs) [s]", round(total, 2), "< 10"],

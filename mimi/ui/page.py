@@ -18,7 +18,7 @@ from mimi.attacks import AttackResult, pgd
 from mimi.data import FMNIST_CLASSES
 from mimi.results import Result
 from mimi.ui import compute, state
-from mimi.ui.params import grid_shape, order_ratios
+from mimi.ui.params import check_work, estimate_passes, grid_shape, order_ratios
 from mimi.ui.sidebar import Selection
 
 SELECTION_KEY = "mimi_selection"
@@ -168,6 +168,8 @@ def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
     from mimi.analysis import interaction_profile
 
     kwargs = interaction_kwargs(state.params())
+    check_work(estimate_passes("profile", grid=kwargs["grid"], orders=len(kwargs["ratios"]), pairs=kwargs["pair_count"],
+                               samples=kwargs["samples"], images=1 if adv is None else 2), f"The order profile of {name}")
     net = model(sel, name)
 
     def run(progress):
@@ -183,6 +185,8 @@ def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Te
     p = state.params()
     kwargs = dict(grid=p["grid"], ratios=tuple(ratios), samples=int(p["hsamples"]), baseline=p["baseline"],
                   value=p["value"], seed=int(p["seed"]))
+    check_work(estimate_passes("heatmap", grid=p["grid"], orders=len(ratios), samples=kwargs["samples"],
+                               images=1 if adv is None else 2), f"The pair heatmap of {name}")
     net = model(sel, name)
 
     def run(progress):
@@ -199,6 +203,8 @@ def shapley(sel: Selection, name: str):
     p = state.params()
     kwargs = dict(grid=p["grid"], samples=int(p["ssamples"]), baseline=p["baseline"], value=p["value"],
                   seed=int(p["seed"]))
+    check_work(estimate_passes("shapley", grid=p["grid"], orders=0, samples=kwargs["samples"]),
+               f"The Shapley map of {name}")
     net = model(sel, name)
 
     def run(progress):
@@ -222,6 +228,8 @@ def disentanglement(sel: Selection, name: str, count: int):
     p = state.params()
     kwargs = interaction_kwargs(p)
     kwargs["samples"] = int(p["dsamples"])
+    check_work(estimate_passes("profile", grid=kwargs["grid"], orders=len(kwargs["ratios"]), pairs=kwargs["pair_count"],
+                               samples=kwargs["samples"], images=count), f"The disentanglement of {name}")
     images, labels, order = gallery_batch(count)
     net = model(sel, name)
 

@@ -87,9 +87,9 @@ def build_params() -> dict[str, Param]:
         Param("grid", "grid (players)", str(d["grid"]), choices=GRIDS, help="the image is cut into rows×cols cells"),
         Param("pairs", "pair set", str(d["pairs"]), choices=("neighbors", "all"),
               help="neighbors: pairs of 8-neighbouring cells (the paper); all: every pair of cells"),
-        Param("pcount", "pairs drawn", int(d["pair_count"]), 1, 500,
+        Param("pcount", "pairs drawn", int(d["pair_count"]), 1, 200,
               help="random pairs drawn from the pair set (the paper: 200)"),
-        Param("samples", "samples per order", int(d["samples"]), 2, 128,
+        Param("samples", "samples per order", int(d["samples"]), 2, 64,
               help="Monte-Carlo units of contexts S per order; error bars shrink as 1/√samples"),
         Param("baseline", "baseline (absent cells)", str(d["baseline"]), choices=("mean", "zero", "blur")),
         Param("value", "value function v", str(d["value"]), choices=VALUE_FUNCTIONS),
@@ -132,6 +132,24 @@ def band_ratios(band: str, ratio: float = 1.0) -> tuple[float, ...]:
 def grid_shape(grid: str) -> tuple[int, int]:
     rows, _, cols = grid.partition("x")
     return int(rows), int(cols or rows)
+
+
+#: Mask rows per (order, pair, sample) of the engine's order-profile estimator (measured: about 21
+#: to 22 at every grid size), and per (order, sample) and cell of a pair heatmap (about 6).
+PROFILE_ROWS_PER_UNIT = 24
+HEATMAP_ROWS_PER_CELL = 7
+
+
+def estimate_passes(kind: str, *, grid: str, orders: int, pairs: int = 0, samples: int = 2, images: int = 1) -> int:
+    """A cheap upper estimate of forward passes, to refuse absurd requests before any work (even the
+    engine's exact planning pass): ``images`` is 2 for clean + adversarial, B for D^(m)."""
+    rows, cols = grid_shape(grid)
+    n = rows * cols
+    per_image = {"profile": PROFILE_ROWS_PER_UNIT * orders * pairs * samples + n + 2,
+                 "heatmap": HEATMAP_ROWS_PER_CELL * n * orders * samples,
+                 "shapley": 2 * (n - 1) * samples + 4,
+                 "decomposition": 2 ** n}[kind]
+    return images * per_image
 
 
 class WorkTooLarge(ValueError):
