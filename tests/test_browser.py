@@ -2,8 +2,8 @@
 
 Every path opens with its defaults, the plotly charts render, no exception or error alert shows,
 and a screenshot is kept (in pytest's tmp dir; with MIMI_UPDATE_SCREENSHOTS=1 also in
-docs/screenshots/ for the README). The shipped zoo is used when it has the default models,
-otherwise the seeded stand-ins of tests/conftest_app.py.
+docs/screenshots/ for the README). The shipped zoo is used when it has fmnist-standard and an
+adversarially trained model (PGD-AT or TRADES), otherwise the seeded stand-ins of tests/conftest_app.py.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ def free_port() -> int:
 
 
 def shipped_zoo_ready() -> bool:
+    """fmnist-standard and an adversarially trained model (PGD-AT, else TRADES) are in assets/zoo."""
     from mimi import zoo
-    return {"fmnist-standard", "fmnist-pgd-at"} <= set(zoo.names())
+    names = set(zoo.names())
+    return "fmnist-standard" in names and bool(names & {"fmnist-pgd-at", "fmnist-trades"})
 
 
 @pytest.fixture(scope="module")
