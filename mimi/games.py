@@ -76,7 +76,8 @@ class ImageGame:
     :func:`mimi.values.class_value`; ``batch_size`` images per forward pass (default: fits the
     device); ``precision`` float32 or bf16 (CUDA autocast); ``progress`` a ProgressFn called once
     per batch (it may raise ``Cancelled``). ``forward_passes`` counts images evaluated by the
-    model (mask rows x G); ``mask_rows`` counts rows of masks.
+    model (mask rows x G); ``mask_rows`` counts rows of masks. On CPU the batches run through a
+    cached channels-last copy of the model (:func:`mimi.compute.inference_model`).
     """
 
     def __init__(self, model: nn.Module, image: torch.Tensor, target: Union[int, Sequence[int]], *,
