@@ -201,9 +201,9 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
         profile_orders = heat_orders = orders[[0, 4, 8, 10]]
         pilot, units, repeats = 3, 4, 0
     else:
-        profile_pairs = sample_pairs(all_neighbours, 24, seed=0)
+        profile_pairs = sample_pairs(all_neighbours, 16, seed=0)
         profile_orders, heat_orders = orders, orders
-        pilot, units, repeats = 4, 8, 6
+        pilot, units, repeats = 4, 6, 4
     centre = (rows_ // 2) * cols_ + cols_ // 2
     profile = compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False)
     heat = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True)
