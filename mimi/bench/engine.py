@@ -40,7 +40,7 @@ def load_models(names=DASHBOARD_MODELS, device="cpu") -> tuple[dict[str, torch.n
         except (zoo.UnknownModel, zoo.CorruptWeights) as exc:
             torch.manual_seed(index)
             models[name] = freeze(SmallCNN().to(device))
-            notes.append(f"{name} not available ({str(exc)[:80]}): an untrained SmallCNN stands in")
+            notes.append(f"{name} not available ({str(exc)[:200]}): an untrained SmallCNN stands in")
     return models, notes
 
 
