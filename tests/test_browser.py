@@ -99,6 +99,8 @@ def wait_until_idle(page, charts: int, timeout_s: float = 240) -> None:
     """Until the script stopped running and at least ``charts`` plotly charts have drawn."""
     deadline = time.time() + timeout_s
     page.wait_for_selector('[data-testid="stSidebar"]')
+    page.wait_for_function("() => document.body.innerText.includes('cached results')")  # sidebar drawn
+    page.wait_for_selector("h1")                                                       # the page began
     while time.time() < deadline:
         running = page.locator('[data-testid="stStatusWidget"]').count()
         drawn = page.locator(".js-plotly-plot .main-svg").count()
