@@ -83,19 +83,22 @@ def _mimi_pgd(model: nn.Module, steps: int, seed: int) -> Callable:
 
 def step_times(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, repeats: int,
                device: str) -> dict[str, list[float]]:
-    """Seconds per PGD step of each implementation, ``repeats`` calls each, alternating ABBA."""
+    """Seconds per PGD step of each implementation, ``repeats`` calls each, alternating ABBA:
+    wall-clock under "mimi"/"torchattacks", and this process's CPU time under "<name> cpu"
+    (less sensitive to other processes on a shared machine)."""
     attacks = {"mimi": _mimi_pgd(model, steps, 0), "torchattacks": _torchattacks_pgd(model, steps, 0)}
     for run in attacks.values():  # warm-up
         run(x, y)
-    times: dict[str, list[float]] = {name: [] for name in attacks}
+    times: dict[str, list[float]] = {key: [] for name in attacks for key in (name, f"{name} cpu")}
     for r in range(repeats):
         order = list(attacks) if r % 2 == 0 else list(attacks)[::-1]
         for name in order:
             _sync(device)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             attacks[name](x, y)
             _sync(device)
             times[name].append((time.perf_counter() - start) / steps)
+            times[f"{name} cpu"].append((time.process_time() - start_cpu) / steps)
     return times
 
 
@@ -141,6 +144,9 @@ def run(quick: bool = False, device: str = "cpu") -> dict[str, Any]:
         rows += [[f"PGD step, mimi (ms; {timed}, batch {len(x)}, {steps} steps)", round(mimi_ms, 3), ""],
                  [f"PGD step, torchattacks (ms; same)", round(ta_ms, 3), ""],
                  ["PGD step time mimi / torchattacks (median of paired ratios)", round(ratio, 3), "<= 1.05"]]
+        if str(device) == "cpu":
+            cpu_ratio = statistics.median(times["mimi cpu"]) / statistics.median(times["torchattacks cpu"])
+            rows.append(["PGD step CPU time mimi / torchattacks (ratio of medians)", round(cpu_ratio, 3), "<= 1.05"])
     for name, model in models.items():
         mimi_clean, mimi_robust = robust_accuracy(model, _mimi_pgd(model, STEPS, 0), data, device)
         raw["robust"][name] = {"clean": mimi_clean, "mimi": mimi_robust}
