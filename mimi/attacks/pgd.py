@@ -4,8 +4,10 @@ Each step: delta <- Proj(delta + alpha * d(grad)), grad = d loss / d delta, with
 L-inf and g / ||g||_2 for L2, loss = CE(y) untargeted or -CE(target) targeted, and Proj onto
 {||delta|| <= eps, x + delta in [0, 1]} (at every step, so no pixel sticks at a clipped zero gradient).
 
-Per sample and run, the returned iterate is the last one, unless it failed and an earlier one
-succeeded (then the last successful one). Over restarts, per sample, a successful run beats a
+Per sample and run, the returned iterate succeeds whenever any iterate of the run does: a failed
+last iterate is replaced by the last successful earlier one. With a single run the last iterate
+is not evaluated at all (no extra forward pass over torchattacks): the last successful earlier
+iterate is returned if there is one, else the last iterate. Over restarts, per sample, a successful run beats a
 failed one; among failed runs the highest loss wins (ranked by the log-odds of the true or target
 class, ordered like the loss but not saturating in float32; by the utility in stop-at-utility mode).
 Modes that freeze a sample: ``early_stop`` once it succeeds; ``stop_utility`` once
@@ -33,11 +35,13 @@ def default_step_size(eps: float, steps: int) -> float:
 
 def _run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor, eps: float, steps: int,
          step_size: float, norm: str, targeted: Optional[torch.Tensor], stop_utility: Optional[float],
-         early_stop: bool, value: str, clean_value: Optional[torch.Tensor]
-         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+         early_stop: bool, value: str, clean_value: Optional[torch.Tensor], rank: bool = True
+         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
     """One PGD run from ``delta``. Returns per sample (delta, steps_used, reached, score): reached is
     success (utility >= stop_utility in that mode) of the returned iterate; score ranks failed runs:
-    the utility in that mode, else -log-odds of y (untargeted) or log-odds of the target."""
+    the utility in that mode, else -log-odds of y (untargeted) or log-odds of the target.
+    With ``rank=False`` (a single run) the last iterate is not evaluated, which saves one forward
+    pass: reached then covers the earlier iterates only, and score is None."""
     freezes = early_stop or stop_utility is not None
     batch = len(x)
     steps_used = torch.zeros(batch, dtype=torch.long, device=x.device)
@@ -83,6 +87,11 @@ def _run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor
                 delta[active] = stepped
                 frozen[active] = reached
                 steps_used[active] += moved
+    if not rank:  # one run: no need to look at the last iterate (it is returned unless an earlier one succeeded)
+        if freezes:
+            return delta, steps_used, frozen, None
+        delta = torch.where(per_sample(found, delta), found_delta, delta)
+        return delta, torch.where(found, found_steps, steps_used), found, None
     with torch.no_grad():
         logits = model(x + delta)
         reached = reached_on(logits, y, targeted, clean_value)
@@ -120,7 +129,9 @@ def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, 
     for _ in range(restarts):
         start = draw_random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
         delta, steps_used, reached, score = _run(model, x, y, start, eps, steps, step_size, norm, targeted,
-                                                 stop_utility, early_stop, value, clean_value)
+                                                 stop_utility, early_stop, value, clean_value, rank=restarts > 1)
+        if restarts == 1:
+            return (x + delta).clamp_(0, 1).detach(), steps_used
         key = torch.where(reached, torch.full_like(score, float("inf")), score)
         if best_key is None:
             best_delta, best_steps, best_key = delta, steps_used, key
