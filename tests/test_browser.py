@@ -24,7 +24,7 @@ from tests.conftest_app import ROOT, make_zoo
 CHROMIUM = Path("/usr/bin/chromium")
 PATHS = {"home": "", "attack": "attack", "interactions": "interactions", "pairs": "pairs",
          "disentanglement": "disentanglement", "defenses": "defenses"}
-CHARTS = {"home": 0, "attack": 4, "interactions": 4, "pairs": 2, "disentanglement": 1, "defenses": 5}
+CHARTS = {"home": 0, "attack": 4, "interactions": 4, "pairs": 2, "disentanglement": 1, "defenses": 4}
 #: Smaller work for the heavy pages when the CPU is shared (URL parameters, as a user could share them).
 LIGHT = "?images=3&dsamples=2&samples=2&pcount=8&dgrid=2x2"
 
