@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 _REGISTRY: dict[str, type["Result"]] = {}
+# Modules that define result types, imported on demand so any result file reads back in a fresh process.
+_RESULT_MODULES = ("mimi.analysis", "mimi.attacks", "mimi.evaluation", "mimi.interactions", "mimi.bench")
 
 
 def _encode(value: Any) -> Any:
@@ -62,6 +64,11 @@ class Result:
     @staticmethod
     def from_dict(data: dict[str, Any]) -> "Result":
         kind = data.get("__result__")
+        if kind not in _REGISTRY:
+            import importlib
+
+            for module in _RESULT_MODULES:
+                importlib.import_module(module)
         if kind not in _REGISTRY:
             raise ValueError(f"unknown result type {kind!r}; known: {sorted(_REGISTRY)}")
         cls = _REGISTRY[kind]
