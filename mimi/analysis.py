@@ -84,8 +84,25 @@ DEFAULTS: dict[str, Any] = {
 
 
 # --------------------------------------------------------------------------- results
+@dataclass(kw_only=True)
+class ImageResult(Result):
+    """What every single-image engine result carries besides its values: the true, target and
+    predicted classes (clean and adversarial), the cost (forward passes, mask rows, iid units,
+    wall time) and the parameters it was computed with."""
+
+    label: Optional[int]
+    target: int
+    prediction: int
+    adv_prediction: Optional[int]
+    forward_passes: int
+    mask_rows: int
+    units: int
+    wall_time_s: float
+    params: dict = field(default_factory=dict)
+
+
 @dataclass
-class InteractionProfile(Result):
+class InteractionProfile(ImageResult):
     """Mean I^(m) over a pair set per order, clean and adversarial (shared masks), and ΔJ^(m).
 
     ``clean_mean[k]`` = mean over ``pairs`` of I^(m_k)(i, j | x) with ``clean_se``; ``adv_*`` the same
@@ -119,21 +136,12 @@ class InteractionProfile(Result):
     attack_utility: Optional[float]
     attack_single: Optional[float]
     attack_pairwise: Optional[float]
-    label: Optional[int]
-    target: int
-    prediction: int
     probabilities: np.ndarray
-    adv_prediction: Optional[int]
     adv_probabilities: Optional[np.ndarray]
-    forward_passes: int
-    mask_rows: int
-    units: int
-    wall_time_s: float
-    params: dict = field(default_factory=dict)
 
 
 @dataclass
-class PairHeatmap(Result):
+class PairHeatmap(ImageResult):
     """I^(m)(cell, j) for every cell j, averaged over ``orders`` ((rows, cols) maps; NaN at the cell).
 
     ``clean``/``adv``/``diff`` (= clean - adv, SE from shared masks) pool the orders (mean over
@@ -156,19 +164,10 @@ class PairHeatmap(Result):
     clean_by_order_se: np.ndarray
     adv_by_order: Optional[np.ndarray]
     adv_by_order_se: Optional[np.ndarray]
-    label: Optional[int]
-    target: int
-    prediction: int
-    adv_prediction: Optional[int]
-    forward_passes: int
-    mask_rows: int
-    units: int
-    wall_time_s: float
-    params: dict = field(default_factory=dict)
 
 
 @dataclass
-class ShapleyMap(Result):
+class ShapleyMap(ImageResult):
     """Shapley value φ(i) of every cell as (rows, cols) with ``se``; ``adv_*``/``diff`` for x'.
     Each map sums to v(N) - v(∅) exactly (antithetic permutation sampling)."""
 
@@ -184,15 +183,6 @@ class ShapleyMap(Result):
     v_empty: float
     adv_v_full: Optional[float]
     adv_v_empty: Optional[float]
-    label: Optional[int]
-    target: int
-    prediction: int
-    adv_prediction: Optional[int]
-    forward_passes: int
-    mask_rows: int
-    units: int
-    wall_time_s: float
-    params: dict = field(default_factory=dict)
 
 
 @dataclass
