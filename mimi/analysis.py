@@ -59,7 +59,8 @@ Z95 = 1.959963984540054
 #: 8-neighbour pairs at the paper's 11 order ratios, and one pair heatmap of ``heatmap_cell``
 #: at ``heatmap_ratios``; ``*_samples`` iid units each (sized for < 2 s to the first chart and
 #: < 10 s for two models on 2 CPU cores; see BENCHMARKS.md). ``pilot`` 0: no Neyman pilot (its 4
-#: contexts per pair and order cost more than they save at this budget).
+#: contexts per pair and order cost more than they save at this budget). The profile's pairs are
+#: independent strata, so its SE has pair_count x (samples - 1) degrees of freedom, not samples - 1.
 DEFAULTS: dict[str, Any] = {
     "grid": "7x7",
     "pairs": "neighbors",
@@ -578,7 +579,7 @@ def pair_heatmap(model: nn.Module, image: Image, label: Optional[int], cell, adv
     order_values, ratio_values = resolve_orders(n, orders, ratios)
     game.expect(_heatmap_rows(n, index, order_values, samples, seed), "pair heatmap")
     est = sample_cell_heatmap(game, n, index, order_values, samples, seed)  # (M, n[, G])
-    pooled = est.average(axis=0)
+    pooled = est.average(axis=0, independent=True)   # orders are sampled independently
     shape = (grid_.rows, grid_.cols)
 
     def cell_map(values: np.ndarray) -> np.ndarray:

@@ -7,6 +7,10 @@ alone, so ``mean`` is their average and ``se = std(unit_values, ddof=1) / sqrt(u
 Keeping the units lets any linear function of the estimate (a difference between two games
 evaluated on the same masks, an average over pairs or orders) get an honest SE that
 includes every covariance.
+
+When the slices along one axis are sampled independently of each other (pairs with their own
+permutations, orders), :meth:`Estimate.from_strata` averages over that axis with the stratified
+variance Σ_p s_p² / (U P²), which has P (U - 1) degrees of freedom instead of U - 1.
 """
 
 from __future__ import annotations
@@ -43,9 +47,28 @@ class Estimate(Result):
         se[np.all(unit_values == unit_values[0], axis=0)] = 0.0   # deterministic terms: exactly 0
         return cls(mean, se, int(forward_passes), unit_values, dict(info or {}))
 
+    @classmethod
+    def from_strata(cls, unit_values: np.ndarray, axis: int, forward_passes: int,
+                    info: dict | None = None) -> "Estimate":
+        """Mean over ``axis`` (of the estimate) of P independently sampled strata, U iid units each.
+
+        Estimate (1/P) Σ_p x̄_p, variance Σ_p s_p² / (U P²) (unbiased, P (U - 1) degrees of freedom).
+        Stored as U·P pseudo-units x̄ + c (x_{u,p} - x̄_p), c² = (UP - 1) / ((U - 1) P): their mean and
+        SE are exactly these, and any linear function of them (a game difference, a scaling) gets the
+        stratified SE of that function. ``info["units"]`` keeps U, ``info["strata"]`` P."""
+        values = np.moveaxis(np.asarray(unit_values, dtype=np.float64), axis + 1, 1)
+        units, strata = values.shape[:2]
+        if units < 2:
+            raise ValueError(f"an estimate needs at least 2 units, got {units}")
+        centred = values - values.mean(axis=0)
+        scale = np.sqrt((units * strata - 1) / ((units - 1) * strata))
+        pseudo = values.mean(axis=(0, 1)) + scale * centred.reshape((units * strata,) + values.shape[2:])
+        return cls.from_units(pseudo, forward_passes, {**(info or {}), "units": units, "strata": strata})
+
     @property
     def units(self) -> int:
-        return int(self.unit_values.shape[0])
+        """iid units per stratum (``info["units"]`` after :meth:`from_strata`), else per estimate."""
+        return int(self.info.get("units", self.unit_values.shape[0]))
 
     def game(self, g: int) -> "Estimate":
         """The estimate for game ``g`` alone (last axis)."""
@@ -56,10 +79,15 @@ class Estimate(Result):
         return Estimate.from_units(self.unit_values[..., a] - self.unit_values[..., b],
                                    self.forward_passes, self.info)
 
-    def average(self, axis: int) -> "Estimate":
-        """Mean over an axis of ``mean`` (e.g. over pairs: the order profile), SE from the units."""
+    def average(self, axis: int, independent: bool = False) -> "Estimate":
+        """Mean over an axis of ``mean`` (e.g. over pairs: the order profile), SE from the units; with
+        ``independent=True`` (slices sampled independently) the stratified SE of :meth:`from_strata`."""
         axis = axis % self.mean.ndim
-        return Estimate.from_units(self.unit_values.mean(axis=axis + 1), self.forward_passes, self.info)
+        if not independent:
+            return Estimate.from_units(self.unit_values.mean(axis=axis + 1), self.forward_passes, self.info)
+        if "strata" in self.info:
+            raise ValueError("this estimate already pools strata; its units are not iid along another axis")
+        return Estimate.from_strata(self.unit_values, axis, self.forward_passes, self.info)
 
     def scale(self, factor: np.ndarray) -> "Estimate":
         """Elementwise ``factor * estimate`` (broadcast against ``mean``), e.g. I^(m) -> J^(m)."""
@@ -68,5 +96,6 @@ class Estimate(Result):
     def covariance(self) -> np.ndarray:
         """Covariance of the means between games: shape ``mean.shape + (G,)``."""
         centred = self.unit_values - self.unit_values.mean(axis=0)
-        cov = np.einsum("k...g,k...h->...gh", centred, centred) / (self.units - 1)
-        return cov / self.units
+        rows = len(self.unit_values)
+        cov = np.einsum("k...g,k...h->...gh", centred, centred) / (rows - 1)
+        return cov / rows

@@ -282,14 +282,17 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
     and every unit then gives group g r_g >= 1 rounds of partitions, r_g ∝ σ_g / sqrt(rows of a round)
     with mean ``rounds`` (Neyman allocation: pairs whose Δv varies more get more contexts). ``pilot=0``
     gives one round per group. ``samples`` is the number of iid units per order; the SE comes from
-    them, so it includes every correlation between pairs. For G games on shared masks,
+    them, so it includes every correlation between pairs; with ``grouping="pair"`` the pairs are
+    independent and the SE is the stratified one (:meth:`Estimate.from_strata`, P (U - 1) degrees of
+    freedom, so even 2 units give an SE to trust). For G games on shared masks,
     ``.difference(0, 1)`` gives clean-minus-adversarial with its SE (allocation by the games' mean variance).
     """
     game, deltas, _, info = _order_interaction_units(v, n, pairs, orders, samples, seed, grouping, batch_rows,
                                                      min_windows, pilot, rounds)
-    profile = Estimate.from_units(game.shape_out(deltas), game.forward_passes, info).average(axis=1)
-    profile.info["axes"] = ["order"] + profile.info["axes"][2:]
-    return profile
+    info["axes"] = ["order"] + info["axes"][2:]
+    est = Estimate.from_units(game.shape_out(deltas), game.forward_passes, info)
+    # with grouping="pair" every pair draws its own permutations: the pairs are independent strata
+    return est.average(axis=1, independent=isinstance(grouping, str) and grouping == "pair")
 
 
 def paper_order_interactions(v: Game, n: int, pairs, orders, samples: int = 100, seed: int = 0, *,
@@ -315,21 +318,20 @@ def sample_cell_heatmap(v: Game, n: int, cell: int, orders, samples: int = 32, s
     cell itself), or with ``pool=True`` the mean over the orders, shape (n,); trailing G axis for
     (k, G) games. The pair set {(cell, j)} makes every block star share v(S) and v(S+cell)
     (low orders) or v(N\\R) and v(N\\R\\cell) (high orders): about 2 rows per Δv instead of 4.
-    Orders are sampled independently, so the pooled SE is that of an average of independent terms."""
+    Orders are sampled independently, so the pooled SE is the stratified one over the orders."""
     n = check_players(n)
     if isinstance(cell, bool) or not isinstance(cell, (int, np.integer)) or not 0 <= cell < n:
         raise ValueError(f"cell {cell!r} is out of range for n={n} players (0..{n - 1})")
     others = np.delete(np.arange(n), cell)
     pairs = np.stack([np.full(n - 1, cell), others], axis=1)
     est = sample_order_interactions(v, n, pairs, orders, samples, seed, grouping=grouping, batch_rows=batch_rows)
-    units = np.zeros((est.units, est.mean.shape[0], n) + est.mean.shape[2:])
+    units = np.zeros((len(est.unit_values), est.mean.shape[0], n) + est.mean.shape[2:])
     units[:, :, others] = est.unit_values
     info = {**est.info, "cell": int(cell), "axes": ["order", "cell"] + est.info["axes"][2:]}
     result = Estimate.from_units(units, est.forward_passes, info)
-    if pool:
-        result = result.average(axis=0)
-        result.info["axes"] = result.info["axes"][1:]
-        result.info["pooled_orders"] = True
+    if pool:   # orders are sampled independently: strata of the pooled mean
+        result = result.average(axis=0, independent=True)
+        result.info.update(axes=info["axes"][1:], pooled_orders=True)
     return result
 
 
