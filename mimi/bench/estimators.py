@@ -99,7 +99,9 @@ def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, hea
             values.append(est.unit_values[:, 0])
             pilot_rows = 0
         else:
-            est = sample_order_profile(counted, n, pairs, [m], units, seed + k, pilot=pilot)
+            # one explicit group per pair: the draws of grouping="pair", with unit-level values to resample
+            est = sample_order_profile(counted, n, pairs, [m], units, seed + k, pilot=pilot,
+                                       grouping=[[p] for p in range(len(pairs))])
             values.append(est.unit_values[:, 0])
             pilot_rows = 4 * pilot * len(pairs) if 0 < m < n - 2 else 0
         if m in (0, n - 2):
