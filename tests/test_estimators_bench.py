@@ -45,3 +45,15 @@ def test_image_game_shapes_and_masking():
     out = v2(masks)
     assert out.shape == (5, 2) and v1(masks).shape == (5,)
     np.testing.assert_allclose(out[:, 0], v1(masks), rtol=1e-5, atol=1e-5)
+
+
+def test_common_random_numbers_pay_off_for_the_clean_minus_adversarial_profile():
+    """Two strongly correlated games (an "adversarial" one = clean + a small game): the paper protocol
+    draws each image's contexts independently (variance σ²_clean + σ²_adv per pair), mimi shares the masks."""
+    n = 12
+    clean, small = smooth_game(n, 2), smooth_game(n, 3)
+    pair = lambda masks: np.stack([clean(masks), clean(masks) + 0.1 * small(masks)], axis=1)  # noqa: E731
+    pairs, orders = neighbor_pairs(3, 4), [3, 5]
+    single = compare(clean, n, pairs, orders, pilot_samples=8, units=8, heatmap=False)
+    utility = compare(pair, n, pairs, orders, pilot_samples=8, units=8, heatmap=False, difference=True)
+    assert utility["ratio"] < 0.2 * single["ratio"]

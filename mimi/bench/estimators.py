@@ -18,6 +18,11 @@ Method (per order m; the same for the order profile and for a heatmap):
 - ratio = Σ_m mimi rows / Σ_m paper rows at equal SE at every order (heatmap: equal mean SE² over cells;
   the worst cell is reported as well). A 90% interval comes from a bootstrap over mimi units and
   pilot contexts.
+- attacking utility by order (clean minus adversarial profile, the adversarial image from PGD-20 at
+  eps 0.1): the paper protocol runs each image on its own contexts, so its per-pair variance is
+  σ²_clean + σ²_adv; mimi evaluates both images on the same masks (common random numbers), and its
+  unit values are the differences. Rows are counted once per mask row for both (each row is two
+  forward passes, one per image, in both protocols).
 - honesty of mimi's SE: repeated runs with different seeds; the spread of their estimates over the
   root-mean-square of their reported SEs should be about 1.
 
@@ -33,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mimi.attacks import pgd
 from mimi.interactions import (CountingGame, cell_pairs, neighbor_pairs, paper_order_interactions, paper_orders,
                                sample_order_interactions, sample_order_profile, sample_pairs)
 from mimi.models import SmallCNN, freeze
@@ -40,6 +46,7 @@ from mimi.values import class_value
 
 GRID = (7, 7)
 REFERENCE_SAMPLES = 100
+ADV_EPS = 0.1
 
 
 def image_game(model: torch.nn.Module, images: torch.Tensor, labels, rows: int, cols: int,
@@ -79,21 +86,27 @@ def load_model(device="cpu") -> tuple[torch.nn.Module, str, list[str]]:
                 [f"fmnist-standard not available ({str(exc)[:80]}): an untrained SmallCNN stands in"])
 
 
-def _pilot_variances(v, n: int, pairs: np.ndarray, orders, samples: int, seed: int) -> np.ndarray:
-    """(samples, M, P) independent Δv per pair and order: the paper protocol's own draws."""
-    return paper_order_interactions(v, n, pairs, orders, samples, seed).unit_values
+def _pilot_variances(v, n: int, pairs: np.ndarray, orders, samples: int, seed: int,
+                     difference: bool = False) -> np.ndarray:
+    """(samples, M, P) independent Δv per pair and order: the paper protocol's own draws. With
+    ``difference`` (v returns (k, 2): clean, adversarial) the paper runs each image on its own
+    contexts, so the draws are clean Δv of context k minus adversarial Δv of context k + 1."""
+    units = paper_order_interactions(v, n, pairs, orders, samples, seed).unit_values
+    return units[..., 0] - np.roll(units[..., 1], 1, axis=0) if difference else units
 
 
-def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, heatmap: bool, pilot: int):
+def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, heatmap: bool, pilot: int,
+                difference: bool = False):
     """Per order: unit values ((units,) profile or (units, P) cells), rows per unit, fixed rows.
 
     Profile: :func:`sample_order_profile` (pair grouping, Neyman allocation after a pilot of ``pilot``
     contexts per pair: fixed rows). Heatmap: :func:`sample_order_interactions` with every pair sharing
-    (``grouping="all"``). A deterministic order (m = n-2) is all fixed rows."""
+    (``grouping="all"``). A deterministic order (m = n-2) is all fixed rows. With ``difference`` the
+    unit values are clean minus adversarial, both on the same masks."""
     values, costs, fixed = [], [], []
     for k, m in enumerate(orders):
         game = CountingGame(v, n)
-        counted = lambda masks: game(masks)[:, 0]  # noqa: E731
+        counted = game if difference else (lambda masks: game(masks)[:, 0])
         if heatmap:
             est = sample_order_interactions(counted, n, pairs, [m], units, seed + k, grouping="all")
             values.append(est.unit_values[:, 0])
@@ -102,7 +115,7 @@ def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, hea
             # one explicit group per pair: the draws of grouping="pair", with unit-level values to resample
             est = sample_order_profile(counted, n, pairs, [m], units, seed + k, pilot=pilot,
                                        grouping=[[p] for p in range(len(pairs))])
-            values.append(est.unit_values[:, 0])
+            values.append(est.difference(0, 1).unit_values[:, 0] if difference else est.unit_values[:, 0])
             pilot_rows = 4 * pilot * len(pairs) if 0 < m < n - 2 else 0
         if m in (0, n - 2):
             costs.append(0.0)
@@ -150,12 +163,13 @@ def _bootstrap(pilot, mimi, costs, fixed, heatmap, rng, draws=200) -> tuple[floa
 
 
 def compare(v, n: int, pairs: np.ndarray, orders, *, pilot_samples: int, units: int, heatmap: bool,
-            allocation_pilot: int = 4, seed: int = 0) -> dict[str, Any]:
+            allocation_pilot: int = 4, seed: int = 0, difference: bool = False) -> dict[str, Any]:
     """Rows mimi needs / rows the paper protocol needs for the same SE (module docstring)."""
     orders = [int(m) for m in orders]
-    pilot_units = _pilot_variances(v, n, pairs, orders, pilot_samples, seed)
+    pilot_units = _pilot_variances(v, n, pairs, orders, pilot_samples, seed, difference)
     pilot = [pilot_units[:, k] for k in range(len(orders))]
-    mimi, costs, fixed = _mimi_units(v, n, pairs, orders, units, seed + 1000, heatmap, allocation_pilot)
+    mimi, costs, fixed = _mimi_units(v, n, pairs, orders, units, seed + 1000, heatmap, allocation_pilot,
+                                     difference)
     ratio, median, per_order = _ratio(pilot, mimi, costs, fixed, heatmap)
     low, high = _bootstrap(pilot, mimi, costs, fixed, heatmap, np.random.default_rng(seed))
     out = {"ratio": float(ratio), "ratio_90ci": [low, high],
@@ -209,13 +223,23 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
     centre = (rows_ // 2) * cols_ + cols_ // 2
     profile = compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False)
     heat = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True)
+    adversarial = torch.from_numpy(pgd(model, image[None].to(device), [label], ADV_EPS, 20, seed=0).x_adv[0])
+    pair_game = image_game(model, torch.stack([image, adversarial.to(image.dtype)]), [label, label], rows_, cols_,
+                           device=device)
+    utility = compare(pair_game, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False,
+                      difference=True)
     result: dict[str, Any] = {"game": {"model": model_name, "image": "gallery 0", "label": label, "grid": "7x7",
-                                       "baseline": "image mean", "value": "log-odds", "n": n},
-                              "profile": profile, "heatmap": heat, "notes": notes}
+                                       "baseline": "image mean", "value": "log-odds", "n": n,
+                                       "adversarial": f"PGD-20 L-inf eps {ADV_EPS}, seed 0"},
+                              "profile": profile, "heatmap": heat, "attack_utility": utility, "notes": notes}
     rows = [
         ["order profile: mimi / paper rows for the same SE", round(profile["ratio"], 3), "<= 0.5"],
         ["order profile: 90% interval of that ratio",
          f"{profile['ratio_90ci'][0]:.2f}..{profile['ratio_90ci'][1]:.2f}", ""],
+        ["clean - adversarial order profile (attacking utility by order): mimi / paper rows, same SE",
+         round(utility["ratio"], 3), ""],
+        ["clean - adversarial profile: 90% interval of that ratio",
+         f"{utility['ratio_90ci'][0]:.2f}..{utility['ratio_90ci'][1]:.2f}", ""],
         ["heatmap (centre cell): mimi / paper rows for the same mean SE", round(heat["ratio"], 3), "<= 0.5"],
         ["heatmap: 90% interval of that ratio", f"{heat['ratio_90ci'][0]:.2f}..{heat['ratio_90ci'][1]:.2f}", ""],
         ["heatmap: ratio for the same SE at the median cell", round(heat["median_cell_ratio"], 3), ""],
