@@ -21,7 +21,7 @@ def test_compare_reports_ratios_and_exact_top_order():
     # m = n-2 is exact for mimi: 1 + n + P rows against the paper's 4 P 100
     pairs = len(neighbor_pairs(4, 4))
     assert out["mimi_fixed_rows"][14] == 1 + n + pairs and out["mimi_rows_per_unit"][14] == 0
-    assert out["mimi_fixed_rows"][3] == 4 * 4 * pairs                 # the allocation pilot
+    assert out["mimi_fixed_rows"][3] == 0                             # no allocation pilot by default
     assert abs(out["per_order_ratio"][14] - (1 + n + pairs) / (4 * pairs * 100)) < 1e-3
     heat = compare(v, n, cell_pairs(5, n), [3, 7], pilot_samples=4, units=6, heatmap=True)
     assert heat["median_cell_ratio"] > 0 and heat["ratio"] > 0

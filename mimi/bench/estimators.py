@@ -99,8 +99,8 @@ def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, hea
                 difference: bool = False):
     """Per order: unit values ((units,) profile or (units, P) cells), rows per unit, fixed rows.
 
-    Profile: :func:`sample_order_profile` (pair grouping, Neyman allocation after a pilot of ``pilot``
-    contexts per pair: fixed rows). Heatmap: :func:`sample_order_interactions` with every pair sharing
+    Profile: :func:`sample_order_profile` (pair grouping; with ``pilot`` >= 2, Neyman allocation after
+    a pilot of that many contexts per pair: fixed rows). Heatmap: :func:`sample_order_interactions` with every pair sharing
     (``grouping="all"``). A deterministic order (m = n-2) is all fixed rows. With ``difference`` the
     unit values are clean minus adversarial, both on the same masks."""
     values, costs, fixed = [], [], []
@@ -163,7 +163,7 @@ def _bootstrap(pilot, mimi, costs, fixed, heatmap, rng, draws=200) -> tuple[floa
 
 
 def compare(v, n: int, pairs: np.ndarray, orders, *, pilot_samples: int, units: int, heatmap: bool,
-            allocation_pilot: int = 4, seed: int = 0, difference: bool = False) -> dict[str, Any]:
+            allocation_pilot: int = 0, seed: int = 0, difference: bool = False) -> dict[str, Any]:
     """Rows mimi needs / rows the paper protocol needs for the same SE (module docstring)."""
     orders = [int(m) for m in orders]
     pilot_units = _pilot_variances(v, n, pairs, orders, pilot_samples, seed, difference)
@@ -185,7 +185,7 @@ def compare(v, n: int, pairs: np.ndarray, orders, *, pilot_samples: int, units: 
 
 
 def se_honesty(v, n: int, pairs: np.ndarray, order: int, *, repeats: int, units: int, heatmap: bool,
-               pilot: int = 4) -> dict[str, float]:
+               pilot: int = 0) -> dict[str, float]:
     """Spread of repeated estimates (different seeds) over the RMS of their reported SEs (~1 if honest)."""
     means, ses = [], []
     for seed in range(repeats):

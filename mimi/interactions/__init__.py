@@ -19,8 +19,8 @@ averages and J^(m) = interaction_weights(n)[m] · I^(m) from the iid units; see 
     sample_order_interactions(v, n, pairs, orders, samples, seed, grouping="pair")
                                      (M, P) I^(m)(i, j); windows of random permutations, one unit = a
                                      round of permutations per pair group; grouping "all" for per-pair maps
-    sample_order_profile(v, n, pairs, orders, samples, seed, pilot=4)
-                                     (M,) mean over pairs (bar chart), Neyman allocation after a pilot
+    sample_order_profile(v, n, pairs, orders, samples, seed, pilot=0)
+                                     (M,) mean over pairs (bar chart); pilot >= 2: Neyman allocation
     sample_cell_heatmap(v, n, cell, orders, samples, seed, pool=False)
                                      (M, n) I^(m)(cell, j), 0 at the cell; pool=True: mean over the orders
     sample_shapley(v, n, samples, seed)                             (n,) antithetic permutation sampling

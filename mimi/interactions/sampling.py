@@ -273,15 +273,17 @@ def sample_order_interactions(v: Game, n: int, pairs, orders, samples: int = 32,
 
 
 def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
-                         grouping="pair", pilot: int = 4, rounds: float = 3.0, min_windows: int = MIN_WINDOWS,
+                         grouping="pair", pilot: int = 0, rounds: float = 3.0, min_windows: int = MIN_WINDOWS,
                          batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """Order profile: mean over the pair set of I^(m)(i, j) per order, (len(orders),) (or (M, G)).
 
-    With ``pilot`` >= 2 (default 4), each sampled order first draws ``pilot`` independent contexts per
+    With ``pilot`` >= 2, each sampled order first draws ``pilot`` independent contexts per
     pair (4 rows each; counted in ``forward_passes``, not used in the estimate, so it stays unbiased)
     and every unit then gives group g r_g >= 1 rounds of partitions, r_g ∝ σ_g / sqrt(rows of a round)
     with mean ``rounds`` (Neyman allocation: pairs whose Δv varies more get more contexts). ``pilot=0``
-    gives one round per group. ``samples`` is the number of iid units per order; the SE comes from
+    (default) gives one round per group: when the pairs' variances are alike, as on the Fashion-MNIST
+    image games, a pilot of a few contexts misallocates more than it saves (BENCHMARKS.md); it pays
+    off when they differ several-fold. ``samples`` is the number of iid units per order; the SE comes from
     them, so it includes every correlation between pairs; with ``grouping="pair"`` the pairs are
     independent and the SE is the stratified one (:meth:`Estimate.from_strata`, P (U - 1) degrees of
     freedom, so even 2 units give an SE to trust). For G games on shared masks,
