@@ -219,7 +219,7 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
     else:
         profile_pairs = sample_pairs(all_neighbours, 16, seed=0)
         profile_orders, heat_orders = orders, orders
-        pilot, units, repeats = 24, 24, 8
+        pilot, units, repeats = 24, 24, 30
     centre = (rows_ // 2) * cols_ + cols_ // 2
     profile = compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False)
     heat = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True)
