@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from mimi.games import ImageGame, on_device, predict, resolve_target
-from mimi.interactions import (EXACT_LIMIT, PAPER_RATIOS, Estimate, efficiency_decomposition, paper_orders,
+from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, PAPER_RATIOS, Estimate, efficiency_decomposition, paper_orders,
                                sample_cell_heatmap, sample_disentanglement, sample_order_profile, sample_pairs,
                                sample_shapley)
 from mimi.interactions import all_pairs as all_pairs_of
@@ -61,6 +61,9 @@ Z95 = 1.959963984540054
 #: < 10 s for two models on 2 CPU cores; see BENCHMARKS.md). ``pilot`` 0: no Neyman pilot (its 4
 #: contexts per pair and order cost more than they save at this budget). The profile's pairs are
 #: independent strata, so its SE has pair_count x (samples - 1) degrees of freedom, not samples - 1.
+#: ``coverage`` 1: each unit's block design covers every cell about once, the smallest unit, so two
+#: units answer in seconds (the library's default 3 costs about 15% fewer passes for the same SE,
+#: but its units are three times larger; BENCHMARKS.md).
 DEFAULTS: dict[str, Any] = {
     "grid": "7x7",
     "pairs": "neighbors",
@@ -68,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "ratios": PAPER_RATIOS,
     "samples": 2,
     "pilot": 0,
+    "coverage": 1,
     "heatmap_cell": (3, 3),
     "heatmap_ratios": (0.2, 0.5, 0.8),
     "heatmap_samples": 2,
@@ -447,18 +451,21 @@ def _dry_rows(estimator, n: int, *args, **kwargs) -> int:
         return int(estimator(zero, n, *args, **kwargs).forward_passes)
 
 
-def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, pilot: int = 0) -> int:
+def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, pilot: int = 0,
+                  coverage: int = DEFAULT_COVERAGE) -> int:
     """v(∅), v(N), the n singletons, and the estimator's rows. With a pilot the allocation depends on
     the values: the count is then that of a game of iid noise (equal variances), an estimate."""
     if not pilot:
-        return n + 2 + _dry_rows(sample_order_profile, n, pair_set, orders, samples, seed, pilot=0)
+        return n + 2 + _dry_rows(sample_order_profile, n, pair_set, orders, samples, seed, pilot=0,
+                                 coverage=coverage)
     rng = np.random.default_rng(seed)
     noise = (lambda masks: rng.standard_normal(len(masks)))
-    return n + 2 + int(sample_order_profile(noise, n, pair_set, orders, samples, seed, pilot=pilot).forward_passes)
+    return n + 2 + int(sample_order_profile(noise, n, pair_set, orders, samples, seed, pilot=pilot,
+                                            coverage=coverage).forward_passes)
 
 
-def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int) -> int:
-    return _dry_rows(sample_cell_heatmap, n, cell, orders, samples, seed)
+def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int, coverage: int = DEFAULT_COVERAGE) -> int:
+    return _dry_rows(sample_cell_heatmap, n, cell, orders, samples, seed, coverage=coverage)
 
 
 def _shapley_rows(n: int, samples: int) -> int:
@@ -468,7 +475,8 @@ def _shapley_rows(n: int, samples: int) -> int:
 
 def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequence[int] = (28, 28), images: int = 1,
                            orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                           samples: int = 32, seed: int = 0, cell=0, pilot: int = 0) -> int:
+                           samples: int = 32, seed: int = 0, cell=0, pilot: int = 0,
+                           coverage: int = DEFAULT_COVERAGE) -> int:
     """Forward passes (images through the model) of ``computation`` with these parameters, without
     running the model (exact, except for a profile with a ``pilot``, whose allocation depends on values): "profile", "heatmap", "shapley", "disentanglement" or "decomposition".
     ``images`` is 2 for clean + adversarial, B for disentanglement; ``image_shape`` is (H, W).
@@ -484,13 +492,14 @@ def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequenc
         return images * _shapley_rows(n, samples)
     if computation == "heatmap":
         order_values, _ = resolve_orders(n, orders, None if orders is not None else ratios)
-        return images * _heatmap_rows(n, resolve_cell(grid_, cell), order_values, samples, seed)
+        return images * _heatmap_rows(n, resolve_cell(grid_, cell), order_values, samples, seed, coverage)
     if computation in ("profile", "disentanglement"):
         order_values, _ = resolve_orders(n, orders, ratios)
         pair_set = resolve_pairs(grid_, pairs, pair_count, seed)
         if computation == "disentanglement":
-            return images * _dry_rows(sample_disentanglement, n, pair_set, order_values, samples, seed)
-        return images * _profile_rows(n, pair_set, order_values, samples, seed, pilot)
+            return images * _dry_rows(sample_disentanglement, n, pair_set, order_values, samples, seed,
+                                      coverage=coverage)
+        return images * _profile_rows(n, pair_set, order_values, samples, seed, pilot, coverage)
     raise ValueError(f"unknown computation {computation!r}; choose profile, heatmap, shapley, disentanglement "
                      f"or decomposition")
 
@@ -513,28 +522,30 @@ def _split(est: Estimate, paired: bool) -> tuple[Estimate, Optional[Estimate], O
 # --------------------------------------------------------------------------- the API
 def interaction_profile(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
                         grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                        samples: int = 32, pilot: int = 0, baseline="mean", value: str = "log-odds",
+                        samples: int = 32, pilot: int = 0, coverage: int = DEFAULT_COVERAGE, baseline="mean",
+                        value: str = "log-odds",
                         target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
                         precision: str = "float32", progress: Optional[ProgressFn] = None) -> InteractionProfile:
     """Order profile mean_{(i,j) in pairs} I^(m)(i, j) per order for x (and x' on the same masks), ΔJ^(m).
 
     ``orders`` (ints or "all") or ``ratios`` (fractions of n-2; default the paper's 0.1..0.9, 0.95, 1);
     ``pairs`` "neighbors" | "all" | explicit pairs, ``pair_count`` random ones of them (seeded);
-    ``samples`` iid units per order of mimi's block-partition estimator (:func:`mimi.interactions.sample_order_profile`;
-    ``pilot`` >= 2 first spends that many contexts per pair and order on a Neyman allocation of the rest).
+    ``samples`` iid units per order of mimi's block-design estimator (:func:`mimi.interactions.sample_order_profile`;
+    ``pilot`` >= 2 first spends that many contexts per pair and order on a Neyman allocation of the rest;
+    ``coverage``: how often each unit's block design covers every cell).
     """
     start = time.perf_counter()
     samples = check_samples(samples)
     setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
                    device=device, batch_size=batch_size, precision=precision, progress=progress,
                    extra=dict(pairs=pairs if isinstance(pairs, str) else "custom", pair_count=pair_count,
-                              samples=samples, pilot=pilot, seed=seed))
+                              samples=samples, pilot=pilot, coverage=coverage, seed=seed))
     n, game = setup.grid.n, setup.game
     order_values, ratio_values = resolve_orders(n, orders, ratios)
     pair_set = resolve_pairs(setup.grid, pairs, pair_count, seed)
-    game.expect(_profile_rows(n, pair_set, order_values, samples, seed, pilot), "order profile")
+    game.expect(_profile_rows(n, pair_set, order_values, samples, seed, pilot, coverage), "order profile")
     ends = _ends(setup)
-    est = sample_order_profile(game, n, pair_set, order_values, samples, seed, pilot=pilot)
+    est = sample_order_profile(game, n, pair_set, order_values, samples, seed, pilot=pilot, coverage=coverage)
     game.tracker.finish()
     clean, adv, diff = _split(est, setup.paired)
     phi0_sum = (ends[2:] - ends[0]).sum(axis=0)
@@ -561,7 +572,8 @@ def interaction_profile(model: nn.Module, image: Image, label: Optional[int], ad
 
 
 def pair_heatmap(model: nn.Module, image: Image, label: Optional[int], cell, adv_image: Optional[Image] = None, *,
-                 grid="7x7", orders=None, ratios=DEFAULTS["heatmap_ratios"], samples: int = 8, baseline="mean",
+                 grid="7x7", orders=None, ratios=DEFAULTS["heatmap_ratios"], samples: int = 8,
+                 coverage: int = DEFAULT_COVERAGE, baseline="mean",
                  value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None, precision: str = "float32",
                  progress: Optional[ProgressFn] = None) -> PairHeatmap:
     """I^(m)(cell, j) for every other cell j, per order and pooled over the orders (mean), clean and
@@ -573,12 +585,12 @@ def pair_heatmap(model: nn.Module, image: Image, label: Optional[int], cell, adv
         ratios = None
     setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
                    device=device, batch_size=batch_size, precision=precision, progress=progress,
-                   extra=dict(samples=samples, seed=seed))
+                   extra=dict(samples=samples, coverage=coverage, seed=seed))
     n, game, grid_ = setup.grid.n, setup.game, setup.grid
     index = resolve_cell(grid_, cell)
     order_values, ratio_values = resolve_orders(n, orders, ratios)
-    game.expect(_heatmap_rows(n, index, order_values, samples, seed), "pair heatmap")
-    est = sample_cell_heatmap(game, n, index, order_values, samples, seed)  # (M, n[, G])
+    game.expect(_heatmap_rows(n, index, order_values, samples, seed, coverage), "pair heatmap")
+    est = sample_cell_heatmap(game, n, index, order_values, samples, seed, coverage=coverage)  # (M, n[, G])
     pooled = est.average(axis=0, independent=True)   # orders are sampled independently
     shape = (grid_.rows, grid_.cols)
 
@@ -632,7 +644,8 @@ def shapley_map(model: nn.Module, image: Image, label: Optional[int], adv_image:
 
 
 def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, grid="7x7", orders=None, ratios=None,
-                    pairs="neighbors", pair_count: Optional[int] = None, samples: int = 8, baseline="mean",
+                    pairs="neighbors", pair_count: Optional[int] = None, samples: int = 8,
+                    coverage: int = DEFAULT_COVERAGE, baseline="mean",
                     value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None, precision: str = "float32",
                     progress: Optional[ProgressFn] = None) -> Disentanglement:
     """D^(m) over B images (B, C, H, W) and a pair set, all images on shared masks (one (k, B) game).
@@ -663,8 +676,9 @@ def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, g
     n = grid_.n
     order_values, ratio_values = resolve_orders(n, orders, ratios)
     pair_set = resolve_pairs(grid_, pairs, pair_count, seed)
-    game.expect(_dry_rows(sample_disentanglement, n, pair_set, order_values, samples, seed), "disentanglement")
-    est = sample_disentanglement(game, n, pair_set, order_values, samples, seed)
+    game.expect(_dry_rows(sample_disentanglement, n, pair_set, order_values, samples, seed, coverage=coverage),
+                "disentanglement")
+    est = sample_disentanglement(game, n, pair_set, order_values, samples, seed, coverage=coverage)
     return Disentanglement(
         orders=order_values, ratios=ratio_values, n=n, grid=grid_.spec, d=est.d_pooled, d_se=est.d_pooled_se,
         d_low=est.d_pooled - Z95 * est.d_pooled_se, d_high=est.d_pooled + Z95 * est.d_pooled_se,
@@ -734,7 +748,8 @@ def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAU
 
 def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attack: Optional[dict] = None,
                   grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                  samples: int = 32, pilot: int = 0, shapley_samples: int = 16, baseline="mean",
+                  samples: int = 32, pilot: int = 0, coverage: int = DEFAULT_COVERAGE, shapley_samples: int = 16,
+                  baseline="mean",
                   value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
                   precision: str = "float32", progress: Optional[ProgressFn] = None, model_name: str = "model",
                   source: str = "image", classes: Optional[Sequence[str]] = None) -> ImageReport:
@@ -755,7 +770,7 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
     common = dict(grid=grid, baseline=baseline, value=value, target=target, seed=seed, device=device,
                   batch_size=batch_size, precision=precision, progress=progress)
     profile = interaction_profile(model, x, label, x_adv, orders=orders, ratios=ratios, pairs=pairs,
-                                  pair_count=pair_count, samples=samples, pilot=pilot, **common)
+                                  pair_count=pair_count, samples=samples, pilot=pilot, coverage=coverage, **common)
     shapley = None
     if shapley_samples:
         shapley = shapley_map(model, x, label, x_adv, samples=shapley_samples, **common)
@@ -791,10 +806,11 @@ def default_view(model: nn.Module, image: Image, label: int, *, device=None, see
     common = dict(grid=d["grid"], baseline=d["baseline"], value=d["value"], target=d["target"], seed=seed,
                   device=device, progress=progress)
     profile = interaction_profile(model, image, label, x_adv, ratios=d["ratios"], pairs=d["pairs"],
-                                  pair_count=d["pair_count"], samples=d["samples"], pilot=d["pilot"], **common)
+                                  pair_count=d["pair_count"], samples=d["samples"], pilot=d["pilot"],
+                                  coverage=d["coverage"], **common)
     profile_seconds = time.perf_counter() - start
     if on_profile is not None:
         on_profile(profile)
     heatmap = pair_heatmap(model, image, label, d["heatmap_cell"], x_adv, ratios=d["heatmap_ratios"],
-                           samples=d["heatmap_samples"], **common)
+                           samples=d["heatmap_samples"], coverage=d["coverage"], **common)
     return DefaultView(attack, profile, heatmap, profile_seconds, time.perf_counter() - start)

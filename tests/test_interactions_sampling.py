@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from mimi.interactions.sampling import block_count, block_design
 from mimi.interactions import (GROUPINGS, Estimate, pair_groups, cell_pairs, exact_order_interactions, exact_shapley, exact_values,
                                neighbor_pairs, paper_order_interactions, paper_orders, paper_protocol,
                                sample_cell_heatmap, sample_disentanglement, sample_order_interactions,
@@ -259,7 +260,7 @@ def test_profile_with_neyman_allocation_is_unbiased_calibrated_and_counted():
     orders = [3]
     truth = np.array([np.mean([exact[m, i, j] for i, j in pairs]) for m in orders])
     hits, means = [], []
-    for seed in range(60):   # skewed units: t-intervals need a dozen units or more to reach ~0.95
+    for seed in range(100):   # skewed units: t-intervals need a dozen units or more to reach ~0.95
         est = sample_order_profile(v, n, pairs, orders, samples=12, seed=seed, pilot=4)
         hits.append(np.abs(est.mean - truth) < 2 * est.se)
         means.append(est.mean)
@@ -296,3 +297,37 @@ def test_pair_groups():
         pair_groups(pairs, [[0, 1], [2]])
     with pytest.raises(ValueError, match="pilot must be 0"):
         sample_order_profile(table_game(8), 8, PAIRS, [3], samples=3, pilot=1)
+
+
+@pytest.mark.parametrize("players,size,coverage", [(47, 18, 2), (47, 23, 3), (47, 4, 1), (48, 10, 2), (62, 31, 2),
+                                                    (254, 25, 2), (12, 4, 2), (9, 1, 2)])
+def test_block_design_is_near_balanced(players, size, coverage):
+    design = block_design(players, size, coverage)
+    K = block_count(players, size, coverage)
+    counts = design.astype(int)
+    assert design.shape == (K, players) and not design.flags.writeable
+    assert (counts.sum(axis=1) == size).all()                                    # every block a context size
+    per_player = counts.sum(axis=0)
+    assert per_player.max() - per_player.min() <= 1                              # equal coverage (±1)
+    assert per_player.sum() == K * size
+    shared = (counts @ counts.T)[~np.eye(K, dtype=bool)]
+    assert shared.max() - shared.min() <= 3                                      # near-equal intersections
+    if K * size <= players:
+        assert shared.max() == 0                                                 # room for a partition: disjoint
+    if size == 1:
+        np.testing.assert_array_equal(design, np.eye(players, dtype=bool))      # every context once
+
+
+def test_exact_coverage_removes_the_variance_of_a_context_additive_interaction():
+    """v(S) = 1[0 in S] 1[1 in S] a·1_S gives Δv(0, 1, S) = a·1_S: a unit of a design that covers every
+    player equally often averages it to its exact mean; uneven coverage leaves variance."""
+    n = 14
+    a = np.random.default_rng(0).normal(size=n)
+    v = lambda masks: masks[:, 0] * masks[:, 1] * (masks @ a)
+    truth = exact_order_interactions(v, n)[4, 0, 1]
+    assert 2 * (n - 2) % 4 == 0                                                  # K = 6 blocks of 4 cover 12 twice
+    even = sample_order_interactions(v, n, [(0, 1)], [4], samples=20, seed=0, coverage=2)
+    np.testing.assert_allclose(even.unit_values[:, 0, 0], truth, atol=1e-12)
+    uneven = sample_order_interactions(v, n, [(0, 1)], [5], samples=20, seed=0, coverage=2)   # 5 blocks of 5 over 12
+    assert uneven.se[0, 0] > 1e-3
+    assert abs(uneven.mean[0, 0] - exact_order_interactions(v, n)[5, 0, 1]) < 4 * uneven.se[0, 0]

@@ -14,7 +14,8 @@ Method (per order m; the same for the order profile and for a heatmap):
 - mimi: ``units`` iid units per order measure the variance per unit V_m (of the profile, or of each
   cell) and the rows per unit c_m. Reaching the paper's SE² needs V_m / SE² units, so
   c_m · V_m / SE² rows. Orders m = n-2 are exact for mimi (1 + n + P rows) and deterministic for the
-  paper too (its 4 P K rows buy nothing there).
+  paper too (its 4 P K rows buy nothing there). mimi runs with the library's default block-design coverage
+  (``DEFAULT_COVERAGE``); the full run also measures coverage 1, the dashboard's small units.
 - ratio = Σ_m mimi rows / Σ_m paper rows at equal SE at every order (heatmap: equal mean SE² over cells;
   the worst cell is reported as well). A 90% interval comes from a bootstrap over mimi units and
   pilot contexts.
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 
 from mimi.attacks import pgd
-from mimi.interactions import (CountingGame, cell_pairs, neighbor_pairs, paper_order_interactions, paper_orders,
+from mimi.interactions import (DEFAULT_COVERAGE, CountingGame, cell_pairs, neighbor_pairs, paper_order_interactions, paper_orders,
                                sample_order_interactions, sample_order_profile, sample_pairs)
 from mimi.models import SmallCNN, freeze
 from mimi.values import class_value
@@ -96,7 +97,7 @@ def _pilot_variances(v, n: int, pairs: np.ndarray, orders, samples: int, seed: i
 
 
 def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, heatmap: bool, pilot: int,
-                difference: bool = False):
+                difference: bool = False, coverage: int = DEFAULT_COVERAGE):
     """Per order: unit values ((units,) profile or (units, P) cells), rows per unit, fixed rows.
 
     Profile: :func:`sample_order_profile` (pair grouping; with ``pilot`` >= 2, Neyman allocation after
@@ -108,12 +109,12 @@ def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, hea
         game = CountingGame(v, n)
         counted = game if difference else (lambda masks: game(masks)[:, 0])
         if heatmap:
-            est = sample_order_interactions(counted, n, pairs, [m], units, seed + k, grouping="all")
+            est = sample_order_interactions(counted, n, pairs, [m], units, seed + k, grouping="all", coverage=coverage)
             values.append(est.unit_values[:, 0])
             pilot_rows = 0
         else:
             # one explicit group per pair: the draws of grouping="pair", with unit-level values to resample
-            est = sample_order_profile(counted, n, pairs, [m], units, seed + k, pilot=pilot,
+            est = sample_order_profile(counted, n, pairs, [m], units, seed + k, pilot=pilot, coverage=coverage,
                                        grouping=[[p] for p in range(len(pairs))])
             values.append(est.difference(0, 1).unit_values[:, 0] if difference else est.unit_values[:, 0])
             pilot_rows = 4 * pilot * len(pairs) if 0 < m < n - 2 else 0
@@ -163,13 +164,14 @@ def _bootstrap(pilot, mimi, costs, fixed, heatmap, rng, draws=200) -> tuple[floa
 
 
 def compare(v, n: int, pairs: np.ndarray, orders, *, pilot_samples: int, units: int, heatmap: bool,
-            allocation_pilot: int = 0, seed: int = 0, difference: bool = False) -> dict[str, Any]:
+            allocation_pilot: int = 0, seed: int = 0, difference: bool = False,
+            coverage: int = DEFAULT_COVERAGE) -> dict[str, Any]:
     """Rows mimi needs / rows the paper protocol needs for the same SE (module docstring)."""
     orders = [int(m) for m in orders]
     pilot_units = _pilot_variances(v, n, pairs, orders, pilot_samples, seed, difference)
     pilot = [pilot_units[:, k] for k in range(len(orders))]
     mimi, costs, fixed = _mimi_units(v, n, pairs, orders, units, seed + 1000, heatmap, allocation_pilot,
-                                     difference)
+                                     difference, coverage)
     ratio, median, per_order = _ratio(pilot, mimi, costs, fixed, heatmap)
     low, high = _bootstrap(pilot, mimi, costs, fixed, heatmap, np.random.default_rng(seed))
     out = {"ratio": float(ratio), "ratio_90ci": [low, high],
@@ -177,8 +179,8 @@ def compare(v, n: int, pairs: np.ndarray, orders, *, pilot_samples: int, units: 
            "mimi_rows_per_unit": dict(zip(orders, np.round(costs, 1).tolist())),
            "mimi_fixed_rows": dict(zip(orders, fixed)),
            "pairs": len(pairs), "pilot_contexts_per_pair": pilot_samples, "mimi_units": units,
-           "estimator": ("sample_order_interactions(grouping='all')" if heatmap else
-                         f"sample_order_profile(grouping='pair', pilot={allocation_pilot})")}
+           "estimator": (f"sample_order_interactions(grouping='all', coverage={coverage})" if heatmap else
+                         f"sample_order_profile(grouping='pair', pilot={allocation_pilot}, coverage={coverage})")}
     if heatmap:
         out["median_cell_ratio"] = float(median)
     return out
@@ -219,10 +221,12 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
     else:
         profile_pairs = sample_pairs(all_neighbours, 16, seed=0)
         profile_orders, heat_orders = orders, orders
-        pilot, units, repeats = 24, 24, 30
+        pilot, units, repeats = 40, 40, 30
     centre = (rows_ // 2) * cols_ + cols_ // 2
     profile = compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False)
     heat = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True)
+    quick_units = None if quick else compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units,
+                                             heatmap=False, coverage=1)
     adversarial = torch.from_numpy(pgd(model, image[None].to(device), [label], ADV_EPS, 20, seed=0).x_adv[0])
     pair_game = image_game(model, torch.stack([image, adversarial.to(image.dtype)]), [label, label], rows_, cols_,
                            device=device)
@@ -231,7 +235,8 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
     result: dict[str, Any] = {"game": {"model": model_name, "image": "gallery 0", "label": label, "grid": "7x7",
                                        "baseline": "image mean", "value": "log-odds", "n": n,
                                        "adversarial": f"PGD-20 L-inf eps {ADV_EPS}, seed 0"},
-                              "profile": profile, "heatmap": heat, "attack_utility": utility, "notes": notes}
+                              "profile": profile, "heatmap": heat, "attack_utility": utility,
+                              "profile_coverage_1": quick_units, "notes": notes}
     rows = [
         ["order profile: mimi / paper rows for the same SE", round(profile["ratio"], 3), "<= 0.5"],
         ["order profile: 90% interval of that ratio",
@@ -244,6 +249,11 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
         ["heatmap: 90% interval of that ratio", f"{heat['ratio_90ci'][0]:.2f}..{heat['ratio_90ci'][1]:.2f}", ""],
         ["heatmap: ratio for the same SE at the median cell", round(heat["median_cell_ratio"], 3), ""],
     ]
+    if quick_units is not None:
+        rows += [["order profile with coverage 1 (the dashboard's small units): mimi / paper rows",
+                  round(quick_units["ratio"], 3), ""],
+                 ["coverage 1: 90% interval of that ratio",
+                  f"{quick_units['ratio_90ci'][0]:.2f}..{quick_units['ratio_90ci'][1]:.2f}", ""]]
     if repeats:
         middle = int(orders[4])
         honesty = {"profile": se_honesty(v, n, profile_pairs, middle, repeats=repeats, units=4, heatmap=False),

@@ -39,6 +39,9 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=DEFAULTS["samples"], help="contexts per order (default %(default)s)")
     p.add_argument("--pilot", type=int, default=DEFAULTS["pilot"],
                    help="contexts per pair and order for a Neyman-allocation pilot (0 = none, else >= 2)")
+    p.add_argument("--coverage", type=int, default=DEFAULTS["coverage"],
+                   help="how often each unit's block design covers every cell: 1 the smallest units (default), "
+                        "3 the fewest forward passes for a given SE")
     p.add_argument("--shapley-samples", type=int, default=DEFAULTS["shapley_samples"],
                    help="permutations for the Shapley map (default %(default)s; 0 skips it)")
     p.add_argument("--seed", type=int, default=0)
@@ -149,7 +152,7 @@ def run(args) -> int:
     report = analyze_image(
         model, image, label, attack=attack, grid=args.grid, orders=parse_list(args.orders, int, "--orders"),
         ratios=parse_list(args.ratios, float, "--ratios"), pairs=args.pairs,
-        pair_count=args.pair_count or None, samples=args.samples, pilot=args.pilot,
+        pair_count=args.pair_count or None, samples=args.samples, pilot=args.pilot, coverage=args.coverage,
         shapley_samples=args.shapley_samples, baseline=args.baseline, value=args.value,
         target=parse_target(args.target), seed=args.seed, device=device, batch_size=args.batch_size,
         progress=progress, model_name=args.model, source=source, classes=card.get("classes"))

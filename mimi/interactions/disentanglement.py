@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mimi.interactions.game import DEFAULT_BATCH_ROWS, Game
-from mimi.interactions.sampling import _order_interaction_units, paper_order_interactions
+from mimi.interactions.sampling import DEFAULT_COVERAGE, _order_interaction_units, paper_order_interactions
 from mimi.results import Result
 
 
@@ -85,13 +85,13 @@ def disentanglement_from_units(delta_units: np.ndarray, abs_units: np.ndarray, o
 
 
 def sample_disentanglement(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
-                           estimator: str = "mimi", grouping="all",
+                           estimator: str = "mimi", grouping="all", coverage: int = DEFAULT_COVERAGE,
                            batch_rows: int = DEFAULT_BATCH_ROWS) -> DisentanglementEstimate:
     """D^(m) per order and game by mimi's block-star design (``estimator="mimi"``) or by the released
     protocol (``"paper"``: ``samples`` contexts per pair and order, the same S for the four terms)."""
     if estimator == "mimi":
         game, deltas, abs_deltas, info = _order_interaction_units(v, n, pairs, orders, samples, seed,
-                                                                  grouping, batch_rows)
+                                                                  grouping, batch_rows, coverage)
         return disentanglement_from_units(deltas, abs_deltas, info["orders"], game.forward_passes, "mimi")
     if estimator == "paper":
         est = paper_order_interactions(v, n, pairs, orders, samples, seed, batch_rows=batch_rows)

@@ -1,4 +1,4 @@
-r"""Sampled order-m interactions with standard errors: mimi's block-partition estimator and the paper's.
+r"""Sampled order-m interactions with standard errors: mimi's block-design estimator and the paper's.
 
 Target: I^(m)(i, j) = E_{S ~ U_m(N\{i,j})} Δv(i, j, S), U_m(A) the uniform law on m-subsets of A,
 Δv(i, j, S) = v(S+i+j) - v(S+i) - v(S+j) + v(S).
@@ -6,44 +6,53 @@ Target: I^(m)(i, j) = E_{S ~ U_m(N\{i,j})} Δv(i, j, S), U_m(A) the uniform law 
 **Paper protocol** (:func:`paper_order_interactions`): for every pair and order, ``samples``
 independent contexts S ~ U_m(N\{i,j}), four evaluations each: 4 · samples · P rows per order.
 
-**mimi** (:func:`sample_order_interactions`): contexts come from random *partitions* and are shared
-through *block stars*.
+**mimi** (:func:`sample_order_interactions`): contexts come from randomly relabelled *block designs*
+and are shared through *block stars*.
 
-- Partition: a random permutation of the n players cut into L = n // s consecutive blocks of
-  s = min(m, n-2-m) players (the n mod s leftover players are in no block).
+- Design: K blocks of s = min(m, n-2-m) players over the N' free players (:func:`block_design`),
+  K = round(coverage · N' / s), so every player lies in ``coverage`` (±1) blocks and two blocks share
+  nearly the same number of players, about s (r - 1) / (K - 1) with r = K s / N' (a near-balanced
+  incomplete block design). A uniformly random relabelling of the players makes each block a uniform
+  s-subset. With s = 1 the design is the N' single players: every context once, exact.
 - Low orders (m <= n-2-m): a block B is a context S = B. Every pair p of the group disjoint from B gets
   Δv(p, B) from v(B), v(B+k) for the players k of those pairs, and v(B+i+j).
 - High orders (m > n-2-m): a block R is a *removed* set. Every pair p disjoint from R gets the context
   S_p = N \ (R ∪ p) (size m), and Δv = v(N\R) - v(N\R\i) - v(N\R\j) + v(N\R\{i,j}) shares v(N\R)
   and v(N\R\k) between the pairs.
-- m = 0 and m = n-2 have one context per pair: evaluated once, exact, SE 0. With s = 1 (m = 1, n-3)
-  a partition enumerates every context: exact as well.
+- m = 0 and m = n-2 have one context per pair: evaluated once, exact, SE 0.
 
-Pairs are split into groups (``grouping``); each group draws its own partitions, independent of the
-other groups. One *unit* (the iid unit of the standard error) draws, for every group, partitions until
-each of its pairs is disjoint from at least one block; pair p averages Δv over all blocks of its
-first covering partition that are disjoint from it (about L - 2 blocks at low and high orders).
+Pairs are split into groups (``grouping``); each group relabels its own designs, independent of the
+other groups, over the players outside C_g (the players common to all its pairs). One *unit* (the iid
+unit of the standard error) draws, for every group, designs until each of its pairs is disjoint from at
+least one block; pair p averages Δv over all blocks of its first covering design that are disjoint
+from it (all K blocks with ``grouping="pair"``, where C_g = {i, j}).
 
-Unbiased: given the positions of i and j in the permutation (which alone decide which blocks cover p,
-and in which partition), the other n-2 players fill the remaining positions uniformly, so every block
-disjoint from p is a uniform s-subset of N\{i,j}, i.e. its context is a draw from U_m(N\{i,j}). So each
-unit's value for each pair is unbiased, units are iid, and mean and SE follow
-(:class:`~mimi.interactions.estimate.Estimate`).
+Unbiased: given the positions of i and j (which alone decide which blocks cover p, and in which design),
+the other players fill the remaining positions uniformly, so every block disjoint from p is a uniform
+s-subset of N\{i,j}, i.e. its context is a draw from U_m(N\{i,j}). So each unit's value for each pair
+is unbiased, units are iid, and mean and SE follow (:class:`~mimi.interactions.estimate.Estimate`).
 
-Why windows of one permutation: they are (nearly) disjoint, so the contexts a pair averages over in one
-unit are negatively dependent (a stratified design); on the Fashion-MNIST image game this cuts the
-variance per row by about 2x at low and high orders (not at m ≈ n/2, where two halves are all there is).
+Why balanced designs: for any design, the variance of a unit's mean over its blocks is
+(1/K²) Σ_{a,b} C(|B_a ∩ B_b|), C(t) the covariance of Δv at two uniform contexts sharing t players.
+Equal coverage removes the part of Δv that is additive in the players (1[k in S] terms), and equal
+intersections the part that is pairwise as well; what is left is higher order. A plain partition
+leaves N' mod s players out, so at middle orders (two or three blocks) its coverage is uneven and its
+two blocks are near complements (at m = N'/2 exactly, Δv at S and at its complement share every
+even-order part). BENCHMARKS.md has the measured
+variance per row for coverage 1, 2 and 3.
 
-Why groups: pairs that share a window share its context and its rows v(S), v(S+k); that saves rows
+Why groups: pairs that share a block share its context and its rows v(S), v(S+k); that saves rows
 (about 2 instead of 4 per Δv with ``grouping="all"``), but Δv of pairs under one context are
 correlated (pairs (i, j) and (i, k) share f_i(S) = v(S+i) - v(S) outright). For per-pair values (a
 heatmap: one cell against all) the correlation costs nothing, so ``"all"`` is best there; for averages
-over pairs (the order profile) it adds variance, so ``"pair"`` (each pair its own permutations, pairs
+over pairs (the order profile) it adds variance, so ``"pair"`` (each pair its own designs, pairs
 independent) is the default. Every SE comes from the units and so includes whatever correlation the
 grouping creates. :func:`sample_order_profile` adds Neyman allocation across pair groups.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -52,12 +61,12 @@ from mimi.interactions.game import (DEFAULT_BATCH_ROWS, CountingGame, Game, chec
                                     check_players, check_positive_int, check_samples)
 
 GROUPINGS = ("pair", "all", "player")
-MIN_WINDOWS = 2
+DEFAULT_COVERAGE = 3
 _MAX_ROWS_PER_CHUNK = 1 << 18  # mask rows built at once (memory bound: rows x n bytes)
 
 
 def pair_groups(pairs: np.ndarray, grouping="pair") -> list[np.ndarray]:
-    """Indices of the pairs that share partitions: ``"all"`` one group, ``"pair"`` one group per pair,
+    """Indices of the pairs that share designs: ``"all"`` one group, ``"pair"`` one group per pair,
     ``"player"`` the pairs with the same first player (i of (i, j)), or an explicit list of index
     lists that holds every pair exactly once."""
     count = len(pairs)
@@ -83,42 +92,77 @@ def _padded(groups: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _random_windows(rng: np.random.Generator, excluded: np.ndarray, size: int, min_windows: int) -> np.ndarray:
-    """Windows of random permutations: (draws, W, n) bool, W = max(N' // size, min_windows).
+def block_count(players: int, size: int, coverage: int = DEFAULT_COVERAGE) -> int:
+    """Blocks of one design: ``players`` blocks of one player (every context once: exact), else
+    max(2, round(coverage · players / size)) so that each player lies in about ``coverage`` blocks."""
+    return players if size == 1 else max(2, round(coverage * players / size))
 
-    Row d permutes the N' = n - |excluded[d]| free players uniformly at random (positions 0..N'-1) and
-    window t holds the ``size`` consecutive positions from floor(t N' / W) on (cyclically). With
-    W = N' // size the windows are the disjoint blocks of a partition; more windows overlap evenly.
-    Every window is a uniform ``size``-subset of the free players."""
+
+@functools.lru_cache(maxsize=512)
+def block_design(players: int, size: int, coverage: int = DEFAULT_COVERAGE) -> np.ndarray:
+    """Incidence (K, players) of K = :func:`block_count` blocks of ``size`` players (read-only, cached).
+
+    Each player lies in floor(K size / players) or one more blocks, and two blocks share about
+    size (r - 1) / (K - 1) players, r = K size / players (a near-balanced incomplete block design),
+    built greedily: each player joins the blocks with room that share the fewest players with the
+    blocks it already joined (ties: the least filled). With K size <= players the blocks are disjoint.
+    """
+    blocks = block_count(players, size, coverage)
+    base, extra = divmod(blocks * size, players)
+    incidence = np.zeros((blocks, players), dtype=bool)
+    fill = np.zeros(blocks, dtype=np.int64)
+    for player in range(players):
+        joined = np.zeros(blocks, dtype=bool)
+        for _ in range(base + (player < extra)):
+            shared = incidence.astype(np.int64) @ incidence[joined].sum(axis=0)   # Σ_{b joined} |a ∩ b|
+            score = np.where(joined | (fill >= size), np.iinfo(np.int64).max, shared * (size + 1) + fill)
+            block = int(np.argmin(score))
+            joined[block] = True
+            fill[block] += 1
+        incidence[joined, player] = True
+    if (fill != size).any():
+        raise AssertionError(f"block design {players=} {size=} {coverage=} left blocks unfilled")
+    incidence.flags.writeable = False
+    return incidence
+
+
+def _random_blocks(rng: np.random.Generator, excluded: np.ndarray, size: int, coverage: int) -> np.ndarray:
+    """Blocks of a randomly relabelled design: (draws, K, n) bool.
+
+    Row d places its N' = n - |excluded[d]| free players at uniformly random positions 0..N'-1 and
+    block t holds the players at the positions of block t of :func:`block_design` (N', size). A fixed
+    ``size``-subset of positions under a uniform relabelling is a uniform ``size``-subset of the free
+    players, so every block is one; the design only couples the blocks of a row."""
     draws, n = excluded.shape
     keys = rng.random((draws, n)) + 2.0 * excluded                      # excluded players sort last
     order = np.argsort(keys, axis=1)
     position = np.empty_like(order)
     np.put_along_axis(position, order, np.broadcast_to(np.arange(n), (draws, n)), axis=1)
-    free = n - excluded.sum(axis=1)                                    # (draws,)
-    count = np.maximum(free // size, min_windows)
-    width = count.max()
-    start = (np.arange(width)[None, :] * free[:, None]) // count[:, None]
-    offset = (position[:, None, :] - start[:, :, None]) % free[:, None, None]
-    inside = (offset < size) & ~excluded[:, None, :]
-    return inside & (np.arange(width)[None, :, None] < count[:, None, None])
+    free = n - excluded.sum(axis=1)
+    designs = {int(f): block_design(int(f), size, coverage) for f in np.unique(free)}
+    out = np.zeros((draws, max(len(d) for d in designs.values()), n), dtype=bool)
+    for players, design in designs.items():
+        rows = np.flatnonzero(free == players)
+        padded = np.zeros((len(design), n), dtype=bool)
+        padded[:, :players] = design
+        out[rows, :len(design)] = padded[:, position[rows]].transpose(1, 0, 2)
+    return out
 
 
-def _covering_windows(rng, excluded: np.ndarray, size: int, min_windows: int, ends: np.ndarray,
-                      valid: np.ndarray):
-    """Windows (draws, T, W, n) from T >= 1 permutations per draw, drawn until every valid pair slot
-    (``ends`` (draws, k, 2)) is disjoint from some window, and first (draws, k): the first permutation
-    whose windows cover each slot."""
+def _covering_blocks(rng, excluded: np.ndarray, size: int, coverage: int, ends: np.ndarray, valid: np.ndarray):
+    """Blocks (draws, T, K, n) from T >= 1 relabelled designs per draw, drawn until every valid pair slot
+    (``ends`` (draws, k, 2)) is disjoint from some block, and first (draws, k): the first design whose
+    blocks cover each slot."""
     rounds = []
     first = np.where(valid, -1, 0)
     while (first < 0).any():
-        windows = _random_windows(rng, excluded, size, min_windows)
-        nonempty = windows.any(axis=2)
+        blocks = _random_blocks(rng, excluded, size, coverage)
+        nonempty = blocks.any(axis=2)
         covers = (nonempty[:, :, None]
-                  & ~np.take_along_axis(windows, np.broadcast_to(ends[:, None, :, 0], (*windows.shape[:2], ends.shape[1])), 2)
-                  & ~np.take_along_axis(windows, np.broadcast_to(ends[:, None, :, 1], (*windows.shape[:2], ends.shape[1])), 2))
+                  & ~np.take_along_axis(blocks, np.broadcast_to(ends[:, None, :, 0], (*blocks.shape[:2], ends.shape[1])), 2)
+                  & ~np.take_along_axis(blocks, np.broadcast_to(ends[:, None, :, 1], (*blocks.shape[:2], ends.shape[1])), 2))
         first[(first < 0) & covers.any(axis=1)] = len(rounds)
-        rounds.append(windows)
+        rounds.append(blocks)
     return np.stack(rounds, axis=1), first
 
 
@@ -144,11 +188,11 @@ def _star_deltas(game: CountingGame, members: np.ndarray, star: np.ndarray, i: n
 
 
 def _order_units(game: CountingGame, pairs: np.ndarray, groups: list[np.ndarray], m: int, units: int,
-                 rng: np.random.Generator, min_windows: int):
+                 rng: np.random.Generator, coverage: int):
     """Per-unit mean of Δv and of |Δv| per pair at order m: two (units, P, G) arrays.
 
-    Each group draws its own permutations of the players outside C_g, the players common to all its
-    pairs; a window disjoint from a pair is a uniform context of it (module docstring)."""
+    Each group relabels its own designs over the players outside C_g, the players common to all its
+    pairs; a block disjoint from a pair is a uniform context of it (module docstring)."""
     n, P = game.n, len(pairs)
     high = m > n - 2 - m
     size = n - 2 - m if high else m
@@ -163,17 +207,17 @@ def _order_units(game: CountingGame, pairs: np.ndarray, groups: list[np.ndarray]
     slots = np.tile(padded, (units, 1))                               # (units*Q, k) pair indices
     valid = slots >= 0
     ends = pairs[np.maximum(slots, 0)]                                # (units*Q, k, 2)
-    windows, first = _covering_windows(rng, np.tile(common, (units, 1)), size, min_windows, ends, valid)
-    T, W = windows.shape[1:3]
-    shape = (units * Q, T, W, k)
-    has_i = np.take_along_axis(windows, np.broadcast_to(ends[:, None, None, :, 0], shape), axis=3)
-    has_j = np.take_along_axis(windows, np.broadcast_to(ends[:, None, None, :, 1], shape), axis=3)
-    used = (windows.any(axis=3)[..., None] & ~has_i & ~has_j          # window disjoint from the pair
+    blocks, first = _covering_blocks(rng, np.tile(common, (units, 1)), size, coverage, ends, valid)
+    T, K = blocks.shape[1:3]
+    shape = (units * Q, T, K, k)
+    has_i = np.take_along_axis(blocks, np.broadcast_to(ends[:, None, None, :, 0], shape), axis=3)
+    has_j = np.take_along_axis(blocks, np.broadcast_to(ends[:, None, None, :, 1], shape), axis=3)
+    used = (blocks.any(axis=3)[..., None] & ~has_i & ~has_j          # block disjoint from the pair
             & (np.arange(T)[None, :, None] == first[:, None, :])[:, :, None, :]    # first covering round
-            & valid[:, None, None, :])                                            # (draws, T, W, k)
-    draw, part, win, slot = np.nonzero(used)
-    stars, star = np.unique(np.stack([draw, part, win], axis=1), axis=0, return_inverse=True)
-    members = windows[stars[:, 0], stars[:, 1], stars[:, 2]]
+            & valid[:, None, None, :])                                            # (draws, T, K, k)
+    draw, design, block, slot = np.nonzero(used)
+    stars, star = np.unique(np.stack([draw, design, block], axis=1), axis=0, return_inverse=True)
+    members = blocks[stars[:, 0], stars[:, 1], stars[:, 2]]
     if high:
         members = ~members
     pair = slots[draw, slot]
@@ -225,13 +269,13 @@ def _neyman_groups(groups: list[np.ndarray], pilot: np.ndarray, rounds: float) -
 
 
 def _order_interaction_units(v: Game, n: int, pairs, orders, samples: int, seed: int, grouping,
-                             batch_rows: int, min_windows: int = MIN_WINDOWS, pilot: int = 0,
+                             batch_rows: int, coverage: int = DEFAULT_COVERAGE, pilot: int = 0,
                              rounds: float = 1.0):
     n = check_players(n)
     pairs, orders = check_pairs(pairs, n), check_orders(orders, n)
     samples = check_samples(samples)
     groups = pair_groups(pairs, grouping)
-    min_windows = check_positive_int(min_windows, "min_windows")
+    coverage = check_positive_int(coverage, "coverage")
     if pilot and pilot < 2:
         raise ValueError(f"pilot must be 0 (no allocation) or >= 2 contexts per pair, got {pilot}")
     game = CountingGame(v, n, batch_rows)
@@ -242,9 +286,9 @@ def _order_interaction_units(v: Game, n: int, pairs, orders, samples: int, seed:
         if pilot and 0 < min(m, n - 2 - m):
             order_groups = _neyman_groups(groups, _paper_deltas(game, pairs, int(m), pilot, rng), rounds)
         repeats.append(len(order_groups) / len(groups))
-        windows = max(n // max(1, min(m, n - 2 - m)), min_windows)
-        rows = 4 * windows * sum(len(g) for g in order_groups)
-        parts = [_order_units(game, pairs, order_groups, int(m), chunk, rng, min_windows)
+        blocks = block_count(n, max(1, min(m, n - 2 - m)), coverage)
+        rows = 4 * blocks * sum(len(g) for g in order_groups)
+        parts = [_order_units(game, pairs, order_groups, int(m), chunk, rng, coverage)
                  for chunk in _unit_chunks(samples, rows)]
         deltas.append(np.concatenate([p[0] for p in parts]))
         abs_deltas.append(np.concatenate([p[1] for p in parts]))
@@ -258,28 +302,29 @@ def _order_interaction_units(v: Game, n: int, pairs, orders, samples: int, seed:
 
 def sample_order_interactions(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
                               grouping="pair",
-                              min_windows: int = MIN_WINDOWS, batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
+                              coverage: int = DEFAULT_COVERAGE, batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """I^(m)(i, j) for the given pairs and orders by block-star sampling (module docstring).
 
     ``samples`` is the number of iid units per order (each unit gives every pair at least one
-    context; at low and high orders a unit gives each pair about L - 2 disjoint contexts).
+    context; with ``grouping="pair"`` it gives each pair the K blocks of one design, K about
+    ``coverage`` · (n - 2) / min(m, n-2-m); ``coverage`` must be >= 1).
     Returns an :class:`Estimate`: ``mean``/``se`` of shape (len(orders), len(pairs)), plus a trailing
     G axis when v returns (k, G); ``forward_passes`` counts mask rows (once per row for any G);
     ``unit_values`` (samples, orders, pairs[, G]) for SEs of differences and averages.
     """
     game, deltas, _, info = _order_interaction_units(v, n, pairs, orders, samples, seed, grouping, batch_rows,
-                                                     min_windows)
+                                                     coverage)
     return Estimate.from_units(game.shape_out(deltas), game.forward_passes, info)
 
 
 def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
-                         grouping="pair", pilot: int = 0, rounds: float = 3.0, min_windows: int = MIN_WINDOWS,
+                         grouping="pair", pilot: int = 0, rounds: float = 3.0, coverage: int = DEFAULT_COVERAGE,
                          batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """Order profile: mean over the pair set of I^(m)(i, j) per order, (len(orders),) (or (M, G)).
 
     With ``pilot`` >= 2, each sampled order first draws ``pilot`` independent contexts per
     pair (4 rows each; counted in ``forward_passes``, not used in the estimate, so it stays unbiased)
-    and every unit then gives group g r_g >= 1 rounds of partitions, r_g ∝ σ_g / sqrt(rows of a round)
+    and every unit then gives group g r_g >= 1 rounds of designs, r_g ∝ σ_g / sqrt(rows of a round)
     with mean ``rounds`` (Neyman allocation: pairs whose Δv varies more get more contexts). ``pilot=0``
     (default) gives one round per group: when the pairs' variances are alike, as on the Fashion-MNIST
     image games, a pilot of a few contexts misallocates more than it saves (BENCHMARKS.md); it pays
@@ -290,10 +335,10 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
     ``.difference(0, 1)`` gives clean-minus-adversarial with its SE (allocation by the games' mean variance).
     """
     game, deltas, _, info = _order_interaction_units(v, n, pairs, orders, samples, seed, grouping, batch_rows,
-                                                     min_windows, pilot, rounds)
+                                                     coverage, pilot, rounds)
     info["axes"] = ["order"] + info["axes"][2:]
     est = Estimate.from_units(game.shape_out(deltas), game.forward_passes, info)
-    # with grouping="pair" every pair draws its own permutations: the pairs are independent strata
+    # with grouping="pair" every pair draws its own designs: the pairs are independent strata
     return est.average(axis=1, independent=isinstance(grouping, str) and grouping == "pair")
 
 
@@ -314,7 +359,7 @@ def paper_order_interactions(v: Game, n: int, pairs, orders, samples: int = 100,
 
 
 def sample_cell_heatmap(v: Game, n: int, cell: int, orders, samples: int = 32, seed: int = 0, *,
-                        pool: bool = False, grouping="all",
+                        pool: bool = False, grouping="all", coverage: int = DEFAULT_COVERAGE,
                         batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """One cell against every other: I^(m)(cell, j) for all j, shape (len(orders), n) (0, SE 0 at the
     cell itself), or with ``pool=True`` the mean over the orders, shape (n,); trailing G axis for
@@ -326,7 +371,8 @@ def sample_cell_heatmap(v: Game, n: int, cell: int, orders, samples: int = 32, s
         raise ValueError(f"cell {cell!r} is out of range for n={n} players (0..{n - 1})")
     others = np.delete(np.arange(n), cell)
     pairs = np.stack([np.full(n - 1, cell), others], axis=1)
-    est = sample_order_interactions(v, n, pairs, orders, samples, seed, grouping=grouping, batch_rows=batch_rows)
+    est = sample_order_interactions(v, n, pairs, orders, samples, seed, grouping=grouping, coverage=coverage,
+                                    batch_rows=batch_rows)
     units = np.zeros((len(est.unit_values), est.mean.shape[0], n) + est.mean.shape[2:])
     units[:, :, others] = est.unit_values
     info = {**est.info, "cell": int(cell), "axes": ["order", "cell"] + est.info["axes"][2:]}

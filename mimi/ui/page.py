@@ -152,8 +152,11 @@ def interaction_form(submit: str = "Compute", expanded: bool = True) -> None:
 
 def interaction_kwargs(p: dict) -> dict[str, Any]:
     """Keyword arguments of :func:`mimi.analysis.interaction_profile` from the session's choices."""
+    from mimi.analysis import DEFAULTS
+
     return dict(grid=p["grid"], ratios=order_ratios(p["orders"]), pairs=p["pairs"], pair_count=int(p["pcount"]),
-                samples=int(p["samples"]), baseline=p["baseline"], value=p["value"], seed=int(p["seed"]))
+                samples=int(p["samples"]), coverage=DEFAULTS["coverage"], baseline=p["baseline"], value=p["value"],
+                seed=int(p["seed"]))
 
 
 def interaction_summary(p: dict) -> str:
@@ -180,11 +183,11 @@ def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
 
 def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Tensor]):
     """I^(m)(cell, j) for every cell j, pooled over the orders of ``ratios``: clean, adversarial, difference."""
-    from mimi.analysis import pair_heatmap
+    from mimi.analysis import DEFAULTS, pair_heatmap
 
     p = state.params()
-    kwargs = dict(grid=p["grid"], ratios=tuple(ratios), samples=int(p["hsamples"]), baseline=p["baseline"],
-                  value=p["value"], seed=int(p["seed"]))
+    kwargs = dict(grid=p["grid"], ratios=tuple(ratios), samples=int(p["hsamples"]), coverage=DEFAULTS["coverage"],
+                  baseline=p["baseline"], value=p["value"], seed=int(p["seed"]))
     check_work(estimate_passes("heatmap", grid=p["grid"], orders=len(ratios), samples=kwargs["samples"],
                                images=1 if adv is None else 2), f"The pair heatmap of {name}")
     net = model(sel, name)
