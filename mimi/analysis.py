@@ -62,8 +62,8 @@ Z95 = 1.959963984540054
 #: contexts per pair and order cost more than they save at this budget). The profile's pairs are
 #: independent strata, so its SE has pair_count x (samples - 1) degrees of freedom, not samples - 1.
 #: ``coverage`` 1: each unit's block design covers every cell about once, the smallest unit, so two
-#: units answer in seconds (the library's default 3 costs about 15% fewer passes for the same SE,
-#: but its units are three times larger; BENCHMARKS.md).
+#: units answer in seconds (the library's default 4 costs about 20% fewer passes for the same SE,
+#: but its units are four times larger; BENCHMARKS.md).
 DEFAULTS: dict[str, Any] = {
     "grid": "7x7",
     "pairs": "neighbors",

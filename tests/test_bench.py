@@ -59,3 +59,16 @@ def test_engine_section_quick(monkeypatch, tmp_path, capsys):
     assert 0 < metrics["(a) engine / raw throughput (same module)"] < 10
     assert section["dashboard"]["forward_passes"] > 0 and section["dashboard"]["defaults"]["samples"] == 2
     assert set(section["dashboard"]["per_model_s"]) == {"fmnist-standard", "fmnist-pgd-at"}
+
+
+def test_paper224_section_needs_cuda_for_the_full_run_and_runs_quick_on_cpu():
+    from mimi.bench import paper224
+
+    full = paper224.run(quick=False, device="cpu")
+    assert full["rows"] == [] and "CUDA" in full["notes"][0]
+    quick = paper224.run(quick=True, device="cpu")
+    metrics = {row[0].split(" (")[0]: row[1] for row in quick["rows"]}
+    assert quick["paper_forward_passes"] == 2 * 4 * 2 * 4      # 2 orders x 4 pairs x 2 contexts x 4 terms
+    assert quick["mimi_forward_passes"] > 0 and set(quick["units"]) == {127, 254}
+    assert 0 < metrics["(a) engine / raw throughput"] < 10
+    assert 0 < quick["ratio"]["ratio"] < 10 and quick["ratio"]["per_order_ratio"][254] < 0.05

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mimi.compute import inference_model
+from mimi.compute import forward_context, inference_model
 from mimi.games import ImageGame
 from mimi.models import SmallCNN, freeze
 
@@ -45,15 +45,17 @@ def load_models(names=DASHBOARD_MODELS, device="cpu") -> tuple[dict[str, torch.n
 
 
 def masked_forward_overhead(model: torch.nn.Module, batch_size: int, batches: int, repeats: int,
-                            device: str = "cpu") -> dict[str, float]:
+                            device: str = "cpu", image_shape=(1, 28, 28), grid: str = "7x7",
+                            precision: str = "float32", baseline_mean=None) -> dict[str, float]:
     """Images per second (per CPU second on CPU), best of ``repeats``: the model's raw forward as stored, the raw forward of
     the module the engine runs (:func:`mimi.compute.inference_model`: channels-last on CPU), and the
-    engine's masked forward (``ImageGame`` on random 7x7 masks)."""
+    engine's masked forward (``ImageGame`` on random masks over ``grid``); all in ``precision``."""
     gen = torch.Generator().manual_seed(0)
-    image = torch.rand(1, 28, 28, generator=gen)
-    inputs = torch.rand(batch_size, 1, 28, 28, generator=gen).to(device)
+    image = torch.rand(*image_shape, generator=gen)
+    inputs = torch.rand(batch_size, *image_shape, generator=gen).to(device)
     runner = inference_model(model, torch.device(device))
-    game = ImageGame(model, image, 0, grid="7x7", device=device, batch_size=batch_size)
+    game = ImageGame(model, image, 0, grid=grid, device=device, batch_size=batch_size, precision=precision,
+                     baseline_mean=baseline_mean)
     masks = np.random.default_rng(0).random((batch_size * batches, game.n)) < 0.5
     game(masks[:batch_size])  # warm-up
 
@@ -61,7 +63,7 @@ def masked_forward_overhead(model: torch.nn.Module, batch_size: int, batches: in
     clock = time.perf_counter if cuda else time.process_time  # CPU: process time, immune to other processes
 
     def raw(module) -> float:
-        with torch.inference_mode():
+        with forward_context(torch.device(device), precision):
             module(inputs)
             start = clock()
             for _ in range(batches):

@@ -34,12 +34,13 @@ is unbiased, units are iid, and mean and SE follow (:class:`~mimi.interactions.e
 
 Why balanced designs: for any design, the variance of a unit's mean over its blocks is
 (1/K²) Σ_{a,b} C(|B_a ∩ B_b|), C(t) the covariance of Δv at two uniform contexts sharing t players.
-Equal coverage removes the part of Δv that is additive in the players (1[k in S] terms), and equal
-intersections the part that is pairwise as well; what is left is higher order. A plain partition
-leaves N' mod s players out, so at middle orders (two or three blocks) its coverage is uneven and its
-two blocks are near complements (at m = N'/2 exactly, Δv at S and at its complement share every
-even-order part). BENCHMARKS.md has the measured
-variance per row for coverage 1, 2 and 3.
+Equal coverage removes the part of Δv that is additive in the players (1[k in S] terms); near-equal
+intersections (for fixed coverage, the same as near-equal co-occurrence of every two players) remove
+most of the pairwise part; what is left is higher order. A plain partition leaves N' mod s players
+out, so at middle orders (two or three blocks) its coverage is uneven and its two blocks are near
+complements (at m = N'/2 exactly, Δv at S and at its complement share every even-order part).
+BENCHMARKS.md has the forward passes for the paper's SE at coverage 1 to 5 (flat from 4 on, the
+default).
 
 Why groups: pairs that share a block share its context and its rows v(S), v(S+k); that saves rows
 (about 2 instead of 4 per Δv with ``grouping="all"``), but Δv of pairs under one context are
@@ -61,7 +62,7 @@ from mimi.interactions.game import (DEFAULT_BATCH_ROWS, CountingGame, Game, chec
                                     check_players, check_positive_int, check_samples)
 
 GROUPINGS = ("pair", "all", "player")
-DEFAULT_COVERAGE = 3
+DEFAULT_COVERAGE = 4
 _MAX_ROWS_PER_CHUNK = 1 << 18  # mask rows built at once (memory bound: rows x n bytes)
 
 

@@ -134,10 +134,11 @@ def grid_shape(grid: str) -> tuple[int, int]:
     return int(rows), int(cols or rows)
 
 
-#: Mask rows per (order, pair, sample) of the engine's order-profile estimator (measured: about 21
-#: to 22 at every grid size), and per (order, sample) and cell of a pair heatmap (about 6).
-PROFILE_ROWS_PER_UNIT = 24
-HEATMAP_ROWS_PER_CELL = 7
+#: Mask rows per (order, pair, sample) of the engine's order-profile estimator at the dashboard's
+#: coverage 1 (measured at the paper's orders: 13 to 23.4 on grids from 3x3 to 16x16), and per
+#: (order, sample) and cell of a pair heatmap (6.0 to 8.1), rounded up.
+PROFILE_ROWS_PER_UNIT = 25
+HEATMAP_ROWS_PER_CELL = 9
 
 
 def estimate_passes(kind: str, *, grid: str, orders: int, pairs: int = 0, samples: int = 2, images: int = 1) -> int:
