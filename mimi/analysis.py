@@ -40,9 +40,9 @@ import torch
 from torch import nn
 
 from mimi.games import ImageGame, on_device, predict, resolve_target
-from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, PAPER_RATIOS, Estimate, efficiency_decomposition, paper_orders,
-                               sample_cell_heatmap, sample_disentanglement, sample_order_profile, sample_pairs,
-                               sample_shapley)
+from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, PAPER_RATIOS, Estimate, efficiency_decomposition,
+                               paper_orders, sample_cell_heatmap, sample_disentanglement, sample_order_profile,
+                               sample_pairs, sample_shapley)
 from mimi.interactions import all_pairs as all_pairs_of
 from mimi.interactions import neighbor_pairs as neighbor_pairs_of
 from mimi.players import Grid, parse_grid_spec

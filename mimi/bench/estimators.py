@@ -14,8 +14,8 @@ Method (per order m; the same for the order profile and for a heatmap):
 - mimi: ``units`` iid units per order measure the variance per unit V_m (of the profile, or of each
   cell) and the rows per unit c_m. Reaching the paper's SE² needs V_m / SE² units, so
   c_m · V_m / SE² rows. Orders m = n-2 are exact for mimi (1 + n + P rows) and deterministic for the
-  paper too (its 4 P K rows buy nothing there). mimi runs with the library's default block-design coverage
-  (``DEFAULT_COVERAGE``); the full run also measures coverage 1, the dashboard's small units.
+  paper too (its 4 P K rows buy nothing there). mimi runs with the library's default block-design
+  coverage (``DEFAULT_COVERAGE``); the full run also measures coverage 1, the dashboard's small units.
 - ratio = Σ_m mimi rows / Σ_m paper rows at equal SE at every order (heatmap: equal mean SE² over cells;
   the worst cell is reported as well). A 90% interval comes from a bootstrap over mimi units and
   pilot contexts.
@@ -40,8 +40,8 @@ import numpy as np
 import torch
 
 from mimi.attacks import pgd
-from mimi.interactions import (DEFAULT_COVERAGE, CountingGame, cell_pairs, neighbor_pairs, paper_order_interactions, paper_orders,
-                               sample_order_interactions, sample_order_profile, sample_pairs)
+from mimi.interactions import (DEFAULT_COVERAGE, CountingGame, cell_pairs, neighbor_pairs, paper_order_interactions,
+                               paper_orders, sample_order_interactions, sample_order_profile, sample_pairs)
 from mimi.models import SmallCNN, freeze
 from mimi.values import class_value
 
@@ -109,7 +109,8 @@ def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, hea
         game = CountingGame(v, n)
         counted = game if difference else (lambda masks: game(masks)[:, 0])
         if heatmap:
-            est = sample_order_interactions(counted, n, pairs, [m], units, seed + k, grouping="all", coverage=coverage)
+            est = sample_order_interactions(counted, n, pairs, [m], units, seed + k, grouping="all",
+                                            coverage=coverage)
             values.append(est.unit_values[:, 0])
             pilot_rows = 0
         else:
@@ -225,7 +226,7 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
     centre = (rows_ // 2) * cols_ + cols_ // 2
     profile = compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False)
     heat = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True)
-    quick_units = None if quick else compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units,
+    coverage_1 = None if quick else compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units,
                                              heatmap=False, coverage=1)
     adversarial = torch.from_numpy(pgd(model, image[None].to(device), [label], ADV_EPS, 20, seed=0).x_adv[0])
     pair_game = image_game(model, torch.stack([image, adversarial.to(image.dtype)]), [label, label], rows_, cols_,
@@ -236,7 +237,7 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
                                        "baseline": "image mean", "value": "log-odds", "n": n,
                                        "adversarial": f"PGD-20 L-inf eps {ADV_EPS}, seed 0"},
                               "profile": profile, "heatmap": heat, "attack_utility": utility,
-                              "profile_coverage_1": quick_units, "notes": notes}
+                              "profile_coverage_1": coverage_1, "notes": notes}
     rows = [
         ["order profile: mimi / paper rows for the same SE", round(profile["ratio"], 3), "<= 0.5"],
         ["order profile: 90% interval of that ratio",
@@ -249,11 +250,11 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
         ["heatmap: 90% interval of that ratio", f"{heat['ratio_90ci'][0]:.2f}..{heat['ratio_90ci'][1]:.2f}", ""],
         ["heatmap: ratio for the same SE at the median cell", round(heat["median_cell_ratio"], 3), ""],
     ]
-    if quick_units is not None:
+    if coverage_1 is not None:
         rows += [["order profile with coverage 1 (the dashboard's small units): mimi / paper rows",
-                  round(quick_units["ratio"], 3), ""],
+                  round(coverage_1["ratio"], 3), ""],
                  ["coverage 1: 90% interval of that ratio",
-                  f"{quick_units['ratio_90ci'][0]:.2f}..{quick_units['ratio_90ci'][1]:.2f}", ""]]
+                  f"{coverage_1['ratio_90ci'][0]:.2f}..{coverage_1['ratio_90ci'][1]:.2f}", ""]]
     if repeats:
         middle = int(orders[4])
         honesty = {"profile": se_honesty(v, n, profile_pairs, middle, repeats=repeats, units=4, heatmap=False),

@@ -1,8 +1,8 @@
 """Bench section ``paper224``: the paper's protocol at ImageNet scale, for a GPU.
 
 The game: a torchvision ResNet-18 with random weights (seed 0), one seeded 3x224x224 noise image,
-a 16x16 grid (n = 256 cells of 14x14 px), ImageNet's channel means as baseline, log-odds of the predicted class, bf16
-autocast on CUDA, the engine's default batch size.
+a 16x16 grid (n = 256 cells of 14x14 px), ImageNet's channel means as baseline, log-odds of the
+predicted class, bf16 autocast on CUDA, the engine's default batch size.
 
 - (a) throughput: raw forward vs the engine's masked forward, same module and batch (goal >= 0.9);
 - the released protocol for one image (PAPER.md): 200 random 8-neighbour pairs, the 11 ratio

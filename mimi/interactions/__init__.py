@@ -16,9 +16,10 @@ Exact (n <= 16, 2^n evaluations; ValueError above):
 Sampled (each returns an Estimate: mean, se, forward_passes, unit_values; ``.difference(a, b)``,
 ``.average(axis)``, ``.scale(w)`` and ``.covariance()`` give honest SEs of game differences, pair
 averages and J^(m) = interaction_weights(n)[m] · I^(m) from the iid units; see sampling.py for the design):
-    sample_order_interactions(v, n, pairs, orders, samples, seed, grouping="pair")
+    sample_order_interactions(v, n, pairs, orders, samples, seed, grouping="pair", coverage=4)
                                      (M, P) I^(m)(i, j); blocks of randomly relabelled balanced designs,
                                      one unit = a design per pair group; grouping "all" for per-pair maps
+    block_design(players, size, coverage)   (K, players) the near-balanced incomplete block design of a unit
     sample_order_profile(v, n, pairs, orders, samples, seed, pilot=0)
                                      (M,) mean over pairs (bar chart); pilot >= 2: Neyman allocation
     sample_cell_heatmap(v, n, cell, orders, samples, seed, pool=False)
@@ -44,18 +45,19 @@ from mimi.interactions.exact import (EXACT_LIMIT, ExactDecomposition, all_masks,
 from mimi.interactions.game import DEFAULT_BATCH_ROWS, CountingGame
 from mimi.interactions.pairs import (PAPER_RATIOS, all_pairs, cell_pairs, neighbor_pairs, paper_orders,
                                      sample_pairs)
-from mimi.interactions.sampling import (DEFAULT_COVERAGE, GROUPINGS, block_design, pair_groups, paper_order_interactions, paper_protocol, sample_cell_heatmap,
+from mimi.interactions.sampling import (DEFAULT_COVERAGE, GROUPINGS, block_design, pair_groups,
+                                        paper_order_interactions, paper_protocol, sample_cell_heatmap,
                                         sample_order_interactions, sample_order_profile)
 from mimi.interactions.shapley import sample_shapley
 from mimi.interactions.disentanglement import (DisentanglementEstimate, disentanglement_from_units,
                                                sample_disentanglement)
 
 __all__ = [
-    "DEFAULT_BATCH_ROWS", "DEFAULT_COVERAGE", "EXACT_LIMIT", "block_design", "PAPER_RATIOS", "CountingGame", "Estimate",
-    "DisentanglementEstimate", "ExactDecomposition", "disentanglement_from_units", "all_masks", "all_pairs", "cell_pairs", "efficiency_decomposition",
-    "exact_order_interactions", "exact_shapley", "exact_shapley_interaction", "exact_values",
-    "interaction_weights", "neighbor_pairs", "pair_groups", "order_interactions_from_values", "order_marginals_from_values",
-    "paper_order_interactions", "paper_orders", "paper_protocol", "GROUPINGS", "sample_cell_heatmap",
-    "sample_disentanglement", "sample_shapley", "sample_order_interactions", "sample_order_profile",
-    "sample_pairs", "shapley_from_values",
+    "DEFAULT_BATCH_ROWS", "DEFAULT_COVERAGE", "EXACT_LIMIT", "GROUPINGS", "PAPER_RATIOS", "CountingGame",
+    "DisentanglementEstimate", "Estimate", "ExactDecomposition", "all_masks", "all_pairs", "block_design",
+    "cell_pairs", "disentanglement_from_units", "efficiency_decomposition", "exact_order_interactions",
+    "exact_shapley", "exact_shapley_interaction", "exact_values", "interaction_weights", "neighbor_pairs",
+    "order_interactions_from_values", "order_marginals_from_values", "pair_groups", "paper_order_interactions",
+    "paper_orders", "paper_protocol", "sample_cell_heatmap", "sample_disentanglement", "sample_order_interactions",
+    "sample_order_profile", "sample_pairs", "sample_shapley", "shapley_from_values",
 ]
