@@ -10,7 +10,6 @@ decay, a seeded generator per run, and a checkpoint after every epoch for resumi
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -121,7 +120,7 @@ def train(model: nn.Module, data: ImageSet, cfg: TrainConfig, checkpoint: Option
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         perm = torch.randperm(len(data), generator=order_gen)
-        total_loss, correct = 0.0, 0
+        total_loss = 0.0
         for b in range(batches):
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             x, y = images[idx].to(device), labels[idx].to(device)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import torch
 
 from mimi.attacks import fgsm, pgd
 from mimi.data import ImageSet, load_gallery

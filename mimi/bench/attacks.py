@@ -149,7 +149,7 @@ def run(quick: bool = False, device: str = "cpu") -> dict[str, Any]:
         raw["timing"].update(model=timed, seconds_per_step=times, ratio_of_medians=mimi_ms / ta_ms)
         rows += [[f"PGD step, mimi (ms; {timed}, batch {len(x)}, {steps} steps, "
                   f"{1 if str(device) == 'cpu' else threads} thread(s))", round(mimi_ms, 3), ""],
-                 [f"PGD step, torchattacks (ms; same)", round(ta_ms, 3), ""],
+                 ["PGD step, torchattacks (ms; same)", round(ta_ms, 3), ""],
                  ["PGD step time mimi / torchattacks (median of paired ratios)", round(ratio, 3), "<= 1.05"]]
         if str(device) == "cpu":
             cpu_ratio = statistics.median(a / b for a, b in zip(times["mimi cpu"], times["torchattacks cpu"]))

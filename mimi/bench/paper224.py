@@ -23,7 +23,6 @@ import math
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from mimi.bench.engine import masked_forward_overhead

@@ -57,7 +57,6 @@ def _terms(delta_units: np.ndarray, abs_units: np.ndarray):
 
 def _ratios(delta_units: np.ndarray, abs_units: np.ndarray):
     """(d per game (M, G), d pooled (M,)) from plug-in numerators."""
-    units = delta_units.shape[0]
     mean, total = delta_units.mean(axis=0), abs_units.mean(axis=0)
     numerator, denominator = np.abs(mean).mean(axis=1), total.mean(axis=1)
     return numerator / denominator, numerator.mean(axis=-1) / denominator.mean(axis=-1)
