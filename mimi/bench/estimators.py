@@ -166,10 +166,13 @@ def _bootstrap(pilot, mimi, costs, fixed, heatmap, rng, draws=200) -> tuple[floa
 
 def compare(v, n: int, pairs: np.ndarray, orders, *, pilot_samples: int, units: int, heatmap: bool,
             allocation_pilot: int = 0, seed: int = 0, difference: bool = False,
-            coverage: int = DEFAULT_COVERAGE) -> dict[str, Any]:
-    """Rows mimi needs / rows the paper protocol needs for the same SE (module docstring)."""
+            coverage: int = DEFAULT_COVERAGE, reference: np.ndarray | None = None) -> dict[str, Any]:
+    """Rows mimi needs / rows the paper protocol needs for the same SE (module docstring).
+    ``reference``: the paper protocol's draws (:func:`_pilot_variances` of this game, pairs, orders,
+    ``pilot_samples`` and ``seed``) when another comparison already made them."""
     orders = [int(m) for m in orders]
-    pilot_units = _pilot_variances(v, n, pairs, orders, pilot_samples, seed, difference)
+    pilot_units = (_pilot_variances(v, n, pairs, orders, pilot_samples, seed, difference)
+                   if reference is None else reference)
     pilot = [pilot_units[:, k] for k in range(len(orders))]
     mimi, costs, fixed = _mimi_units(v, n, pairs, orders, units, seed + 1000, heatmap, allocation_pilot,
                                      difference, coverage)
@@ -224,10 +227,12 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
         profile_orders, heat_orders = orders, orders
         pilot, units, repeats = 40, 40, 30
     centre = (rows_ // 2) * cols_ + cols_ // 2
-    profile = compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False)
+    reference = _pilot_variances(v, n, profile_pairs, profile_orders, pilot, 0)   # shared by both coverages
+    profile = compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False,
+                      reference=reference)
     heat = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True)
     coverage_1 = None if quick else compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units,
-                                             heatmap=False, coverage=1)
+                                             heatmap=False, coverage=1, reference=reference)
     adversarial = torch.from_numpy(pgd(model, image[None].to(device), [label], ADV_EPS, 20, seed=0).x_adv[0])
     pair_game = image_game(model, torch.stack([image, adversarial.to(image.dtype)]), [label, label], rows_, cols_,
                            device=device)

@@ -1,7 +1,7 @@
 """Sampled estimates with standard errors computed from iid units.
 
 Every sampling estimator of mimi draws ``units``: independent, identically distributed
-blocks of randomness (one random partition of the players, one antithetic pair of
+blocks of randomness (one relabelled block design of the players, one antithetic pair of
 permutations, one context per pair). ``unit_values[k]`` is the unbiased estimate from unit k
 alone, so ``mean`` is their average and ``se = std(unit_values, ddof=1) / sqrt(units)``.
 Keeping the units lets any linear function of the estimate (a difference between two games
@@ -9,7 +9,7 @@ evaluated on the same masks, an average over pairs or orders) get an honest SE t
 includes every covariance.
 
 When the slices along one axis are sampled independently of each other (pairs with their own
-permutations, orders), :meth:`Estimate.from_strata` averages over that axis with the stratified
+designs, orders), :meth:`Estimate.from_strata` averages over that axis with the stratified
 variance Σ_p s_p² / (U P²), which has P (U - 1) degrees of freedom instead of U - 1.
 """
 
