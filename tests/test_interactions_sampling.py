@@ -331,3 +331,79 @@ def test_exact_coverage_removes_the_variance_of_a_context_additive_interaction()
     uneven = sample_order_interactions(v, n, [(0, 1)], [5], samples=20, seed=0, coverage=2)   # 5 blocks of 5 over 12
     assert uneven.se[0, 0] > 1e-3
     assert abs(uneven.mean[0, 0] - exact_order_interactions(v, n)[5, 0, 1]) < 4 * uneven.se[0, 0]
+
+
+def test_two_stage_average_is_cochrans_variance_and_reduces_to_the_stratified_one():
+    """K of a population of strata drawn: (1 - f) s_b²/K + f s_w²/(K U), exact, for every game and any
+    linear function of the games; f = 1 gives the stratified Σ s_p² / (U K²)."""
+    rng = np.random.default_rng(3)
+    units = rng.normal(size=(3, 4, 5, 2)) + rng.normal(size=(1, 4, 5, 2))   # (U, orders, strata, games)
+    U, K, population = 3, 5, 20
+    est = Estimate.from_strata(units, 1, 10, population=population)
+    means, f = units.mean(axis=0), K / population
+    expected = (1 - f) * means.var(axis=1, ddof=1) / K + f * units.var(axis=0, ddof=1).mean(axis=1) / (K * U)
+    np.testing.assert_allclose(est.mean, means.mean(axis=1))
+    np.testing.assert_allclose(est.se ** 2, expected)
+    d, dm = units[..., 0] - units[..., 1], means[..., 0] - means[..., 1]
+    np.testing.assert_allclose(est.difference(0, 1).se ** 2, (1 - f) * dm.var(axis=1, ddof=1) / K
+                               + f * d.var(axis=0, ddof=1).mean(axis=1) / (K * U))
+    assert est.info["population"] == population
+    whole = Estimate.from_strata(units, 1, 10, population=K)
+    np.testing.assert_allclose(whole.se ** 2, units.var(axis=0, ddof=1).sum(axis=1) / (U * K ** 2))
+    with pytest.raises(ValueError, match="draw at least 2"):
+        Estimate.from_strata(units[:, :, :1], 1, 10, population=population)
+
+
+def test_combined_replicates_average_with_root_sum_square_errors():
+    rng = np.random.default_rng(4)
+    parts = [Estimate.from_units(rng.normal(size=(6, 3)), 5) for _ in range(3)]
+    combined = Estimate.combine(parts)
+    np.testing.assert_allclose(combined.mean, np.mean([p.mean for p in parts], axis=0))
+    np.testing.assert_allclose(combined.se, np.sqrt(np.sum([p.se ** 2 for p in parts], axis=0)) / 3)
+    assert combined.forward_passes == 15 and combined.info["replicates"] == 3
+
+
+def test_profile_over_drawn_pairs_covers_the_whole_pair_set_truth():
+    """The estimand is the mean over the whole pair set; 8 of its 66 pairs are drawn, 2 units each. The
+    two-stage SE covers the draw: about 95% of 2-SE intervals hold the all-pairs truth (a stratified SE
+    that treated the 8 pairs as fixed covers far less: checked alongside)."""
+    n = 12
+    v = smooth_game(n, seed=7)
+    exact = exact_order_interactions(v, n)
+    pair_set = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    orders = [2, 5, 9]
+    truth = np.array([np.mean([exact[m, i, j] for i, j in pair_set]) for m in orders])
+    hits, fixed_hits = [], []
+    for seed in range(200):
+        est = sample_order_profile(v, n, pair_set, orders, samples=2, seed=seed, pair_count=8)
+        hits.append(np.abs(est.mean - truth) < 2 * est.se)
+        drawn = np.asarray(est.info["pairs"])
+        fixed = sample_order_profile(v, n, drawn, orders, samples=2, seed=seed)
+        fixed_hits.append(np.abs(fixed.mean - truth) < 2 * fixed.se)
+    assert 0.85 <= np.mean(hits) <= 0.99, np.mean(hits)   # t with 7 df: 2 SE cover about 91%
+    assert np.mean(fixed_hits) < np.mean(hits) - 0.1
+    assert est.info["pair_set_size"] == 66 and est.info["pair_count"] == 8 and est.info["population"] == 66
+
+
+def test_pair_count_outside_the_pair_set_is_refused_with_the_value():
+    v, pairs = smooth_game(6), neighbor_pairs(2, 3)
+    for bad in (0, 1, len(pairs) + 1, 2.5):
+        with pytest.raises(ValueError, match=f"pair_count={bad!r}"):
+            sample_order_profile(v, 6, pairs, [2], samples=2, pair_count=bad)
+    with pytest.raises(ValueError, match="needs the whole pair set"):
+        sample_order_profile(v, 6, pairs, [2], samples=2, pair_count=3, grouping="all")
+
+
+def test_target_precision_adds_replicates_until_the_se_bound_or_the_budget():
+    n = 10
+    v = smooth_game(n, seed=2)
+    pairs = neighbor_pairs(2, 5)
+    first = sample_order_profile(v, n, pairs, [3, 5], samples=2, seed=0, pair_count=5)
+    target = float(first.se.max()) / 2
+    est = sample_order_profile(v, n, pairs, [3, 5], samples=2, seed=0, pair_count=5, max_se=target)
+    assert est.se.max() <= target and est.info["precision"]["reached"]
+    assert est.forward_passes == first.forward_passes * est.info["replicates"] >= 2 * first.forward_passes
+    capped = sample_order_profile(v, n, pairs, [3, 5], samples=2, seed=0, pair_count=5, max_se=target / 100,
+                                  max_passes=3 * first.forward_passes)
+    assert capped.info["replicates"] == 3 and not capped.info["precision"]["reached"]
+    assert "best estimate within the budget" in capped.info["precision"]["message"]

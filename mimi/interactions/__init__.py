@@ -20,8 +20,13 @@ averages and J^(m) = interaction_weights(n)[m] · I^(m) from the iid units; see 
                                      (M, P) I^(m)(i, j); blocks of randomly relabelled balanced designs,
                                      one unit = a design per pair group; grouping "all" for per-pair maps
     block_design(players, size, coverage)   (K, players) the near-balanced incomplete block design of a unit
-    sample_order_profile(v, n, pairs, orders, samples, seed, pilot=0)
-                                     (M,) mean over pairs (bar chart); pilot >= 2: Neyman allocation
+    sample_order_profile(v, n, pairs, orders, samples, seed, pair_count=None, contexts=None, max_se=None,
+                         max_passes=None)
+                                     (M,) mean over the pair set (bar chart); pair_count K: K pairs drawn
+                                     from it (two-stage SE covering the draw); contexts c: at most c contexts
+                                     per pair and unit (effort samples x c, the paper's 100); max_se: target
+                                     precision by independent replicates within max_passes
+    draw_pairs(pair_set, pair_count, seed), replicate_seed(seed, r), Estimate.combine(replicates)
     sample_cell_heatmap(v, n, cell, orders, samples, seed, pool=False)
                                      (M, n) I^(m)(cell, j), 0 at the cell; pool=True: mean over the orders
     sample_shapley(v, n, samples, seed)                             (n,) antithetic permutation sampling
@@ -45,9 +50,9 @@ from mimi.interactions.exact import (EXACT_LIMIT, ExactDecomposition, all_masks,
 from mimi.interactions.game import DEFAULT_BATCH_ROWS, CountingGame
 from mimi.interactions.pairs import (PAPER_RATIOS, all_pairs, cell_pairs, neighbor_pairs, paper_orders,
                                      sample_pairs)
-from mimi.interactions.sampling import (DEFAULT_COVERAGE, GROUPINGS, block_design, pair_groups,
-                                        paper_order_interactions, paper_protocol, sample_cell_heatmap,
-                                        sample_order_interactions, sample_order_profile)
+from mimi.interactions.sampling import (DEFAULT_COVERAGE, GROUPINGS, block_design, draw_pairs, pair_groups,
+                                        paper_order_interactions, paper_protocol, replicate_seed,
+                                        sample_cell_heatmap, sample_order_interactions, sample_order_profile)
 from mimi.interactions.shapley import sample_shapley
 from mimi.interactions.disentanglement import (DisentanglementEstimate, disentanglement_from_units,
                                                sample_disentanglement)
@@ -55,9 +60,9 @@ from mimi.interactions.disentanglement import (DisentanglementEstimate, disentan
 __all__ = [
     "DEFAULT_BATCH_ROWS", "DEFAULT_COVERAGE", "EXACT_LIMIT", "GROUPINGS", "PAPER_RATIOS", "CountingGame",
     "DisentanglementEstimate", "Estimate", "ExactDecomposition", "all_masks", "all_pairs", "block_design",
-    "cell_pairs", "disentanglement_from_units", "efficiency_decomposition", "exact_order_interactions",
+    "cell_pairs", "disentanglement_from_units", "draw_pairs", "efficiency_decomposition", "exact_order_interactions",
     "exact_shapley", "exact_shapley_interaction", "exact_values", "interaction_weights", "neighbor_pairs",
     "order_interactions_from_values", "order_marginals_from_values", "pair_groups", "paper_order_interactions",
-    "paper_orders", "paper_protocol", "sample_cell_heatmap", "sample_disentanglement", "sample_order_interactions",
+    "paper_orders", "paper_protocol", "replicate_seed", "sample_cell_heatmap", "sample_disentanglement", "sample_order_interactions",
     "sample_order_profile", "sample_pairs", "sample_shapley", "shapley_from_values",
 ]

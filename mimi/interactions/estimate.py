@@ -10,7 +10,10 @@ includes every covariance.
 
 When the slices along one axis are sampled independently of each other (pairs with their own
 designs, orders), :meth:`Estimate.from_strata` averages over that axis with the stratified
-variance Σ_p s_p² / (U P²), which has P (U - 1) degrees of freedom instead of U - 1.
+variance Σ_p s_p² / (U P²), which has P (U - 1) degrees of freedom instead of U - 1; when those
+slices are themselves a random draw from a larger set (pairs drawn from a pair set), it adds the
+variance of that draw (two-stage sampling). :meth:`Estimate.combine` pools independent replicates
+(a result refined with more seeds).
 """
 
 from __future__ import annotations
@@ -49,21 +52,54 @@ class Estimate(Result):
 
     @classmethod
     def from_strata(cls, unit_values: np.ndarray, axis: int, forward_passes: int,
-                    info: dict | None = None) -> "Estimate":
-        """Mean over ``axis`` (of the estimate) of P independently sampled strata, U iid units each.
+                    info: dict | None = None, population: int | None = None) -> "Estimate":
+        """Mean over ``axis`` of K independently sampled strata (pairs, orders), U iid units each.
 
-        Estimate (1/P) Σ_p x̄_p, variance Σ_p s_p² / (U P²) (unbiased, P (U - 1) degrees of freedom).
-        Stored as U·P pseudo-units x̄ + c (x_{u,p} - x̄_p), c² = (UP - 1) / ((U - 1) P): their mean and
-        SE are exactly these, and any linear function of them (a game difference, a scaling) gets the
-        stratified SE of that function. ``info["units"]`` keeps U, ``info["strata"]`` P."""
+        Estimate x̄ = (1/K) Σ_p x̄_p. When the K strata are all there are (``population`` None or K), the
+        variance is Σ_p s_p² / (U K²) (stratified, K (U - 1) degrees of freedom). When they are a simple
+        random sample of K out of ``population`` (pairs drawn from a pair set), the two-stage variance
+        (1 - f) s_b² / K + f s_w² / (K U), f = K / population, s_b² the variance between the strata means
+        and s_w² the mean within-stratum variance, covers the draw of the strata as well (unbiased).
+        Stored as U·K pseudo-units x̄ + α (x̄_p - x̄) + β (x_{u,p} - x̄_p), α² = (1 - f)(UK - 1)/(K - 1),
+        β² = f (UK - 1)/(K (U - 1)): their mean and SE are exactly these, and any linear function of
+        them (a game difference, a scaling) gets the same kind of SE. ``info``: units U, strata K, and
+        ``population`` when the strata were drawn."""
         values = np.moveaxis(np.asarray(unit_values, dtype=np.float64), axis + 1, 1)
         units, strata = values.shape[:2]
         if units < 2:
             raise ValueError(f"an estimate needs at least 2 units, got {units}")
-        centred = values - values.mean(axis=0)
-        scale = np.sqrt((units * strata - 1) / ((units - 1) * strata))
-        pseudo = values.mean(axis=(0, 1)) + scale * centred.reshape((units * strata,) + values.shape[2:])
-        return cls.from_units(pseudo, forward_passes, {**(info or {}), "units": units, "strata": strata})
+        population = strata if population is None else int(population)
+        if not strata <= population:
+            raise ValueError(f"{strata} strata cannot be drawn from a population of {population}")
+        fraction = strata / population
+        if fraction < 1 and strata < 2:
+            raise ValueError(f"one stratum drawn from {population} gives no standard error for the draw; "
+                             f"draw at least 2")
+        means = values.mean(axis=0)
+        overall = means.mean(axis=0)
+        between = np.sqrt((1 - fraction) * (units * strata - 1) / max(strata - 1, 1))
+        within = np.sqrt(fraction * (units * strata - 1) / (strata * (units - 1)))
+        pseudo = overall + between * (means - overall) + within * (values - means)
+        info = {**(info or {}), "units": units, "strata": strata}
+        if fraction < 1:
+            info["population"] = population
+        return cls.from_units(pseudo.reshape((units * strata,) + values.shape[2:]), forward_passes, info)
+
+    @classmethod
+    def combine(cls, replicates: "list[Estimate]") -> "Estimate":
+        """The mean of R independent estimates of the same quantity (each from its own seed), with SE
+        sqrt(Σ_r se_r²) / R: their pseudo-units are strata of equal size (:meth:`from_strata`)."""
+        if len(replicates) == 1:
+            return replicates[0]
+        sizes = {len(r.unit_values) for r in replicates}
+        if len(sizes) != 1:
+            raise ValueError(f"replicates must have equal unit counts to combine, got {sorted(sizes)}")
+        stacked = np.stack([r.unit_values for r in replicates], axis=1)
+        first = replicates[0].info
+        combined = cls.from_strata(stacked, 0, sum(r.forward_passes for r in replicates),
+                                   {k: v for k, v in first.items() if k not in ("units", "strata", "population")})
+        combined.info.update(units=replicates[0].units * len(replicates), replicates=len(replicates))
+        return combined
 
     @property
     def units(self) -> int:

@@ -64,6 +64,7 @@ from mimi.interactions.game import (DEFAULT_BATCH_ROWS, CountingGame, Game, chec
 GROUPINGS = ("pair", "all", "player")
 DEFAULT_COVERAGE = 4
 _MAX_ROWS_PER_CHUNK = 1 << 18  # mask rows built at once (memory bound: rows x n bytes)
+_PAIR_STREAM = 7919              # random stream of the pair draw: default_rng([seed, _PAIR_STREAM])
 
 
 def pair_groups(pairs: np.ndarray, grouping="pair") -> list[np.ndarray]:
@@ -189,11 +190,13 @@ def _star_deltas(game: CountingGame, members: np.ndarray, star: np.ndarray, i: n
 
 
 def _order_units(game: CountingGame, pairs: np.ndarray, groups: list[np.ndarray], m: int, units: int,
-                 rng: np.random.Generator, coverage: int):
+                 rng: np.random.Generator, coverage: int, contexts: int | None = None):
     """Per-unit mean of Δv and of |Δv| per pair at order m: two (units, P, G) arrays.
 
     Each group relabels its own designs over the players outside C_g, the players common to all its
-    pairs; a block disjoint from a pair is a uniform context of it (module docstring)."""
+    pairs; a block disjoint from a pair is a uniform context of it (module docstring). ``contexts``
+    keeps only the first that many such blocks per pair (by block index, which depends on the
+    positions of i and j alone, so each kept block is still a uniform context)."""
     n, P = game.n, len(pairs)
     high = m > n - 2 - m
     size = n - 2 - m if high else m
@@ -216,6 +219,8 @@ def _order_units(game: CountingGame, pairs: np.ndarray, groups: list[np.ndarray]
     used = (blocks.any(axis=3)[..., None] & ~has_i & ~has_j          # block disjoint from the pair
             & (np.arange(T)[None, :, None] == first[:, None, :])[:, :, None, :]    # first covering round
             & valid[:, None, None, :])                                            # (draws, T, K, k)
+    if contexts is not None:
+        used &= np.cumsum(used, axis=2) <= contexts
     draw, design, block, slot = np.nonzero(used)
     stars, star = np.unique(np.stack([draw, design, block], axis=1), axis=0, return_inverse=True)
     members = blocks[stars[:, 0], stars[:, 1], stars[:, 2]]
@@ -271,12 +276,14 @@ def _neyman_groups(groups: list[np.ndarray], pilot: np.ndarray, rounds: float) -
 
 def _order_interaction_units(v: Game, n: int, pairs, orders, samples: int, seed: int, grouping,
                              batch_rows: int, coverage: int = DEFAULT_COVERAGE, pilot: int = 0,
-                             rounds: float = 1.0):
+                             rounds: float = 1.0, contexts: int | None = None):
     n = check_players(n)
     pairs, orders = check_pairs(pairs, n), check_orders(orders, n)
     samples = check_samples(samples)
     groups = pair_groups(pairs, grouping)
     coverage = check_positive_int(coverage, "coverage")
+    if contexts is not None:
+        contexts = check_positive_int(contexts, "contexts")
     if pilot and pilot < 2:
         raise ValueError(f"pilot must be 0 (no allocation) or >= 2 contexts per pair, got {pilot}")
     game = CountingGame(v, n, batch_rows)
@@ -287,14 +294,14 @@ def _order_interaction_units(v: Game, n: int, pairs, orders, samples: int, seed:
         if pilot and 0 < min(m, n - 2 - m):
             order_groups = _neyman_groups(groups, _paper_deltas(game, pairs, int(m), pilot, rng), rounds)
         repeats.append(len(order_groups) / len(groups))
-        blocks = block_count(n, max(1, min(m, n - 2 - m)), coverage)
+        blocks = min(block_count(n, max(1, min(m, n - 2 - m)), coverage), contexts or n)
         rows = 4 * blocks * sum(len(g) for g in order_groups)
-        parts = [_order_units(game, pairs, order_groups, int(m), chunk, rng, coverage)
+        parts = [_order_units(game, pairs, order_groups, int(m), chunk, rng, coverage, contexts)
                  for chunk in _unit_chunks(samples, rows)]
         deltas.append(np.concatenate([p[0] for p in parts]))
         abs_deltas.append(np.concatenate([p[1] for p in parts]))
     info = {"orders": orders.tolist(), "pairs": pairs.tolist(), "estimator": "mimi",
-            "grouping": grouping if isinstance(grouping, str) else "custom",
+            "grouping": grouping if isinstance(grouping, str) else "custom", "contexts_per_unit": contexts,
             "axes": ["order", "pair"] + ([] if game.squeeze else ["game"])}
     if pilot:
         info.update(pilot_contexts_per_pair=pilot, mean_rounds_per_group=[round(r, 3) for r in repeats])
@@ -302,45 +309,115 @@ def _order_interaction_units(v: Game, n: int, pairs, orders, samples: int, seed:
 
 
 def sample_order_interactions(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
-                              grouping="pair",
+                              grouping="pair", contexts: int | None = None,
                               coverage: int = DEFAULT_COVERAGE, batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """I^(m)(i, j) for the given pairs and orders by block-star sampling (module docstring).
 
     ``samples`` is the number of iid units per order (each unit gives every pair at least one
     context; with ``grouping="pair"`` it gives each pair the K blocks of one design, K about
-    ``coverage`` · (n - 2) / min(m, n-2-m); ``coverage`` must be >= 1).
+    ``coverage`` · (n - 2) / min(m, n-2-m); ``coverage`` must be >= 1). ``contexts`` c caps the contexts
+    a unit gives each pair at c (the first c blocks disjoint from it): the effort per pair and order is
+    then at most ``samples`` x c contexts, the paper's unit of effort (it uses 100).
     Returns an :class:`Estimate`: ``mean``/``se`` of shape (len(orders), len(pairs)), plus a trailing
     G axis when v returns (k, G); ``forward_passes`` counts mask rows (once per row for any G);
     ``unit_values`` (samples, orders, pairs[, G]) for SEs of differences and averages.
     """
     game, deltas, _, info = _order_interaction_units(v, n, pairs, orders, samples, seed, grouping, batch_rows,
-                                                     coverage)
+                                                     coverage, contexts=contexts)
     return Estimate.from_units(game.shape_out(deltas), game.forward_passes, info)
 
 
+def draw_pairs(pair_set: np.ndarray, pair_count: int | None, seed: int) -> np.ndarray:
+    """``pair_count`` pairs drawn uniformly without replacement from ``pair_set`` (all of it for None),
+    on a random stream of its own (independent of the contexts drawn with the same seed)."""
+    size = len(pair_set)
+    if pair_count is None or pair_count == size:
+        return pair_set
+    if isinstance(pair_count, bool) or not isinstance(pair_count, (int, np.integer)) or not 2 <= pair_count <= size:
+        raise ValueError(f"pair_count={pair_count!r} is outside 2..{size}, the pairs the pair set holds "
+                         f"(None: all of them; one drawn pair gives no standard error for the draw)")
+    keep = np.random.default_rng([seed, _PAIR_STREAM]).choice(size, size=int(pair_count), replace=False)
+    return pair_set[np.sort(keep)]
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """The seed of independent replicate ``replicate`` of a computation seeded ``seed`` (replicate 0: seed)."""
+    if replicate == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(replicate)]).generate_state(1)[0])
+
+
 def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
-                         grouping="pair", pilot: int = 0, rounds: float = 3.0, coverage: int = DEFAULT_COVERAGE,
-                         batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
-    """Order profile: mean over the pair set of I^(m)(i, j) per order, (len(orders),) (or (M, G)).
+                         pair_count: int | None = None, contexts: int | None = None, grouping="pair",
+                         pilot: int = 0, rounds: float = 3.0,
+                         coverage: int = DEFAULT_COVERAGE, max_se: float | None = None,
+                         max_passes: int | None = None, batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
+    """Order profile: Ī^(m) = (1/|P|) Σ_{(i,j) in P} I^(m)(i, j) per order over the pair set P = ``pairs``,
+    shape (len(orders),) (or (M, G)).
+
+    ``pair_count`` K < |P|: K pairs drawn uniformly without replacement from P (:func:`draw_pairs`),
+    each with ``samples`` units of its own designs; the SE is the two-stage one of
+    :meth:`Estimate.from_strata` and covers the draw of the pairs as well as the contexts. None (or |P|):
+    every pair of P, the SE covers the contexts (stratified: P (U - 1) degrees of freedom, so even 2 units
+    give an SE to trust). ``samples`` U >= 2: iid units per pair and order, a unit being one relabelled
+    balanced block design (about ``coverage`` (n - 2) / min(m, n-2-m) contexts; module docstring), or its
+    first ``contexts`` blocks disjoint from the pair. Between-pair variance is often as large as a
+    single context's, so for a mean over a large pair set many pairs with few contexts (``contexts=1``)
+    beat few pairs with whole designs (BENCHMARKS.md).
+
+    Target precision: with ``max_se``, independent replicates (:func:`replicate_seed`, fresh pairs and
+    contexts each) are added until every order's SE (of every game) is at most ``max_se`` or one more would
+    pass ``max_passes`` forward passes; :meth:`Estimate.combine` pools them. ``info["precision"]`` says
+    whether the target was reached.
 
     With ``pilot`` >= 2, each sampled order first draws ``pilot`` independent contexts per
     pair (4 rows each; counted in ``forward_passes``, not used in the estimate, so it stays unbiased)
     and every unit then gives group g r_g >= 1 rounds of designs, r_g ∝ σ_g / sqrt(rows of a round)
-    with mean ``rounds`` (Neyman allocation: pairs whose Δv varies more get more contexts). ``pilot=0``
-    (default) gives one round per group: when the pairs' variances are alike, as on the Fashion-MNIST
-    image games, a pilot of a few contexts misallocates more than it saves (BENCHMARKS.md); it pays
-    off when they differ several-fold. ``samples`` is the number of iid units per order; the SE comes from
-    them, so it includes every correlation between pairs; with ``grouping="pair"`` the pairs are
-    independent and the SE is the stratified one (:meth:`Estimate.from_strata`, P (U - 1) degrees of
-    freedom, so even 2 units give an SE to trust). For G games on shared masks,
-    ``.difference(0, 1)`` gives clean-minus-adversarial with its SE (allocation by the games' mean variance).
+    with mean ``rounds`` (Neyman allocation). ``pilot=0`` (default): when the pairs' variances are alike,
+    as on the Fashion-MNIST image games, a pilot of a few contexts misallocates more than it saves
+    (BENCHMARKS.md). Groupings other than "pair" share designs between pairs, so they need the whole
+    pair set (their SE comes from whole units). For G games on shared masks, ``.difference(0, 1)``
+    gives clean-minus-adversarial with its SE.
     """
-    game, deltas, _, info = _order_interaction_units(v, n, pairs, orders, samples, seed, grouping, batch_rows,
-                                                     coverage, pilot, rounds)
-    info["axes"] = ["order"] + info["axes"][2:]
-    est = Estimate.from_units(game.shape_out(deltas), game.forward_passes, info)
-    # with grouping="pair" every pair draws its own designs: the pairs are independent strata
-    return est.average(axis=1, independent=isinstance(grouping, str) and grouping == "pair")
+    pair_set = check_pairs(pairs, check_players(n))
+    if max_se is not None and not (isinstance(max_se, (int, float)) and max_se > 0):
+        raise ValueError(f"max_se must be a positive number, got {max_se!r}")
+    if max_passes is not None:
+        max_passes = check_positive_int(max_passes, "max_passes")
+
+    def replicate(r: int) -> Estimate:
+        seed_r = replicate_seed(seed, r)
+        drawn = draw_pairs(pair_set, pair_count, seed_r)
+        independent = isinstance(grouping, str) and grouping == "pair"
+        if len(drawn) < len(pair_set) and not independent:
+            raise ValueError(f"grouping={grouping!r} shares designs between pairs, so it needs the whole pair set; "
+                             f"use grouping='pair' to draw {pair_count} of {len(pair_set)} pairs")
+        game, deltas, _, info = _order_interaction_units(v, n, drawn, orders, samples, seed_r, grouping,
+                                                         batch_rows, coverage, pilot, rounds, contexts)
+        info.update(axes=["order"] + info["axes"][2:], pair_set_size=len(pair_set), pair_count=len(drawn),
+                    se_covers=("pairs drawn from the pair set, contexts" if len(drawn) < len(pair_set)
+                               else "contexts (every pair of the set evaluated)"))
+        units = game.shape_out(deltas)
+        if independent:   # every pair draws its own designs: the pairs are independent strata
+            return Estimate.from_strata(units, 1, game.forward_passes, info, population=len(pair_set))
+        return Estimate.from_units(units.mean(axis=2), game.forward_passes, info)
+
+    replicates = [replicate(0)]
+    estimate = replicates[0]
+    while max_se is not None and float(np.max(estimate.se)) > max_se:
+        spent = sum(r.forward_passes for r in replicates)
+        if max_passes is not None and spent + replicates[0].forward_passes > max_passes:
+            break
+        replicates.append(replicate(len(replicates)))
+        estimate = Estimate.combine(replicates)
+    if max_se is not None:
+        reached = bool(np.max(estimate.se) <= max_se)
+        estimate.info["precision"] = dict(
+            max_se=float(max_se), max_passes=max_passes, reached=reached, replicates=len(replicates),
+            message=("" if reached else f"the largest SE is {float(np.max(estimate.se)):.3g} > max_se={max_se:g} "
+                     f"after {estimate.forward_passes:,} forward passes, the most max_passes={max_passes} allows; "
+                     f"this is the best estimate within the budget"))
+    return estimate
 
 
 def paper_order_interactions(v: Game, n: int, pairs, orders, samples: int = 100, seed: int = 0, *,
