@@ -10,16 +10,22 @@ one (k, 2) game, so differences have honest, small standard errors.
 Definitions (``shared/PAPER.md``): I^(m)(i, j) = E_{|S| = m} Δv(i, j, S); J^(m)(i, j) =
 (n-1-m)/(n(n-1)) I^(m)(i, j); v(N) - v(∅) = Σ_i φ^(0)(i) + Σ_m Σ_{i≠j} J^(m)(i, j).
 
+**Order profile** (``InteractionProfile.clean_mean``): Ī^(m) = mean over the whole pair set P
+(``pairs``: all 8-neighbour pairs of the grid, or all pairs) of I^(m)(i, j). ``pair_count`` K < |P|
+draws K pairs of P at random; the standard error then covers that draw as well as the contexts
+(:func:`mimi.interactions.sample_order_profile`).
+
 **Attacking utility of order m** (``InteractionProfile.delta_j``): the order-m part of the
 attacking utility Δv(N) = v(N|x) - v(N|x'), summed over ordered pairs:
 
     ΔJ^(m) = Σ_{i≠j} (n-1-m)/(n(n-1)) [I^(m)(i,j|x) - I^(m)(i,j|x')]
-           = (n-1-m) · mean_{pairs} [I^(m)(i,j|x) - I^(m)(i,j|x')],
+           = (n-1-m) · mean_{all pairs} [I^(m)(i,j|x) - I^(m)(i,j|x')].
 
-estimated by (n-1-m) times the mean over the analysed pair set (exact in expectation when the
-pair set is all pairs or a uniform sample of them; with 8-neighbour pairs it is what the whole
-image would give if every pair interacted like neighbours, an upper-end extrapolation). Summed
-over all orders m = 0..n-2 and added to the single-cell part Σ_i Δφ^(0)(i), it gives Δv(N); the
+For a pair set P the profile estimates the part of that sum carried by the pairs of P,
+ΔJ_P^(m) = (n-1-m) · 2|P|/(n(n-1)) · mean_P [I^(m)(i,j|x) - I^(m)(i,j|x')], unbiased: with
+``pairs="all"`` it is ΔJ^(m) itself; with 8-neighbour pairs it is the neighbours' share of it, and
+the result says so (``delta_j_estimand``). Summed over all orders
+m = 0..n-2 and added to the single-cell part Σ_i Δφ^(0)(i), the all-pairs ΔJ gives Δv(N); the
 profile carries these exact totals (``attack_utility``, ``attack_single``, ``attack_pairwise``)
 so a chart can set the per-order parts against the whole. :func:`decomposition` computes every
 term exactly for small grids (n <= 16).
@@ -31,6 +37,7 @@ images (C, H, W) with values in [0, 1]; exact decomposition n <= 16 cells.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Union
@@ -39,11 +46,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from mimi.compute import BatchProgress
 from mimi.games import ImageGame, on_device, predict, resolve_target
 from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, PAPER_RATIOS, Estimate, efficiency_decomposition,
-                               paper_orders, sample_cell_heatmap, sample_disentanglement, sample_order_profile,
-                               sample_pairs, sample_shapley)
+                               paper_orders, replicate_seed, sample_cell_heatmap, sample_disentanglement,
+                               sample_order_profile, sample_pairs, sample_shapley)
 from mimi.interactions import all_pairs as all_pairs_of
+from mimi.interactions.game import check_positive_int
 from mimi.interactions import neighbor_pairs as neighbor_pairs_of
 from mimi.players import Grid, parse_grid_spec
 from mimi.progress import ProgressFn
@@ -53,23 +62,40 @@ MAX_GRID_SIDE = 16
 MAX_SAMPLES = 1024
 PAIR_SETS = ("neighbors", "all")
 Z95 = 1.959963984540054
+#: Student t 0.975 quantiles for 1..9 degrees of freedom (more: :func:`t95` by its series in 1/df).
+_T95_TABLE = (12.706204736, 4.302652730, 3.182446305, 2.776445105, 2.570581836, 2.446911851, 2.364624252,
+              2.306004135, 2.262157163)
+
+
+def t95(df: int) -> float:
+    """The 0.975 quantile of Student's t with ``df`` >= 1 degrees of freedom (the half-width of a 95%
+    interval in SEs): exact table for df < 10, else the Cornish-Fisher series to 1/df⁴ (error < 1e-5)."""
+    if df < 1:
+        raise ValueError(f"a t quantile needs df >= 1, got {df}")
+    if df <= len(_T95_TABLE):
+        return _T95_TABLE[df - 1]
+    z = Z95
+    return (z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+            + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3)
+            + (79 * z ** 9 + 776 * z ** 7 + 1482 * z ** 5 - 1920 * z ** 3 - 945 * z) / (92160 * df ** 4))
 
 #: The dashboard's default view, in one place (the dashboard and ``mimi bench`` import it).
-#: Per model: PGD on the image, the clean + adversarial order profile over ``pair_count`` random
-#: 8-neighbour pairs at the paper's 11 order ratios, and one pair heatmap of ``heatmap_cell``
-#: at ``heatmap_ratios``; ``*_samples`` iid units each (sized for < 2 s to the first chart and
-#: < 10 s for two models on 2 CPU cores; see BENCHMARKS.md). ``pilot`` 0: no Neyman pilot (its 4
-#: contexts per pair and order cost more than they save at this budget). The profile's pairs are
-#: independent strata, so its SE has pair_count x (samples - 1) degrees of freedom, not samples - 1.
-#: ``coverage`` 1: each unit's block design covers every cell about once, the smallest unit, so two
-#: units answer in seconds (the library's default 4 costs about 20% fewer passes for the same SE,
-#: but its units are four times larger; BENCHMARKS.md).
+#: Per model: PGD on the image, the clean + adversarial order profile over ``pair_count`` pairs drawn
+#: from the pair set ``pairs`` (``samples`` x ``contexts`` contexts each) at the paper's 11 order
+#: ratios, and one pair heatmap of ``heatmap_cell`` at ``heatmap_ratios`` (``heatmap_samples`` units).
+#: Sized for < 2 s to the first chart and < 10 s for two models on 2 CPU cores (BENCHMARKS.md). The
+#: profile's SE covers the pair draw and the contexts. Between-pair variance is as large as one
+#: context's, so many pairs with one context per unit resolve the standard model's high-order change
+#: on most gallery images, where 8 pairs with whole designs did not (BENCHMARKS.md). ``pilot`` 0: no
+#: Neyman pilot. ``coverage`` 1: each heatmap unit's block design covers every cell about once, the
+#: smallest unit, so two units answer in seconds.
 DEFAULTS: dict[str, Any] = {
     "grid": "7x7",
     "pairs": "neighbors",
-    "pair_count": 8,
+    "pair_count": 64,
     "ratios": PAPER_RATIOS,
     "samples": 2,
+    "contexts": 1,
     "pilot": 0,
     "coverage": 1,
     "heatmap_cell": (3, 3),
@@ -110,9 +136,15 @@ class ImageResult(Result):
 class InteractionProfile(ImageResult):
     """Mean I^(m) over a pair set per order, clean and adversarial (shared masks), and ΔJ^(m).
 
-    ``clean_mean[k]`` = mean over ``pairs`` of I^(m_k)(i, j | x) with ``clean_se``; ``adv_*`` the same
-    for x'; ``diff`` = clean - adversarial (SE from shared masks); ``delta_j`` the attacking utility
-    of order m (module docstring) with ``delta_j_se``. ``v_full``/``v_empty`` are v(N)/v(∅) of the clean
+    ``clean_mean[k]`` estimates the mean over the whole pair set (``pair_set``: "neighbors", "all" or
+    "custom", ``pair_set_size`` pairs) of I^(m_k)(i, j | x), with ``clean_se``; ``pairs`` are the pairs
+    evaluated (all of the set, or ``pair_count`` drawn from it: ``se_covers`` says what the SEs cover);
+    ``estimand`` says it in words. ``adv_*`` the same for x'; ``diff`` = clean - adversarial (SE from
+    shared masks); ``delta_j`` = (n-1-m) 2|P|/(n(n-1)) ``diff`` with ``delta_j_se``: the attacking
+    utility of order m when the pair set is all pairs, else the share of it that the set carries
+    (``delta_j_estimand``; module docstring).
+    ``replicates`` independent replicates are pooled (:func:`combine_profiles`); ``precision`` holds
+    the target-precision outcome when ``max_se`` was given. ``v_full``/``v_empty`` are v(N)/v(∅) of the clean
     image, ``adv_v_full``/``adv_v_empty`` of the adversarial one; ``phi0_sum`` = Σ_i [v({i}) - v(∅)].
     ``attack_utility`` = v(N|x) - v(N|x') = ``attack_single`` + ``attack_pairwise`` (exact; the
     pairwise part is Σ over all orders of ΔJ^(m)). ``forward_passes`` counts images run through the
@@ -124,6 +156,13 @@ class InteractionProfile(ImageResult):
     pairs: np.ndarray
     n: int
     grid: str
+    pair_set: str
+    pair_set_size: int
+    estimand: str
+    delta_j_estimand: str
+    se_covers: str
+    replicates: int
+    precision: Optional[dict]
     clean_mean: np.ndarray
     clean_se: np.ndarray
     adv_mean: Optional[np.ndarray]
@@ -192,23 +231,36 @@ class ShapleyMap(ImageResult):
 
 @dataclass
 class Disentanglement(Result):
-    """D^(m) = mean |E_S Δv| / mean E_S |Δv| over images and pairs, per order.
+    """D^(m) per order over the B images and the pair set P (``estimand`` says it in words):
 
-    ``d`` pools images and pairs (the paper's average) with jackknife ``d_se`` and a 95% band
-    ``d_low``/``d_high`` = d ± 1.96 SE; ``d_debiased`` uses the bias-reduced numerator
-    sqrt(max(Î² - SE², 0)) (the plug-in |Î| overestimates D where interactions are near zero);
-    ``per_image`` (B, M) is D per image with ``per_image_se``.
+        D^(m) = Σ_b Σ_{p in P} |I_b^(m)(p)| / Σ_b Σ_{p in P} E_S |Δv_b(p, S)|,   S ~ U_m(N \\ p).
+
+    Every image has its own masks (and its own ``pair_count`` pairs drawn from P), so the images are
+    independent replicates. ``d`` is bias-corrected when ``debiased`` (the default): numerator
+    sqrt(max(Î² - SE², 0)) per pair and image, pooled as a ratio of sums; ``d_plugin`` is the released
+    code's plug-in |Î| ratio, biased upward where interactions are near zero. ``d_se``: delete-one-image
+    jackknife of the pooled ratio for B >= 2, else the delete-one-unit jackknife of the one image;
+    ``se_covers`` says which ("images, pairs and contexts" / "contexts only (one image)").
+    ``d_low``/``d_high``: the 95% band d ± t_{0.975, B-1} SE (normal quantile for B = 1), clipped to
+    [0, 1], where D lies by construction (|E Δv| <= E |Δv|).
+    ``trivial[k]``: order 0 or n-2, one context per pair, so D = 1 by construction (left out unless
+    ``orders`` are given). ``per_image`` (B, M): D of each image (as ``d``) with its unit-jackknife
+    ``per_image_se``; ``forward_passes`` = ``mask_rows``, summed over the images' games.
     """
 
     orders: np.ndarray
     ratios: np.ndarray
     n: int
     grid: str
+    estimand: str
+    debiased: bool
+    trivial: np.ndarray
     d: np.ndarray
     d_se: np.ndarray
     d_low: np.ndarray
     d_high: np.ndarray
-    d_debiased: np.ndarray
+    se_covers: str
+    d_plugin: np.ndarray
     per_image: np.ndarray
     per_image_se: np.ndarray
     labels: np.ndarray
@@ -307,6 +359,11 @@ class ImageReport(Result):
         if p.adv_mean is not None:
             lines.append(f"attack: predicted {name(p.adv_prediction)}; attacking utility v(N|x) - v(N|x') = "
                          f"{p.attack_utility:.3f} (single cells {p.attack_single:.3f}, pairs {p.attack_pairwise:.3f})")
+        lines.append(f"profile: {p.estimand}; SEs cover {p.se_covers}")
+        if p.adv_mean is not None:
+            lines.append(f"ΔJ column: {p.delta_j_estimand}")
+        if p.precision and not p.precision["reached"]:
+            lines.append(f"target precision not reached: {p.precision['message']}")
         header = f"{'ratio':>6} {'m':>3} {'I clean':>17}" + (f" {'I adversarial':>17} {'ΔJ':>17}" if p.adv_mean is not None else "")
         lines.append(header)
         for k, (r, m) in enumerate(zip(p.ratios, p.orders)):
@@ -372,8 +429,18 @@ def resolve_orders(n: int, orders=None, ratios=None) -> tuple[np.ndarray, np.nda
 
 
 def resolve_pairs(grid: Grid, pairs, pair_count: Optional[int], seed: int) -> np.ndarray:
-    """The pair set: "neighbors" (8-neighbour cells), "all", or explicit (i, j) pairs; then
-    ``pair_count`` of them drawn at random (seeded) when given, as in the paper (200 random pairs)."""
+    """The pair set (:func:`pair_set_of`), then ``pair_count`` of them drawn at random (seeded) when
+    given, as in the paper (200 random pairs)."""
+    found = pair_set_of(grid, pairs)
+    if pair_count is not None:
+        if isinstance(pair_count, bool) or not isinstance(pair_count, (int, np.integer)) or pair_count < 1:
+            raise ValueError(f"pair_count must be a positive integer, got {pair_count!r}")
+        found = sample_pairs(found, int(pair_count), seed)
+    return found
+
+
+def pair_set_of(grid: Grid, pairs) -> np.ndarray:
+    """The pair set: "neighbors" (8-neighbour cells), "all", or explicit (i, j) pairs."""
     if isinstance(pairs, str):
         if pairs == "neighbors":
             found = neighbor_pairs_of(grid.rows, grid.cols)
@@ -388,10 +455,6 @@ def resolve_pairs(grid: Grid, pairs, pair_count: Optional[int], seed: int) -> np
         bad = [(int(i), int(j)) for i, j in found if i == j or not (0 <= i < grid.n and 0 <= j < grid.n)]
         if bad:
             raise ValueError(f"pair {bad[0]} is invalid for a {grid.spec} grid: cells must differ and be in 0..{grid.n - 1}")
-    if pair_count is not None:
-        if isinstance(pair_count, bool) or not isinstance(pair_count, (int, np.integer)) or pair_count < 1:
-            raise ValueError(f"pair_count must be a positive integer, got {pair_count!r}")
-        found = sample_pairs(found, int(pair_count), seed)
     return found
 
 
@@ -452,20 +515,47 @@ def _dry_rows(estimator, n: int, *args, **kwargs) -> int:
 
 
 def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, pilot: int = 0,
-                  coverage: int = DEFAULT_COVERAGE) -> int:
-    """v(∅), v(N), the n singletons, and the estimator's rows. With a pilot the allocation depends on
-    the values: the count is then that of a game of iid noise (equal variances), an estimate."""
+                  coverage: int = DEFAULT_COVERAGE, pair_count: Optional[int] = None,
+                  contexts: Optional[int] = None) -> int:
+    """v(∅), v(N), the n singletons, and the estimator's rows (one replicate). With a pilot the
+    allocation depends on the values: the count is then that of a game of iid noise (equal variances),
+    an estimate."""
+    kwargs = dict(pilot=pilot, coverage=coverage, pair_count=pair_count, contexts=contexts)
     if not pilot:
-        return n + 2 + _dry_rows(sample_order_profile, n, pair_set, orders, samples, seed, pilot=0,
-                                 coverage=coverage)
+        return n + 2 + _dry_rows(sample_order_profile, n, pair_set, orders, samples, seed, **kwargs)
     rng = np.random.default_rng(seed)
     noise = (lambda masks: rng.standard_normal(len(masks)))
-    return n + 2 + int(sample_order_profile(noise, n, pair_set, orders, samples, seed, pilot=pilot,
-                                            coverage=coverage).forward_passes)
+    return n + 2 + int(sample_order_profile(noise, n, pair_set, orders, samples, seed, **kwargs).forward_passes)
 
 
 def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int, coverage: int = DEFAULT_COVERAGE) -> int:
     return _dry_rows(sample_cell_heatmap, n, cell, orders, samples, seed, coverage=coverage)
+
+
+def disentanglement_orders(n: int, orders=None, ratios=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(orders, ratios, trivial) of a D^(m) curve: as :func:`resolve_orders`; an order m = 0 or n-2 has
+    one context per pair, so D^(m) = 1 by construction (``trivial``): dropped from ``ratios`` (the
+    default), kept and flagged when ``orders`` are given."""
+    order_values, ratio_values = resolve_orders(n, orders, ratios)
+    trivial = (order_values == 0) | (order_values == n - 2)
+    if orders is not None:
+        return order_values, ratio_values, trivial
+    if trivial.all():
+        raise ValueError(f"the ratios give only the trivial orders {order_values.tolist()} (m = 0 or n-2 = {n - 2}: "
+                         f"one context per pair, D = 1 by construction); choose ratios strictly between them")
+    return order_values[~trivial], ratio_values[~trivial], trivial[~trivial]
+
+
+def _image_plans(grid: Grid, pairs, pair_count: Optional[int], seed: int, images: int) -> list[tuple[int, np.ndarray]]:
+    """Per image b: its seed, drawn from (seed, b), and its pairs (its own ``pair_count`` draw from the set)."""
+    seeds = [int(np.random.SeedSequence([int(seed), b]).generate_state(1)[0]) for b in range(images)]
+    return [(image_seed, resolve_pairs(grid, pairs, pair_count, image_seed)) for image_seed in seeds]
+
+
+def _disentanglement_rows(n: int, plans, orders, samples: int, coverage: int) -> int:
+    """Mask rows of D^(m) over images with these (seed, pairs) plans: one game of one image each."""
+    return sum(_dry_rows(sample_disentanglement, n, image_pairs, orders, samples, image_seed, coverage=coverage)
+               for image_seed, image_pairs in plans)
 
 
 def _shapley_rows(n: int, samples: int) -> int:
@@ -493,13 +583,14 @@ def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequenc
     if computation == "heatmap":
         order_values, _ = resolve_orders(n, orders, None if orders is not None else ratios)
         return images * _heatmap_rows(n, resolve_cell(grid_, cell), order_values, samples, seed, coverage)
-    if computation in ("profile", "disentanglement"):
+    if computation == "profile":
         order_values, _ = resolve_orders(n, orders, ratios)
-        pair_set = resolve_pairs(grid_, pairs, pair_count, seed)
-        if computation == "disentanglement":
-            return images * _dry_rows(sample_disentanglement, n, pair_set, order_values, samples, seed,
-                                      coverage=coverage)
-        return images * _profile_rows(n, pair_set, order_values, samples, seed, pilot, coverage)
+        return images * _profile_rows(n, pair_set_of(grid_, pairs), order_values, samples, seed, pilot, coverage,
+                                      pair_count)
+    if computation == "disentanglement":
+        order_values, _, _ = disentanglement_orders(n, orders, ratios)
+        return _disentanglement_rows(n, _image_plans(grid_, pairs, pair_count, seed, images), order_values, samples,
+                                     coverage)
     raise ValueError(f"unknown computation {computation!r}; choose profile, heatmap, shapley, disentanglement "
                      f"or decomposition")
 
@@ -522,36 +613,65 @@ def _split(est: Estimate, paired: bool) -> tuple[Estimate, Optional[Estimate], O
 # --------------------------------------------------------------------------- the API
 def interaction_profile(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
                         grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                        samples: int = 32, pilot: int = 0, coverage: int = DEFAULT_COVERAGE, baseline="mean",
+                        samples: int = 32, contexts: Optional[int] = None, pilot: int = 0,
+                        coverage: int = DEFAULT_COVERAGE, replicate: int = 0,
+                        max_se: Optional[float] = None, max_passes: Optional[int] = None, baseline="mean",
                         value: str = "log-odds",
                         target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
                         precision: str = "float32", progress: Optional[ProgressFn] = None) -> InteractionProfile:
-    """Order profile mean_{(i,j) in pairs} I^(m)(i, j) per order for x (and x' on the same masks), ΔJ^(m).
+    """Order profile Ī^(m) = mean over the pair set P of I^(m)(i, j) per order for x (and x' on the same
+    masks), and ΔJ^(m) = (n-1-m) (Ī^(m)(x) - Ī^(m)(x')) (module docstring).
 
     ``orders`` (ints or "all") or ``ratios`` (fractions of n-2; default the paper's 0.1..0.9, 0.95, 1);
-    ``pairs`` "neighbors" | "all" | explicit pairs, ``pair_count`` random ones of them (seeded);
-    ``samples`` iid units per order of mimi's block-design estimator (:func:`mimi.interactions.sample_order_profile`;
-    ``pilot`` >= 2 first spends that many contexts per pair and order on a Neyman allocation of the rest;
-    ``coverage``: how often each unit's block design covers every cell).
+    ``pairs`` the pair set P: "neighbors" | "all" | explicit pairs; ``pair_count`` K: K pairs drawn from P
+    at random (None: all of P), the SE covering the draw; ``samples`` iid units per pair and order of
+    mimi's block-design estimator, each of at most ``contexts`` contexts (None: a whole design)
+    (:func:`mimi.interactions.sample_order_profile`; ``coverage``: how often
+    each unit's block design covers every cell; ``pilot`` >= 2 first spends that many contexts per pair
+    and order on a Neyman allocation of the rest). ``replicate`` r > 0 is an independent rerun
+    (fresh pairs and contexts) that :func:`combine_profiles` pools with replicates 0..r-1 ("more
+    precision"); ``max_se`` adds replicates until every shown SE is at most that or one more would pass
+    ``max_passes`` forward passes (``precision`` says which).
     """
     start = time.perf_counter()
     samples = check_samples(samples)
+    replicate = check_positive_int(replicate, "replicate", minimum=0)
     setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
                    device=device, batch_size=batch_size, precision=precision, progress=progress,
                    extra=dict(pairs=pairs if isinstance(pairs, str) else "custom", pair_count=pair_count,
-                              samples=samples, pilot=pilot, coverage=coverage, seed=seed))
+                              samples=samples, contexts=contexts, pilot=pilot, coverage=coverage, seed=seed,
+                              replicate=replicate,
+                              max_se=max_se, max_passes=max_passes))
     n, game = setup.grid.n, setup.game
     order_values, ratio_values = resolve_orders(n, orders, ratios)
-    pair_set = resolve_pairs(setup.grid, pairs, pair_count, seed)
-    game.expect(_profile_rows(n, pair_set, order_values, samples, seed, pilot, coverage), "order profile")
+    population = pair_set_of(setup.grid, pairs)
+    seed_r = replicate_seed(seed, replicate)
+    game.expect(_profile_rows(n, population, order_values, samples, seed_r, pilot, coverage, pair_count, contexts),
+                "order profile")
     ends = _ends(setup)
-    est = sample_order_profile(game, n, pair_set, order_values, samples, seed, pilot=pilot, coverage=coverage)
+    # max_passes counts images through the model; the engine counts mask rows (x 2 with x')
+    est = sample_order_profile(game, n, population, order_values, samples, seed_r, pair_count=pair_count,
+                               contexts=contexts, pilot=pilot, coverage=coverage, max_se=max_se,
+                               max_passes=None if max_passes is None else max(1, max_passes // game.count))
     game.tracker.finish()
     clean, adv, diff = _split(est, setup.paired)
     phi0_sum = (ends[2:] - ends[0]).sum(axis=0)
-    weight = (n - 1 - order_values).astype(np.float64)
+    set_name = pairs if isinstance(pairs, str) else "custom"
+    described = {"neighbors": "pairs of 8-neighbouring cells", "all": "pairs of cells"}.get(set_name, "given pairs")
+    if set_name != "all" and len(population) == n * (n - 1) // 2:
+        set_name, described = "all", "pairs of cells"
+    # ΔJ_P^(m) = Σ_{ordered (i,j) in P} (n-1-m)/(n(n-1)) ΔI^(m)(i,j) = (n-1-m) 2|P|/(n(n-1)) mean_P ΔI^(m)
+    weight = (n - 1 - order_values) * (2 * len(population) / (n * (n - 1)))
     result = InteractionProfile(
-        orders=order_values, ratios=ratio_values, pairs=pair_set, n=n, grid=setup.grid.spec,
+        orders=order_values, ratios=ratio_values, pairs=np.asarray(est.info["pairs"]), n=n, grid=setup.grid.spec,
+        pair_set=set_name, pair_set_size=len(population),
+        estimand=f"mean of I^(m)(i, j) over all {len(population)} {described} of the {setup.grid.spec} grid",
+        delta_j_estimand=("ΔJ^(m): the attacking utility of order m, summed over all ordered pairs of cells"
+                          if set_name == "all" else
+                          f"the part of ΔJ^(m) carried by the {len(population)} {described} (ΔJ^(m) sums over "
+                          f"all {n * (n - 1) // 2} pairs)"),
+        se_covers=est.info["se_covers"], replicates=int(est.info.get("replicates", 1)),
+        precision=est.info.get("precision"),
         clean_mean=clean.mean, clean_se=clean.se,
         adv_mean=None if adv is None else adv.mean, adv_se=None if adv is None else adv.se,
         diff=None if diff is None else diff.mean, diff_se=None if diff is None else diff.se,
@@ -569,6 +689,39 @@ def interaction_profile(model: nn.Module, image: Image, label: Optional[int], ad
         adv_probabilities=setup.adv_probabilities, forward_passes=game.forward_passes, mask_rows=game.mask_rows,
         units=est.units, wall_time_s=time.perf_counter() - start, params=setup.params)
     return result
+
+
+def combine_profiles(profiles: Sequence[InteractionProfile]) -> InteractionProfile:
+    """Pool independent replicates (``replicate`` 0..R-1, same parameters otherwise) of one profile:
+    means averaged, SE sqrt(Σ_r se_r²) / R for every shown quantity, costs added. The refinement of the
+    dashboard's "more precision": earlier replicates are reused, never recomputed."""
+    profiles = list(profiles)
+    if not profiles:
+        raise ValueError("no profiles to combine")
+    first = profiles[0]
+    keys = {k: v for k, v in first.params.items() if k != "replicate"}
+    for other in profiles[1:]:
+        if {k: v for k, v in other.params.items() if k != "replicate"} != keys:
+            raise ValueError("only replicates of the same computation (same parameters) can be combined")
+    if len({p.params.get("replicate", 0) for p in profiles}) != len(profiles):
+        raise ValueError("each replicate can be combined once")
+    if len(profiles) == 1:
+        return first
+    count = len(profiles)
+
+    def pooled(mean_field: str, se_field: str) -> dict:
+        if getattr(first, mean_field) is None:
+            return {}
+        return {mean_field: np.mean([getattr(p, mean_field) for p in profiles], axis=0),
+                se_field: np.sqrt(np.sum([np.square(getattr(p, se_field)) for p in profiles], axis=0)) / count}
+
+    return dataclasses.replace(
+        first, **pooled("clean_mean", "clean_se"), **pooled("adv_mean", "adv_se"), **pooled("diff", "diff_se"),
+        **pooled("delta_j", "delta_j_se"), pairs=np.concatenate([p.pairs for p in profiles]),
+        replicates=sum(p.replicates for p in profiles), forward_passes=sum(p.forward_passes for p in profiles),
+        mask_rows=sum(p.mask_rows for p in profiles), units=sum(p.units for p in profiles),
+        wall_time_s=sum(p.wall_time_s for p in profiles),
+        params={**first.params, "replicate": sorted(p.params.get("replicate", 0) for p in profiles)})
 
 
 def pair_heatmap(model: nn.Module, image: Image, label: Optional[int], cell, adv_image: Optional[Image] = None, *,
@@ -645,10 +798,15 @@ def shapley_map(model: nn.Module, image: Image, label: Optional[int], adv_image:
 
 def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, grid="7x7", orders=None, ratios=None,
                     pairs="neighbors", pair_count: Optional[int] = None, samples: int = 8,
-                    coverage: int = DEFAULT_COVERAGE, baseline="mean",
+                    coverage: int = DEFAULT_COVERAGE, debias: bool = True, baseline="mean",
                     value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None, precision: str = "float32",
                     progress: Optional[ProgressFn] = None) -> Disentanglement:
-    """D^(m) over B images (B, C, H, W) and a pair set, all images on shared masks (one (k, B) game).
+    """D^(m) = Σ_images Σ_pairs |I^(m)(i, j)| / Σ_images Σ_pairs E_S |Δv(i, j, S)| over B images (B, C, H, W)
+    and the pair set. Each image b is its own game with its own masks and pairs (seeded from (seed, b)),
+    so the images are independent replicates and the delete-one-image jackknife SE (B >= 2) covers the
+    images, the pair draws and the contexts. ``debias`` (default): numerator sqrt(max(Î² - SE², 0)) per
+    pair and image (``d_plugin`` keeps the plug-in |Î|). Orders m = 0 and n-2 (D = 1 by construction)
+    are left out of ``ratios``, flagged in ``trivial`` when ``orders`` are given.
     ``target`` "label" uses each image's label, "predicted" each prediction, an int one class for all."""
     start = time.perf_counter()
     samples = check_samples(samples)
@@ -671,25 +829,61 @@ def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, g
         targets = np.full(len(batch), int(target))
     if targets.min() < 0 or targets.max() >= probs.shape[1]:
         raise ValueError(f"target classes must be in 0..{probs.shape[1] - 1}, got {targets.tolist()}")
-    game = ImageGame(model, batch, targets, grid=grid_, baseline=baseline, value=value, device=device,
-                     batch_size=batch_size, precision=precision, progress=progress)
-    n = grid_.n
-    order_values, ratio_values = resolve_orders(n, orders, ratios)
-    pair_set = resolve_pairs(grid_, pairs, pair_count, seed)
-    game.expect(_dry_rows(sample_disentanglement, n, pair_set, order_values, samples, seed, coverage=coverage),
-                "disentanglement")
-    est = sample_disentanglement(game, n, pair_set, order_values, samples, seed, coverage=coverage)
+    n, count = grid_.n, len(batch)
+    order_values, ratio_values, trivial = disentanglement_orders(n, orders, ratios)
+    plans = _image_plans(grid_, pairs, pair_count, seed, count)
+    tracker = BatchProgress(progress)
+    tracker.expect(_disentanglement_rows(n, plans, order_values, samples, coverage), "disentanglement")
+    estimates, mask_rows = [], 0
+    for b, (image_seed, image_pairs) in enumerate(plans):
+        image_baseline = baseline[b] if isinstance(baseline, torch.Tensor) and baseline.ndim == 4 else baseline
+        game = ImageGame(model, batch[b], int(targets[b]), grid=grid_, baseline=image_baseline, value=value,
+                         device=device, batch_size=batch_size, precision=precision, progress=tracker)
+        batch_size = game.batch_size
+        estimates.append(sample_disentanglement(game, n, image_pairs, order_values, samples, image_seed,
+                                                coverage=coverage))
+        mask_rows += game.mask_rows
+    plugin = np.stack([e.numerator[:, 0] for e in estimates])  # (B, M) means over each image's pairs
+    numerator = np.stack([e.numerator_debiased[:, 0] for e in estimates]) if debias else plugin
+    denominator = np.stack([e.denominator[:, 0] for e in estimates])
+    per_image_se = np.stack([(e.d_debiased_se if debias else e.d_se)[:, 0] for e in estimates])
+    d = numerator.sum(axis=0) / denominator.sum(axis=0)
+    if count >= 2:
+        d_se, se_covers = _image_jackknife_se(numerator, denominator), "images, pairs and contexts"
+        quantile = t95(count - 1)
+    else:
+        d_se, se_covers, quantile = per_image_se[0], "contexts only (one image)", Z95
     return Disentanglement(
-        orders=order_values, ratios=ratio_values, n=n, grid=grid_.spec, d=est.d_pooled, d_se=est.d_pooled_se,
-        d_low=est.d_pooled - Z95 * est.d_pooled_se, d_high=est.d_pooled + Z95 * est.d_pooled_se,
-        d_debiased=est.d_pooled_debiased, per_image=est.d.T, per_image_se=est.d_se.T, labels=labels,
-        targets=np.asarray(targets), predictions=preds, pair_count=len(pair_set),
-        forward_passes=game.forward_passes, mask_rows=game.mask_rows, units=est.units,
+        orders=order_values, ratios=ratio_values, n=n, grid=grid_.spec,
+        estimand=_disentanglement_estimand(grid_, pairs, pair_count, count, debias), debiased=bool(debias),
+        trivial=trivial, d=d, d_se=d_se, d_low=np.maximum(d - quantile * d_se, 0.0),
+        d_high=np.minimum(d + quantile * d_se, 1.0), se_covers=se_covers,
+        d_plugin=plugin.sum(axis=0) / denominator.sum(axis=0), per_image=numerator / denominator,
+        per_image_se=per_image_se, labels=labels, targets=np.asarray(targets), predictions=preds,
+        pair_count=len(plans[0][1]), forward_passes=mask_rows, mask_rows=mask_rows, units=estimates[0].units,
         wall_time_s=time.perf_counter() - start,
         params=dict(grid=grid_.spec, baseline=baseline if isinstance(baseline, str) else "custom", value=value,
                     target=target if isinstance(target, str) else int(target), pairs=pairs if isinstance(pairs, str)
-                    else "custom", pair_count=pair_count, samples=samples, seed=seed,
-                    batch_size=game.batch_size, device=str(device), precision=precision))
+                    else "custom", pair_count=pair_count, samples=samples, coverage=coverage, debias=bool(debias),
+                    seed=seed, batch_size=batch_size, device=str(device), precision=precision))
+
+
+def _image_jackknife_se(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """Delete-one-image jackknife SE of R = Σ_b num_b / Σ_b den_b from (B, M) arrays:
+    SE² = (B-1)/B Σ_b (R_(-b) - mean_b R_(-b))²."""
+    count = len(numerator)
+    replicates = (numerator.sum(axis=0) - numerator) / (denominator.sum(axis=0) - denominator)
+    return np.sqrt((count - 1) / count * ((replicates - replicates.mean(axis=0)) ** 2).sum(axis=0))
+
+
+def _disentanglement_estimand(grid: Grid, pairs, pair_count: Optional[int], count: int, debias: bool) -> str:
+    """The estimand of :func:`disentanglement` in words."""
+    names = {"neighbors": f"all 8-neighbour pairs of the {grid.spec} grid", "all": f"all pairs of the {grid.spec} grid"}
+    pair_set = names[pairs] if isinstance(pairs, str) else "the given pairs"
+    drawn = f" ({pair_count} drawn per image)" if pair_count is not None else ""
+    numerator = "bias-corrected numerator sqrt(max(Î² - SE², 0))" if debias else "plug-in numerator |Î|"
+    return (f"D^(m) = Σ_images Σ_pairs |I^(m)(i, j)| / Σ_images Σ_pairs E_S |Δv(i, j, S)| over these {count} "
+            f"image(s) and {pair_set}{drawn}; {numerator}")
 
 
 def decomposition(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
@@ -748,7 +942,9 @@ def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAU
 
 def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attack: Optional[dict] = None,
                   grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                  samples: int = 32, pilot: int = 0, coverage: int = DEFAULT_COVERAGE, shapley_samples: int = 16,
+                  samples: int = 32, contexts: Optional[int] = None, max_se: Optional[float] = None,
+                  max_passes: Optional[int] = None, pilot: int = 0, coverage: int = DEFAULT_COVERAGE,
+                  shapley_samples: int = 16,
                   baseline="mean",
                   value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
                   precision: str = "float32", progress: Optional[ProgressFn] = None, model_name: str = "model",
@@ -770,7 +966,8 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
     common = dict(grid=grid, baseline=baseline, value=value, target=target, seed=seed, device=device,
                   batch_size=batch_size, precision=precision, progress=progress)
     profile = interaction_profile(model, x, label, x_adv, orders=orders, ratios=ratios, pairs=pairs,
-                                  pair_count=pair_count, samples=samples, pilot=pilot, coverage=coverage, **common)
+                                  pair_count=pair_count, samples=samples, contexts=contexts, max_se=max_se,
+                                  max_passes=max_passes, pilot=pilot, coverage=coverage, **common)
     shapley = None
     if shapley_samples:
         shapley = shapley_map(model, x, label, x_adv, samples=shapley_samples, **common)
@@ -806,7 +1003,8 @@ def default_view(model: nn.Module, image: Image, label: int, *, device=None, see
     common = dict(grid=d["grid"], baseline=d["baseline"], value=d["value"], target=d["target"], seed=seed,
                   device=device, progress=progress)
     profile = interaction_profile(model, image, label, x_adv, ratios=d["ratios"], pairs=d["pairs"],
-                                  pair_count=d["pair_count"], samples=d["samples"], pilot=d["pilot"],
+                                  pair_count=d["pair_count"], samples=d["samples"], contexts=d["contexts"],
+                                  pilot=d["pilot"],
                                   coverage=d["coverage"], **common)
     profile_seconds = time.perf_counter() - start
     if on_profile is not None:

@@ -20,6 +20,8 @@ CLEAN = "#1f6fb4"
 ADVERSARIAL = "#d62728"
 MODEL_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d")
 DIVERGING = "RdBu_r"
+#: The faint "typical image" reference (:mod:`mimi.population`): grey ticks on the bars.
+REFERENCE = "rgba(70,70,70,0.75)"
 TEMPLATE = "plotly_white"
 #: The selection layer over cell maps: one invisible marker per cell, clickable in Streamlit.
 CELL_LAYER = "cells"
@@ -106,11 +108,65 @@ def confidence_figure(classes: Sequence[str], clean_top: Sequence[int], clean_pr
 
 
 # --------------------------------------------------------------------------- per-order profiles
-def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interaction I⁽ᵐ⁾ per order") -> go.Figure:
-    """Per model (one panel each, shared y): mean I^(m) over pairs and contexts, clean vs adversarial, ±1 SE."""
+def _pair_set_words(p: Any) -> str:
+    """What a profile averages over, and what its error bars cover, in a few words."""
+    described = {"neighbors": "pairs of 8-neighbouring cells", "all": "pairs of cells"}.get(p.pair_set, "given pairs")
+    drawn = len(p.pairs) // max(1, p.replicates)
+    sample = (f"{drawn} drawn at random" + (f", {p.replicates} times" if p.replicates > 1 else "")
+              if drawn < p.pair_set_size else "all evaluated")
+    covers = "the pair draw and the contexts" if drawn < p.pair_set_size else "the contexts"
+    return f"over all {p.pair_set_size} {described} ({sample}); bars ±1 SE covering {covers}"
+
+
+def _subtitle(title: str, profiles: Mapping[str, Any]) -> str:
+    notes = list(dict.fromkeys(_pair_set_words(p) for p in profiles.values() if hasattr(p, "pair_set_size")))
+    return title if not notes else f"{title}<br><sup>{' · '.join(notes)}</sup>"
+
+
+def _reference(name: str, profile: Any, references: Mapping[str, Any] | None) -> Any:
+    """Model ``name``'s gallery reference when it shows the same quantity as ``profile`` (same orders, grid,
+    pair set, value and baseline: :func:`mimi.population.reference_matches`), else None."""
+    reference = (references or {}).get(name)
+    if reference is None:
+        return None
+    from mimi.population import reference_matches
+
+    return reference if reference_matches(profile, reference) else None
+
+
+def _reference_ticks(labels: list[str], mean: Any, se: Any, *, name: str, group: str, quantity: str,
+                     legend: str | None = None) -> go.Scatter:
+    """A grey tick on each bar of offset group ``group`` at the gallery mean (hover: ± its SE across
+    images, which is also the CSV's error column), in the legend group of its :func:`_gallery_name`.
+    ``mean`` None: an invisible placeholder that keeps the other ticks aligned with their bars.
+    ``legend``: instead, the (data-less) legend entry of that group."""
+    marker = dict(symbol="line-ew", size=16, line=dict(width=3, color=REFERENCE))
+    if legend is not None or mean is None:
+        return go.Scatter(x=labels[:1], y=[None], mode="markers", offsetgroup=group, hoverinfo="skip",
+                          showlegend=legend is not None, name=legend or f"{name} (none)", legendgroup=legend,
+                          marker=marker)
+    se = _array(se)
+    return go.Scatter(x=labels, y=_array(mean), mode="markers", name=name, offsetgroup=group,
+                      legendgroup=name.split(": ")[-1], showlegend=False, customdata=se,
+                      error_y=dict(type="data", array=se, visible=False), marker=marker,
+                      hovertemplate="order %{x}<br>" + quantity + " = %{y:.4f} ± %{customdata:.4f}<extra>"
+                      + name + "</extra>")
+
+
+def _gallery_name(reference: Any) -> str:
+    return f"gallery mean ({int(reference.count)} images)"
+
+
+def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interaction I⁽ᵐ⁾ per order", *,
+                         references: Mapping[str, Any] | None = None) -> go.Figure:
+    """Per model (one panel each, shared y): mean I^(m) over the pair set, clean vs adversarial, ±1 SE;
+    the subtitle states the pair set (the estimand) and what the error bars cover. ``references``
+    (model name -> :class:`mimi.population.GalleryProfile`) adds, in that model's panel, a grey tick on
+    each bar at the same quantity averaged over the gallery, only where its settings match the profile's."""
     names = list(profiles)
     fig = make_subplots(rows=1, cols=max(1, len(names)), shared_yaxes=True, horizontal_spacing=0.03,
                         subplot_titles=names)
+    shown: set[str] = set()
     for col, name in enumerate(names, start=1):
         p = profiles[name]
         labels = order_labels(p.ratios, p.orders)
@@ -119,30 +175,65 @@ def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interac
             series.append(("adversarial", p.adv_mean, p.adv_se, ADVERSARIAL))
         for label, mean, se, colour in series:
             fig.add_trace(go.Bar(x=labels, y=_array(mean), name=label, marker_color=colour, legendgroup=label,
+                                 offsetgroup=label,
                                  showlegend=col == 1, error_y=dict(type="data", array=_array(se), visible=se is not None),
                                  hovertemplate="order %{x}<br>I = %{y:.4f}<extra>" + f"{name}, {label}</extra>"),
                           1, col)
+        reference = _reference(name, p, references)
+        if reference is not None:
+            for label, _, _, _ in series:
+                mean, se = (reference.clean_mean, reference.clean_se) if label == "clean" else \
+                    (reference.adv_mean, reference.adv_se)
+                fig.add_trace(_reference_ticks(labels, mean, se, name=f"{label}: {_gallery_name(reference)}",
+                                               group=label, quantity="mean I"), 1, col)
+            if _gallery_name(reference) not in shown:  # one legend entry per image count
+                shown.add(_gallery_name(reference))
+                fig.add_trace(_reference_ticks(labels, None, None, name="", group=series[0][0], quantity="",
+                                               legend=_gallery_name(reference)), 1, col)
         fig.update_xaxes(title_text="order r = m / (n−2)", row=1, col=col)
     fig.update_yaxes(title_text="mean I⁽ᵐ⁾(i, j)", row=1, col=1)
-    fig.update_layout(barmode="group")
-    return _finish(fig, title, 380)
+    fig.update_layout(barmode="group", scattermode="group", bargap=0.2, scattergap=0.2)
+    return _finish(fig, _subtitle(title, profiles), 400)
 
 
-def delta_j_figure(profiles: Mapping[str, Any],
-                   title: str = "Attacking utility by order ΔJ⁽ᵐ⁾ (what the attack removed)") -> go.Figure:
-    """ΔJ^(m) per order, all models on one axis (grouped bars, ±1 SE); models without an attack are skipped."""
+def delta_j_figure(profiles: Mapping[str, Any], title: str | None = None, *,
+                   references: Mapping[str, Any] | None = None) -> go.Figure:
+    """ΔJ^(m) per order, all models on one axis (grouped bars, ±1 SE); models without an attack are skipped.
+    With the all-pairs set it is the attacking utility of order m; with another pair set, the share of it
+    that set carries, and the default title says so. ``references`` (model name -> GalleryProfile) adds a
+    grey tick on each model's bars at its gallery mean ΔJ, only where the settings match (as in
+    :func:`order_profile_figure`)."""
+    if title is None:
+        sets = {getattr(p, "pair_set", "all") for p in profiles.values()}
+        title = ("Attacking utility by order ΔJ⁽ᵐ⁾ (clean − adversarial, summed over all pairs)" if sets == {"all"}
+                 else "Share of the attacking utility ΔJ⁽ᵐ⁾ carried by the pair set")
+        title = _subtitle(title, profiles)
     fig = go.Figure()
+    ticks, legends = [], {}
     for index, (name, p) in enumerate(profiles.items()):
         if getattr(p, "delta_j", None) is None:
             continue
         se = _array(getattr(p, "delta_j_se", None))
-        fig.add_trace(go.Bar(x=order_labels(p.ratios, p.orders), y=_array(p.delta_j), name=name,
+        labels = order_labels(p.ratios, p.orders)
+        reference = _reference(name, p, references)
+        ticks.append(_reference_ticks(labels, None if reference is None else reference.delta_j,
+                                      None if reference is None else reference.delta_j_se,
+                                      name=f"{name}: {_gallery_name(reference)}" if reference is not None else name,
+                                      group=name, quantity="ΔJ"))
+        if reference is not None and _gallery_name(reference) not in legends:
+            legends[_gallery_name(reference)] = _reference_ticks(labels, None, None, name="", group=name, quantity="",
+                                                                 legend=_gallery_name(reference))
+        fig.add_trace(go.Bar(x=labels, y=_array(p.delta_j), name=name, offsetgroup=name,
                              marker_color=model_colour(index),
                              error_y=dict(type="data", array=se, visible=se is not None),
                              hovertemplate="order %{x}<br>ΔJ = %{y:.4f}<extra>" + name + "</extra>"))
+    if legends:  # placeholders only where some model has a reference
+        for tick in ticks + list(legends.values()):
+            fig.add_trace(tick)
     fig.add_hline(y=0, line_color="#888", line_width=1)
-    fig.update_layout(barmode="group", xaxis_title="order r = m / (n−2)", yaxis_title="ΔJ⁽ᵐ⁾ (clean − adversarial)")
-    return _finish(fig, title, 380)
+    fig.update_layout(barmode="group", scattermode="group", bargap=0.2, scattergap=0.2,
+                      xaxis_title="order r = m / (n−2)", yaxis_title="ΔJ⁽ᵐ⁾ (clean − adversarial)")
+    return _finish(fig, title, 400)
 
 
 def decomposition_figure(parts: Sequence[tuple[str, float]], total: float, title: str = "") -> go.Figure:
@@ -243,26 +334,52 @@ def shapley_figure(maps: Mapping[str, Any], image: np.ndarray, title: str = "Sha
 
 
 # --------------------------------------------------------------------------- disentanglement, zoo
-def disentanglement_figure(results: Mapping[str, Any],
-                           title: str = "Disentanglement D⁽ᵐ⁾ = mean |E_S Δv| / mean E_S |Δv|") -> go.Figure:
-    """D^(m) per order for each model, with its confidence band (d_low .. d_high)."""
+def disentanglement_title(results: Mapping[str, Any]) -> str:
+    """What a D^(m) chart shows: the estimand (over how many images), the numerator, and the band."""
+    counts = sorted({len(d.per_image) for d in results.values() if getattr(d, "per_image", None) is not None})
+    one = counts == [1]
+    images = "this one image" if one else f"these {' / '.join(map(str, counts))} images" if counts else "the images"
+    numerator = "bias-corrected" if all(getattr(d, "debiased", True) for d in results.values()) else "plug-in |Î|"
+    band = "95% over contexts (one image)" if one else "95% over images"
+    return f"Disentanglement D⁽ᵐ⁾ over {images} and the pair set<br><sup>{numerator}; band: {band}</sup>"
+
+
+def disentanglement_figure(results: Mapping[str, Any], title: str | None = None) -> go.Figure:
+    """D^(m) = Σ |I^(m)| / Σ E_S|Δv| per order for each model (``d``, bias-corrected by default) with its
+    95% band (``d_low`` .. ``d_high``) and, hidden until clicked in the legend, the plug-in ratio
+    (``d_plugin``, dotted). Trivial orders (``trivial``: m = 0 or n-2, D = 1 by construction) are left out."""
     fig = go.Figure()
     for index, (name, d) in enumerate(results.items()):
         colour = model_colour(index)
-        x = [float(r) for r in d.ratios]
+        trivial = getattr(d, "trivial", None)
+        shown = ~np.asarray(trivial, dtype=bool) if trivial is not None else np.ones(len(d.orders), dtype=bool)
+        x, orders = [float(r) for r in np.asarray(d.ratios)[shown]], np.asarray(d.orders)[shown]
         low, high = _array(getattr(d, "d_low", None)), _array(getattr(d, "d_high", None))
         if low is not None and high is not None:
+            low, high = low[shown], high[shown]
             fill = colour.lstrip("#")
             rgba = f"rgba({int(fill[0:2], 16)},{int(fill[2:4], 16)},{int(fill[4:6], 16)},0.18)"
             fig.add_trace(go.Scatter(x=x + x[::-1], y=list(high) + list(low[::-1]), fill="toself", fillcolor=rgba,
-                                     line=dict(width=0), hoverinfo="skip", name=f"{name} band", showlegend=False,
+                                     line=dict(width=0), hoverinfo="skip", name=f"{name} 95% band", showlegend=False,
                                      legendgroup=name))
-        fig.add_trace(go.Scatter(x=x, y=_array(d.d), mode="lines+markers", name=name, legendgroup=name,
-                                 line=dict(color=colour, width=2.5), customdata=np.asarray(d.orders),
-                                 hovertemplate="r = %{x} (m = %{customdata})<br>D = %{y:.3f}<extra>" + name + "</extra>"))
+            band_text = np.stack([low, high], axis=1)
+            hover = "<br>95% band %{customdata[1]:.3f} .. %{customdata[2]:.3f}"
+        else:
+            band_text, hover = np.full((len(x), 2), np.nan), ""
+        fig.add_trace(go.Scatter(x=x, y=_array(d.d)[shown], mode="lines+markers", name=name, legendgroup=name,
+                                 line=dict(color=colour, width=2.5), customdata=np.column_stack([orders, band_text]),
+                                 hovertemplate="r = %{x} (m = %{customdata[0]})<br>D = %{y:.3f}" + hover
+                                 + "<extra>" + name + "</extra>"))
+        plugin = _array(getattr(d, "d_plugin", None))
+        if plugin is not None and getattr(d, "debiased", True):
+            fig.add_trace(go.Scatter(x=x, y=plugin[shown], mode="lines", name=f"{name} plug-in", legendgroup=name,
+                                     visible="legendonly", line=dict(color=colour, width=1, dash="dot"),
+                                     customdata=orders, hovertemplate="r = %{x} (m = %{customdata})<br>plug-in D = "
+                                     "%{y:.3f}<extra>" + name + "</extra>"))
     fig.update_layout(xaxis=dict(title="order r = m / (n−2)", range=[0, 1.02]),
                       yaxis=dict(title="D⁽ᵐ⁾ (1 = contexts agree in sign)", rangemode="tozero"))
-    return _finish(fig, title, 380)
+    fig = _finish(fig, title if title is not None else disentanglement_title(results), 420)
+    return fig.update_layout(margin=dict(t=90))  # room for the two-line title above the legend
 
 
 def accuracy_figure(cards: Sequence[Mapping[str, Any]], title: str = "Accuracy on the Fashion-MNIST test set") -> go.Figure:

@@ -16,7 +16,8 @@ import numpy as np
 
 _REGISTRY: dict[str, type["Result"]] = {}
 # Modules that define result types, imported on demand so any result file reads back in a fresh process.
-_RESULT_MODULES = ("mimi.analysis", "mimi.attacks", "mimi.evaluation", "mimi.interactions", "mimi.bench")
+_RESULT_MODULES = ("mimi.analysis", "mimi.attacks", "mimi.evaluation", "mimi.interactions", "mimi.bench",
+                   "mimi.population")
 
 
 def _encode(value: Any) -> Any:

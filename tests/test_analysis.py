@@ -56,7 +56,11 @@ def test_profile_shapes_and_exact_totals(model, images):
     for name in ("clean_mean", "clean_se", "adv_mean", "adv_se", "diff", "diff_se", "delta_j", "delta_j_se"):
         assert getattr(p, name).shape == (8,), name
     np.testing.assert_allclose(p.diff, p.clean_mean - p.adv_mean, atol=1e-12)
-    np.testing.assert_allclose(p.delta_j, (n - 1 - p.orders) * p.diff, atol=1e-12)
+    # ΔJ_P = (n-1-m) 2|P|/(n(n-1)) ΔĪ: the 20 neighbour pairs' share of the all-pairs ΔJ^(m)
+    assert p.pair_set == "neighbors" and p.pair_set_size == 20 and len(p.pairs) == 8
+    np.testing.assert_allclose(p.delta_j, (n - 1 - p.orders) * (2 * 20 / (n * (n - 1))) * p.diff, atol=1e-12)
+    assert "8-neighbouring" in p.estimand and "share" not in p.estimand and "carried by the 20" in p.delta_j_estimand
+    assert p.se_covers.startswith("pairs drawn")
     assert p.forward_passes == 2 * p.mask_rows
     # The exact totals agree with the exact decomposition on the same grid.
     d = A.decomposition(model, x, 1, x_adv, grid="3x3")
@@ -127,8 +131,8 @@ def test_disentanglement(model):
     assert d.d.shape == (3,) and d.per_image.shape == (3, 3) and d.orders.tolist() == [1, 3, 5]
     assert np.all((d.d > 0) & (d.d <= 1 + 1e-9))
     assert np.all(d.d_low <= d.d) and np.all(d.d <= d.d_high)
-    assert np.all(d.d_debiased <= d.d + 1e-12)
-    assert d.forward_passes == 3 * d.mask_rows
+    assert np.all(d.d <= d.d_plugin + 1e-12) and d.debiased and d.se_covers == "images, pairs and contexts"
+    assert d.forward_passes == d.mask_rows
 
 
 def test_results_round_trip_through_json(model, images):
@@ -237,3 +241,79 @@ def test_profile_with_a_neyman_pilot_reports_complete_progress(model, images):
     assert p.params["pilot"] == 2 and np.all(np.isfinite(p.delta_j_se))
     plain = A.interaction_profile(model, x, 1, x_adv, orders=[2, 4], **FAST)
     assert p.forward_passes > plain.forward_passes  # the pilot's 4 rows per context are counted
+
+
+def test_delta_j_over_all_pairs_and_orders_adds_up_to_the_attacking_utility(model, images):
+    """ΔJ^(m) sums over all pairs: over every order it is the pairwise part of Δv(N). On a 2x2 grid every
+    order has one context per pair or blocks of one cell, so the engine is exact and so is the identity;
+    on 3x3 the sampled orders agree within their standard errors."""
+    x, x_adv = images
+    small = A.interaction_profile(model, x, 1, x_adv, grid="2x2", pairs="all", orders="all", samples=2)
+    assert small.pair_set == "all" and np.all(small.delta_j_se == 0)
+    assert small.delta_j.sum() == pytest.approx(small.attack_pairwise, abs=1e-9)
+    assert small.delta_j_estimand.startswith("ΔJ^(m): the attacking utility")
+    p = A.interaction_profile(model, x, 1, x_adv, grid="3x3", pairs="all", orders="all", samples=6, seed=2)
+    assert p.se_covers.startswith("contexts")
+    # every pair of the set is evaluated and each order draws its own designs: the orders are independent
+    assert abs(p.delta_j.sum() - p.attack_pairwise) <= 3 * np.sqrt(np.sum(p.delta_j_se ** 2))
+    assert p.attack_pairwise == pytest.approx(A.decomposition(model, x, 1, x_adv, grid="3x3").delta_order_totals.sum(),
+                                              abs=1e-6)
+
+
+def test_more_precision_pools_independent_rounds(model, images):
+    x, x_adv = images
+    rounds = [A.interaction_profile(model, x, 1, x_adv, **FAST, replicate=r) for r in range(3)]
+    assert not np.array_equal(rounds[0].pairs, rounds[1].pairs)         # fresh pairs each round
+    pooled = A.combine_profiles(rounds)
+    np.testing.assert_allclose(pooled.diff, np.mean([r.diff for r in rounds], axis=0))
+    np.testing.assert_allclose(pooled.diff_se, np.sqrt(np.sum([r.diff_se ** 2 for r in rounds], axis=0)) / 3)
+    assert pooled.replicates == 3 and pooled.forward_passes == sum(r.forward_passes for r in rounds)
+    again = A.interaction_profile(model, x, 1, x_adv, **FAST, replicate=1)
+    np.testing.assert_array_equal(again.clean_mean, rounds[1].clean_mean)  # a round is reproducible alone
+    with pytest.raises(ValueError, match="same parameters"):
+        A.combine_profiles([rounds[0], A.interaction_profile(model, x, 1, x_adv, **{**FAST, "samples": 2})])
+    assert Result.from_json(pooled.to_json()).replicates == 3
+
+
+def test_target_precision_through_the_image_api(model, images):
+    x, x_adv = images
+    first = A.interaction_profile(model, x, 1, x_adv, **FAST)
+    bound = float(max(first.clean_se.max(), first.adv_se.max())) * 0.6
+    p = A.interaction_profile(model, x, 1, x_adv, **FAST, max_se=bound)
+    assert p.precision["reached"] and max(p.clean_se.max(), p.adv_se.max()) <= bound and p.replicates >= 2
+    capped = A.interaction_profile(model, x, 1, x_adv, **FAST, max_se=bound / 50, max_passes=3 * first.forward_passes)
+    assert not capped.precision["reached"] and capped.forward_passes <= 3 * first.forward_passes + 2 * 11
+    assert "best estimate within the budget" in capped.precision["message"]
+
+
+@pytest.mark.parametrize("bad", [0, 1, 21])
+def test_pair_count_outside_the_neighbour_set_names_the_value(model, images, bad):
+    x, _ = images
+    with pytest.raises(ValueError, match=f"pair_count={bad}"):
+        A.interaction_profile(model, x, 1, grid="3x3", pair_count=bad, samples=2)
+
+
+@pytest.mark.slow
+def test_default_budget_resolves_the_standard_models_high_order_change():
+    """The dashboard's default profile (DEFAULTS) on the shipped standard model: on gallery images of
+    four classes, the clean-minus-adversarial change at r = 0.9 and 0.95 is more than 2 SE from zero on
+    most of them (seeded, so the check is exact to rerun)."""
+    from mimi import zoo
+    from mimi.data import load_gallery
+
+    if "fmnist-standard" not in zoo.names():
+        pytest.skip("the shipped zoo lacks fmnist-standard")
+    model, _ = zoo.load("fmnist-standard")
+    gallery = load_gallery()
+    d = A.DEFAULTS
+    resolved = []
+    for index in (0, 30, 50, 70):
+        x, y = gallery.images[index], int(gallery.labels[index])
+        attack = A.run_attack(model, x, y, eps=d["eps"], steps=d["steps"], norm=d["norm"], seed=index)
+        p = A.interaction_profile(model, x, y, torch.as_tensor(np.asarray(attack.x_adv[0])), grid=d["grid"],
+                                  ratios=d["ratios"], pairs=d["pairs"], pair_count=d["pair_count"],
+                                  samples=d["samples"], contexts=d["contexts"], coverage=d["coverage"], seed=index)
+        high = np.isin(p.ratios, (0.9, 0.95))
+        resolved.append(p.diff[high] > 2 * p.diff_se[high])
+        assert p.se_covers.startswith("pairs drawn") and p.pair_set_size == 156
+    assert np.mean(resolved) >= 0.75, np.round(resolved, 2)

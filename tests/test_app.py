@@ -177,6 +177,9 @@ def test_disentanglement_page_default_and_more_images():
     at.number_input(key="form_images").set_value(3)
     submit(at, "disentanglement_form")
     assert not errors(at) and params(at)["images"] == 3
+    captions = " ".join(c.value for c in at.caption)
+    assert "the first Fashion-MNIST test image of T-shirt/top, Trouser and Pullover" in captions
+    assert "Student t with 2 degrees of freedom on the delete-one-image jackknife SE" in captions
 
 
 def test_defenses_page_shows_the_whole_zoo():
@@ -208,7 +211,7 @@ def test_full_result_json_downloads_read_back(tmp_path):
 
 
 def test_requests_above_the_work_bound_are_refused_with_the_bound():
-    at = app_test("views/interactions.py", grid="14x14", samples="64", pcount="200", pairs="all")
+    at = app_test("views/interactions.py", grid="14x14", samples="64", pcount="200", pairs="all", ctx="0")
     assert not at.exception
     shown = " ".join(e.value for e in at.error)
     assert "2,000,000" in shown and "forward passes" in shown

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mimi.bench.estimators import compare, image_game, se_honesty
+from mimi.bench.estimators import PAPER_PAIRS_7X7, compare, image_game, pair_set_compare, se_honesty
 from mimi.interactions import cell_pairs, neighbor_pairs
 from mimi.models import SmallCNN, freeze
 
@@ -57,3 +57,21 @@ def test_common_random_numbers_pay_off_for_the_clean_minus_adversarial_profile()
     single = compare(clean, n, pairs, orders, pilot_samples=8, units=8, heatmap=False)
     utility = compare(pair, n, pairs, orders, pilot_samples=8, units=8, heatmap=False, difference=True)
     assert utility["ratio"] < 0.2 * single["ratio"]
+
+
+def test_pair_set_compare_counts_the_pair_draw_and_measures_reruns():
+    """The paper's variance on the whole-set mean includes drawing its 33 pairs; mimi's is the spread of
+    reruns with new pairs and contexts, and its honesty is that spread over the reported SE."""
+    n = 16
+    v = smooth_game(n, 4)
+    pair_set = np.array([(i, j) for i in range(n) for j in range(i + 1, n)])      # 120 pairs
+    out = pair_set_compare(v, n, pair_set, [3, 7, 14], pilot_pairs=40, pilot_samples=6, repeats=12,
+                           configs={"drawn": dict(pair_count=20, samples=2, contexts=1),
+                                    "every pair": dict(samples=2, contexts=1)})
+    assert out["paper_pairs"] == PAPER_PAIRS_7X7 and out["pair_set_size"] == 120
+    assert out["within_pair_variance"][2] == 0                        # m = n-2: one context per pair
+    drawn, every = out["configs"]["drawn"], out["configs"]["every pair"]
+    assert drawn["rows_per_order"][3] == 2 * 20 * 4                   # samples x pairs x 4 rows
+    assert every["per_order_ratio"][14] == 0                          # the whole set at m = n-2 is exact
+    assert drawn["per_order_ratio"][14] > 0                           # ... a draw of it is not
+    assert 0.4 < drawn["honesty_mean"] < 2.0 and drawn["ratio"] > 0

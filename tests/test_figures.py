@@ -93,13 +93,18 @@ def test_shapley_and_disentanglement_figures():
     values = np.array([[1.0, -2.0], [0.5, 0.0]])
     fig = figures.shapley_figure({"A": SimpleNamespace(values=values, se=np.full((2, 2), 0.1))}, np.zeros((1, 4, 4)))
     assert (fig.data[1].zmin, fig.data[1].zmax) == (-2.0, 2.0)
-    d = SimpleNamespace(orders=np.array([1, 5]), ratios=np.array([0.1, 1.0]), d=np.array([0.8, 0.3]),
-                        d_low=np.array([0.7, 0.2]), d_high=np.array([0.9, 0.4]))
+    d = SimpleNamespace(orders=np.array([1, 5, 6]), ratios=np.array([0.1, 0.8, 1.0]), d=np.array([0.8, 0.3, 1.0]),
+                        d_low=np.array([0.7, 0.2, 1.0]), d_high=np.array([0.9, 0.4, 1.0]),
+                        d_plugin=np.array([0.85, 0.5, 1.0]), trivial=np.array([False, False, True]),
+                        per_image=np.zeros((4, 3)), debiased=True)
     fig = figures.disentanglement_figure({"std": d, "at": d})
-    band, line = fig.data[0], fig.data[1]
-    assert band.fill == "toself" and list(band.y) == [0.9, 0.4, 0.2, 0.7]
+    band, line, plugin = fig.data[0], fig.data[1], fig.data[2]
+    assert band.fill == "toself" and list(band.y) == [0.9, 0.4, 0.2, 0.7]   # the trivial order is left out
     assert list(line.y) == [0.8, 0.3] and line.line.color == figures.model_colour(0)
-    assert fig.data[3].line.color == figures.model_colour(1)
+    assert list(plugin.y) == [0.85, 0.5] and plugin.line.dash == "dot" and plugin.visible == "legendonly"
+    assert fig.data[4].line.color == figures.model_colour(1)
+    assert "over these 4 images" in fig.layout.title.text and "bias-corrected; band: 95% over images" in \
+        fig.layout.title.text
 
 
 def test_decomposition_waterfall_ends_in_a_total_beside_the_exact_value():

@@ -30,15 +30,20 @@ st.dataframe([{"model": c["name"], "recipe": c.get("training", {}).get("recipe",
 page.interaction_form(expanded=False)
 p = state.params()
 st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} (Attack page) · image: {sel.title} · "
-           f"D⁽ᵐ⁾ over {p['images']} gallery images (Disentanglement page)")
+           f"D⁽ᵐ⁾ over {page.gallery_batch_text(int(p['images']))}, {p['dsamples']} samples per "
+           f"order (Disentanglement page)")
 
 with compute.friendly_errors("The zoo's order profiles"):
     profiles = {}
     for name in names:
         profiles[name] = page.profile(sel, name, page.adversarial_image(page.attack(sel, name)))
-    page.chart(figures.order_profile_figure(profiles), "zoo-order-profile", profiles, key="zoo_profile")
-    page.chart(figures.delta_j_figure(profiles), "zoo-delta-j", key="zoo_delta_j")
+    refs = compute.gallery_references(names, page.attack_kwargs(p))
+    page.chart(figures.order_profile_figure(profiles, references=refs), "zoo-order-profile", profiles,
+               key="zoo_profile")
+    page.chart(figures.delta_j_figure(profiles, references=refs), "zoo-delta-j", key="zoo_delta_j")
+    st.caption(compute.reference_caption(refs))
 
 with compute.friendly_errors("The zoo's disentanglement"):
     curves = {name: page.disentanglement(sel, name, int(p["images"])) for name in names}
     page.chart(figures.disentanglement_figure(curves), "zoo-disentanglement", curves, key="zoo_dis")
+    st.caption(page.disentanglement_band_text(int(p["images"])))

@@ -1,4 +1,4 @@
-"""/disentanglement: D^(m) over gallery images for any zoo models, with confidence bands."""
+"""/disentanglement: D^(m) over gallery images for any zoo models, bias-corrected, with 95% bands over images."""
 
 import streamlit as st
 
@@ -6,9 +6,12 @@ from mimi import figures
 from mimi.ui import compute, page, state
 
 st.title("Disentanglement")
-st.markdown("For each order m: do the contexts agree on the sign of an interaction? D⁽ᵐ⁾ near 1 means the pair "
-            "forms a stable, category-specific pattern; near 0 means its contributions cancel out from one "
-            "context to the next. The paper finds that adversarially trained models have higher D at low orders.")
+st.markdown("For each order m: do the contexts S agree on the sign of a pair's interaction? "
+            "D⁽ᵐ⁾ = Σ |I⁽ᵐ⁾(i, j)| / Σ E_S |Δv(i, j, S)|, both sums over the images and the pairs: "
+            "near 1 the contexts push the same way (a stable, category-specific pattern); near 0 they cancel out. "
+            "*The paper's claim* (Ren et al., on ImageNet): adversarially trained models learn more "
+            "disentangled low-order interactions. The chart shows D for the models and images chosen here, with "
+            "its uncertainty: check the bands before reading a difference between two curves as a finding.")
 sel = page.selection()
 p = state.params()
 specs = state.param_specs()
@@ -32,10 +35,10 @@ with st.form("disentanglement_form"):
         chosen = models or sel.models
 page.interaction_form(expanded=False)
 p = state.params()
-st.caption(f"{p['images']} gallery images (one class at a time) · {p['dsamples']} samples per order · "
-           f"{page.interaction_summary(p)}")
+st.caption(f"{page.gallery_batch_text(int(p['images']))}, each with its own label as the target · "
+           f"{page.disentanglement_summary(p)}")
 
 with compute.friendly_errors("The disentanglement curves"):
     curves = {name: page.disentanglement(sel, name, int(p["images"])) for name in chosen}
     page.chart(figures.disentanglement_figure(curves), "disentanglement", curves, key="disentanglement")
-    st.caption("Bands: confidence intervals over images. Batches report progress while they run.")
+    st.caption(page.disentanglement_band_text(int(p["images"])))

@@ -31,8 +31,9 @@ tour = [
      "attacked one. Look at the right end (high orders) and at ΔJ, the part of the attack each order carries."),
     ("views/pairs.py", "Pixel pairs", "Click a cell: the map shows how strongly it cooperates with every other "
      "cell, before and after the attack, at low, middle or high order."),
-    ("views/disentanglement.py", "Disentanglement", "Over many images: how consistently do interactions of each "
-     "order point the same way? Robust models score higher at low orders."),
+    ("views/disentanglement.py", "Disentanglement", "Over several images: how consistently do interactions of each "
+     "order point the same way? The paper reports higher values for robust models at low orders; the bands "
+     "show whether the models here differ."),
     ("views/defenses.py", "Defenses", "The whole model zoo side by side, and one picture that explains why "
      "several defenses work."),
 ]

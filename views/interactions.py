@@ -6,9 +6,11 @@ from mimi import figures
 from mimi.ui import compute, page, state
 
 st.title("Interactions by order")
-st.markdown("Each bar averages the interaction Δv(i, j, S) of neighbouring cells over random contexts S of m "
-            "cells. Low orders (left) are simple, local patterns; high orders (right) need almost the whole "
-            "image. **Blue**: clean image. **Red**: after the attack. Error bars: ± one standard error.")
+st.markdown("Each bar estimates the mean interaction I⁽ᵐ⁾(i, j) over the whole pair set (the chart's subtitle "
+            "says which pairs), each pair's Δv(i, j, S) averaged over random contexts S of m other cells. Low "
+            "orders (left) are simple, local patterns; high orders (right) need almost the whole image. "
+            "**Blue**: clean image. **Red**: after the attack. Error bars: ± one standard error, covering every "
+            "random choice (which pairs were drawn, which contexts).")
 sel = page.selection()
 page.interaction_form()
 p = state.params()
@@ -23,14 +25,24 @@ with compute.friendly_errors("The order profiles"):
         profiles[name] = page.profile(sel, name, adv)
         if len(profiles) < len(sel.models):  # first chart early; the full figure replaces it
             slot.plotly_chart(figures.order_profile_figure(profiles), config=page.PLOTLY_CONFIG)
+    refs = compute.gallery_references(sel.models, page.attack_kwargs(p))
     with slot.container():
-        page.chart(figures.order_profile_figure(profiles), "order-profile", profiles, key="profile")
-    page.chart(figures.delta_j_figure(profiles), "delta-j", key="delta_j")
-    st.markdown("**How to read ΔJ⁽ᵐ⁾.** The attack lowers v(N), the value of the true class. That drop splits "
-                "exactly into the orders: ΔJ⁽ᵐ⁾ is the part carried by interactions of order m. For a standard "
-                "model most of it sits at high orders; an adversarially trained model gives the attack much "
-                "less to destroy there.")
-
+        page.chart(figures.order_profile_figure(profiles, references=refs), "order-profile", profiles,
+                   key="profile")
+        st.caption(compute.reference_caption(refs))
+    if st.button("More precision", icon=":material/add:",
+                 help="adds one independent round of pairs and contexts to every chart on this page and "
+                      "pools it with the rounds already computed (nothing is recomputed): error bars shrink "
+                      "by about 1/√rounds"):
+        state.update(refine=min(int(p["refine"]) + 1, int(state.param_specs()["refine"].high)))
+        st.rerun()
+    page.chart(figures.delta_j_figure(profiles, references=refs), "delta-j", key="delta_j")
+    st.markdown("**How to read ΔJ⁽ᵐ⁾.** The attack lowers v(N), the value of the true class. Summed over all "
+                "pairs of cells and all orders m = 0 … n−2, and added to the single cells' part, the ΔJ⁽ᵐ⁾ make "
+                "up that drop exactly; each bar is the part carried by order m. With the neighbour pair set "
+                "the bars are the share carried by neighbouring cells only. What these numbers show:")
+    for name, profile in profiles.items():
+        st.markdown(f"- {page.delta_j_reading(name, profile)}")
 st.subheader("Check: the decomposition adds up")
 st.markdown("On a small grid every coalition can be evaluated, so the identity "
             "v(N) − v(∅) = Σᵢ φ⁽⁰⁾(i) + Σₘ Σᵢ≠ⱼ J⁽ᵐ⁾(i, j) can be verified exactly.")

@@ -35,8 +35,16 @@ def register(sub) -> None:
     p.add_argument("--pairs", default=DEFAULTS["pairs"], choices=("neighbors", "all"),
                    help="pair set of the profile: 8-neighbour cells or all pairs (default %(default)s)")
     p.add_argument("--pair-count", type=int, default=DEFAULTS["pair_count"],
-                   help="random pairs drawn from the pair set (default %(default)s; 0 = all of them)")
-    p.add_argument("--samples", type=int, default=DEFAULTS["samples"], help="contexts per order (default %(default)s)")
+                   help="pairs drawn at random from the pair set (default %(default)s; 0 = all of them); the "
+                        "profile estimates the mean over the whole set and its SE covers the draw")
+    p.add_argument("--samples", type=int, default=DEFAULTS["samples"],
+                   help="iid units per pair and order, >= 2 (default %(default)s)")
+    p.add_argument("--contexts", type=int, default=DEFAULTS["contexts"],
+                   help="contexts per pair in each unit (default %(default)s; 0 = a whole block design): each pair "
+                        "gets samples x contexts contexts per order, the paper's unit of effort (it uses 100)")
+    p.add_argument("--max-se", type=float, help="target precision: add independent replicates until every SE of the "
+                                                "profile is at most this (or --max-passes is reached)")
+    p.add_argument("--max-passes", type=int, help="forward-pass budget of --max-se")
     p.add_argument("--pilot", type=int, default=DEFAULTS["pilot"],
                    help="contexts per pair and order for a Neyman-allocation pilot (0 = none, else >= 2)")
     p.add_argument("--coverage", type=int, default=DEFAULTS["coverage"],
@@ -152,7 +160,8 @@ def run(args) -> int:
     report = analyze_image(
         model, image, label, attack=attack, grid=args.grid, orders=parse_list(args.orders, int, "--orders"),
         ratios=parse_list(args.ratios, float, "--ratios"), pairs=args.pairs,
-        pair_count=args.pair_count or None, samples=args.samples, pilot=args.pilot, coverage=args.coverage,
+        pair_count=args.pair_count or None, samples=args.samples, contexts=args.contexts or None,
+        max_se=args.max_se, max_passes=args.max_passes, pilot=args.pilot, coverage=args.coverage,
         shapley_samples=args.shapley_samples, baseline=args.baseline, value=args.value,
         target=parse_target(args.target), seed=args.seed, device=device, batch_size=args.batch_size,
         progress=progress, model_name=args.model, source=source, classes=card.get("classes"))

@@ -10,7 +10,8 @@ E|Î_p| >= |I_p|, by up to about 0.8·SE(Î_p) when I_p ≈ 0, so D is overestim
 ``numerator_debiased`` uses sqrt(max(Î_p² - SE_p², 0)): Î_p² - SE_p² is unbiased for I_p², the
 square root and the clipping leave a smaller bias. Ratios are ratio estimators (bias O(1/units)).
 Standard errors are delete-one-unit jackknife SEs over the iid units, which propagates the
-correlation between pairs and games sharing masks.
+correlation between pairs and games sharing masks; a replicate of the debiased ratio corrects with
+the full sample's unit variance s² (SE² = s²/(units - 1)), so it is defined for 2 units too.
 """
 
 from __future__ import annotations
@@ -39,48 +40,46 @@ class DisentanglementEstimate(Result):
     d: np.ndarray
     d_se: np.ndarray
     d_debiased: np.ndarray
+    d_debiased_se: np.ndarray
     d_pooled: np.ndarray
     d_pooled_se: np.ndarray
     d_pooled_debiased: np.ndarray
+    d_pooled_debiased_se: np.ndarray
     forward_passes: int
     units: int
     estimator: str
 
 
-def _terms(delta_units: np.ndarray, abs_units: np.ndarray):
-    """Numerator terms per pair from (K, M, P, G) units: |Î|, sqrt(max(Î² - SE², 0)), and Ê|Δ|."""
-    units = delta_units.shape[0]
+def _terms(delta_units: np.ndarray, abs_units: np.ndarray, unit_variance: np.ndarray):
+    """Per pair from (K, M, P, G) units: |Î|, sqrt(max(Î² - s²/K, 0)) with s² = ``unit_variance``, and Ê|Δ|."""
     mean = delta_units.mean(axis=0)
-    var_mean = delta_units.var(axis=0, ddof=1) / units
-    return np.abs(mean), np.sqrt(np.maximum(mean ** 2 - var_mean, 0.0)), abs_units.mean(axis=0)
+    debiased = np.sqrt(np.maximum(mean ** 2 - unit_variance / delta_units.shape[0], 0.0))
+    return np.abs(mean), debiased, abs_units.mean(axis=0)
 
 
-def _ratios(delta_units: np.ndarray, abs_units: np.ndarray):
-    """(d per game (M, G), d pooled (M,)) from plug-in numerators."""
-    mean, total = delta_units.mean(axis=0), abs_units.mean(axis=0)
-    numerator, denominator = np.abs(mean).mean(axis=1), total.mean(axis=1)
-    return numerator / denominator, numerator.mean(axis=-1) / denominator.mean(axis=-1)
+def _ratios(delta_units: np.ndarray, abs_units: np.ndarray, unit_variance: np.ndarray):
+    """D per game (M, G) and pooled over games (M,), plug-in and debiased: (d, d_debiased, pooled, pooled_debiased)."""
+    plug, debiased, total = (term.mean(axis=1) for term in _terms(delta_units, abs_units, unit_variance))
+    pooled_total = total.mean(axis=-1)
+    return plug / total, debiased / total, plug.mean(axis=-1) / pooled_total, debiased.mean(axis=-1) / pooled_total
 
 
 def disentanglement_from_units(delta_units: np.ndarray, abs_units: np.ndarray, orders, forward_passes: int,
                                estimator: str) -> DisentanglementEstimate:
-    """D^(m) from per-unit pair means of Δv and |Δv|, both (units, M, P, G)."""
+    """D^(m) from per-unit pair means of Δv and |Δv|, both (units, M, P, G); SEs by delete-one-unit jackknife:
+    SE² = (K-1)/K Σ_k (D_(-k) - mean_k D_(-k))²."""
     units = delta_units.shape[0]
-    plug, debiased, total = _terms(delta_units, abs_units)
-    numerator, numerator_debiased, denominator = plug.mean(axis=1), debiased.mean(axis=1), total.mean(axis=1)
-    d, d_pooled = _ratios(delta_units, abs_units)
-    sums_delta, sums_abs = delta_units.sum(axis=0), abs_units.sum(axis=0)
-    leave_out = [_ratios(((sums_delta - delta_units[k]) / (units - 1))[None],
-                         ((sums_abs - abs_units[k]) / (units - 1))[None]) for k in range(units)]
-    jack_d = np.stack([x[0] for x in leave_out])
-    jack_pooled = np.stack([x[1] for x in leave_out])
-    factor = (units - 1) / units
-    d_se = np.sqrt(factor * ((jack_d - jack_d.mean(axis=0)) ** 2).sum(axis=0))
-    pooled_se = np.sqrt(factor * ((jack_pooled - jack_pooled.mean(axis=0)) ** 2).sum(axis=0))
+    unit_variance = delta_units.var(axis=0, ddof=1)
+    plug, debiased, total = (term.mean(axis=1) for term in _terms(delta_units, abs_units, unit_variance))
+    d, d_debiased, d_pooled, d_pooled_debiased = _ratios(delta_units, abs_units, unit_variance)
+    replicates = [_ratios(np.delete(delta_units, k, axis=0), np.delete(abs_units, k, axis=0), unit_variance)
+                  for k in range(units)]
+    d_se, debiased_se, pooled_se, pooled_debiased_se = (
+        np.sqrt((units - 1) / units * ((jack - jack.mean(axis=0)) ** 2).sum(axis=0))
+        for jack in (np.stack(column) for column in zip(*replicates)))
     return DisentanglementEstimate(
-        np.asarray(orders), numerator, numerator_debiased, denominator, d, d_se,
-        numerator_debiased / denominator, d_pooled, pooled_se,
-        numerator_debiased.mean(axis=-1) / denominator.mean(axis=-1), int(forward_passes), units, estimator)
+        np.asarray(orders), plug, debiased, total, d, d_se, d_debiased, debiased_se, d_pooled, pooled_se,
+        d_pooled_debiased, pooled_debiased_se, int(forward_passes), units, estimator)
 
 
 def sample_disentanglement(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,

@@ -132,3 +132,56 @@ def friendly_errors(what: str) -> Iterator[None]:
         LOG.exception("%s failed", what)
         st.error(f"**{what} failed** with an unexpected {type(exc).__name__}: {str(exc)[:300]}. "
                  "The details are in the server log.", icon=":material/error:")
+
+
+# --------------------------------------------------------------------------- gallery references
+POPULATION_ENV = "MIMI_POPULATION_DIR"
+
+
+def population_dir() -> Path:
+    """``MIMI_POPULATION_DIR`` if set (tests), else the shipped ``assets/population``."""
+    from mimi.population import POPULATION_DIR
+
+    return Path(os.environ.get(POPULATION_ENV) or POPULATION_DIR)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _gallery_reference(name: str, folder: str, stamp: float):
+    """(reference or None, problem or None) of one file version (``stamp``: its modification time)."""
+    from mimi.population import load_gallery_profile
+
+    try:
+        return load_gallery_profile(name, folder), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def gallery_references(names, attack: dict[str, Any]) -> dict[str, Any]:
+    """The shipped gallery references (:mod:`mimi.population`) of these models, for the faint grey ticks of
+    the single-image charts: only their clean part when ``attack`` (keyword arguments of
+    :func:`mimi.attacks.pgd`) is not the default attack they were computed with. A model without a file
+    has none; a corrupt file shows one warning and gives none."""
+    from mimi.population import attack_is_default, reference_path, without_attack
+
+    folder, default_attack = population_dir(), attack_is_default(**attack)
+    references = {}
+    for name in names:
+        path = reference_path(name, folder)
+        try:
+            stamp = path.stat().st_mtime
+        except OSError:
+            continue
+        reference, problem = _gallery_reference(name, str(folder), stamp)
+        if problem:
+            st.warning(f"No gallery reference for {name}: {problem}", icon=":material/warning:")
+        elif reference is not None:
+            references[name] = reference if default_attack else without_attack(reference)
+    return references
+
+
+def reference_caption(references: dict[str, Any]) -> str:
+    """The one line under the charts that says what the grey ticks are."""
+    counts = " / ".join(sorted({str(int(r.count)) for r in references.values()}, key=int)) or "the"
+    return (f"Grey ticks: the same quantity averaged over {counts} gallery images for this model, computed with "
+            f"the default settings; shown only when the settings match (the adversarial and ΔJ ones only "
+            f"under the default attack).")

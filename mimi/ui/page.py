@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
@@ -141,44 +142,81 @@ def interaction_form(submit: str = "Compute", expanded: bool = True) -> None:
             pcount = number("pcount")
         with c3:
             samples = number("samples")
-            baseline = _choice("baseline", p)
+            contexts = number("ctx")
         with c4:
+            baseline = _choice("baseline", p)
             value = _choice("value", p)
             seed = number("seed")
         if st.form_submit_button(submit, type="primary"):
             state.update(grid=grid, orders=orders, pairs=pairs, pcount=int(pcount), samples=int(samples),
-                         baseline=baseline, value=value, seed=int(seed))
+                         ctx=int(contexts), baseline=baseline, value=value, seed=int(seed), refine=1)
 
 
 def interaction_kwargs(p: dict) -> dict[str, Any]:
     """Keyword arguments of :func:`mimi.analysis.interaction_profile` from the session's choices."""
     from mimi.analysis import DEFAULTS
 
-    return dict(grid=p["grid"], ratios=order_ratios(p["orders"]), pairs=p["pairs"], pair_count=int(p["pcount"]),
-                samples=int(p["samples"]), coverage=DEFAULTS["coverage"], baseline=p["baseline"], value=p["value"],
-                seed=int(p["seed"]))
+    return dict(grid=p["grid"], ratios=order_ratios(p["orders"]), pairs=p["pairs"],
+                pair_count=int(p["pcount"]) or None, samples=int(p["samples"]), contexts=int(p["ctx"]) or None,
+                coverage=DEFAULTS["coverage"], baseline=p["baseline"], value=p["value"], seed=int(p["seed"]))
+
+
+def pairs_evaluated(kwargs: dict) -> int:
+    """Pairs a computation evaluates: ``pair_count``, or every pair of the set (an upper bound for
+    neighbours: 4 per cell)."""
+    rows, cols = grid_shape(kwargs["grid"])
+    n = rows * cols
+    return kwargs["pair_count"] or (n * (n - 1) // 2 if kwargs["pairs"] == "all" else 4 * n)
 
 
 def interaction_summary(p: dict) -> str:
     rows, cols = grid_shape(p["grid"])
-    return (f"grid {p['grid']} (n = {rows * cols} players), {p['orders']} orders, {p['pcount']} random "
-            f"{p['pairs']} pairs, {p['samples']} samples per order, baseline {p['baseline']}, v = {p['value']}, "
-            f"seed {p['seed']}")
+    drawn = f"{p['pcount']} pairs drawn from the {p['pairs']} set" if p["pcount"] else f"every {p['pairs']} pair"
+    effort = f"{p['samples']} × {p['ctx']} contexts per pair and order" if p["ctx"] else \
+        f"{p['samples']} whole designs per pair and order"
+    rounds = f", {p['refine']} precision rounds" if p["refine"] > 1 else ""
+    return (f"grid {p['grid']} (n = {rows * cols} players), {p['orders']} orders, {drawn}, {effort}{rounds}, "
+            f"baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
 
 
 def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
-    """The order profile (clean and adversarial) of model ``name`` on the selected image."""
-    from mimi.analysis import interaction_profile
+    """The order profile (clean and adversarial) of model ``name`` on the selected image: the
+    ``refine`` independent rounds of the settings, each computed once (cached) and pooled."""
+    from mimi.analysis import combine_profiles, interaction_profile
 
-    kwargs = interaction_kwargs(state.params())
-    check_work(estimate_passes("profile", grid=kwargs["grid"], orders=len(kwargs["ratios"]), pairs=kwargs["pair_count"],
-                               samples=kwargs["samples"], images=1 if adv is None else 2), f"The order profile of {name}")
+    p = state.params()
+    kwargs = interaction_kwargs(p)
+    check_work(estimate_passes("profile", grid=kwargs["grid"], orders=len(kwargs["ratios"]),
+                               pairs=pairs_evaluated(kwargs), samples=kwargs["samples"],
+                               contexts=kwargs["contexts"] or 0, images=1 if adv is None else 2),
+               f"The order profile of {name}")
     net = model(sel, name)
+    rounds = []
+    for replicate in range(int(p["refine"])):
+        def run(progress, replicate=replicate):
+            return interaction_profile(net, sel.image, sel.label, adv, device=sel.device, progress=progress,
+                                       replicate=replicate, **kwargs)
 
-    def run(progress):
-        return interaction_profile(net, sel.image, sel.label, adv, device=sel.device, progress=progress, **kwargs)
+        label = f"Order profile of {name}" + (f" (round {replicate + 1})" if replicate else "")
+        rounds.append(compute.compute(label, run, name, sel.image_key, sel.label, adv, kwargs, replicate))
+    return combine_profiles(rounds)
 
-    return compute.compute(f"Order profile of {name}", run, name, sel.image_key, sel.label, adv, kwargs)
+
+def delta_j_reading(name: str, profile) -> str:
+    """One sentence on what a profile's ΔJ bars support: the drop of v(N), the orders where ΔJ is more
+    than 2 SE from zero, and where the largest resolved share sits (or that none is resolved)."""
+    if profile.delta_j is None:
+        return f"**{name}**: no attack, so no attacking utility."
+    labels = [f"{r:g}" for r in profile.ratios]
+    se = np.where(profile.delta_j_se > 0, profile.delta_j_se, np.nan)
+    with np.errstate(invalid="ignore"):
+        resolved = np.abs(profile.delta_j) > 2 * np.nan_to_num(se, nan=0.0)
+    text = f"**{name}**: the attack lowered v(N) by {profile.attack_utility:.2f}. "
+    if not resolved.any():
+        return text + "No order's bar is more than 2 SE from zero: more precision would be needed to say where it sits."
+    top = int(np.argmax(np.where(resolved, profile.delta_j, -np.inf)))
+    return (text + f"Bars more than 2 SE from zero at r = {', '.join(l for l, ok in zip(labels, resolved) if ok)}; "
+            f"the largest of them at r = {labels[top]} ({profile.delta_j[top]:.3f} ± {profile.delta_j_se[top]:.3f}).")
 
 
 def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Tensor]):
@@ -217,11 +255,52 @@ def shapley(sel: Selection, name: str):
 
 
 def gallery_batch(count: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """``count`` gallery images taken one class at a time (0, 10, 20, … then 1, 11, …), and their labels."""
+    """``count`` gallery images, class by class: the first image of each class in class order (gallery
+    indices 0, 10, 20, …), then the second (1, 11, …), and so on; with their labels and indices."""
     images = compute.gallery()
     per_class = len(images) // 10
     order = [c * per_class + k for k in range(per_class) for c in range(10)][:count]
     return images.images[order], images.labels[order], order
+
+
+def gallery_batch_text(count: int) -> str:
+    """Which images :func:`gallery_batch` takes, in words (the gallery: the first 10 test images of each class)."""
+    rounds, extra = divmod(count, 10)
+
+    def listed(classes: range) -> str:
+        names = [FMNIST_CLASSES[c] for c in classes]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+    if not rounds:
+        return (f"{count} gallery image{'s' if count > 1 else ''}: the first Fashion-MNIST test image of "
+                f"{listed(range(count))}")
+    more = f", plus test image {rounds + 1} of {listed(range(extra))}" if extra else ""
+    first = "the first" if rounds == 1 else f"the first {rounds}"
+    return f"{count} gallery images: {first} Fashion-MNIST test image{'s' if rounds > 1 else ''} of every class{more}"
+
+
+def disentanglement_summary(p: dict) -> str:
+    """The settings of :func:`disentanglement` in words (its samples are ``dsamples``, not ``samples``)."""
+    rows, cols = grid_shape(p["grid"])
+    drawn = (f"{p['pcount']} pairs drawn per image from the {p['pairs']} set" if p["pcount"]
+             else f"every {p['pairs']} pair")
+    return (f"grid {p['grid']} (n = {rows * cols} players), {p['orders']} orders, {drawn}, {p['dsamples']} samples "
+            f"per order, baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
+
+
+def disentanglement_band_text(count: int) -> str:
+    """What the D^(m) chart's line and band are (:class:`mimi.analysis.Disentanglement`), for ``count`` images."""
+    line = ("Line: D⁽ᵐ⁾ pooled over these images and their pairs, bias-corrected (the plug-in value of the "
+            "released code, biased upward where interactions are small, is dotted: click it in the legend). ")
+    if count == 1:
+        band = ("Band: 95% normal interval from the delete-one-unit jackknife SE of this one image: it covers "
+                "the random contexts only, not the choice of image or of pairs.")
+    else:
+        band = (f"Band: 95% interval, Student t with {count - 1} degrees of freedom on the delete-one-image "
+                "jackknife SE: every image has its own masks and pairs, so the band covers the contexts, the "
+                "pairs drawn and how D varies from image to image (it treats these images as a sample).")
+    return (line + band + " Orders m = 0 and m = n−2 (r = 1) have one context per pair, so D = 1 there by "
+            "construction; they are not drawn.")
 
 
 def disentanglement(sel: Selection, name: str, count: int):
@@ -231,8 +310,10 @@ def disentanglement(sel: Selection, name: str, count: int):
     p = state.params()
     kwargs = interaction_kwargs(p)
     kwargs["samples"] = int(p["dsamples"])
-    check_work(estimate_passes("profile", grid=kwargs["grid"], orders=len(kwargs["ratios"]), pairs=kwargs["pair_count"],
-                               samples=kwargs["samples"], images=count), f"The disentanglement of {name}")
+    kwargs.pop("contexts")   # D^(m) needs whole designs: its bias correction uses each pair's unit spread
+    check_work(estimate_passes("profile", grid=kwargs["grid"], orders=len(kwargs["ratios"]),
+                               pairs=pairs_evaluated(kwargs), samples=kwargs["samples"], images=count),
+               f"The disentanglement of {name}")
     images, labels, order = gallery_batch(count)
     net = model(sel, name)
 

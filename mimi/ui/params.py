@@ -87,10 +87,16 @@ def build_params() -> dict[str, Param]:
         Param("grid", "grid (players)", str(d["grid"]), choices=GRIDS, help="the image is cut into rows×cols cells"),
         Param("pairs", "pair set", str(d["pairs"]), choices=("neighbors", "all"),
               help="neighbors: pairs of 8-neighbouring cells (the paper); all: every pair of cells"),
-        Param("pcount", "pairs drawn", int(d["pair_count"]), 1, 200,
-              help="random pairs drawn from the pair set (the paper: 200)"),
-        Param("samples", "samples per order", int(d["samples"]), 2, 64,
-              help="Monte-Carlo units of contexts S per order; error bars shrink as 1/√samples"),
+        Param("pcount", "pairs drawn (0 = all)", int(d["pair_count"]), 0, 2000,
+              help="pairs drawn at random from the pair set (the paper: 200); the bars estimate the mean over "
+                   "the whole set and their error bars include the luck of the draw; 0 evaluates every pair"),
+        Param("samples", "samples per pair and order", int(d["samples"]), 2, 64,
+              help="independent units of contexts S per pair and order (at least 2, for the error bars)"),
+        Param("ctx", "contexts per sample (0 = a whole design)", int(d["contexts"]), 0, 64,
+              help="contexts S per pair in each sample; each pair gets samples × contexts contexts per order "
+                   "(the paper: 100). Many pairs with few contexts beat few pairs with many"),
+        Param("refine", "precision rounds", 1, 1, 16,
+              help="independent rounds pooled into the chart; 'More precision' adds one and keeps the others"),
         Param("baseline", "baseline (absent cells)", str(d["baseline"]), choices=("mean", "zero", "blur")),
         Param("value", "value function v", str(d["value"]), choices=VALUE_FUNCTIONS),
         Param("orders", "orders", "paper", choices=("paper", "coarse"),
@@ -107,7 +113,7 @@ def build_params() -> dict[str, Param]:
         Param("dgrid", "decomposition grid", "3x3", choices=("2x2", "3x3", "3x4", "4x4"),
               help="exact: all 2^n coalitions (3x3: 512 per image; 4x4: 65,536), so at most 4x4"),
         # disentanglement / defenses
-        Param("images", "gallery images", 4, 1, 100, help="taken one class at a time"),
+        Param("images", "gallery images", 4, 1, 100, help="class by class: the first test image of each class in turn, then the second, …"),
         Param("dsamples", "samples per order (D)", 4, 2, 64),
     ]
     return {p.key: p for p in params}
@@ -135,18 +141,22 @@ def grid_shape(grid: str) -> tuple[int, int]:
 
 
 #: Mask rows per (order, pair, sample) of the engine's order-profile estimator at the dashboard's
-#: coverage 1 (measured at the paper's orders: 13 to 23.4 on grids from 3x3 to 16x16), and per
-#: (order, sample) and cell of a pair heatmap (6.0 to 8.1), rounded up.
+#: coverage 1 with whole designs (measured at the paper's orders: 13 to 23.4 on grids from 3x3 to
+#: 16x16; with c contexts per sample at most 4c), and per (order, sample) and cell of a pair heatmap
+#: (6.0 to 8.1), rounded up.
 PROFILE_ROWS_PER_UNIT = 25
 HEATMAP_ROWS_PER_CELL = 9
 
 
-def estimate_passes(kind: str, *, grid: str, orders: int, pairs: int = 0, samples: int = 2, images: int = 1) -> int:
+def estimate_passes(kind: str, *, grid: str, orders: int, pairs: int = 0, samples: int = 2, images: int = 1,
+                    contexts: int = 0) -> int:
     """A cheap upper estimate of forward passes, to refuse absurd requests before any work (even the
-    engine's exact planning pass): ``images`` is 2 for clean + adversarial, B for D^(m)."""
+    engine's exact planning pass): ``images`` is 2 for clean + adversarial, B for D^(m); ``pairs`` the
+    pairs evaluated; ``contexts`` per sample (0: whole designs)."""
     rows, cols = grid_shape(grid)
     n = rows * cols
-    per_image = {"profile": PROFILE_ROWS_PER_UNIT * orders * pairs * samples + n + 2,
+    per_unit = min(PROFILE_ROWS_PER_UNIT, 4 * contexts) if contexts else PROFILE_ROWS_PER_UNIT
+    per_image = {"profile": per_unit * orders * pairs * samples + n + 2,
                  "heatmap": HEATMAP_ROWS_PER_CELL * n * orders * samples,
                  "shapley": 2 * (n - 1) * samples + 4,
                  "decomposition": 2 ** n}[kind]

@@ -1,0 +1,285 @@
+"""Population context for one image: the default view's order profile averaged over the gallery.
+
+:func:`gallery_profile` runs, for each gallery image, PGD with the attack settings of
+:data:`mimi.analysis.DEFAULTS` and then the clean + adversarial order profile with its interaction
+settings (read from ``DEFAULTS`` at call time), and averages per order over the B images:
+
+    reference^(m) = (1/B) Σ_b Q_b^(m),   SE = sd_b(Q_b^(m)) / sqrt(B)   (sd with ddof = 1),
+
+for Q = clean Ī^(m), adversarial Ī^(m), their difference and ΔJ^(m). Every image has its own seed,
+drawn from (seed, gallery index), so its own PGD start, pairs and contexts: the images are independent
+replicates, and the SE across images covers the draw of the images and, within each image, that of
+the pairs, the contexts and the attack's random start. It does not depend on the order the images are
+run in.
+
+``mimi population`` writes one :class:`GalleryProfile` per zoo model to ``assets/population/<model>.json``;
+:func:`load_gallery_profile` reads it back, and the dashboard draws it as a faint reference under a
+single image's charts (:func:`mimi.figures.order_profile_figure`, :func:`mimi.figures.delta_j_figure`)
+when :func:`reference_matches` says the settings agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from mimi.data import ASSETS_DIR
+from mimi.progress import ProgressFn, report
+from mimi.results import Result
+
+POPULATION_DIR = ASSETS_DIR / "population"
+#: The interaction settings of DEFAULTS that the profile uses, and its attack settings.
+PROFILE_KEYS = ("grid", "ratios", "pairs", "pair_count", "samples", "contexts", "pilot", "coverage", "baseline",
+                "value", "target")
+ATTACK_KEYS = ("eps", "steps", "norm", "stop_utility")
+#: The per-order quantities averaged over the images: (mean field, SE field) of InteractionProfile.
+QUANTITIES = (("clean_mean", "clean_se"), ("adv_mean", "adv_se"), ("diff", "diff_se"), ("delta_j", "delta_j_se"))
+
+
+@dataclass
+class GalleryProfile(Result):
+    """The default view's order profile averaged over ``count`` gallery images for model ``model``.
+
+    ``clean_mean[k]`` is the mean over the images of each image's clean Ī^(m_k) (``estimand``); ``adv_mean``,
+    ``diff`` (clean − adversarial) and ``delta_j`` (``delta_j_estimand``) likewise. Every ``*_se`` is the SE
+    of that mean across images, sd over images (ddof 1) / sqrt(count) (``se_covers``). ``images`` are the
+    gallery indices (``selection`` says which in words), ``labels``/``predictions``/``adv_predictions`` per
+    image; ``clean_accuracy`` and ``attack_success`` the fractions of images classified correctly before and
+    misclassified after PGD; ``attack_utility`` the mean v(N|x) − v(N|x'). ``forward_passes``: images run
+    through the model by the order profiles (the PGD steps not counted); ``params``: DEFAULTS' settings used,
+    the seed and, from the command line, the command.
+    """
+
+    model: str
+    orders: np.ndarray
+    ratios: np.ndarray
+    n: int
+    grid: str
+    pair_set: str
+    pair_set_size: int
+    estimand: str
+    delta_j_estimand: str
+    se_covers: str
+    selection: str
+    images: np.ndarray
+    count: int
+    labels: np.ndarray
+    predictions: np.ndarray
+    adv_predictions: np.ndarray
+    clean_accuracy: float
+    attack_success: float
+    attack_utility: float
+    clean_mean: np.ndarray
+    clean_se: np.ndarray
+    adv_mean: Optional[np.ndarray]
+    adv_se: Optional[np.ndarray]
+    diff: Optional[np.ndarray]
+    diff_se: Optional[np.ndarray]
+    delta_j: Optional[np.ndarray]
+    delta_j_se: Optional[np.ndarray]
+    forward_passes: int
+    wall_time_s: float
+    params: dict = field(default_factory=dict)
+
+
+def image_seed(seed: int, index: int) -> int:
+    """The seed of gallery image ``index`` (its PGD start, pairs and contexts), from (seed, index)."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
+
+
+def balanced_indices(count: int, total: int = 100, classes: int = 10) -> list[int]:
+    """``count`` gallery indices taken one class at a time (0, 10, 20, …, 90, 1, 11, …), as the dashboard's
+    disentanglement page does: ``count`` = 10 k gives the first k images of every class."""
+    per_class = total // classes
+    order = [c * per_class + k for k in range(per_class) for c in range(classes)]
+    if not 1 <= count <= len(order):
+        raise ValueError(f"the gallery has {len(order)} images; asked for {count}")
+    return order[:count]
+
+
+def describe_selection(indices: Sequence[int], total: int = 100, classes: int = 10) -> str:
+    """The images in words: all of them, the first k of every class, or the list."""
+    chosen = [int(i) for i in indices]
+    if sorted(chosen) == list(range(total)):
+        return f"all {total} gallery images"
+    per_class = total // classes
+    for k in range(1, per_class):
+        if sorted(chosen) == sorted(balanced_indices(k * classes, total, classes)):
+            return (f"the first {k} gallery images of each of the {classes} classes ({len(chosen)} of {total}, "
+                    f"indices c*{per_class} + 0..{k - 1})")
+    return f"{len(chosen)} of the {total} gallery images: indices {', '.join(map(str, sorted(chosen)))}"
+
+
+def gallery_profile(model: nn.Module, *, images: Optional[Sequence[int]] = None, model_name: str, seed: int = 0,
+                    progress: Optional[ProgressFn] = None, device=None, gallery=None) -> GalleryProfile:
+    """PGD then the clean + adversarial order profile with :data:`mimi.analysis.DEFAULTS` (read now) on each
+    gallery image of ``images`` (indices; default all 100), averaged per order with the SE across images.
+
+    ``gallery`` is an :class:`mimi.data.ImageSet` (default :func:`mimi.data.load_gallery`). ``progress``
+    is told (images done, images, message) after each image. At least 2 images (an SE across images)."""
+    from mimi import analysis
+    from mimi.data import load_gallery
+
+    start = time.perf_counter()
+    data = load_gallery() if gallery is None else gallery
+    total = len(data)
+    indices = list(range(total)) if images is None else [int(i) for i in images]
+    if len(indices) < 2:
+        raise ValueError(f"the SE across images needs at least 2 gallery images, got {len(indices)}")
+    if len(set(indices)) != len(indices):
+        raise ValueError("each gallery image can be used once; the indices repeat")
+    bad = [i for i in indices if not 0 <= i < total]
+    if bad:
+        raise ValueError(f"gallery image {bad[0]} does not exist: indices must be in 0..{total - 1}")
+    defaults = analysis.DEFAULTS  # at call time: the dashboard's current default view
+    profile_kwargs = {k: defaults[k] for k in PROFILE_KEYS if k in defaults}
+    attack_kwargs = {k: defaults[k] for k in ATTACK_KEYS if k in defaults}
+    profiles, attacks = [], []
+    report(progress, 0, len(indices), "gallery images")
+    for done, index in enumerate(indices, start=1):
+        x, label = data.images[index], int(data.labels[index])
+        s = image_seed(seed, index)
+        attack = analysis.run_attack(model, x, label, value=defaults["value"], seed=s, device=device, **attack_kwargs)
+        x_adv = torch.as_tensor(np.asarray(attack.x_adv[0]))
+        profiles.append(analysis.interaction_profile(model, x, label, x_adv, seed=s, device=device, **profile_kwargs))
+        attacks.append(attack)
+        report(progress, done, len(indices), f"image {index}")
+    return summarize(profiles, attacks, indices, model_name=model_name, seed=seed,
+                     params={**profile_kwargs, **attack_kwargs}, wall_time_s=time.perf_counter() - start)
+
+
+def summarize(profiles: Sequence[Any], attacks: Sequence[Any], indices: Sequence[int], *, model_name: str, seed: int,
+              params: dict, wall_time_s: float) -> GalleryProfile:
+    """The GalleryProfile of per-image InteractionProfiles (one per gallery index, same orders and settings)."""
+    first, count = profiles[0], len(profiles)
+    for p in profiles[1:]:
+        if not np.array_equal(p.orders, first.orders) or p.grid != first.grid or p.pair_set != first.pair_set:
+            raise ValueError("the per-image profiles differ in orders, grid or pair set; they cannot be averaged")
+    averaged: dict[str, Any] = {}
+    for mean_field, se_field in QUANTITIES:
+        if getattr(first, mean_field) is None:
+            averaged[mean_field] = averaged[se_field] = None
+            continue
+        values = np.stack([np.asarray(getattr(p, mean_field), dtype=np.float64) for p in profiles])  # (B, M)
+        averaged[mean_field] = values.mean(axis=0)
+        averaged[se_field] = values.std(axis=0, ddof=1) / np.sqrt(count)
+    labels = np.array([p.label for p in profiles], dtype=np.int64)
+    predictions = np.array([p.prediction for p in profiles], dtype=np.int64)
+    adv_predictions = np.array([-1 if p.adv_prediction is None else p.adv_prediction for p in profiles], dtype=np.int64)
+    utilities = [p.attack_utility for p in profiles if p.attack_utility is not None]
+    images_words = f"{count} gallery images"
+    return GalleryProfile(
+        model=model_name, orders=np.asarray(first.orders), ratios=np.asarray(first.ratios), n=int(first.n),
+        grid=first.grid, pair_set=first.pair_set, pair_set_size=int(first.pair_set_size),
+        estimand=f"mean over {images_words} of: {first.estimand}",
+        delta_j_estimand=f"mean over {images_words} of: {first.delta_j_estimand}",
+        se_covers=("the images (sd across images / sqrt(B)); each image has its own PGD start, pairs and "
+                   "contexts, so this also covers those draws"),
+        selection=describe_selection(indices), images=np.asarray(indices, dtype=np.int64), count=count,
+        labels=labels, predictions=predictions, adv_predictions=adv_predictions,
+        clean_accuracy=float(np.mean(predictions == labels)),
+        attack_success=float(np.mean(adv_predictions != labels)),
+        attack_utility=float(np.mean(utilities)) if utilities else float("nan"),
+        **averaged, forward_passes=int(sum(p.forward_passes for p in profiles)), wall_time_s=float(wall_time_s),
+        params=_plain({**params, "seed": int(seed), "per_image_seed": "SeedSequence([seed, gallery index])",
+                       "device": first.params.get("device"), "precision": first.params.get("precision"),
+                       "batch_size": first.params.get("batch_size")}))
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, numpy scalars as Python numbers: what comes back from JSON equals what was written."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# --------------------------------------------------------------------------- files
+def reference_path(name: str, folder: str | Path = POPULATION_DIR) -> Path:
+    return Path(folder) / f"{name}.json"
+
+
+def load_gallery_profile(name: str, folder: str | Path = POPULATION_DIR) -> Optional[GalleryProfile]:
+    """The shipped gallery reference of model ``name``, or None when there is none.
+
+    A file that cannot be read as a GalleryProfile of that model raises ValueError with a one-line
+    message naming the file and the command that rewrites it."""
+    path = reference_path(name, folder)
+    if not path.exists():
+        return None
+    fix = f"recompute it with `mimi population --models {name}`"
+    try:
+        result = GalleryProfile.from_json(path.read_text())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ValueError(f"the gallery reference {path} is unreadable or corrupt ({detail}); {fix}") from None
+    problem = _inconsistency(result, name)
+    if problem:
+        raise ValueError(f"the gallery reference {path} is inconsistent ({problem}); {fix}")
+    return result
+
+
+def _inconsistency(result: GalleryProfile, name: str) -> str:
+    """What is wrong with a GalleryProfile read from a file ("" when nothing)."""
+    if result.model != name:
+        return f"it is for model {result.model!r}, not {name!r}"
+    if result.clean_mean is None:
+        return "it has no clean profile"
+    size = len(np.atleast_1d(result.orders))
+    for mean_field, se_field in QUANTITIES:
+        mean, se = getattr(result, mean_field), getattr(result, se_field)
+        if (mean is None) != (se is None):
+            return f"{mean_field} and {se_field} must both be present or both absent"
+        if mean is not None and (np.shape(mean) != (size,) or np.shape(se) != (size,)):
+            return f"{mean_field} or {se_field} does not have one value per order"
+    if len(np.atleast_1d(result.ratios)) != size or len(np.atleast_1d(result.images)) != result.count:
+        return "the ratios or the images do not match the orders or the count"
+    return ""
+
+
+# --------------------------------------------------------------------------- matching
+def reference_matches(profile: Any, reference: Any) -> bool:
+    """Whether a gallery reference shows the same quantity as a single image's profile: the same orders
+    (and ratios), grid, pair set, value function and baseline. A custom pair set or baseline never matches."""
+    try:
+        params = getattr(profile, "params", None) or {}
+        ref_params = getattr(reference, "params", None) or {}
+        orders, ref_orders = np.asarray(profile.orders), np.asarray(reference.orders)
+        return bool(
+            orders.shape == ref_orders.shape and np.array_equal(orders, ref_orders)
+            and np.allclose(np.asarray(profile.ratios, dtype=float), np.asarray(reference.ratios, dtype=float))
+            and profile.grid == reference.grid
+            and profile.pair_set == reference.pair_set and reference.pair_set != "custom"
+            and int(profile.pair_set_size) == int(reference.pair_set_size)
+            and params.get("value") is not None and params.get("value") == ref_params.get("value")
+            and params.get("baseline") not in (None, "custom") and params.get("baseline") == ref_params.get("baseline"))
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
+def without_attack(reference: GalleryProfile) -> GalleryProfile:
+    """The reference with only its clean profile: for a view whose attack differs from the default one."""
+    return dataclasses.replace(reference, adv_mean=None, adv_se=None, diff=None, diff_se=None, delta_j=None,
+                               delta_j_se=None)
+
+
+def attack_is_default(eps: float, steps: int, norm: str, *, step_size: Optional[float] = None, restarts: int = 1,
+                      targeted: Optional[int] = None, stop_utility: Optional[float] = None,
+                      early_stop: bool = False, **_: Any) -> bool:
+    """Whether PGD settings (keyword arguments of :func:`mimi.attacks.pgd`) are DEFAULTS' attack, as the
+    references were computed (the default step 2.5 eps / steps, one restart, untargeted, all steps)."""
+    from mimi.analysis import DEFAULTS
+
+    return (abs(float(eps) - float(DEFAULTS["eps"])) < 1e-12 and int(steps) == int(DEFAULTS["steps"])
+            and norm == DEFAULTS["norm"] and step_size is None and int(restarts) == 1 and targeted is None
+            and stop_utility == DEFAULTS["stop_utility"] and not early_stop)
