@@ -35,10 +35,13 @@ def _array(value: Any) -> np.ndarray | None:
     return None if value is None else np.asarray(value, dtype=float)
 
 
-def _finish(fig: go.Figure, title: str, height: int) -> go.Figure:
+def _finish(fig: go.Figure, title: str, height: int, side_legend: bool = False) -> go.Figure:
+    """Title, template, height; the legend above the plot, or at its right (``side_legend``) where panel
+    titles or a subtitle would collide with it."""
+    legend = (dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.01) if side_legend
+              else dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template=TEMPLATE, height=height,
-                      margin=dict(l=10, r=10, t=60, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+                      margin=dict(l=10, r=10, t=70 if "<br>" in title else 60, b=10), legend=legend)
     return fig
 
 
@@ -193,7 +196,7 @@ def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interac
         fig.update_xaxes(title_text="order r = m / (n−2)", row=1, col=col)
     fig.update_yaxes(title_text="mean I⁽ᵐ⁾(i, j)", row=1, col=1)
     fig.update_layout(barmode="group", scattermode="group", bargap=0.2, scattergap=0.2)
-    return _finish(fig, _subtitle(title, profiles), 400)
+    return _finish(fig, _subtitle(title, profiles), 400, side_legend=True)
 
 
 def delta_j_figure(profiles: Mapping[str, Any], title: str | None = None, *,
@@ -233,7 +236,7 @@ def delta_j_figure(profiles: Mapping[str, Any], title: str | None = None, *,
     fig.add_hline(y=0, line_color="#888", line_width=1)
     fig.update_layout(barmode="group", scattermode="group", bargap=0.2, scattergap=0.2,
                       xaxis_title="order r = m / (n−2)", yaxis_title="ΔJ⁽ᵐ⁾ (clean − adversarial)")
-    return _finish(fig, title, 400)
+    return _finish(fig, title, 400, side_legend=True)
 
 
 def decomposition_figure(parts: Sequence[tuple[str, float]], total: float, title: str = "") -> go.Figure:

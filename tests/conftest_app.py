@@ -19,7 +19,7 @@ from mimi.models import SmallCNN
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 #: Small, fast settings for every page (grid 4x4 = 16 players, 2 contexts, coarse orders, 2 images).
-FAST = {"grid": "4x4", "samples": "2", "pcount": "4", "orders": "coarse", "images": "2", "dsamples": "2",
+FAST = {"grid": "4x4", "samples": "2", "pcount": "4", "orders": "coarse", "images": "2", "dsamples": "2", "dpcount": "4",
         "hsamples": "2", "ssamples": "2", "dgrid": "2x2", "steps": "5"}
 
 

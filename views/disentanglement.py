@@ -18,7 +18,7 @@ specs = state.param_specs()
 available = compute.zoo_names()
 chosen = [m for m in st.session_state.get("dis_models", sel.models) if m in available] or sel.models
 with st.form("disentanglement_form"):
-    c1, c2, c3 = st.columns([2, 1, 1])
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
     with c1:
         models = st.multiselect("models", available, default=chosen, key="form_dis_models",
                                 help="model A and B by default; add any zoo model")
@@ -29,8 +29,12 @@ with st.form("disentanglement_form"):
         dsamples = st.number_input(specs["dsamples"].label, int(specs["dsamples"].low), int(specs["dsamples"].high),
                                    int(p["dsamples"]),
                                    key="form_dsamples", help=f"Bound: {specs['dsamples'].bounds_text()}.")
+    with c4:
+        dpcount = st.number_input(specs["dpcount"].label, int(specs["dpcount"].low), int(specs["dpcount"].high),
+                                  int(p["dpcount"]), key="form_dpcount",
+                                  help=f"{specs['dpcount'].help}. Bound: {specs['dpcount'].bounds_text()}.")
     if st.form_submit_button("Compute", type="primary"):
-        state.update(images=int(images), dsamples=int(dsamples))
+        state.update(images=int(images), dsamples=int(dsamples), dpcount=int(dpcount))
         st.session_state["dis_models"] = models or sel.models
         chosen = models or sel.models
 page.interaction_form(expanded=False)

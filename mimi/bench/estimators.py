@@ -199,6 +199,7 @@ def compare(v, n: int, pairs: np.ndarray, orders, *, pilot_samples: int, units: 
 
 
 PAPER_PAIRS_7X7 = 33   # the paper's 200 of 930 neighbour pairs at 16x16, scaled to the 156 of a 7x7 grid
+PRECISE_UNITS = 4      # units of mimi's per-pair estimates behind the between-pair variance
 
 
 def pair_set_compare(v, n: int, pair_set: np.ndarray, orders, *, pilot_pairs: int, pilot_samples: int,
@@ -210,7 +211,7 @@ def pair_set_compare(v, n: int, pair_set: np.ndarray, orders, *, pilot_pairs: in
     variance (1 - K/|P|) S_b² / K + σ̄_w² / (100 K) comes from ``pilot_pairs`` pairs drawn from P:
     σ̄_w², the mean variance of Δv at one context, from ``pilot_samples`` independent contexts each;
     S_b², the variance of I^(m) between the pairs of P, from mimi's precise per-pair estimates
-    (``pilot_samples`` units of whole coverage-4 designs, common random numbers for a difference) as
+    (``PRECISE_UNITS`` units of whole coverage-4 designs, common random numbers for a difference) as
     the variance of the pair estimates minus their mean squared SE (a few contexts per pair leave S_b²
     buried in their noise). With ``difference`` (v returns (k, 2)) the paper runs each image
     on its own contexts. mimi: each config (keyword arguments of :func:`sample_order_profile`) is run
@@ -223,7 +224,7 @@ def pair_set_compare(v, n: int, pair_set: np.ndarray, orders, *, pilot_pairs: in
     sample = pair_set[np.sort(rng.choice(len(pair_set), size=min(pilot_pairs, len(pair_set)), replace=False))]
     draws = _pilot_variances(v, n, sample, orders, pilot_samples, seed, difference)       # (C, M, P')
     within = draws.var(axis=0, ddof=1).mean(axis=-1)                                     # σ̄_w² per order
-    precise = sample_order_interactions(v, n, sample, orders, pilot_samples, seed + 1)
+    precise = sample_order_interactions(v, n, sample, orders, PRECISE_UNITS, seed + 1)
     precise = precise.difference(0, 1) if difference else precise
     between = np.maximum(precise.mean.var(axis=-1, ddof=1) - (precise.se ** 2).mean(axis=-1), 0.0)
     k = min(PAPER_PAIRS_7X7, len(pair_set))
@@ -317,7 +318,8 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
     all_pairs_set = all_pairs(n)
     delta_j = pair_set_compare(pair_game, n, all_pairs_set, set_orders, pilot_pairs=max(set_pilot_pairs, 200 if not quick else 24),
                                pilot_samples=set_pilot, repeats=set_repeats, difference=True,
-                               configs={"dashboard": dashboard, "256 pairs": {**dashboard, "pair_count": 256}},
+                               configs={"dashboard": dashboard, "256 pairs": {**dashboard, "pair_count": 256},
+                                        "32 pairs, whole designs": {**dashboard, "pair_count": 32, "contexts": None}},
                                weight=(n - 1 - np.asarray(set_orders)).astype(float))
     result: dict[str, Any] = {"game": {"model": model_name, "image": "gallery 0", "label": label, "grid": "7x7",
                                        "baseline": "image mean", "value": "log-odds", "n": n,

@@ -280,9 +280,10 @@ def gallery_batch_text(count: int) -> str:
 
 
 def disentanglement_summary(p: dict) -> str:
-    """The settings of :func:`disentanglement` in words (its samples are ``dsamples``, not ``samples``)."""
+    """The settings of :func:`disentanglement` in words (its samples and pairs are ``dsamples`` and
+    ``dpcount``, not the profile's)."""
     rows, cols = grid_shape(p["grid"])
-    drawn = (f"{p['pcount']} pairs drawn per image from the {p['pairs']} set" if p["pcount"]
+    drawn = (f"{p['dpcount']} pairs drawn per image from the {p['pairs']} set" if p["dpcount"]
              else f"every {p['pairs']} pair")
     return (f"grid {p['grid']} (n = {rows * cols} players), {p['orders']} orders, {drawn}, {p['dsamples']} samples "
             f"per order, baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
@@ -310,6 +311,7 @@ def disentanglement(sel: Selection, name: str, count: int):
     p = state.params()
     kwargs = interaction_kwargs(p)
     kwargs["samples"] = int(p["dsamples"])
+    kwargs["pair_count"] = int(p["dpcount"]) or None
     kwargs.pop("contexts")   # D^(m) needs whole designs: its bias correction uses each pair's unit spread
     check_work(estimate_passes("profile", grid=kwargs["grid"], orders=len(kwargs["ratios"]),
                                pairs=pairs_evaluated(kwargs), samples=kwargs["samples"], images=count),

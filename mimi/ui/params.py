@@ -115,6 +115,9 @@ def build_params() -> dict[str, Param]:
         # disentanglement / defenses
         Param("images", "gallery images", 4, 1, 100, help="class by class: the first test image of each class in turn, then the second, …"),
         Param("dsamples", "samples per order (D)", 4, 2, 64),
+        Param("dpcount", "pairs per image (D; 0 = all)", 8, 0, 2000,
+              help="pairs drawn from the pair set for each image (each image draws its own); the band covers "
+                   "the draw"),
     ]
     return {p.key: p for p in params}
 
