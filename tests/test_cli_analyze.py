@@ -79,3 +79,17 @@ def test_unreadable_image_file_without_traceback(tiny_zoo, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mimi", "analyze", "--model", "tiny", "--zoo-dir", str(tiny_zoo),
                            "--image", str(bad), "--quiet"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "broken.png" in proc.stderr
+
+
+def test_analyze_target_precision_reports_the_estimand_and_an_unreached_bound(tiny_zoo, capsys):
+    assert analyze(tiny_zoo, "--image", "gallery:3", *SMALL, "--contexts", "1", "--max-se", "1e-9",
+                   "--max-passes", "5000") == 0
+    out = capsys.readouterr().out
+    assert "profile: mean of I^(m)(i, j) over all 42 pairs of 8-neighbouring cells of the 4x4 grid" in out
+    assert "SEs cover pairs drawn from the pair set, contexts" in out
+    assert "target precision not reached" in out and "best estimate within the budget" in out
+
+
+def test_analyze_refuses_a_pair_count_above_the_pair_set_with_the_value(tiny_zoo, capsys):
+    assert analyze(tiny_zoo, "--image", "gallery:3", "--grid", "4x4", "--pair-count", "500", "--quiet") == 2
+    assert "pair_count=500" in capsys.readouterr().err
