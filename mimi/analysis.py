@@ -92,7 +92,7 @@ def t95(df: int) -> float:
 DEFAULTS: dict[str, Any] = {
     "grid": "7x7",
     "pairs": "neighbors",
-    "pair_count": 64,
+    "pair_count": 48,
     "ratios": PAPER_RATIOS,
     "samples": 2,
     "contexts": 1,

@@ -248,7 +248,8 @@ def pair_set_compare(v, n: int, pair_set: np.ndarray, orders, *, pilot_pairs: in
         variance = means.var(axis=0, ddof=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             needed = np.where(paper_var > 0, rows * variance / paper_var, rows)
-            honesty = means.std(axis=0, ddof=1) / np.sqrt((ses ** 2).mean(axis=0))
+            reported = np.sqrt((ses ** 2).mean(axis=0))
+            honesty = np.where(reported > 0, means.std(axis=0, ddof=1) / reported, np.nan)   # exact orders: none
         scale = np.ones(len(orders)) if weight is None else np.asarray(weight, dtype=float)
         out["configs"][name] = {
             "kwargs": {key: value for key, value in kwargs.items()}, "repeats": repeats,
