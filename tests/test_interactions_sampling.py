@@ -407,3 +407,20 @@ def test_target_precision_adds_replicates_until_the_se_bound_or_the_budget():
                                   max_passes=3 * first.forward_passes)
     assert capped.info["replicates"] == 3 and not capped.info["precision"]["reached"]
     assert "best estimate within the budget" in capped.info["precision"]["message"]
+
+
+def test_contexts_cap_keeps_each_pair_unbiased_and_costs_four_rows_per_context():
+    """With ``contexts=c`` a unit keeps the first c blocks disjoint from each pair (chosen by block index,
+    which depends on the pair's positions alone): still uniform contexts, so the estimate agrees with
+    brute force, and a pair's unit costs 4 c rows."""
+    n = 10
+    v = smooth_game(n, seed=5)
+    exact = exact_order_interactions(v, n)
+    pairs = [(0, 1), (2, 7), (3, 9)]
+    orders = [2, 4, 6]
+    est = sample_order_interactions(v, n, pairs, orders, samples=400, seed=3, contexts=1)
+    truth = np.array([[exact[m, i, j] for i, j in pairs] for m in orders])
+    assert np.all(np.abs(est.mean - truth) <= 4 * est.se)
+    assert est.forward_passes == 400 * len(orders) * len(pairs) * 4
+    two = sample_order_interactions(v, n, pairs, orders, samples=5, seed=3, contexts=2)
+    assert two.forward_passes == 5 * len(orders) * len(pairs) * 4 * 2 and two.info["contexts_per_unit"] == 2
