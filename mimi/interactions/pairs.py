@@ -42,9 +42,10 @@ def neighbor_pairs(rows: int, cols: int) -> np.ndarray:
     return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
 
-def sample_pairs(pairs: np.ndarray, count: int | None, seed: int = 0) -> np.ndarray:
+def sample_pairs(pairs: np.ndarray, count: int | None, seed: int | list[int] = 0) -> np.ndarray:
     """``count`` pairs drawn without replacement (all of them if count is None or >= len(pairs)),
-    in their original order; the paper draws 200 random neighbour pairs per image."""
+    in their original order; the paper draws 200 random neighbour pairs per image. ``seed``: anything
+    ``np.random.default_rng`` takes (a list names a stream of its own)."""
     pairs = np.asarray(pairs)
     if count is None or count >= len(pairs):
         return pairs

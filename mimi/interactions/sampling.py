@@ -58,6 +58,7 @@ import functools
 import numpy as np
 
 from mimi.interactions.estimate import Estimate
+from mimi.interactions.pairs import sample_pairs
 from mimi.interactions.game import (DEFAULT_BATCH_ROWS, CountingGame, Game, check_orders, check_pairs,
                                     check_players, check_positive_int, check_samples)
 
@@ -336,8 +337,7 @@ def draw_pairs(pair_set: np.ndarray, pair_count: int | None, seed: int) -> np.nd
     if isinstance(pair_count, bool) or not isinstance(pair_count, (int, np.integer)) or not 2 <= pair_count <= size:
         raise ValueError(f"pair_count={pair_count!r} is outside 2..{size}, the pairs the pair set holds "
                          f"(None: all of them; one drawn pair gives no standard error for the draw)")
-    keep = np.random.default_rng([seed, _PAIR_STREAM]).choice(size, size=int(pair_count), replace=False)
-    return pair_set[np.sort(keep)]
+    return sample_pairs(pair_set, int(pair_count), [seed, _PAIR_STREAM])
 
 
 def replicate_seed(seed: int, replicate: int) -> int:

@@ -208,9 +208,7 @@ def delta_j_reading(name: str, profile) -> str:
     if profile.delta_j is None:
         return f"**{name}**: no attack, so no attacking utility."
     labels = [f"{r:g}" for r in profile.ratios]
-    se = np.where(profile.delta_j_se > 0, profile.delta_j_se, np.nan)
-    with np.errstate(invalid="ignore"):
-        resolved = np.abs(profile.delta_j) > 2 * np.nan_to_num(se, nan=0.0)
+    resolved = np.abs(profile.delta_j) > 2 * profile.delta_j_se   # an exact (SE 0) nonzero bar counts
     text = f"**{name}**: the attack lowered v(N) by {profile.attack_utility:.2f}. "
     if not resolved.any():
         return text + "No order's bar is more than 2 SE from zero: more precision would be needed to say where it sits."
