@@ -2,7 +2,9 @@
 
 - ``small-cnn``: three 3x3 conv blocks (32, 64, 128 channels, each ReLU + 2x2 max-pool),
   then 1152 -> 256 -> classes; ~390k parameters. One architecture for all Fashion-MNIST
-  models, so that their differences come from training alone.
+  models, so that their differences come from training alone. ``dropout=p`` adds element-wise
+  dropout on the features of the second and third blocks and on the hidden layer (no new
+  parameters; active in training only).
 - ``resnet18``: the CIFAR variant of ResNet-18 (3x3 stem, no max-pool), from torchvision.
 """
 
@@ -33,17 +35,24 @@ class Normalize(nn.Module):
 
 class SmallCNN(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
-                 mean: Sequence[float] = FMNIST_MEAN, std: Sequence[float] = FMNIST_STD) -> None:
+                 mean: Sequence[float] = FMNIST_MEAN, std: Sequence[float] = FMNIST_STD,
+                 dropout: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout={dropout} must be in [0, 1)")
         self.normalize = Normalize(mean, std)
         blocks, channels = [], in_channels
-        for width in (32, 64, 128):
+        for block, width in enumerate((32, 64, 128)):
             blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            if dropout and block > 0:
+                blocks.append(nn.Dropout(dropout))
             channels = width
         self.features = nn.Sequential(*blocks)
         side = image_size // 8
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(channels * side * side, 256), nn.ReLU(), nn.Linear(256, num_classes))
+        head = [nn.Flatten(), nn.Linear(channels * side * side, 256), nn.ReLU()]
+        if dropout:
+            head.append(nn.Dropout(dropout))
+        self.classifier = nn.Sequential(*head, nn.Linear(256, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(self.normalize(x)))

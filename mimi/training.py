@@ -4,6 +4,8 @@
 - ``pgd-at``:   minimize CE(f(x'), y), x' = PGD_{eps}(x) with random start (Madry et al. 2018).
 - ``trades``:   minimize CE(f(x), y) + beta * KL(f(x) || f(x')), x' maximizing the KL (Zhang et al. 2019).
 - ``cutout``:   standard training on images with one random square set to 0 (DeVries & Taylor 2017).
+- ``dropout``:  standard training of a model built with dropout (``TrainConfig.dropout``, Srivastava
+  et al. 2014); the loss is the standard one, dropout acts through the model's training mode.
 Every recipe also flips images horizontally with probability 1/2. Adam, cosine learning-rate
 decay, a seeded generator per run, and a checkpoint after every epoch for resuming.
 """
@@ -25,7 +27,7 @@ from mimi.attacks.pgd import pgd_perturb
 from mimi.data import ImageSet
 from mimi.progress import ProgressFn, report
 
-RECIPES = ("standard", "pgd-at", "trades", "cutout")
+RECIPES = ("standard", "pgd-at", "trades", "cutout", "dropout")
 
 
 @dataclass
@@ -41,6 +43,7 @@ class TrainConfig:
     attack_step_size: float = 0.025
     beta: float = 6.0           # trades
     cutout_size: int = 12       # cutout, in pixels
+    dropout: float = 0.0        # dropout: the model's dropout probability
     flip: bool = True
     extra: dict = field(default_factory=dict)
 

@@ -81,3 +81,16 @@ def test_resnet18_recipe_on_tiny_cifar_like_data():
     train(model, data, TrainConfig(recipe="pgd-at", epochs=1, batch_size=8, attack_steps=1))
     assert not torch.equal(before, params(model))
     assert model(data.images[:2]).shape == (2, 10)
+
+
+def test_dropout_small_cnn_keeps_the_parameters_and_drops_only_in_training():
+    torch.manual_seed(0)
+    plain, dropped = SmallCNN(), SmallCNN(dropout=0.5)
+    assert [tuple(p.shape) for p in plain.parameters()] == [tuple(p.shape) for p in dropped.parameters()]
+    dropped.load_state_dict({k: v for k, v in zip(dropped.state_dict(), plain.state_dict().values())})
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.equal(dropped.eval()(x), plain.eval()(x))       # eval: dropout is the identity
+    dropped.train()
+    assert not torch.allclose(dropped(x), dropped(x))             # train: a fresh mask per call
+    with pytest.raises(ValueError, match="dropout=1.0"):
+        SmallCNN(dropout=1.0)

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from mimi import zoo
+from mimi.cli import CommandError
 from mimi.cli.common import add_device, resolve_device, writable_path
 from mimi.data import load_dataset
 from mimi.evaluation import evaluate
@@ -20,6 +21,7 @@ DESCRIPTIONS = {
     "pgd-at": "PGD adversarial training (L-inf)",
     "trades": "TRADES adversarial training (L-inf)",
     "cutout": "standard training with Cutout",
+    "dropout": "standard training with dropout",
 }
 ROBUST_EPS = 0.1
 
@@ -38,6 +40,7 @@ def register(sub) -> None:
     p.add_argument("--eps", type=float, default=ROBUST_EPS, help="training eps for pgd-at and trades")
     p.add_argument("--attack-steps", type=int, default=7)
     p.add_argument("--beta", type=float, default=6.0, help="TRADES beta")
+    p.add_argument("--dropout", type=float, default=0.3, help="dropout probability of the dropout recipe")
     p.add_argument("--limit", type=int, help="train on the first N images only (for quick trials)")
     p.add_argument("--eval-limit", type=int, help="evaluate on the first N test images only")
     p.add_argument("--checkpoint", help="checkpoint file; training resumes from it (default: <out>/<name>.ckpt)")
@@ -50,6 +53,8 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.recipe == "dropout" and args.dataset != "fashion-mnist":
+        raise CommandError("the dropout recipe builds the Fashion-MNIST small-cnn; use --dataset fashion-mnist")
     prefix = "fmnist" if args.dataset == "fashion-mnist" else "cifar10"
     name = args.name or f"{prefix}-{args.recipe}"
     out = Path(args.out)
@@ -63,13 +68,14 @@ def run(args) -> int:
         test_set = test_set.subset(args.eval_limit)
     channels, size = train_set.images.shape[1], train_set.images.shape[-1]
     if args.dataset == "fashion-mnist":
-        architecture, arch_kwargs = "small-cnn", {}
+        architecture, arch_kwargs = "small-cnn", ({"dropout": args.dropout} if args.recipe == "dropout" else {})
     else:
         architecture, arch_kwargs = "resnet18", {"in_channels": channels}
     torch.manual_seed(args.seed)  # weight initialisation only; all sampling uses seeded generators
     model = build(architecture, **arch_kwargs)
     cfg = TrainConfig(recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       seed=args.seed, eps=args.eps, attack_steps=args.attack_steps, beta=args.beta,
+                      dropout=args.dropout if args.recipe == "dropout" else 0.0,
                       attack_step_size=2.5 * args.eps / args.attack_steps)
     record = train(model, train_set, cfg, checkpoint, TerminalBar(f"train {name}"), device)
     result = evaluate(model, test_set, [ROBUST_EPS], steps=20, name=name, device=device,
