@@ -565,8 +565,8 @@ def _shapley_rows(n: int, samples: int) -> int:
 
 def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequence[int] = (28, 28), images: int = 1,
                            orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                           samples: int = 32, seed: int = 0, cell=0, pilot: int = 0,
-                           coverage: int = DEFAULT_COVERAGE) -> int:
+                           samples: int = 32, contexts: Optional[int] = None, seed: int = 0, cell=0,
+                           pilot: int = 0, coverage: int = DEFAULT_COVERAGE) -> int:
     """Forward passes (images through the model) of ``computation`` with these parameters, without
     running the model (exact, except for a profile with a ``pilot``, whose allocation depends on values): "profile", "heatmap", "shapley", "disentanglement" or "decomposition".
     ``images`` is 2 for clean + adversarial, B for disentanglement; ``image_shape`` is (H, W).
@@ -586,7 +586,7 @@ def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequenc
     if computation == "profile":
         order_values, _ = resolve_orders(n, orders, ratios)
         return images * _profile_rows(n, pair_set_of(grid_, pairs), order_values, samples, seed, pilot, coverage,
-                                      pair_count)
+                                      pair_count, contexts)
     if computation == "disentanglement":
         order_values, _, _ = disentanglement_orders(n, orders, ratios)
         return _disentanglement_rows(n, _image_plans(grid_, pairs, pair_count, seed, images), order_values, samples,

@@ -8,6 +8,8 @@
 - ``inference_model``: on CPU, a frozen private copy of a conv net with channels-last weights
   (oneDNN's fast convolution path: 2x the images/s of the NCHW SmallCNN, measured), cached per model;
   the shared model itself is never modified.
+- ``passes_per_second``: the measured forward passes per second of a model on a device, which
+  turns a planned number of forward passes into an estimated time before anything long runs.
 - ``BatchProgress``: counts work done, calls ``progress(done, total, message)`` once per batch;
   the callback may raise :class:`mimi.progress.Cancelled` to stop at that batch.
 """
@@ -104,6 +106,34 @@ def inference_model(model: nn.Module, device: torch.device) -> nn.Module:
         fast.eval().requires_grad_(False)
         _CHANNELS_LAST[model] = (versions, fast)
         return fast
+
+
+def passes_per_second(model: nn.Module, sample_shape: tuple[int, ...], device: torch.device,
+                      precision: str = "float32", repeats: int = 3) -> float:
+    """Images per second through ``model`` at the engine's batch size: batch / (fastest of ``repeats``
+    timed batches), after one warm-up batch, on the module the engine evaluates with."""
+    import time
+
+    device = torch.device(device)
+    batch = default_batch_size(model, sample_shape, device, precision)
+    net = inference_model(model, device)
+    x = torch.rand((batch, *sample_shape), generator=torch.Generator().manual_seed(0)).to(device)
+    fastest = float("inf")
+    with forward_context(device, precision):
+        for attempt in range(repeats + 1):
+            start = time.perf_counter()
+            net(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if attempt:
+                fastest = min(fastest, time.perf_counter() - start)
+    return batch / max(fastest, 1e-9)
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    return precision
 
 
 def check_precision(precision: str) -> str:

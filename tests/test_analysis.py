@@ -218,6 +218,10 @@ def test_planned_forward_passes_are_exact(model, images):
     p = A.interaction_profile(model, x, 1, x_adv, seed=2, **{**FAST, "pair_count": 5})
     assert A.planned_forward_passes("profile", grid="3x3", image_shape=(12, 12), images=2, pair_count=5,
                                     samples=3, seed=2) == p.forward_passes
+    capped = A.interaction_profile(model, x, 1, x_adv, seed=2, **{**FAST, "pair_count": 5, "contexts": 1})
+    assert capped.forward_passes < p.forward_passes
+    assert A.planned_forward_passes("profile", grid="3x3", image_shape=(12, 12), images=2, pair_count=5,
+                                    samples=3, contexts=1, seed=2) == capped.forward_passes
     h = A.pair_heatmap(model, x, 1, 2, grid="3x3", orders=[1, 4], samples=3)
     assert A.planned_forward_passes("heatmap", grid="3x3", image_shape=(12, 12), cell=2, orders=[1, 4],
                                     samples=3) == h.forward_passes

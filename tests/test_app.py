@@ -170,6 +170,18 @@ def test_pairs_page_cell_selector_and_bands():
     assert params(at)["cell"] == 3 and at.query_params["band"] == "high"
 
 
+def test_a_clicked_cell_survives_pressing_show():
+    from types import SimpleNamespace
+
+    at = app_test("views/pairs.py")
+    at.session_state["pairs_map"] = SimpleNamespace(selection=SimpleNamespace(points=[{"x": 3, "y": 0}]))
+    at.run()                                   # what a click on cell (row 0, column 3) of a map sends
+    assert "cell (0, 3) of 4x4" in " ".join(c.value for c in at.caption)
+    assert at.number_input(key="form_row").value == 0 and at.number_input(key="form_col").value == 3
+    submit(at, "pairs_form")
+    assert not errors(at) and "cell (0, 3) of 4x4" in " ".join(c.value for c in at.caption)
+
+
 def test_disentanglement_page_default_and_more_images():
     at = app_test("views/disentanglement.py")
     assert not errors(at)
@@ -215,6 +227,37 @@ def test_requests_above_the_work_bound_are_refused_with_the_bound():
     assert not at.exception
     shown = " ".join(e.value for e in at.error)
     assert "2,000,000" in shown and "forward passes" in shown
+
+
+def test_long_computations_show_their_estimate_and_wait_for_the_users_go_ahead(monkeypatch):
+    from mimi.analysis import planned_forward_passes
+
+    monkeypatch.setenv("MIMI_CONFIRM_SECONDS", "0")       # every computation counts as long
+    at = app_test("views/interactions.py", seed="11")     # a seed of its own: nothing cached yet
+    assert not errors(at) and chart_count(at) == 0
+    warnings = [w.value for w in at.warning if "forward passes, about" in w.value]
+    assert warnings and "Order profile of fmnist-standard" in warnings[0]
+    planned = planned_forward_passes("profile", grid="4x4", image_shape=(28, 28), images=2, pair_count=4, samples=2,
+                                     contexts=1, ratios=(0.1, 0.3, 0.5, 0.7, 0.9, 1.0), seed=11)
+    assert f"{planned:,} forward passes" in warnings[0]
+    for _ in range(8):                                      # confirm one computation per rerun
+        buttons = [b for b in at.button if (b.key or "").startswith("confirm-")]
+        if not buttons:
+            break
+        buttons[0].click()
+        at.run()
+        assert not errors(at)
+    assert chart_count(at) == 4 and not [w for w in at.warning if "forward passes, about" in w.value]
+    at.run()                                                # confirmed and cached: no question again
+    assert chart_count(at) == 4 and not [b for b in at.button if (b.key or "").startswith("confirm-")]
+
+
+def test_computations_above_the_time_bound_are_refused_naming_a_cheaper_request(monkeypatch):
+    monkeypatch.setenv("MIMI_MAX_SECONDS", "0.0001")
+    at = app_test("views/interactions.py", seed="12")
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    assert "the dashboard's bound is 1 s per computation" in shown and "Fewer pairs drawn" in shown
 
 
 def test_default_models_prefer_standard_then_adversarially_trained():

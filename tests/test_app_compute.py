@@ -88,3 +88,23 @@ def test_requests_above_the_work_bound_stop_at_the_first_batch(monkeypatch, fres
     with pytest.raises(WorkTooLarge, match="2,000,000"):
         compute.compute("huge", huge, 1)
     assert calls == [1] and fresh_gate.status().cached == 0
+
+
+def test_time_estimates_follow_the_speed_of_the_models_last_computation(monkeypatch, fresh_gate):
+    import time
+
+    use_bar(monkeypatch, fail_at=10**9)
+    monkeypatch.setattr(compute, "_probed_rate", lambda *args: 1000.0)   # passes per second of a probe batch
+    compute._observed_rates().clear()
+    first = compute.work("m", "cpu", 5000, "Fewer pairs")
+    assert first.seconds == 5.0 and "5,000 forward passes, about 5 s" in first.describe()
+
+    def slow(progress):
+        time.sleep(0.3)
+        return "done"
+
+    assert compute.compute("slow", slow, 1, planned=first) == "done"
+    later = compute.work("m", "cpu", 5000, "Fewer pairs")
+    assert 0.3 <= later.seconds < 1.5                                       # the observed speed, not the probe's
+    assert compute.work("other", "cpu", 5000, "").seconds == 5.0             # per model
+    compute._observed_rates().clear()

@@ -154,6 +154,12 @@ def test_clicking_a_cell_selects_it(server, browser):
         page.wait_for_function("() => document.body.innerText.includes('cell (1, 5)')", timeout=120_000)
         wait_until_idle(page, 2)
         assert problems(page) == []
+        # The form follows the click, so that pressing Show keeps the clicked cell.
+        assert page.get_by_label("cell row").input_value() == "1"
+        assert page.get_by_label("cell column").input_value() == "5"
+        page.get_by_role("button", name="Show").click()
+        wait_until_idle(page, 2)
+        assert "cell (1, 5)" in page.inner_text("body") and "cell (3, 3)" not in page.inner_text("body")
     finally:
         page.close()
 

@@ -8,6 +8,7 @@ from mimi.ui.params import PAPER_RATIOS, band_ratios, grid_shape
 
 MAP_KEY = "pairs_map"
 SEEN_KEY = "pairs_seen_selection"
+FORM_CELL_KEY = "pairs_form_cell"
 
 st.title("Pixel pairs")
 st.markdown("**Click any cell** of the maps (or pick one below). Each map shows I(cell, j) for every other cell j, "
@@ -27,6 +28,9 @@ if points:
         st.session_state[SEEN_KEY] = clicked
         state.update(cell=clicked[0] * cols + clicked[1])
 cell = int(p["cell"]) if 0 <= int(p["cell"]) < n else (rows // 2) * cols + cols // 2
+if st.session_state.get(FORM_CELL_KEY) != (cell, rows, cols):   # a click, a URL or a new grid moved the cell:
+    st.session_state[FORM_CELL_KEY] = (cell, rows, cols)         # the form's row and column follow it
+    st.session_state["form_row"], st.session_state["form_col"] = cell // cols, cell % cols
 
 specs = state.param_specs()
 with st.form("pairs_form"):
@@ -42,9 +46,9 @@ with st.form("pairs_form"):
                                    int(p["hsamples"]), key="form_hsamples",
                                    help=f"Bound: {specs['hsamples'].bounds_text()}.")
     with c3:
-        row = st.number_input("cell row", 0, rows - 1, cell // cols, key="form_row")
+        row = st.number_input("cell row", 0, rows - 1, key="form_row")
     with c4:
-        col = st.number_input("cell column", 0, cols - 1, cell % cols, key="form_col")
+        col = st.number_input("cell column", 0, cols - 1, key="form_col")
     if st.form_submit_button("Show", type="primary"):
         state.update(band=band or "spread", ratio=float(ratio), hsamples=int(hsamples),
                      cell=int(row) * cols + int(col))

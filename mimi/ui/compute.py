@@ -3,11 +3,13 @@
 - :func:`model` loads a zoo model once per process (``st.cache_resource``); models are frozen,
   so every session shares them.
 - :func:`compute` runs ``fn(progress)`` through the process-wide :class:`ComputeGate`, keyed by
-  content (image bytes, model name, parameters, seed). A cache hit returns at once; otherwise a
-  progress bar follows the engine's batches. When the user changes an input meanwhile,
-  Streamlit asks for a rerun: the next progress update turns that request into
-  :class:`mimi.progress.Cancelled`, the engine stops at that batch, nothing is cached, and the
-  rerun starts with the new input.
+  content (image bytes, model name, parameters, seed). A cache hit returns at once. Otherwise its
+  :class:`Work` (planned forward passes / the model's measured passes per second) decides: above
+  ``MAX_SECONDS`` it is refused with a cheaper request named, above ``CONFIRM_SECONDS`` it waits
+  for the user's button press, else it runs, with a progress bar following the engine's batches.
+  When the user changes an input meanwhile, Streamlit asks for a rerun: the next progress update
+  turns that request into :class:`mimi.progress.Cancelled`, the engine stops at that batch,
+  nothing is cached, and the rerun starts with the new input.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -22,11 +26,11 @@ import streamlit as st
 import torch
 
 from mimi import zoo
-from mimi.compute import choose_device
+from mimi.compute import choose_device, passes_per_second
 from mimi.data import load_gallery
 from mimi.progress import Cancelled, ProgressFn
 from mimi.ui.gate import ComputeGate, content_key
-from mimi.ui.params import check_work
+from mimi.ui.params import WorkTooLarge, check_work
 
 try:  # Streamlit's rerun/stop requests surface as these exceptions at the next element update
     from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
@@ -38,6 +42,40 @@ LOG = logging.getLogger("mimi.ui")
 SLOTS_ENV = "MIMI_COMPUTE_SLOTS"
 DEVICE_ENV = "MIMI_DEVICE"
 ZOO_ENV = "MIMI_ZOO_DIR"
+CONFIRM_ENV, LIMIT_ENV = "MIMI_CONFIRM_SECONDS", "MIMI_MAX_SECONDS"
+#: A computation estimated to take longer than this waits for the user's go-ahead.
+CONFIRM_SECONDS = 15.0
+#: A computation estimated to take longer than this is refused; the message names a cheaper request.
+MAX_SECONDS = 600.0
+CONFIRMED_KEY = "mimi_confirmed_work"
+
+
+class AwaitingConfirmation(Exception):
+    """A long computation waits for the user's button press; its section shows the estimate and the button."""
+
+
+def duration(seconds: float) -> str:
+    """12 s, 3 min 20 s, 1 h 5 min."""
+    seconds = max(1, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+@dataclass(frozen=True)
+class Work:
+    """One computation's planned forward passes, the time they should take here, and how to ask for less."""
+
+    passes: int
+    seconds: float
+    device: str
+    cheaper: str
+    model: str = ""
+
+    def describe(self) -> str:
+        return f"{self.passes:,} forward passes, about {duration(self.seconds)} on this server's {self.device}"
 
 
 def zoo_dir() -> Path:
@@ -71,23 +109,85 @@ def model(name: str, on: str, folder: str | None = None) -> tuple[torch.nn.Modul
     return zoo.load(name, on, Path(folder) if folder else zoo_dir())
 
 
+@st.cache_resource(show_spinner="Timing the model…", max_entries=32)
+def _probed_rate(name: str, on: str, folder: str) -> float:
+    net, meta = model(name, on, folder)
+    shape = tuple(meta.get("input", {}).get("shape", (1, 28, 28)))
+    return passes_per_second(net, shape, torch.device(on))
+
+
+@st.cache_resource(show_spinner=False)
+def _observed_rates() -> dict[tuple[str, str, str], float]:
+    """Forward passes per second of the last computation of each (model, device, folder) on this server."""
+    return {}
+
+
+def work(name: str, on: str, passes: int, cheaper: str) -> Work:
+    """The :class:`Work` of ``passes`` forward passes of model ``name`` on device ``on``: at the speed of
+    the model's last computation here (masking and bookkeeping included, under the server's load),
+    or of a timed probe batch before the first one."""
+    folder = str(zoo_dir())
+    rate = _observed_rates().get((name, on, folder)) or _probed_rate(name, on, folder)
+    return Work(int(passes), passes / rate, on, cheaper, name)
+
+
+def _timed(fn: Callable[[ProgressFn], T], planned: Work | None) -> Callable[[ProgressFn], T]:
+    """``fn`` that records its speed (planned passes per second of wall time) for the next estimates."""
+    if planned is None or not planned.model:
+        return fn
+
+    def run(progress: ProgressFn) -> T:
+        start = time.perf_counter()
+        result = fn(progress)
+        elapsed = time.perf_counter() - start
+        if planned.passes >= 1000 and elapsed > 0:   # too small a run says more about overheads than speed
+            _observed_rates()[(planned.model, planned.device, str(zoo_dir()))] = planned.passes / elapsed
+        return result
+
+    return run
+
+
+def _approve(label: str, key: str, planned: Work) -> None:
+    """Refuse work above the time bound; ask before work above the confirmation threshold (once per request)."""
+    limit = float(os.environ.get(LIMIT_ENV) or MAX_SECONDS)
+    if planned.seconds > limit:
+        raise WorkTooLarge(f"{label} would need {planned.describe()}; the dashboard's bound is {duration(limit)} "
+                           f"per computation. {planned.cheaper} (the `mimi analyze` CLI has no bound).")
+    confirmed = st.session_state.setdefault(CONFIRMED_KEY, set())
+    if planned.seconds <= float(os.environ.get(CONFIRM_ENV) or CONFIRM_SECONDS) or key in confirmed:
+        return
+    holder = st.empty()
+    with holder.container():
+        st.warning(f"**{label}** needs {planned.describe()}. {planned.cheaper} to make it faster, or run it:",
+                   icon=":material/schedule:")
+        pressed = st.button(f"Run it (about {duration(planned.seconds)})", key=f"confirm-{key[:16]}")
+    if not pressed:
+        raise AwaitingConfirmation(label)
+    confirmed.add(key)
+    holder.empty()
+
+
 @st.cache_resource(show_spinner=False)
 def gallery():
     """The shipped gallery as an ImageSet (100 images, 10 per class)."""
     return load_gallery()
 
 
-def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any) -> T:
+def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any, planned: Work | None = None) -> T:
     """``fn(progress)`` through the gate, cached under ``content_key(label, *key_parts)``, with a progress bar.
 
-    A computation that announces more than ``MAX_FORWARD_PASSES`` is refused at its first batch
-    (:class:`~mimi.ui.params.WorkTooLarge`, a ValueError that :func:`friendly_errors` shows)."""
+    Not cached: ``planned`` work above the time bound is refused, above the confirmation threshold it
+    waits for the user (:class:`AwaitingConfirmation`); a computation that announces more than
+    ``MAX_FORWARD_PASSES`` is refused at its first batch (:class:`~mimi.ui.params.WorkTooLarge`, a
+    ValueError that :func:`friendly_errors` shows)."""
     key = content_key(label, *key_parts)
     shared = gate()
     missing = object()
     hit = shared.lookup(key, missing)
     if hit is not missing:
         return hit
+    if planned is not None:
+        _approve(label, key, planned)
     slot = st.empty()
     bar = slot.progress(0.0, text=f"{label}: starting…")
 
@@ -106,7 +206,8 @@ def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any) -> T:
              else f"{label}: waiting for the computation in progress")
 
     try:
-        result = shared.run(key, lambda: fn(progress), on_wait=waiting)
+        timed = _timed(fn, planned)
+        result = shared.run(key, lambda: timed(progress), on_wait=waiting)
     except Cancelled as exc:
         if isinstance(exc.__cause__, ScriptControlException):
             raise exc.__cause__ from None  # let Streamlit run the newer request
@@ -121,11 +222,14 @@ def friendly_errors(what: str) -> Iterator[None]:
 
     Expected failures (bad parameters, work bound, missing files, corrupt weights) show their
     message; anything else also names its type and goes, with its traceback, to the server log.
+    A computation awaiting the user's go-ahead has already shown its estimate and button.
     The rest of the page still renders."""
     try:
         yield
     except Cancelled:
         raise
+    except AwaitingConfirmation:
+        pass  # the section shows the estimate and the button instead
     except (ValueError, OSError) as exc:
         st.error(f"**{what} failed.** {exc}", icon=":material/error:")
     except Exception as exc:  # a bug: keep the page alive, log the details for the maintainers

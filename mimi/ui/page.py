@@ -40,6 +40,15 @@ def model(sel: Selection, name: str) -> torch.nn.Module:
     return compute.model(name, sel.device, str(compute.zoo_dir()))[0]
 
 
+def planned(sel: Selection, name: str, computation: str, cheaper: str, **plan: Any) -> compute.Work:
+    """The :class:`~mimi.ui.compute.Work` of ``computation`` (:func:`mimi.analysis.planned_forward_passes`
+    with ``plan``) for model ``name`` on the selected image's size and device."""
+    from mimi.analysis import planned_forward_passes
+
+    passes = planned_forward_passes(computation, image_shape=tuple(sel.image.shape[-2:]), **plan)
+    return compute.work(name, sel.device, passes, cheaper)
+
+
 def card(name: str) -> dict[str, Any]:
     """The model card (read without loading the weights)."""
     return compute.zoo_card(name)
@@ -183,6 +192,7 @@ def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
     """The order profile (clean and adversarial) of model ``name`` on the selected image: the
     ``refine`` independent rounds of the settings, each computed once (cached) and pooled."""
     from mimi.analysis import combine_profiles, interaction_profile
+    from mimi.interactions.sampling import replicate_seed
 
     p = state.params()
     kwargs = interaction_kwargs(p)
@@ -190,6 +200,7 @@ def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
                                pairs=pairs_evaluated(kwargs), samples=kwargs["samples"],
                                contexts=kwargs["contexts"] or 0, images=1 if adv is None else 2),
                f"The order profile of {name}")
+    plan = {k: kwargs[k] for k in ("grid", "ratios", "pairs", "pair_count", "samples", "contexts", "coverage")}
     net = model(sel, name)
     rounds = []
     for replicate in range(int(p["refine"])):
@@ -198,7 +209,10 @@ def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
                                        replicate=replicate, **kwargs)
 
         label = f"Order profile of {name}" + (f" (round {replicate + 1})" if replicate else "")
-        rounds.append(compute.compute(label, run, name, sel.image_key, sel.label, adv, kwargs, replicate))
+        work = planned(sel, name, "profile", "Fewer pairs drawn, samples, contexts or orders, or a coarser grid",
+                       images=1 if adv is None else 2, seed=replicate_seed(kwargs["seed"], replicate), **plan)
+        rounds.append(compute.compute(label, run, name, sel.image_key, sel.label, adv, kwargs, replicate,
+                                      planned=work))
     return combine_profiles(rounds)
 
 
@@ -231,8 +245,11 @@ def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Te
     def run(progress):
         return pair_heatmap(net, sel.image, sel.label, cell, adv, device=sel.device, progress=progress, **kwargs)
 
+    work = planned(sel, name, "heatmap", "Fewer heatmap samples or orders, or a coarser grid",
+                   images=1 if adv is None else 2, cell=cell,
+                   **{k: kwargs[k] for k in ("grid", "ratios", "samples", "seed", "coverage")})
     return compute.compute(f"Pair heatmap of {name}", run, name, sel.image_key, sel.label, cell, adv,
-                           kwargs)
+                           kwargs, planned=work)
 
 
 def shapley(sel: Selection, name: str):
@@ -249,7 +266,9 @@ def shapley(sel: Selection, name: str):
     def run(progress):
         return shapley_map(net, sel.image, sel.label, device=sel.device, progress=progress, **kwargs)
 
-    return compute.compute(f"Shapley map of {name}", run, name, sel.image_key, sel.label, kwargs)
+    work = planned(sel, name, "shapley", "Fewer permutation pairs or a coarser grid", grid=kwargs["grid"],
+                   samples=kwargs["samples"])
+    return compute.compute(f"Shapley map of {name}", run, name, sel.image_key, sel.label, kwargs, planned=work)
 
 
 def gallery_batch(count: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
@@ -320,7 +339,11 @@ def disentanglement(sel: Selection, name: str, count: int):
     def run(progress):
         return run_disentanglement(net, images, labels, device=sel.device, progress=progress, **kwargs)
 
-    return compute.compute(f"Disentanglement of {name} over {count} images", run, name, order, kwargs)
+    work = planned(sel, name, "disentanglement", "Fewer images, pairs per image or samples, or a coarser grid",
+                   images=count, **{k: kwargs[k] for k in ("grid", "ratios", "pairs", "pair_count", "samples",
+                                                          "seed", "coverage")})
+    return compute.compute(f"Disentanglement of {name} over {count} images", run, name, order, kwargs,
+                           planned=work)
 
 
 def decomposition(sel: Selection, name: str, grid: str, adv: Optional[torch.Tensor]):
@@ -334,8 +357,10 @@ def decomposition(sel: Selection, name: str, grid: str, adv: Optional[torch.Tens
     def run(progress):
         return run_decomposition(net, sel.image, sel.label, adv, device=sel.device, progress=progress, **kwargs)
 
+    work = planned(sel, name, "decomposition", "A smaller decomposition grid", grid=grid,
+                   images=1 if adv is None else 2)
     return compute.compute(f"Exact decomposition for {name}", run, name, sel.image_key, sel.label, adv,
-                           kwargs)
+                           kwargs, planned=work)
 
 
 # --------------------------------------------------------------------------- rendering
