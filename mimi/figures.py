@@ -91,19 +91,21 @@ def attack_figure(clean: np.ndarray, adversarial: np.ndarray, eps: float, title:
 
 def confidence_figure(classes: Sequence[str], clean_top: Sequence[int], clean_prob: Sequence[float],
                       adv_top: Sequence[int], adv_prob: Sequence[float], true_label: int,
-                      title: str = "") -> go.Figure:
-    """Top-k class probabilities before and after the attack, over the union of both top-k lists."""
+                      title: str = "", shown: int = 5) -> go.Figure:
+    """The ``shown`` classes most probable before or after the attack (ranked by the larger of the two
+    probabilities), with both probabilities. Give every class in ``*_top`` for exact bars; a class
+    missing from one list is marked as below that list's smallest probability."""
     before = dict(zip(map(int, clean_top), map(float, clean_prob)))
     after = dict(zip(map(int, adv_top), map(float, adv_prob)))
-    shown = list(dict.fromkeys([*map(int, clean_top), *map(int, adv_top)]))
-    shown.sort(key=lambda c: -(before.get(c, 0.0) + after.get(c, 0.0)))
-    names = [f"{classes[c]} ✓" if c == true_label else classes[c] for c in shown]
+    ranked = sorted(set(before) | set(after), key=lambda c: -max(before.get(c, 0.0), after.get(c, 0.0)))[:shown]
+    names = [f"{classes[c]} ✓" if c == true_label else classes[c] for c in ranked]
     fig = go.Figure()
     for label, probs, colour in (("clean", before, CLEAN), ("adversarial", after, ADVERSARIAL)):
-        values = [probs.get(c) for c in shown]
+        floor = min(probs.values())
+        values = [probs.get(c) for c in ranked]
         fig.add_trace(go.Bar(y=names, x=[v if v is not None else 0.0 for v in values], orientation="h",
                              name=label, marker_color=colour,
-                             text=[f"{v:.1%}" if v is not None else "< top-k" for v in values],
+                             text=[f"{v:.1%}" if v is not None else f"< {floor:.1%}" for v in values],
                              textposition="outside", hovertemplate="%{y}: %{x:.2%}<extra>" + label + "</extra>"))
     fig.update_layout(barmode="group", xaxis=dict(title="probability", range=[0, 1.15], tickformat=".0%"),
                       yaxis=dict(autorange="reversed"))

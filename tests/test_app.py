@@ -45,6 +45,9 @@ def test_attack_page_default_run_shows_both_models():
     headers = [m.value for m in at.markdown if m.value.startswith("####")]
     assert headers == ["#### fmnist-standard · *standard*", "#### fmnist-pgd-at · *pgd-at*"]
     assert len([m for m in at.metric if m.label == "Attacking utility"]) == 2
+    assert all(m.delta for m in at.metric)            # every metric has its second line: the columns align
+    outcomes = [m for m in at.metric if m.label == "Outcome"]
+    assert [m.delta.endswith("of 5 steps") for m in outcomes] == [True, True]
     downloads = [b.proto.label for b in at.get("download_button")]
     assert downloads.count("⬇ CSV") == 4 and "⬇ JSON fmnist-standard" in downloads
 

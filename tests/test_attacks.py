@@ -317,7 +317,7 @@ def test_identical_seeds_give_identical_results_and_others_differ(net, batch):
 
 def test_pgd_perturb_matches_pgd_and_uses_the_given_generator(net, batch):
     x, y = batch
-    x_adv, steps_used = pgd_perturb(net, x, y, 0.05, 4, generator=make_generator(11, "cpu"))
+    x_adv, steps_used = pgd_perturb(net, x, y, 0.05, 4, generator=make_generator(11, "cpu"), check_last=True)
     result = pgd(net, x, y, 0.05, 4, seed=11)
     assert np.array_equal(x_adv.numpy(), result.x_adv) and np.array_equal(steps_used.numpy(), result.steps_used)
     assert torch.equal(fgsm_perturb(net, x, y, 0.05), torch.from_numpy(fgsm(net, x, y, 0.05).x_adv))
@@ -395,3 +395,11 @@ def test_fgsm_rejects_bad_input(net):
         fgsm(net, images(2), [0, 1], 0.1, norm="linf2")
     with pytest.raises(ValueError, match=r"\[1, 2\]"):
         fgsm(net, images(2) * 0 + torch.tensor([1.0, 2.0]).view(2, 1, 1, 1), [0, 1], 0.1)
+
+
+def test_running_all_steps_returns_the_final_iterate_when_it_succeeds(net, batch):
+    x, y = batch
+    result = pgd(net, x, y, eps=0.5, steps=6)                  # a budget that fools every image early on
+    assert result.success.all() and np.all(result.steps_used == 6)
+    _, unchecked_steps = pgd_perturb(net, x, y, 0.5, 6, generator=make_generator(0, "cpu"))
+    assert np.all(unchecked_steps.numpy() == 5)                # without the last check: the last known success

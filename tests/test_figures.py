@@ -45,14 +45,18 @@ def test_order_profile_without_attack_shows_clean_only_and_delta_j_skips_it():
     np.testing.assert_allclose(fig.data[0].error_y.array, [0.0001, 0.0002, 0.001])
 
 
-def test_confidence_bars_cover_the_union_of_both_top_lists_and_mark_the_true_class():
-    fig = figures.confidence_figure(FMNIST_CLASSES, [0, 6, 2], [0.9, 0.06, 0.02], [6, 0, 3], [0.7, 0.2, 0.05],
-                                    true_label=0)
+def test_confidence_bars_show_the_most_probable_classes_before_or_after_with_both_probabilities():
+    probs_clean = [0.9, 0.01, 0.02, 0.0, 0.0, 0.0, 0.06, 0.005, 0.003, 0.002]
+    probs_adv = [0.2, 0.01, 0.0, 0.05, 0.0, 0.01, 0.7, 0.02, 0.01, 0.0]
+    fig = figures.confidence_figure(FMNIST_CLASSES, range(10), probs_clean, range(10), probs_adv, true_label=0,
+                                    shown=4)
     clean, adv = fig.data
-    assert list(clean.y) == ["T-shirt/top ✓", "Shirt", "Dress", "Pullover"]   # sorted by before + after
+    assert list(clean.y) == ["T-shirt/top ✓", "Shirt", "Dress", "Pullover"]   # by the larger probability
     np.testing.assert_allclose(clean.x, [0.9, 0.06, 0.0, 0.02])
     np.testing.assert_allclose(adv.x, [0.2, 0.7, 0.05, 0.0])
-    assert adv.text[3] == "< top-k"
+    assert adv.text[0] == "20.0%" and "top" not in " ".join(clean.text + adv.text)
+    partial = figures.confidence_figure(FMNIST_CLASSES, [0, 6], [0.9, 0.06], [6, 3], [0.7, 0.05], true_label=0)
+    assert list(partial.data[1].text) == ["< 5.0%", "70.0%", "5.0%"]          # below the shorter list, said so
 
 
 def test_attack_figure_perturbation_panel_is_the_difference_on_a_symmetric_eps_scale():

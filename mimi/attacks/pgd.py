@@ -114,11 +114,14 @@ def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, 
                 restarts: int = 1, targeted: Optional[torch.Tensor] = None,
                 stop_utility: Optional[float] = None, early_stop: bool = False,
                 value: str = "log-odds", generator: Optional[torch.Generator] = None,
-                clean_value: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+                clean_value: Optional[torch.Tensor] = None, check_last: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """PGD on tensors, without input checks: returns (x_adv, steps_used per sample).
 
     ``clean_value`` (v(x) of the true class, stop-at-utility mode) is computed when not given;
-    ``generator`` draws the random starts (default: seeded with 0).
+    ``generator`` draws the random starts (default: seeded with 0). A single run returns the last
+    iterate known to succeed; ``check_last`` spends one more forward pass to know the final one
+    (so that "run all steps" returns all the steps when the final iterate succeeds).
     """
     step_size = default_step_size(eps, steps) if step_size is None else step_size
     generator = generator if generator is not None else make_generator(0, x.device)
@@ -129,7 +132,8 @@ def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, 
     for _ in range(restarts):
         start = draw_random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
         delta, steps_used, reached, score = _run(model, x, y, start, eps, steps, step_size, norm, targeted,
-                                                 stop_utility, early_stop, value, clean_value, rank=restarts > 1)
+                                                 stop_utility, early_stop, value, clean_value,
+                                                 rank=restarts > 1 or check_last)
         if restarts == 1:
             return (x + delta).clamp_(0, 1).detach(), steps_used
         key = torch.where(reached, torch.full_like(score, float("inf")), score)
@@ -168,7 +172,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y, eps: float, steps: int, step_size:
     clean_value = class_value(clean_logits, y, value) if stop_utility is not None else None
     x_adv, steps_used = pgd_perturb(model, x, y, eps, steps, step_size, norm, random_start, restarts,
                                     targeted, stop_utility, early_stop, value, make_generator(seed, x.device),
-                                    clean_value)
+                                    clean_value, check_last=True)
     params = dict(attack="pgd", eps=eps, steps=steps,
                   step_size=default_step_size(eps, steps) if step_size is None else step_size,
                   norm=norm, random_start=bool(random_start), restarts=restarts, stop_utility=stop_utility,

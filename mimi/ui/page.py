@@ -120,7 +120,7 @@ def attack(sel: Selection, name: str) -> AttackResult:
     net = model(sel, name)
 
     def run(progress):
-        return pgd(net, sel.image[None].to(sel.device), [sel.label], **kwargs)
+        return pgd(net, sel.image[None].to(sel.device), [sel.label], top_k=len(sel.classes), **kwargs)
 
     return compute.compute("PGD attack", run, name, sel.image_key, sel.label, kwargs)
 
