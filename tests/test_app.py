@@ -72,7 +72,7 @@ def test_attack_form_changes_parameters_and_the_url_on_submit():
 def test_url_restores_the_view_and_bad_values_are_refused_politely():
     at = app_test(eps="0.25", img="37", a="fmnist-pgd-at", steps="abc", norm="l3")
     warnings = " ".join(w.value for w in at.warning)          # shown on the page the URL opens
-    assert "steps='abc'" in warnings and "norm='l3'" in warnings
+    assert "steps (steps='abc') is not a whole number" in warnings and "norm='l3'" in warnings
     at.switch_page("views/attack.py")
     at.run()
     assert not errors(at)

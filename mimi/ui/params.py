@@ -16,7 +16,7 @@ from mimi.values import VALUE_FUNCTIONS
 
 PAPER_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 COARSE_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
-GRIDS = ("2x2", "3x3", "4x4", "7x7", "14x14")
+GRIDS = ("2x2", "3x3", "4x4", "7x7", "8x8", "14x14", "16x16")   # 8x8: CIFAR-10's, 16x16: ImageNet's (the paper's)
 BANDS = {"low": (0.0, 1 / 3), "middle": (1 / 3, 2 / 3), "high": (2 / 3, 1.0)}
 #: Forward passes one computation may take, checked before any planning (about 10 minutes of a
 #: Fashion-MNIST model on 2 CPU cores); the time bound users meet is ``mimi.ui.compute.MAX_SECONDS``.
@@ -46,7 +46,9 @@ class Param:
         try:
             value = kind(float(text)) if kind is int and "." in str(text) else kind(text)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{self.key}={text!r} is not a {kind.__name__}; allowed: {self.bounds_text()}") from exc
+            kind_words = {int: "a whole number", float: "a number"}.get(kind, f"a {kind.__name__}")
+            raise ValueError(f"{self.label} ({self.key}={text!r}) is not {kind_words}; allowed: "
+                             f"{self.bounds_text()}") from exc
         return self.check(value)
 
     def check(self, value: Any) -> Any:
