@@ -163,14 +163,16 @@ def _gallery_name(reference: Any) -> str:
 
 
 def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interaction I⁽ᵐ⁾ per order", *,
-                         references: Mapping[str, Any] | None = None) -> go.Figure:
-    """Per model (one panel each, shared y): mean I^(m) over the pair set, clean vs adversarial, ±1 SE;
-    the subtitle states the pair set (the estimand) and what the error bars cover. ``references``
-    (model name -> :class:`mimi.population.GalleryProfile`) adds, in that model's panel, a grey tick on
-    each bar at the same quantity averaged over the gallery, only where its settings match the profile's."""
+                         references: Mapping[str, Any] | None = None, shared_y: bool = True) -> go.Figure:
+    """Per model (one panel each): mean I^(m) over the pair set, clean vs adversarial, ±1 SE; the
+    subtitle states the pair set (the estimand) and what the error bars cover. ``shared_y``: one y scale
+    for all panels (magnitudes compare at a glance), else one per panel (each model's shape shows, even
+    where its interactions are much smaller). ``references`` (model name ->
+    :class:`mimi.population.GalleryProfile`) adds, in that model's panel, a grey tick on each bar at the
+    same quantity averaged over the gallery, only where its settings match the profile's."""
     names = list(profiles)
-    fig = make_subplots(rows=1, cols=max(1, len(names)), shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=names)
+    fig = make_subplots(rows=1, cols=max(1, len(names)), shared_yaxes=shared_y,
+                        horizontal_spacing=0.03 if shared_y else 0.07, subplot_titles=names)
     shown: set[str] = set()
     for col, name in enumerate(names, start=1):
         p = profiles[name]
@@ -196,7 +198,8 @@ def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interac
                 fig.add_trace(_reference_ticks(labels, None, None, name="", group=series[0][0], quantity="",
                                                legend=_gallery_name(reference)), 1, col)
         fig.update_xaxes(title_text="order r = m / (n−2)", row=1, col=col)
-    fig.update_yaxes(title_text="mean I⁽ᵐ⁾(i, j)", row=1, col=1)
+    fig.update_yaxes(title_text="mean I⁽ᵐ⁾(i, j)" + ("" if shared_y or len(names) < 2 else ", own scale per panel"),
+                     row=1, col=1)
     fig.update_layout(barmode="group", scattermode="group", bargap=0.2, scattergap=0.2)
     return _finish(fig, _subtitle(title, profiles), 400, side_legend=True)
 
@@ -252,8 +255,13 @@ def decomposition_figure(parts: Sequence[tuple[str, float]], total: float, title
         hovertemplate="%{x}: %{y:.4f}<extra></extra>", name="parts"))
     fig.add_trace(go.Scatter(x=["sum of parts"], y=[float(total)], mode="markers", name="exact v(N) − v(∅)",
                              marker=dict(symbol="line-ew-open", size=40, line=dict(width=3, color="black"))))
-    fig.update_layout(yaxis_title="contribution to v(N) − v(∅)")
-    return _finish(fig, title, 360)
+    levels = np.concatenate([[0.0], np.cumsum(values), [float(total)]])
+    low, high = float(min(levels.min(), 0.0)), float(max(levels.max(), 0.0))
+    pad = 0.12 * (high - low or 1.0)                      # headroom above the tallest bar, room below
+    fig.update_xaxes(tickvals=names + ["sum of parts"],   # labels on two lines, so that neighbours never collide
+                     ticktext=[name.replace(" ", "<br>", 1) for name in names + ["sum of parts"]], tickangle=0)
+    fig.update_layout(yaxis=dict(title="contribution to v(N) − v(∅)", range=[low - pad, high + pad]))
+    return _finish(fig, title, 380)
 
 
 # --------------------------------------------------------------------------- cell maps
@@ -294,7 +302,7 @@ def pair_maps_figure(heatmaps: Mapping[str, Any], image: np.ndarray, title: str 
     has_adv = getattr(first, "adv", None) is not None
     panels = ["image", "clean", "adversarial", "clean − adversarial"] if has_adv else ["image", "clean"]
     fig = make_subplots(rows=len(names), cols=len(panels), horizontal_spacing=0.02, vertical_spacing=0.08,
-                        subplot_titles=[f"{name}: {panel}" for name in names for panel in panels])
+                        column_titles=panels, row_titles=names)   # short titles: one per column, one per row
     for row, name in enumerate(names, start=1):
         h = heatmaps[name]
         clean = _array(h.clean)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -158,6 +159,15 @@ def test_interactions_page_default_run_and_a_parameter_change():
     assert "v = log-softmax" in " ".join(c.value for c in at.caption)
 
 
+def test_order_profiles_take_one_scale_per_model_or_one_for_all():
+    at = app_test("views/interactions.py")
+    figure = lambda: json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]   # noqa: E731
+    assert "matches" not in figure()["yaxis2"]                  # default: each model its own scale
+    at.segmented_control(key="seg_yaxes").set_value("shared")
+    at.run()
+    assert not errors(at) and figure()["yaxis2"]["matches"] == "y" and at.query_params["yaxes"] == "shared"
+
+
 def test_pairs_page_cell_selector_and_bands():
     at = app_test("views/pairs.py")
     assert not errors(at)
@@ -200,7 +210,7 @@ def test_disentanglement_page_default_and_more_images():
 def test_defenses_page_shows_the_whole_zoo():
     at = app_test("views/defenses.py")
     assert not errors(at)
-    assert chart_count(at) == 4           # accuracy, order profiles, ΔJ, D(m)
+    assert chart_count(at) == 4           # accuracy, strength shares, low vs high orders, D(m)
     assert len(at.dataframe) == 1
 
 

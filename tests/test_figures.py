@@ -35,6 +35,8 @@ def test_order_profile_has_clean_and_adversarial_bars_with_standard_errors_per_m
     np.testing.assert_allclose(bars[1].error_y.array, [0.01, 0.01, 0.01])
     assert bars[0].marker.color == figures.CLEAN and bars[1].marker.color == figures.ADVERSARIAL
     assert fig.layout.yaxis2.matches == "y"          # one y scale: models compare at a glance
+    own = figures.order_profile_figure({"fmnist-standard": profile(), "fmnist-pgd-at": profile(0.5)}, shared_y=False)
+    assert own.layout.yaxis2.matches is None and "own scale per panel" in own.layout.yaxis.title.text
 
 
 def test_order_profile_without_attack_shows_clean_only_and_delta_j_skips_it():
@@ -89,7 +91,7 @@ def test_pair_maps_have_a_clickable_cell_layer_on_every_panel_and_a_shared_symme
 def test_pair_maps_without_adversarial_show_image_and_clean_only():
     maps = SimpleNamespace(cell=4, clean=np.ones((3, 3)), adv=None, diff=None)
     fig = figures.pair_maps_figure({"A": maps}, np.zeros((1, 6, 6)))
-    assert [a.text for a in fig.layout.annotations] == ["A: image", "A: clean"]
+    assert [a.text for a in fig.layout.annotations] == ["image", "clean", "A"]   # column titles, then the row's
     assert (fig.layout.shapes[0].x0, fig.layout.shapes[0].y0) == (0.5, 0.5)   # cell 4 of 3x3 = (1, 1)
 
 
@@ -116,6 +118,8 @@ def test_decomposition_waterfall_ends_in_a_total_beside_the_exact_value():
     waterfall, exact = fig.data
     assert list(waterfall.measure) == ["relative"] * 3 + ["total"]
     assert exact.y[0] == 1.25 and exact.x[0] == "sum of parts"
+    low, high = fig.layout.yaxis.range                 # the running total peaks at 1.5: room above it and 0
+    assert low < 0 < 1.5 < high and list(fig.layout.xaxis.ticktext)[-1] == "sum<br>of parts"
 
 
 def test_accuracy_from_cards_tolerates_missing_numbers():

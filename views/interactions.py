@@ -17,6 +17,12 @@ p = state.params()
 st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} (change it on the Attack page) "
            f"· image: {sel.title}")
 
+Y_AXES = {"own": "own scale per model", "shared": "one scale for all"}
+axes = st.segmented_control(state.param_specs()["yaxes"].label, list(Y_AXES), default=p["yaxes"], key="seg_yaxes",
+                            required=True, format_func=Y_AXES.get, help=state.param_specs()["yaxes"].help)
+state.update(yaxes=axes or p["yaxes"])
+shared_y = p["yaxes"] == "shared"
+
 with compute.friendly_errors("The order profiles"):
     slot = st.empty()
     profiles = {}
@@ -24,11 +30,11 @@ with compute.friendly_errors("The order profiles"):
         adv = page.adversarial_image(page.attack(sel, name))
         profiles[name] = page.profile(sel, name, adv)
         if len(profiles) < len(sel.models):  # first chart early; the full figure replaces it
-            slot.plotly_chart(figures.order_profile_figure(profiles), config=page.PLOTLY_CONFIG)
+            slot.plotly_chart(figures.order_profile_figure(profiles, shared_y=shared_y), config=page.PLOTLY_CONFIG)
     refs = compute.gallery_references(sel.models, page.attack_kwargs(p))
     with slot.container():
-        page.chart(figures.order_profile_figure(profiles, references=refs), "order-profile", profiles,
-                   key="profile")
+        page.chart(figures.order_profile_figure(profiles, references=refs, shared_y=shared_y), "order-profile",
+                   profiles, key="profile")
         st.caption(compute.reference_caption(refs))
     if st.button("More precision", icon=":material/add:",
                  help="adds one independent round of pairs and contexts to every chart on this page and "

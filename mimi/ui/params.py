@@ -104,6 +104,9 @@ def build_params() -> dict[str, Param]:
         Param("orders", "orders", "paper", choices=("paper", "coarse"),
               help="paper: r ∈ {0.1 … 0.9, 0.95, 1}; coarse: r ∈ {0.1, 0.3, 0.5, 0.7, 0.9, 1}"),
         Param("seed", "seed", 0, 0, 2**31 - 1),
+        Param("yaxes", "y axes of the order profiles", "own", choices=("own", "shared"),
+              help="own: one scale per model, so that a model with small interactions still shows its shape; "
+                   "shared: one scale, so that magnitudes compare at a glance"),
         # pairs page
         Param("cell", "cell", -1, -1, 255, help="selected cell index (row × cols + col); -1 = the middle cell"),
         Param("band", "orders shown", "spread", choices=("spread", "low", "middle", "high", "single"),
