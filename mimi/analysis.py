@@ -246,6 +246,8 @@ class Disentanglement(Result):
     ``trivial[k]``: order 0 or n-2, one context per pair, so D = 1 by construction (left out unless
     ``orders`` are given). ``per_image`` (B, M): D of each image (as ``d``) with its unit-jackknife
     ``per_image_se``; ``forward_passes`` = ``mask_rows``, summed over the images' games.
+    ``strength`` (B, M): each image's numerator, the interaction strength mean over its pairs of |I^(m)(i, j)|
+    (bias-corrected as ``d``), read by :func:`mimi.strength.order_strength`.
     """
 
     orders: np.ndarray
@@ -272,6 +274,7 @@ class Disentanglement(Result):
     units: int
     wall_time_s: float
     params: dict = field(default_factory=dict)
+    strength: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -501,7 +504,7 @@ def _setup(model: nn.Module, image: Image, label: Optional[int], adv_image: Opti
     game = ImageGame(model, images, [target, target] if paired else target, grid=grid, baseline=baseline,
                      value=value, device=device, batch_size=batch_size, precision=precision, progress=progress)
     params = dict(grid=grid.spec, baseline=baseline if isinstance(baseline, str) else "custom", value=value,
-                  target=target, precision=precision, batch_size=game.batch_size, device=str(device), **extra)
+                  target=target, precision=game.precision, batch_size=game.batch_size, device=str(device), **extra)
     return _Setup(game, grid, target, int(preds[0]), probs[0], int(preds[1]) if paired else None,
                   probs[1] if paired else None, paired, params)
 
@@ -859,13 +862,13 @@ def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, g
         trivial=trivial, d=d, d_se=d_se, d_low=np.maximum(d - quantile * d_se, 0.0),
         d_high=np.minimum(d + quantile * d_se, 1.0), se_covers=se_covers,
         d_plugin=plugin.sum(axis=0) / denominator.sum(axis=0), per_image=numerator / denominator,
-        per_image_se=per_image_se, labels=labels, targets=np.asarray(targets), predictions=preds,
+        per_image_se=per_image_se, strength=numerator, labels=labels, targets=np.asarray(targets), predictions=preds,
         pair_count=len(plans[0][1]), forward_passes=mask_rows, mask_rows=mask_rows, units=estimates[0].units,
         wall_time_s=time.perf_counter() - start,
         params=dict(grid=grid_.spec, baseline=baseline if isinstance(baseline, str) else "custom", value=value,
                     target=target if isinstance(target, str) else int(target), pairs=pairs if isinstance(pairs, str)
                     else "custom", pair_count=pair_count, samples=samples, coverage=coverage, debias=bool(debias),
-                    seed=seed, batch_size=batch_size, device=str(device), precision=precision))
+                    seed=seed, batch_size=batch_size, device=str(device), precision=game.precision))
 
 
 def _image_jackknife_se(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

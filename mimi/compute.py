@@ -1,10 +1,12 @@
 """Compute backend of the engine: device choice, batch sizes that fit memory, precision, progress.
 
 - ``choose_device(None)``: cuda, then mps, then cpu; or the device given.
-- ``default_batch_size``: on CUDA from the free memory and the memory one probe batch takes
-  per sample; elsewhere a fixed budget of input elements per batch (128 Fashion-MNIST images:
-  larger batches run slower on CPU).
-- ``forward_context``: ``torch.inference_mode`` plus bf16 autocast on CUDA when asked.
+- ``default_batch_size``: a quarter of the free memory (CUDA: ``mem_get_info``; CPU: MemAvailable) over
+  the memory one image takes in a probe forward pass (:func:`activation_bytes`, measured once per model);
+  on CPU also at most a fixed budget of input elements per batch (128 Fashion-MNIST images, 8 at
+  224 px: larger batches run slower on CPU).
+- ``forward_context``: ``torch.inference_mode`` plus bf16 autocast on CUDA when asked; precision
+  ``auto`` is bf16 on a CUDA GPU, float32 elsewhere (:func:`resolve_precision`).
 - ``inference_model``: on CPU, a frozen private copy of a conv net with channels-last weights
   (oneDNN's fast convolution path: 2x the images/s of the NCHW SmallCNN, measured), cached per model;
   the shared model itself is never modified.
@@ -24,11 +26,14 @@ from typing import Iterator, Optional
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from mimi.progress import ProgressFn
 
-PRECISIONS = ("float32", "bf16")
+PRECISIONS = ("float32", "bf16", "auto")
 CPU_BATCH_ELEMENTS = 2 ** 17     # input elements per CPU batch: 167 images of 28x28 -> 128
+MEMORY_FRACTION = 0.25           # of the free memory, for one batch's activations
 MAX_BATCH = 8192
 MIN_BATCH = 8
 
@@ -63,28 +68,90 @@ def _floor_power_of_two(value: float) -> int:
     return 1 << max(0, int(value).bit_length() - 1) if value >= 1 else 1
 
 
+def available_memory(device: torch.device) -> Optional[int]:
+    """Bytes free for new tensors: ``torch.cuda.mem_get_info`` on CUDA; MemAvailable of /proc/meminfo
+    elsewhere (None where neither is known)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class _OutputBytes(TorchDispatchMode):
+    """Counts the bytes of every tensor the operators of a forward pass return, in this thread only
+    (the shared model gets no hooks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for leaf in tree_leaves(out):
+            if isinstance(leaf, torch.Tensor):
+                self.total += leaf.numel() * leaf.element_size()
+        return out
+
+
+_ACTIVATIONS: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, int]]" = weakref.WeakKeyDictionary()
+
+
+def activation_bytes(model: nn.Module, sample_shape: tuple[int, ...], device: torch.device,
+                     precision: str = "float32") -> int:
+    """Memory one input costs in a forward pass, measured once per model and shape. CUDA: the peak
+    allocation of a probe batch of 16, per sample. Elsewhere: the input plus every operator output of a
+    one-image probe, an upper bound on what inference holds at once."""
+    key = (tuple(int(s) for s in sample_shape), device.type, precision)
+    cached = _ACTIVATIONS.setdefault(model, {})
+    if key in cached:
+        return cached[key]
+    if device.type == "cuda":
+        probe = 16
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        with forward_context(device, precision):
+            model(torch.zeros((probe, *sample_shape), device=device))
+        torch.cuda.synchronize(device)
+        cached[key] = max(1, (torch.cuda.max_memory_allocated(device) - base) // probe)
+        return cached[key]
+    counter, probe = _OutputBytes(), torch.zeros((1, *sample_shape), device=device)
+    with forward_context(device, precision), counter:
+        model(probe)
+    cached[key] = 4 * int(torch.Size(sample_shape).numel()) + counter.total
+    return cached[key]
+
+
 def default_batch_size(model: nn.Module, sample_shape: tuple[int, ...], device: torch.device,
                        precision: str = "float32") -> int:
-    """Images per forward pass: a power of two in [MIN_BATCH, MAX_BATCH] that fits the device.
+    """Images per forward pass: a power of two that fits the device, at most MAX_BATCH.
 
-    CUDA: half the free memory divided by the peak memory per sample of a probe batch of 16.
-    CPU/MPS: ``CPU_BATCH_ELEMENTS`` input elements per batch (cache-friendly, little memory).
-    """
+    CUDA: ``MEMORY_FRACTION`` of the free memory divided by :func:`activation_bytes` (at least MIN_BATCH).
+    CPU/MPS: ``CPU_BATCH_ELEMENTS`` input elements per batch (cache-friendly; at least MIN_BATCH), and
+    never more than ``MEMORY_FRACTION`` of MemAvailable over the probe's bytes per image (a 224-px model
+    on a small machine may get fewer than MIN_BATCH)."""
+    precision = resolve_precision(precision, device)
     elements = 1
     for size in sample_shape:
         elements *= int(size)
-    if device.type != "cuda":
-        return int(min(MAX_BATCH, max(MIN_BATCH, _floor_power_of_two(CPU_BATCH_ELEMENTS / elements))))
-    probe = 16
-    torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    base = torch.cuda.memory_allocated(device)
-    with forward_context(device, precision):
-        model(torch.zeros((probe, *sample_shape), device=device))
-    torch.cuda.synchronize(device)
-    per_sample = max(1, (torch.cuda.max_memory_allocated(device) - base) // probe)
-    free, _total = torch.cuda.mem_get_info(device)
-    return int(min(MAX_BATCH, max(MIN_BATCH, _floor_power_of_two(0.5 * free / per_sample))))
+    free = available_memory(device)
+    if device.type == "cuda":
+        by_memory = MEMORY_FRACTION * free / activation_bytes(model, sample_shape, device, precision)
+        return int(min(MAX_BATCH, max(MIN_BATCH, _floor_power_of_two(by_memory))))
+    batch = min(MAX_BATCH, max(MIN_BATCH, _floor_power_of_two(CPU_BATCH_ELEMENTS / elements)))
+    if free is None:
+        return int(batch)
+    try:
+        per_image = activation_bytes(model, sample_shape, device, precision)
+    except RuntimeError:   # the model cannot take this shape: its real forward pass will say so
+        return int(batch)
+    return int(max(1, min(batch, _floor_power_of_two(MEMORY_FRACTION * free / per_image))))
 
 
 _CHANNELS_LAST: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], nn.Module]]" = weakref.WeakKeyDictionary()
@@ -136,16 +203,17 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    return precision
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 on a CUDA GPU that supports it, float32 elsewhere; other precisions as they are."""
+    if check_precision(precision) != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "float32"
 
 
 @contextlib.contextmanager
 def forward_context(device: torch.device, precision: str = "float32") -> Iterator[None]:
-    """Inference mode; bf16 autocast when ``precision == 'bf16'`` on CUDA (ignored elsewhere)."""
-    check_precision(precision)
+    """Inference mode; bf16 autocast when ``precision`` is (or resolves to) bf16 on CUDA (ignored elsewhere)."""
+    precision = resolve_precision(precision, device)
     with torch.inference_mode():
         if precision == "bf16" and device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.bfloat16):

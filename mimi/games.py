@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mimi.compute import (BatchProgress, check_precision, choose_device, default_batch_size, forward_context,
-                          inference_model, model_device)
+from mimi.compute import (BatchProgress, choose_device, default_batch_size, forward_context, inference_model,
+                          model_device, resolve_precision)
 from mimi.models import freeze
 from mimi.players import Grid, GridSpec, make_baseline, masked_images
 from mimi.progress import ProgressFn
@@ -74,7 +74,7 @@ class ImageGame:
     Arguments: ``target`` a class index or one per image; ``grid`` a spec such as ``"7x7"``;
     ``baseline`` as :func:`mimi.players.make_baseline`; ``value`` a kind of
     :func:`mimi.values.class_value`; ``batch_size`` images per forward pass (default: fits the
-    device); ``precision`` float32 or bf16 (CUDA autocast); ``progress`` a ProgressFn called once
+    device); ``precision`` float32, bf16 (CUDA autocast) or auto (bf16 on CUDA, else float32); ``progress`` a ProgressFn called once
     per batch (it may raise ``Cancelled``). ``forward_passes`` counts images evaluated by the
     model (mask rows x G); ``mask_rows`` counts rows of masks. On CPU the batches run through a
     cached channels-last copy of the model (:func:`mimi.compute.inference_model`).
@@ -101,7 +101,7 @@ class ImageGame:
         self.grid = Grid.parse(grid, *self.images.shape[-2:])
         self.n = self.grid.n
         self.value = check_value_function(value)
-        self.precision = check_precision(precision)
+        self.precision = resolve_precision(precision, self.device)
         self.baseline = make_baseline(self.images, baseline, model=self.model, mean=baseline_mean,
                                       blur_sigma=blur_sigma)
         if batch_size is None:

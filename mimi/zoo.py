@@ -2,7 +2,9 @@
 
 ``names()`` lists the models, ``load(name) -> (model, card)`` builds the architecture named
 by the card, loads its weights with ``weights_only=True`` and returns it frozen (eval mode,
-no parameter gradients), so one instance can be shared by every session.
+no parameter gradients), so one instance can be shared by every session. The models a user
+registers (:mod:`mimi.registry`) share this namespace: ``names()``, ``card(name)`` and
+``load(name)`` see them too.
 """
 
 from __future__ import annotations
@@ -29,19 +31,43 @@ class CorruptWeights(ValueError):
     """A weight file is missing, truncated or does not match its card; the message names the file."""
 
 
-def names(zoo_dir: Path = ZOO_DIR) -> list[str]:
-    return sorted(p.stem for p in Path(zoo_dir).glob("*.json"))
+def names(zoo_dir: Path = ZOO_DIR, registered: bool = True) -> list[str]:
+    """The zoo's models (sorted), then the registered ones (:mod:`mimi.registry`) whose names it lacks."""
+    shipped = sorted(p.stem for p in Path(zoo_dir).glob("*.json"))
+    if not registered:
+        return shipped
+    from mimi import registry
+
+    return shipped + [name for name in registry.names() if name not in shipped]
+
+
+def _registered(name: str, zoo_dir: Path) -> bool:
+    """Whether ``name`` is a registered model (the zoo's cards win on a clash)."""
+    from mimi import registry
+
+    return not (Path(zoo_dir) / f"{name}.json").exists() and name in registry.names()
 
 
 def card(name: str, zoo_dir: Path = ZOO_DIR) -> dict[str, Any]:
     path = Path(zoo_dir) / f"{name}.json"
-    if not path.exists():
-        raise UnknownModel(f"unknown model {name!r}; the zoo has: {', '.join(names(zoo_dir)) or '(nothing)'}")
-    return json.loads(path.read_text())
+    if path.exists():
+        return json.loads(path.read_text())
+    from mimi import registry
+
+    if _registered(name, zoo_dir):
+        return registry.card(name)
+    broken = registry.problem()
+    raise UnknownModel(f"unknown model {name!r}; the zoo has: {', '.join(names(zoo_dir)) or '(nothing)'}"
+                       + (f" (the registry is unreadable: {broken})" if broken else ""))
 
 
 def load(name: str, device: str | torch.device = "cpu", zoo_dir: Path = ZOO_DIR) -> tuple[nn.Module, dict[str, Any]]:
-    """Build model ``name`` from its card and weights, frozen, on ``device``."""
+    """Build model ``name`` from its card and weights, frozen, on ``device`` (a registered model through
+    :func:`mimi.registry.load`)."""
+    if _registered(name, zoo_dir):
+        from mimi import registry
+
+        return registry.load(name, device)
     meta = card(name, zoo_dir)
     weights = Path(zoo_dir) / meta["weights"]
     model = build(meta["architecture"], **meta.get("arch_kwargs", {}))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
+import tempfile
 import struct
 from pathlib import Path
 
@@ -12,6 +14,9 @@ import pytest
 import torch
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+# The tests see the shipped zoo only: a registry of the developer's own models (~/.mimi) stays out of
+# them, and of the servers they start. Tests of the registry point MIMI_HOME at their own folders.
+os.environ["MIMI_HOME"] = tempfile.mkdtemp(prefix="mimi-home-")
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:

@@ -20,7 +20,7 @@ Below, every model of the zoo on the same image and attack settings.
 )
 sel = page.selection()
 p = state.params()
-names = compute.zoo_names()
+names = page.comparable_models(sel)   # the models of the selection's dataset profile
 cards = [compute.zoo_card(name) for name in names]
 page.chart(figures.accuracy_figure(cards), "zoo-accuracy", key="zoo_accuracy")
 st.dataframe([{"model": c["name"], "recipe": c.get("training", {}).get("recipe", ""),

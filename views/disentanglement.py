@@ -15,7 +15,7 @@ st.markdown("For each order m: do the contexts S agree on the sign of a pair's i
 sel = page.selection()
 p = state.params()
 specs = state.param_specs()
-available = compute.zoo_names()
+available = page.comparable_models(sel)
 chosen = [m for m in st.session_state.get("dis_models", sel.models) if m in available] or sel.models
 with st.form("disentanglement_form"):
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1])

@@ -1,4 +1,4 @@
-"""The ``mimi`` command: ``mimi zoo | train | evaluate | analyze | population | bench``.
+"""The ``mimi`` command: ``mimi zoo | train | evaluate | analyze | population | defenses | bench | models``.
 
 Each subcommand lives in its own module with ``register(subparsers)``; expected
 failures (missing data, unknown model, bad parameters, unwritable paths) end with a
@@ -13,7 +13,7 @@ import sys
 
 from mimi.data import DatasetMissing
 
-COMMANDS = ("zoo", "train", "evaluate", "analyze", "population", "bench")
+COMMANDS = ("zoo", "train", "evaluate", "analyze", "population", "defenses", "bench", "models", "study")
 
 
 class CommandError(Exception):

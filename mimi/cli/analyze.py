@@ -16,19 +16,24 @@ from mimi import zoo
 from mimi.analysis import DEFAULTS, analyze_image
 from mimi.cli import CommandError
 from mimi.cli.common import add_device, resolve_device, writable_path
+from mimi.compute import PRECISIONS
 from mimi.players import BASELINES
+from mimi.profiles import DatasetProfile, card_profile
 from mimi.progress import TerminalBar
 from mimi.values import VALUE_FUNCTIONS
 
 
 def register(sub) -> None:
     p = sub.add_parser("analyze", help="multi-order interactions of one image (and its adversarial version)")
-    p.add_argument("--model", required=True, help="zoo model name (see `mimi zoo`)")
+    p.add_argument("--model", required=True, help="zoo or registered model name (see `mimi models list`)")
     p.add_argument("--zoo-dir", help="folder of model cards and weights (default: the shipped zoo)")
-    p.add_argument("--image", required=True, help="an image file (PNG, JPEG, WebP, BMP) or gallery:K (K = 0..99)")
+    p.add_argument("--image", required=True, help="an image file (PNG, JPEG, WebP, BMP), prepared as the model's "
+                                                  "dataset profile says, or gallery:K (the profile's gallery: "
+                                                  "Fashion-MNIST K = 0..99, natural photos K = 0..5)")
     p.add_argument("--label", type=int, help="true class of an image file (gallery images know theirs); "
                                               "default: the model's prediction")
-    p.add_argument("--grid", default=DEFAULTS["grid"], help="ROWSxCOLS cells (default %(default)s)")
+    p.add_argument("--grid", help="ROWSxCOLS cells (default: the model's dataset profile's: Fashion-MNIST "
+                                 f"{DEFAULTS['grid']}, CIFAR-10 8x8, ImageNet 16x16)")
     p.add_argument("--orders", help="comma-separated orders m (context sizes 0..n-2)")
     p.add_argument("--ratios", help="comma-separated orders as fractions of n-2 (default: the paper's "
                                     "0.1..0.9, 0.95, 1)")
@@ -63,7 +68,10 @@ def register(sub) -> None:
     p.add_argument("--norm", default="linf", choices=("linf", "l2"))
     p.add_argument("--restarts", type=int, default=1)
     p.add_argument("--stop-utility", type=float, help="stop once v(x) - v(x') >= U (the paper's protocol)")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=int, help="images per forward pass (default: a quarter of the free memory "
+                                                   "over what one image takes)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto (default): bf16 autocast on a CUDA GPU, float32 elsewhere")
     p.add_argument("--json", metavar="OUT", help="write the ImageReport JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device(p)
@@ -91,23 +99,21 @@ def parse_target(text: str):
         raise CommandError(f"--target must be label, predicted or a class index, got {text!r}") from exc
 
 
-def load_image(spec: str, channels: int, size: int) -> tuple[torch.Tensor, int | None, str]:
-    """(image (C, size, size) in [0, 1], its label if known, a description) from a path or gallery:K."""
-    if spec.startswith("gallery:"):
-        from mimi.data import gallery
+def load_image(spec: str, prof: DatasetProfile) -> tuple[torch.Tensor, int | None, str]:
+    """(image (C, size, size) in [0, 1] of profile ``prof``, its label if known, a description) from a path
+    or gallery:K (the profile's gallery, :func:`mimi.images.gallery_images`)."""
+    from mimi.images import UploadError, decode_upload, gallery_images
 
-        items = gallery()
+    if spec.startswith("gallery:"):
+        items = gallery_images(prof)
         try:
             index = int(spec.split(":", 1)[1])
         except ValueError as exc:
             raise CommandError(f"bad gallery image {spec!r}: write gallery:K with K in 0..{len(items) - 1}") from exc
         if not 0 <= index < len(items):
-            raise CommandError(f"gallery image {index} does not exist: K must be in 0..{len(items) - 1}")
-        spec, label = str(items[index].path), items[index].label
-    else:
-        label = None
-    from mimi.ui.uploads import UploadError, decode_upload
-
+            raise CommandError(f"gallery image {index} does not exist: K must be in 0..{len(items) - 1} "
+                               f"(the {prof.title} gallery)")
+        return items[index].image, items[index].label, f"{spec} ({items[index].title})"
     path = Path(spec)
     if not path.is_file():
         raise CommandError(f"image file {spec} does not exist")
@@ -116,20 +122,12 @@ def load_image(spec: str, channels: int, size: int) -> tuple[torch.Tensor, int |
     except OSError as exc:
         raise CommandError(f"cannot read image file {spec}: {exc.strerror or exc}") from exc
     try:
-        decoded = decode_upload(data, path.name, channels=channels, size=size)
+        decoded = decode_upload(data, path.name, profile=prof)
     except UploadError as exc:
         raise CommandError(f"cannot use image file {spec}: {exc}") from exc
     for note in decoded.notes:
         print(f"mimi analyze: {note}", file=sys.stderr)
-    return decoded.tensor, label, spec
-
-
-def input_shape(card: dict) -> tuple[int, int]:
-    """(channels, side) of a zoo model's input, from its card."""
-    arch = card.get("arch_kwargs", {})
-    if card.get("architecture") == "resnet18":
-        return int(arch.get("in_channels", 3)), int(arch.get("image_size", 32))
-    return int(arch.get("in_channels", 1)), int(arch.get("image_size", 28))
+    return decoded.tensor, None, spec
 
 
 class StageBars:
@@ -149,7 +147,8 @@ def run(args) -> int:
     device = resolve_device(args.device)
     zoo_dir = args.zoo_dir or zoo.ZOO_DIR
     model, card = zoo.load(args.model, device, zoo_dir=zoo_dir)
-    image, label, source = load_image(args.image, *input_shape(card))
+    prof = card_profile(card)
+    image, label, source = load_image(args.image, prof)
     if args.label is not None:
         label = args.label
     progress = None if args.quiet else StageBars("analyze")
@@ -158,12 +157,13 @@ def run(args) -> int:
         attack = dict(eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm,
                       restarts=args.restarts, stop_utility=args.stop_utility)
     report = analyze_image(
-        model, image, label, attack=attack, grid=args.grid, orders=parse_list(args.orders, int, "--orders"),
+        model, image, label, attack=attack, grid=args.grid or prof.grid, orders=parse_list(args.orders, int, "--orders"),
         ratios=parse_list(args.ratios, float, "--ratios"), pairs=args.pairs,
         pair_count=args.pair_count or None, samples=args.samples, contexts=args.contexts or None,
         max_se=args.max_se, max_passes=args.max_passes, pilot=args.pilot, coverage=args.coverage,
         shapley_samples=args.shapley_samples, baseline=args.baseline, value=args.value,
         target=parse_target(args.target), seed=args.seed, device=device, batch_size=args.batch_size,
+        precision=args.precision,
         progress=progress, model_name=args.model, source=source, classes=card.get("classes"))
     print(report.summary())
     if out is not None:

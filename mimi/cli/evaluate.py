@@ -1,8 +1,13 @@
-"""``mimi evaluate --model NAME``: clean and robust accuracy on the Fashion-MNIST test set.
+"""``mimi evaluate --model NAME``: clean and robust accuracy on the test set of the model's dataset.
 
-Robust accuracy under PGD (default: L-inf, eps 0.1, 20 steps of 2.5 * eps / 20, random start,
-the zoo cards' protocol), FGSM or FGSM with random start; ``--sweep`` gives a robustness curve
-over several eps; ``--update-card`` writes the measured numbers into the model's zoo card.
+Data by the model's dataset profile: Fashion-MNIST's test set (or the shipped gallery); CIFAR-10 from a
+local folder (torchvision's ``cifar-10-batches-py``, or class folders); ImageNet from a local folder of
+class folders (:func:`mimi.images.load_image_folder`). Robust accuracy under PGD (default: L-inf, the
+profile's eps (Fashion-MNIST 0.1, CIFAR-10 8/255, ImageNet 4/255), 20 steps of 2.5 * eps / 20, random
+start, the zoo cards' protocol), FGSM or FGSM with random start; ``--sweep`` gives a robustness curve
+over several eps; ``--update-card`` writes the measured numbers into the model's card: a zoo card only
+under the cards' protocol on the full test set, a registered model's card with whatever was measured
+(the protocol, the data and the image count are recorded with it).
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ from pathlib import Path
 
 import torch
 
-from mimi import zoo
+from mimi import registry, zoo
 from mimi.attacks.base import NORMS, check_eps, check_step_size, check_steps
 from mimi.cli import CommandError
 from mimi.cli.common import add_device, resolve_device, writable_path
-from mimi.data import load_fashion_mnist, load_gallery
+from mimi.data import ImageSet, load_cifar10, load_fashion_mnist, load_gallery
 from mimi.evaluation import EVAL_ATTACKS, AccuracyResult, evaluate
+from mimi.images import gallery_images, load_image_folder
+from mimi.profiles import DatasetProfile, card_profile
 from mimi.progress import TerminalBar
 
 CARD_EPS = 0.1
@@ -36,10 +43,11 @@ def _eps_list(text: str) -> list[float]:
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="clean and robust accuracy of a zoo model",
                        description="Clean and robust accuracy of a zoo model on the Fashion-MNIST test set.")
-    p.add_argument("--model", required=True, help="zoo model name (see `mimi zoo`)")
+    p.add_argument("--model", required=True, help="zoo or registered model name (see `mimi models list`)")
     p.add_argument("--attack", default="pgd", choices=EVAL_ATTACKS,
                    help="pgd, fgsm, or fgsm-rs (FGSM with random start, step 1.25*eps)")
-    p.add_argument("--eps", type=float, default=CARD_EPS, help="L-inf or L2 radius in pixel units (default 0.1)")
+    p.add_argument("--eps", type=float, help="L-inf or L2 radius in pixel units (default: the dataset profile's, "
+                                            "Fashion-MNIST 0.1, CIFAR-10 8/255, ImageNet 4/255)")
     p.add_argument("--steps", type=int, default=CARD_STEPS, help="PGD steps (default 20)")
     p.add_argument("--step-size", type=float, help="step size (default: PGD 2.5*eps/steps, FGSM eps)")
     p.add_argument("--norm", default="linf", choices=NORMS)
@@ -47,13 +55,17 @@ def register(sub) -> None:
     p.add_argument("--no-random-start", action="store_true", help="PGD from x itself")
     p.add_argument("--sweep", metavar="EPS,EPS,...", help="robustness curve: evaluate at each eps (overrides --eps)")
     p.add_argument("--limit", type=int, help="only the first N test images")
-    p.add_argument("--gallery", action="store_true", help="the 100 shipped gallery images instead of the test set")
-    p.add_argument("--data-dir", help="Fashion-MNIST folder (default $MIMI_DATA_DIR or /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--gallery", action="store_true", help="the shipped gallery images with a known class instead "
+                                                          "of the test set")
+    p.add_argument("--data-dir", help="Fashion-MNIST folder (default $MIMI_DATA_DIR or /usr/share/datasets/fashion-mnist); "
+                                      "CIFAR-10: cifar-10-batches-py or class folders; ImageNet: class folders "
+                                      "(named by index, class name or wnid)")
     p.add_argument("--batch-size", type=int, default=200, help="images per batch (the progress bar moves per batch)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="OUT", help="write the AccuracyResult as JSON")
     p.add_argument("--update-card", action="store_true",
-                   help="write the numbers into the model's zoo card (needs the card protocol on the full test set)")
+                   help="write the numbers into the model's card (a zoo card needs the card protocol on the full "
+                        "test set; a registered model records what was measured)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     add_device(p)
     p.set_defaults(run=run)
@@ -87,14 +99,51 @@ def update_card(meta: dict, result: AccuracyResult, machine: str, zoo_dir: Path)
     return zoo.write_card(meta, zoo_dir)
 
 
+def load_data(args, prof: DatasetProfile) -> tuple[ImageSet, str]:
+    """The images to evaluate on and their description, by the model's dataset profile."""
+    if args.gallery:
+        if prof.name == "fashion-mnist":
+            return load_gallery(), "gallery (100 shipped test images)"
+        items = [item for item in gallery_images(prof) if item.label is not None]
+        data = ImageSet(torch.stack([item.image for item in items]), torch.tensor([item.label for item in items]),
+                        prof.classes)
+        return data, f"{prof.title} gallery ({len(items)} labelled photos)"
+    if prof.name == "fashion-mnist":
+        data, name = load_fashion_mnist("test", args.data_dir), "fashion-mnist test"
+    elif not args.data_dir:
+        raise CommandError(f"{prof.title} images are not shipped: pass --data-dir with a local test set "
+                           f"(or --gallery for the shipped photos)")
+    elif prof.name == "cifar10" and not any(Path(args.data_dir).glob("**/test_batch")):
+        return load_image_folder(args.data_dir, prof, args.limit), f"{prof.title} folder {args.data_dir}"
+    elif prof.name == "cifar10":
+        data, name = load_cifar10(args.data_dir, "test"), "cifar10 test"
+    else:
+        data = load_image_folder(args.data_dir, prof, args.limit)
+        return data, f"{prof.title} folder {args.data_dir}" + (f"[:{args.limit}]" if args.limit else "")
+    if args.limit and args.limit < len(data):
+        data, name = data.subset(args.limit), f"{name}[:{args.limit}]"
+    return data, name
+
+
+def registered_evaluation(result: AccuracyResult, machine: str) -> dict:
+    """What a registered model's card records of a run: every number with the data and protocol it needs."""
+    return {"clean_accuracy": result.clean_accuracy, "eps": result.eps, "robust_accuracy": result.robust_accuracy,
+            "n_images": result.n_images, "data": result.data, "protocol": result.protocol,
+            "wall_time_s": result.wall_time_s, "machine": machine}
+
+
 def run(args) -> int:
     from mimi.training import machine_description
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    eps_list = _eps_list(args.sweep) if args.sweep else [args.eps]
     if args.limit is not None and args.limit < 1:
         raise CommandError(f"--limit must be >= 1, got {args.limit}")
+    zoo_dir = zoo.ZOO_DIR
+    meta = zoo.card(args.model, zoo_dir)
+    registered = "registered" in meta
+    prof = card_profile(meta)
+    eps_list = _eps_list(args.sweep) if args.sweep else [prof.eps if args.eps is None else args.eps]
     # Check every parameter before loading anything, so that mistakes fail fast.
     for e in eps_list:
         check_eps(e)
@@ -102,19 +151,12 @@ def run(args) -> int:
     check_steps(args.restarts, "restarts")
     check_steps(args.batch_size, "batch_size")
     check_step_size(args.step_size)
-    if args.update_card:
+    if args.update_card and not registered:
         _check_card_protocol(args, eps_list)
     out = writable_path(args.json) if args.json else None
     device = resolve_device(args.device)
-    zoo_dir = zoo.ZOO_DIR
     model, meta = zoo.load(args.model, device, zoo_dir=zoo_dir)
-    if args.gallery:
-        data, data_name = load_gallery(), "gallery (100 shipped test images)"
-    else:
-        data = load_fashion_mnist("test", args.data_dir)
-        data_name = "fashion-mnist test"
-        if args.limit and args.limit < len(data):
-            data, data_name = data.subset(args.limit), f"fashion-mnist test[:{args.limit}]"
+    data, data_name = load_data(args, prof)
     result = evaluate(model, data, eps_list, steps=args.steps, step_size=args.step_size, norm=args.norm,
                       restarts=args.restarts, random_start=not args.no_random_start,
                       batch_size=args.batch_size, seed=args.seed, name=args.model,
@@ -124,7 +166,10 @@ def run(args) -> int:
     if out is not None:
         result.to_json(out)
         print(f"wrote {out}")
-    if args.update_card:
+    if args.update_card and registered:
+        path = registry.update_evaluation(args.model, registered_evaluation(result, machine_description(device)))
+        print(f"updated the card of {args.model} in {path}")
+    elif args.update_card:
         path = update_card(meta, result, machine_description(device), zoo_dir)
         print(f"updated {path}")
     return 0

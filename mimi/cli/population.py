@@ -60,7 +60,7 @@ def register(sub) -> None:
                        description="For each model, PGD and the clean + adversarial order profile with the dashboard's "
                                    "default settings on each gallery image, averaged per order with the SE across "
                                    "images; writes OUT/<model>.json.")
-    p.add_argument("--models", required=True, help="comma-separated zoo model names (see `mimi zoo`), or 'all'")
+    p.add_argument("--models", required=True, help="comma-separated zoo model names (see `mimi zoo`), or 'all' (the shipped zoo's)")
     p.add_argument("--images", help="a count N (N images taken one class at a time; 50 = the first 5 of each class) "
                                     "or indices and ranges such as 0-99 (default: all 100)")
     p.add_argument("--out", default=str(POPULATION_DIR), help="output folder (default %(default)s)")
@@ -76,7 +76,7 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     zoo_dir = args.zoo_dir or zoo.ZOO_DIR
     available = zoo.names(zoo_dir)
-    names = available if args.models.strip() == "all" else [n.strip() for n in args.models.split(",") if n.strip()]
+    names = zoo.names(zoo_dir, registered=False) if args.models.strip() == "all" else [n.strip() for n in args.models.split(",") if n.strip()]
     if not names:
         raise CommandError("--models is empty")
     unknown = [n for n in names if n not in available]

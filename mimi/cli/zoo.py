@@ -17,7 +17,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     if args.measure:
-        for name in zoo.names():
+        for name in zoo.names(registered=False):
             model, meta = zoo.load(name)
             meta.setdefault("evaluation", {}).update(zoo.reference_accuracies(model))
             zoo.write_card(meta)
@@ -31,5 +31,6 @@ def run(args) -> int:
         ev = c.get("evaluation", {})
         clean = f"{100 * ev['clean_accuracy']:.2f}" if "clean_accuracy" in ev else "-"
         robust = f"{100 * ev['pgd20_accuracy']:.2f}" if "pgd20_accuracy" in ev else "-"
-        print(f"{c['name']:<18} {c['training']['recipe']:<10} {clean:>7} {robust:>7}  {c.get('description', '')}")
+        recipe = c.get("training", {}).get("recipe", "registered" if "registered" in c else "-")
+        print(f"{c['name']:<18} {recipe:<10} {clean:>7} {robust:>7}  {c.get('description', '')}")
     return 0

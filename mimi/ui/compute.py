@@ -173,6 +173,14 @@ def gallery():
     return load_gallery()
 
 
+@st.cache_resource(show_spinner=False)
+def profile_gallery(profile: str):
+    """The gallery of a dataset profile as the model sees it (:func:`mimi.images.gallery_images`)."""
+    from mimi.images import gallery_images
+
+    return gallery_images(profile)
+
+
 def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any, planned: Work | None = None) -> T:
     """``fn(progress)`` through the gate, cached under ``content_key(label, *key_parts)``, with a progress bar.
 

@@ -17,6 +17,7 @@ import torch
 from mimi import figures
 from mimi.attacks import AttackResult, pgd
 from mimi.data import FMNIST_CLASSES
+from mimi.profiles import card_profile
 from mimi.results import Result
 from mimi.ui import compute, state
 from mimi.ui.params import check_work, estimate_passes, grid_shape, order_ratios
@@ -38,6 +39,17 @@ def selection() -> Selection:
 
 def model(sel: Selection, name: str) -> torch.nn.Module:
     return compute.model(name, sel.device, str(compute.zoo_dir()))[0]
+
+
+def comparable_models(sel: Selection) -> list[str]:
+    """The models that take the selection's input space (its dataset profile)."""
+    return [name for name in compute.zoo_names() if card_profile(card(name)).name == sel.profile.name]
+
+
+def _classes() -> tuple[str, ...]:
+    """The class names of the selection's model A (Fashion-MNIST's before there is a selection)."""
+    sel: Optional[Selection] = st.session_state.get(SELECTION_KEY)
+    return sel.classes if sel is not None else FMNIST_CLASSES
 
 
 def planned(sel: Selection, name: str, computation: str, cheaper: str, **plan: Any) -> compute.Work:
@@ -86,7 +98,7 @@ def attack_form() -> None:
             restarts = _field("restarts", st.number_input, min_value=1, max_value=int(specs["restarts"].high),
                               value=int(p["restarts"]), step=1)
             target = _choice("target", p, format_func=lambda t: "untargeted" if t == "none"
-                             else f"{t}: {FMNIST_CLASSES[int(t)]}")
+                             else f"{t}: {_classes()[int(t)]}")
         with c4:
             stop = _choice("stop", p, format_func={"none": "run all steps", "success": "stop when misclassified",
                                                    "utility": "stop at utility (paper)"}.get)
@@ -110,7 +122,7 @@ def attack_summary(p: dict) -> str:
     norm = "L∞" if kw["norm"] == "linf" else "L2"
     stop = {"none": "", "success": ", stop when misclassified",
             "utility": f", stop at utility {float(p['utility']):g}"}[p["stop"]]
-    goal = "untargeted" if kw["targeted"] is None else f"targeted at {FMNIST_CLASSES[kw['targeted']]}"
+    goal = "untargeted" if kw["targeted"] is None else f"targeted at {_classes()[kw['targeted']]}"
     return f"PGD {norm}, ε = {kw['eps']:g}, {kw['steps']} steps, {goal}{stop}"
 
 
@@ -321,10 +333,21 @@ def disentanglement_band_text(count: int) -> str:
             "construction; they are not drawn.")
 
 
+def require_fashion_mnist(sel: Selection, name: str, what: str, api: str) -> None:
+    """ValueError saying that ``what`` runs over the labelled Fashion-MNIST gallery, for a model of another profile."""
+    if sel.profile.name != "fashion-mnist":
+        raise ValueError(f"{what} runs over the 100 labelled Fashion-MNIST gallery images; {name} takes "
+                         f"{sel.profile.title} images ({'×'.join(map(str, sel.profile.shape))}), whose gallery has too "
+                         f"few labelled images. Choose Fashion-MNIST models in the sidebar, or run {api} on your own "
+                         f"images")
+
+
 def disentanglement(sel: Selection, name: str, count: int):
-    """D^(m) of model ``name`` over ``count`` gallery images (``dsamples`` samples per order)."""
+    """D^(m) of model ``name`` over ``count`` gallery images (``dsamples`` samples per order); Fashion-MNIST
+    models only (the labelled gallery it runs over)."""
     from mimi.analysis import disentanglement as run_disentanglement
 
+    require_fashion_mnist(sel, name, "D⁽ᵐ⁾", "mimi.analysis.disentanglement")
     p = state.params()
     kwargs = interaction_kwargs(p)
     kwargs["samples"] = int(p["dsamples"])

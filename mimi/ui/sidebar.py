@@ -1,22 +1,25 @@
-"""The sidebar every page shares: the image (gallery or upload), models A and B, device and compute status."""
+"""The sidebar every page shares: models A and B (grouped by dataset profile), the image (the profile's gallery
+or an upload, shown as the model sees it), device and compute status."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
-import numpy as np
 import streamlit as st
 import torch
 
+from mimi import registry
 from mimi.data import FMNIST_CLASSES
 from mimi.games import predict
+from mimi.images import enlarge
+from mimi.profiles import DatasetProfile, card_profile, profile
 from mimi.ui import compute, state
 from mimi.ui.gate import content_key
 from mimi.ui.uploads import MAX_UPLOAD_BYTES, UPLOAD_EXTENSIONS, UploadError, decode_upload
 
 PER_CLASS = 10
-PREVIEW_SCALE = 6
+PREVIEW_PIXELS = 168    # the preview's side: 28 px x 6, 32 px x 5, 224 px as it is
 
 
 @dataclass
@@ -27,17 +30,14 @@ class Selection:
     label: int
     title: str
     image_key: str          # content hash of the image tensor
-    models: list[str]       # model A then B (one entry if the zoo has a single model)
+    models: list[str]       # model A then B (one entry if the profile has a single model)
     device: str
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return FMNIST_CLASSES
+    profile: DatasetProfile   # the input space models A and B share
+    classes: tuple[str, ...]  # model A's class names
 
 
-def _enlarge(image: torch.Tensor, scale: int = PREVIEW_SCALE) -> np.ndarray:
-    array = (image.clamp(0, 1).numpy()[0] * 255).round().astype(np.uint8)
-    return np.kron(array, np.ones((scale, scale), dtype=np.uint8))
+def preview_scale(image: torch.Tensor) -> int:
+    return max(1, PREVIEW_PIXELS // image.shape[-1])
 
 
 def _gallery_picker(values: dict) -> tuple[torch.Tensor, int, str]:
@@ -46,7 +46,7 @@ def _gallery_picker(values: dict) -> tuple[torch.Tensor, int, str]:
     klass = st.selectbox("Class", range(len(FMNIST_CLASSES)), index=index // PER_CLASS,
                          format_func=lambda c: FMNIST_CLASSES[c], key="sb_class")
     start = klass * PER_CLASS
-    st.image([_enlarge(images.images[start + k], 2) for k in range(PER_CLASS)],
+    st.image([enlarge(images.images[start + k], 2) for k in range(PER_CLASS)],
              caption=[str(k + 1) for k in range(PER_CLASS)], width=40, output_format="PNG")
     current = index - start + 1 if start <= index < start + PER_CLASS else 1
     pick = st.pills("Image of this class", list(range(1, PER_CLASS + 1)), default=current, key="sb_pick",
@@ -57,46 +57,106 @@ def _gallery_picker(values: dict) -> tuple[torch.Tensor, int, str]:
     return images.images[index], label, f"gallery #{index} ({FMNIST_CLASSES[label]})"
 
 
-def _upload_picker(models: list[str], dev: str) -> Optional[tuple[torch.Tensor, int, str]]:
+def _label_picker(image: torch.Tensor, key: str, models: list[str], dev: str, classes: tuple[str, ...],
+                  what: str) -> int:
+    """The true class of an image the gallery cannot name: preset to model A's prediction."""
+    predicted = 0
+    if models:
+        try:
+            net, _ = compute.model(models[0], dev, str(compute.zoo_dir()))
+            predicted = int(predict(net, image[None])[0][0])
+        except ValueError as exc:  # corrupt weights: the pages say so; the class preset stays 0
+            st.caption(f"No prediction preset: {exc}")
+    label = st.selectbox(f"True class of {what}", range(len(classes)), index=predicted,
+                         format_func=lambda c: classes[c], key=key,
+                         help="The attack pushes the model away from this class. Preset: model A's prediction.")
+    return int(label)
+
+
+def _natural_picker(values: dict, prof: DatasetProfile, models: list[str], dev: str,
+                    classes: tuple[str, ...]) -> tuple[torch.Tensor, int, str]:
+    """The profile's photos (public domain / CC0, see assets/gallery-natural), as thumbnails and pills."""
+    items = compute.profile_gallery(prof.name)
+    index = int(values["img"]) if int(values["img"]) < len(items) else 0
+    st.image([enlarge(item.image) for item in items], caption=[str(k + 1) for k in range(len(items))], width=44,
+             output_format="PNG")
+    pick = st.pills("Photo", list(range(1, len(items) + 1)), default=index + 1, key=f"sb_photo_{prof.name}",
+                    required=True)
+    index = int(pick or 1) - 1
+    state.update(img=index)
+    item = items[index]
+    if item.label is not None and item.label < len(classes):
+        return item.image, item.label, f"gallery: {item.title} ({classes[item.label]})"
+    label = _label_picker(item.image, f"sb_label_{prof.name}_{index}", models, dev, classes, "this photo")
+    return item.image, label, f"gallery: {item.title}"
+
+
+def _upload_picker(models: list[str], dev: str, prof: DatasetProfile,
+                   classes: tuple[str, ...]) -> Optional[tuple[torch.Tensor, int, str]]:
     file = st.file_uploader(f"PNG, JPEG, WebP or BMP, at most {MAX_UPLOAD_BYTES // 2**20} MB",
                             type=list(UPLOAD_EXTENSIONS), key="sb_upload")
     if file is None:
         st.info("Upload an image, or switch back to the gallery.")
         return None
     try:
-        decoded = decode_upload(file.getvalue(), file.name)
+        decoded = decode_upload(file.getvalue(), file.name, profile=prof)
     except UploadError as exc:
         st.error(str(exc), icon=":material/block:")
         return None
     for note in decoded.notes:
         st.caption(f"• {note}")
-    predicted = 0
-    if models:
-        try:
-            net, _ = compute.model(models[0], dev, str(compute.zoo_dir()))
-            predicted = int(predict(net, decoded.tensor[None])[0][0])
-        except ValueError as exc:  # corrupt weights: the pages say so; the class preset stays 0
-            st.caption(f"No prediction preset: {exc}")
-    label = st.selectbox("True class of the upload", range(len(FMNIST_CLASSES)), index=predicted,
-                         format_func=lambda c: FMNIST_CLASSES[c], key=f"sb_label_{decoded.sha256[:12]}",
-                         help="The attack pushes the model away from this class. Preset: model A's prediction.")
-    return decoded.tensor, int(label), f"upload {file.name}"
+    label = _label_picker(decoded.tensor, f"sb_label_{prof.name}_{decoded.sha256[:12]}", models, dev, classes,
+                          "the upload")
+    return decoded.tensor, label, f"upload {file.name}"
 
 
-def _model_pickers(values: dict, available: list[str]) -> list[str]:
+def _profiles(available: list[str]) -> dict[str, list[str]]:
+    """The models by dataset profile, in the zoo's order."""
+    groups: dict[str, list[str]] = {}
+    for name in available:
+        groups.setdefault(card_profile(compute.zoo_card(name)).name, []).append(name)
+    return groups
+
+
+def _model_pickers(values: dict, available: list[str]) -> tuple[list[str], DatasetProfile]:
+    """Models A and B of one dataset profile (chosen first when the models span several): a model B of
+    another profile (from the URL, or left from before a switch) is replaced by one of A's profile."""
     if not available:
         st.error("The model zoo is empty: train the models with `mimi train` (see the README).")
-        return []
+        return [], profile("fashion-mnist")
+    groups = _profiles(available)
+    current_a = values.get("a") if values.get("a") in available else state.default_models(available)[0]
+    chosen_profile = card_profile(compute.zoo_card(current_a)).name
+    if len(groups) > 1:
+        chosen_profile = st.selectbox(
+            "Dataset", list(groups), index=list(groups).index(chosen_profile), key="sb_profile",
+            format_func=lambda n: f"{profile(n).title} · {'×'.join(map(str, profile(n).shape))} · "
+                                  f"{len(groups[n])} model{'s' if len(groups[n]) > 1 else ''}",
+            help="Models A and B are compared on one image, so they share a dataset profile: input size, "
+                 "channels and classes.")
+    names = groups[chosen_profile]
     chosen = []
     for key, title in (("a", "Model A"), ("b", "Model B")):
-        current = values.get(key) if values.get(key) in available else state.default_models(available)[key == "b"]
+        current = values.get(key) if values.get(key) in names else state.default_models(names)[key == "b"]
         if current is None:
             continue
-        choice = st.selectbox(title, available, index=available.index(current), key=f"sb_model_{key}",
+        choice = st.selectbox(title, names, index=names.index(current), key=f"sb_model_{key}",
                               help=compute.zoo_card(current).get("description", ""))
         state.update(**{key: choice})
         chosen.append(choice)
-    return list(dict.fromkeys(chosen))
+    return list(dict.fromkeys(chosen)), profile(chosen_profile)
+
+
+STATUS_REFRESH_S = 2.0
+
+
+@st.fragment(run_every=STATUS_REFRESH_S)
+def _compute_status(dev: str) -> None:
+    """The server's compute gate now, redrawn every STATUS_REFRESH_S seconds (other sessions' work
+    starts and ends while this page stands still)."""
+    status = compute.gate().status()
+    st.caption(f"Device **{dev}** · torch threads {torch.get_num_threads()} · computations running "
+               f"{status.running}/{status.slots}, queued {status.queued}, cached results {status.cached}")
 
 
 def render() -> Optional[Selection]:
@@ -105,25 +165,33 @@ def render() -> Optional[Selection]:
     dev = compute.device()
     with st.sidebar:
         st.subheader("Models")
-        models = _model_pickers(values, compute.zoo_names())
+        problem = registry.problem()
+        if problem:
+            st.error(f"Your registered models are not listed: {problem}", icon=":material/error:")
+        models, prof = _model_pickers(values, compute.zoo_names())
+        classes = tuple(compute.zoo_card(models[0]).get("classes") or prof.classes) if models else prof.classes
         st.subheader("Image")
         source = st.segmented_control("Source", ["gallery", "upload"], default=values["src"], key="sb_source",
                                       required=True, label_visibility="collapsed",
                                       format_func={"gallery": ":material/photo_library: Gallery",
                                                    "upload": ":material/upload: Upload"}.get)
         state.update(src=source or "gallery")
-        picked = _gallery_picker(values) if values["src"] == "gallery" else _upload_picker(models, dev)
+        if values["src"] == "upload":
+            picked = _upload_picker(models, dev, prof, classes)
+        elif prof.name == "fashion-mnist":
+            picked = _gallery_picker(values)
+        else:
+            picked = _natural_picker(values, prof, models, dev, classes)
         if picked is not None:
             image, label, title = picked
-            st.image(_enlarge(image), caption=f"What the model sees: {image.shape[-2]}×{image.shape[-1]} "
-                     f"grayscale, true class {FMNIST_CLASSES[label]}", width=PREVIEW_SCALE * image.shape[-1],
-                     output_format="PNG")
-        status = compute.gate().status()
-        st.caption(f"Device **{dev}** · torch threads {torch.get_num_threads()} · computations running "
-                   f"{status.running}/{status.slots}, queued {status.queued}, cached results {status.cached}")
+            st.image(enlarge(image, preview_scale(image)),
+                     caption=f"What the model sees: {image.shape[-2]}×{image.shape[-1]} "
+                     f"{'grayscale' if image.shape[0] == 1 else 'colour'}, true class {classes[label]}",
+                     width=preview_scale(image) * image.shape[-1], output_format="PNG")
+        _compute_status(dev)
     for note in state.url_notes():
         st.warning(note)
     if picked is None or not models:
         return None
     image, label, title = picked
-    return Selection(image, label, title, content_key(image), models, dev)
+    return Selection(image, label, title, content_key(image), models, dev, prof, classes)

@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from mimi.profiles import same_input_space
 from mimi.ui import compute
 from mimi.ui.params import Param, build_params
 
@@ -55,6 +56,10 @@ def _initial() -> dict[str, Any]:
             else:
                 notes.append(f"Ignored a URL parameter: model {key}={text!r} is not in the zoo "
                              f"({', '.join(available) or 'empty'}).")
+    mismatch = same_input_space([compute.zoo_card(values[k]) for k in MODEL_KEYS]) \
+        if all(st.query_params.get(k) == values[k] for k in MODEL_KEYS) else None
+    if mismatch:
+        notes.append(f"{mismatch} Model B is a model of A's dataset instead.")
     st.session_state[NOTES_KEY] = notes
     return values
 
