@@ -53,6 +53,7 @@ from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, PAPER_RATIOS, Esti
                                sample_order_profile, sample_pairs, sample_shapley)
 from mimi.interactions import all_pairs as all_pairs_of
 from mimi.interactions.game import check_positive_int
+from mimi.interactions.game import check_samples as check_units
 from mimi.interactions import neighbor_pairs as neighbor_pairs_of
 from mimi.players import Grid, parse_grid_spec
 from mimi.progress import ProgressFn
@@ -400,9 +401,8 @@ def check_grid(grid, height: int, width: int) -> Grid:
 
 
 def check_samples(samples: int, name: str = "samples") -> int:
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or not 2 <= samples <= MAX_SAMPLES:
-        raise ValueError(f"{name} must be an integer in 2..{MAX_SAMPLES}, got {samples!r}")
-    return int(samples)
+    """:func:`mimi.interactions.game.check_samples` with the analysis bound MAX_SAMPLES."""
+    return check_units(samples, name, MAX_SAMPLES)
 
 
 def resolve_orders(n: int, orders=None, ratios=None) -> tuple[np.ndarray, np.ndarray]:

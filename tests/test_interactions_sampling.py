@@ -231,7 +231,7 @@ def test_paper_preset_uses_neighbour_pairs_and_ratio_orders():
     (dict(orders=[7]), "order 7 is outside 0..6"),
     (dict(orders=[-1]), "order -1 is outside"),
     (dict(orders=[]), "orders is empty"),
-    (dict(samples=1), "samples must be >= 2"),
+    (dict(samples=1), "samples must be an integer >= 2"),
     (dict(grouping="magic"), "unknown grouping 'magic'"),
     (dict(grouping=[[0], [0]]), "exactly once"),
 ])

@@ -74,11 +74,17 @@ def check_positive_int(value: int, name: str, minimum: int = 1) -> int:
     return value
 
 
-def check_samples(samples: int) -> int:
-    samples = _as_int(samples, "samples")
-    if samples < 2:
-        raise ValueError(f"samples must be >= 2 (a standard error needs two independent units), got {samples}")
-    return samples
+def check_samples(samples: int, name: str = "samples", maximum: int | None = None) -> int:
+    """An integer number of independent units, at least 2 (a standard error needs two), at most ``maximum``."""
+    try:
+        value = _as_int(samples, name)
+    except ValueError:
+        value = None
+    if value is None or value < 2 or (maximum is not None and value > maximum):
+        wanted = (f"an integer in 2..{maximum}" if maximum is not None
+                  else "an integer >= 2 (a standard error needs two independent units)")
+        raise ValueError(f"{name} must be {wanted}, got {samples!r}")
+    return value
 
 
 def check_pairs(pairs: Iterable[Sequence[int]], n: int) -> np.ndarray:
