@@ -19,6 +19,7 @@ PAGES = [
     st.Page("views/pairs.py", title="Pixel pairs", icon=":material/grid_on:", url_path="pairs"),
     st.Page("views/disentanglement.py", title="Disentanglement", icon=":material/hub:", url_path="disentanglement"),
     st.Page("views/defenses.py", title="Defenses", icon=":material/shield:", url_path="defenses"),
+    st.Page("views/study.py", title="Study", icon=":material/query_stats:", url_path="study"),
     st.Page("views/models.py", title="Models", icon=":material/memory:", url_path="models"),
 ]
 

@@ -1,0 +1,187 @@
+"""``mimi study run | status | report``: the paper's figures over many images, resumable, on Ray if asked.
+
+``run`` plans one job per (image, model) and runs those without a result in ``--out`` (in-process, or on
+Ray with ``--ray [ADDRESS]``); killing it and running the same command again computes only what is
+missing. ``status`` says what is done, failed and left; ``report`` prints the three claims with their
+verdicts and writes the figures (``--html``, self-contained) and every number (``--json``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from mimi import zoo
+from mimi.analysis import DEFAULTS
+from mimi.cli import CommandError
+from mimi.cli.analyze import parse_list
+from mimi.cli.common import add_device, resolve_device, writable_path
+from mimi.cli.population import parse_images
+from mimi.players import BASELINES
+from mimi.progress import TerminalBar
+from mimi.study.plan import STUDY_DIR, StudyParams, dataset_images, folder_images, gallery_images, plan_study
+from mimi.study.run import DEFAULT_RAY_TIMEOUT_S, StudyMismatch, run_study, study_status
+from mimi.values import VALUE_FUNCTIONS
+
+GALLERY_SIZE = 100
+
+
+def register(sub) -> None:
+    p = sub.add_parser("study", help="the paper's figures over many images: run, status, report",
+                       description="A study: one job per (image, model), resumable, in-process or on Ray; "
+                                   "`mimi study report` draws the figures and states the paper's claims.")
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    run_p = verbs.add_parser("run", help="run the jobs that have no result yet")
+    run_p.add_argument("--models", required=True, help="comma-separated model names (see `mimi zoo`), or 'all'")
+    run_p.add_argument("--images", required=True,
+                       help="gallery:SPEC (SPEC: 0-99, 0-4,10-14, or a count N taken one class at a time), "
+                            "dataset:N or dataset:A-B (Fashion-MNIST test images), or a folder of image files "
+                            "(used as they are; optional labels.json {file: class})")
+    run_p.add_argument("--out", required=True, help="the study folder (created; a rerun resumes it)")
+    run_p.add_argument("--attack", default="pgd", choices=("pgd",), help="the attack (default %(default)s)")
+    run_p.add_argument("--eps", type=float, default=DEFAULTS["eps"])
+    run_p.add_argument("--steps", type=int, default=DEFAULTS["steps"])
+    run_p.add_argument("--step-size", type=float, help="default 2.5 eps / steps")
+    run_p.add_argument("--norm", default=DEFAULTS["norm"], choices=("linf", "l2"))
+    run_p.add_argument("--restarts", type=int, default=1)
+    run_p.add_argument("--stop-utility", type=float, help="stop once v(x) - v(x') >= U: the paper's equal-strength "
+                                                          "protocol (it uses 8)")
+    run_p.add_argument("--grid", default=DEFAULTS["grid"], help="ROWSxCOLS cells (default %(default)s)")
+    run_p.add_argument("--ratios", help="comma-separated orders as fractions of n-2 (default: the paper's "
+                                        "0.1..0.9, 0.95, 1)")
+    run_p.add_argument("--pairs", default=DEFAULTS["pairs"], choices=("neighbors", "all"))
+    run_p.add_argument("--pair-count", type=int, default=DEFAULTS["pair_count"],
+                       help="pairs drawn per image for the profile (default %(default)s; 0 = all)")
+    run_p.add_argument("--samples", type=int, default=DEFAULTS["samples"], help="units per pair and order, >= 2")
+    run_p.add_argument("--contexts", type=int, default=DEFAULTS["contexts"],
+                       help="contexts per pair in each unit (default %(default)s; 0 = a whole block design)")
+    run_p.add_argument("--coverage", type=int, default=DEFAULTS["coverage"])
+    run_p.add_argument("--shapley-samples", type=int, default=DEFAULTS["shapley_samples"],
+                       help="permutation pairs of the Shapley map (default %(default)s; 0 = none)")
+    run_p.add_argument("--d-samples", type=int, default=StudyParams.d_samples,
+                       help="units (whole designs) per order for D^(m) (default %(default)s)")
+    run_p.add_argument("--d-pair-count", type=int, default=StudyParams.d_pair_count,
+                       help="pairs drawn per image for D^(m) (default %(default)s; 0 = all)")
+    run_p.add_argument("--baseline", default=DEFAULTS["baseline"], choices=BASELINES)
+    run_p.add_argument("--value", default=DEFAULTS["value"], choices=VALUE_FUNCTIONS)
+    run_p.add_argument("--seed", type=int, default=0, help="every job's seed is drawn from (seed, image hash)")
+    run_p.add_argument("--force", action="store_true",
+                       help="replace the manifest of a study with other parameters in --out")
+    run_p.add_argument("--limit", type=int, help="run at most N jobs this time")
+    run_p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                       help="run the jobs on Ray: a local instance (no ADDRESS), or the cluster at ADDRESS "
+                            "(HOST:PORT, ray://HOST:PORT or auto); needs pip install -e \".[ray]\"")
+    run_p.add_argument("--ray-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    run_p.add_argument("--ray-timeout", type=float, default=DEFAULT_RAY_TIMEOUT_S,
+                       help="seconds to reach a Ray cluster (default %(default)s)")
+    run_p.add_argument("--gpus-per-job", type=float, default=1.0,
+                       help="GPUs a Ray task asks for on a CUDA device (fractions allowed; default %(default)s)")
+    run_p.add_argument("--threads", type=int, default=1,
+                       help="torch threads per job (default %(default)s); the same threads give bitwise the same "
+                            "numbers in-process and on Ray")
+    run_p.add_argument("--batch-size", type=int, help="images per forward pass (default: fits the device)")
+    run_p.add_argument("--zoo-dir", help="folder of model cards and weights (default: the shipped zoo)")
+    run_p.add_argument("--data-dir", help="Fashion-MNIST folder for dataset: images")
+    run_p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device(run_p)
+    run_p.set_defaults(run=run)
+    status_p = verbs.add_parser("status", help="what is done, failed and left")
+    status_p.add_argument("folder", nargs="?", default=str(STUDY_DIR))
+    status_p.set_defaults(run=status)
+    report_p = verbs.add_parser("report", help="the figures and the three claims with their verdicts")
+    report_p.add_argument("folder", nargs="?", default=str(STUDY_DIR))
+    report_p.add_argument("--html", metavar="OUT", help="write the report as one self-contained HTML page")
+    report_p.add_argument("--json", metavar="OUT", help="write every number of the report (a StudyReport)")
+    report_p.set_defaults(run=report)
+
+
+def load_images(spec: str, data_dir: str | None):
+    """(images, description) from --images."""
+    kind, _, rest = spec.partition(":")
+    if kind == "gallery" and rest:
+        indices = parse_images(rest, GALLERY_SIZE)
+        return gallery_images(indices), f"gallery:{rest} ({len(indices)} gallery images)"
+    if kind == "dataset" and rest:
+        if rest.strip().isdigit():
+            indices = list(range(int(rest)))
+            if not indices:
+                raise CommandError("--images dataset:N needs N >= 1")
+        else:
+            indices = parse_images(rest, total=10_000_000)
+        return dataset_images(indices, data_dir), f"dataset:{rest} ({len(indices)} Fashion-MNIST test images)"
+    folder = Path(spec)
+    if folder.is_dir():
+        images = folder_images(folder)
+        return images, f"folder {folder.name} ({len(images)} images)"
+    raise CommandError(f"--images {spec!r}: write gallery:0-99 (or a count such as gallery:50), dataset:N, or an "
+                       f"existing folder of image files")
+
+
+def settings(args) -> StudyParams:
+    return StudyParams(
+        eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm, restarts=args.restarts,
+        stop_utility=args.stop_utility, grid=args.grid,
+        ratios=tuple(parse_list(args.ratios, float, "--ratios") or StudyParams.ratios), pairs=args.pairs,
+        pair_count=args.pair_count or None, samples=args.samples, contexts=args.contexts or None,
+        coverage=args.coverage, shapley_samples=args.shapley_samples, d_samples=args.d_samples,
+        d_pair_count=args.d_pair_count or None, baseline=args.baseline, value=args.value)
+
+
+def run(args) -> int:
+    zoo_dir = Path(args.zoo_dir) if args.zoo_dir else zoo.ZOO_DIR
+    available = zoo.names(zoo_dir)
+    names = available if args.models.strip() == "all" else [n.strip() for n in args.models.split(",") if n.strip()]
+    if not names:
+        raise CommandError("--models is empty")
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise CommandError(f"unknown model {unknown[0]!r}; the zoo has: {', '.join(available) or '(nothing)'}")
+    device = resolve_device(args.device)
+    writable_path(Path(args.out) / "study.json")
+    images, description = load_images(args.images, args.data_dir)
+    command = "mimi " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []))
+    plan = plan_study(names, images, settings(args), seed=args.seed, images_description=description,
+                      zoo_dir=zoo_dir, command=command)
+    for skip in plan.manifest.skipped:
+        print(f"mimi study: skipped {skip['image']} on {skip['model']}: {skip['reason']}", file=sys.stderr)
+    where = "in-process" if args.ray is None else f"on Ray ({args.ray})"
+    print(f"mimi study: {len(plan.jobs)} jobs ({len(images)} images x {len(names)} models"
+          f"{f', {len(plan.manifest.skipped)} skipped' if plan.manifest.skipped else ''}), about "
+          f"{plan.manifest.passes_per_job:,} forward passes each, {where} on {device}", file=sys.stderr)
+    try:
+        result = run_study(
+            args.out, plan, force=args.force, limit=args.limit, ray=args.ray, ray_timeout=args.ray_timeout,
+            gpus_per_job=args.gpus_per_job, device=str(device), threads=args.threads, batch_size=args.batch_size,
+            progress=None if args.quiet else TerminalBar("study"), num_cpus=args.ray_cpus,
+            log=lambda line: print(f"mimi study: {line}", file=sys.stderr))
+    except StudyMismatch as exc:
+        raise CommandError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"mimi study: interrupted; the finished jobs are saved in {args.out}: run the same command again "
+              f"to compute the rest", file=sys.stderr)
+        raise
+    print(result.summary())
+    print(f"ran {result.ran} jobs in {result.wall_time_s:.0f} s; `mimi study report {args.out}` for the figures")
+    return 1 if result.failed else 0
+
+
+def status(args) -> int:
+    print(study_status(args.folder).summary())
+    return 0
+
+
+def report(args) -> int:
+    from mimi.study.report import build_report, report_html
+
+    html_out = writable_path(args.html) if args.html else None
+    json_out = writable_path(args.json) if args.json else None
+    result = build_report(args.folder)
+    print(result.summary())
+    if html_out is not None:
+        html_out.write_text(report_html(result))
+        print(f"wrote {html_out}")
+    if json_out is not None:
+        result.to_json(json_out)
+        print(f"wrote {json_out}")
+    return 0

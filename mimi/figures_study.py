@@ -1,0 +1,129 @@
+"""Plotly figures of a study report (:class:`mimi.study.report.StudyReport`), shared by ``mimi study report
+--html`` and the dashboard's /study page (no Streamlit here).
+
+Distributions across images are boxes (every image a point; hover names it), and the mean across images
+is a diamond with its Student-t interval (the report's confidence, 95% by default); D^(m) is the pooled
+ratio with its jackknife band (:func:`mimi.figures.disentanglement_figure`); the claims are a forest plot
+of their effects with the Bonferroni-adjusted intervals, coloured by verdict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from mimi.figures import ADVERSARIAL, CLEAN, _finish, disentanglement_figure, model_colour, order_labels
+
+VERDICT_COLOURS = {"holds": "#2ca02c", "does not hold": "#d62728", "undecided": "#7f7f7f"}
+
+
+def _ci_text(report: Any) -> str:
+    return f"{report.confidence:.0%} t interval across images"
+
+
+def _spread_traces(summary: Any, labels: list[str], values: Any, *, name: str, colour: str, group: str,
+                   show_legend: bool, quantity: str) -> list[go.BaseTraceType]:
+    """A box per order of the per-image values (points named by image) and the mean with its interval."""
+    per_image = np.asarray(values.per_image, dtype=float)
+    x = [label for _ in range(len(per_image)) for label in labels]
+    text = [image for image in summary.images for _ in labels]
+    box = go.Box(x=x, y=per_image.reshape(-1), name=name, legendgroup=name, offsetgroup=group, marker_color=colour,
+                 boxpoints="all", jitter=0.4, pointpos=0, marker=dict(size=3, opacity=0.5), line=dict(width=1),
+                 fillcolor="rgba(0,0,0,0)", text=text, showlegend=show_legend,
+                 hovertemplate="%{text}<br>order %{x}<br>" + quantity + " = %{y:.4f}<extra>" + name + "</extra>")
+    mean = np.asarray(values.mean, dtype=float)
+    plus, minus = np.asarray(values.ci_high, dtype=float) - mean, mean - np.asarray(values.ci_low, dtype=float)
+    centre = go.Scatter(x=labels, y=mean, mode="markers", name=f"{name}: mean", legendgroup=name, offsetgroup=group,
+                        marker=dict(symbol="diamond", size=9, color=colour, line=dict(width=1, color="white")),
+                        error_y=dict(type="data", symmetric=False, array=plus, arrayminus=minus, color=colour,
+                                     thickness=2, width=6), showlegend=False,
+                        customdata=np.column_stack([values.ci_low, values.ci_high]),
+                        hovertemplate="order %{x}<br>mean " + quantity + " = %{y:.4f}<br>interval %{customdata[0]:.4f}"
+                        " .. %{customdata[1]:.4f}<extra>" + name + "</extra>")
+    return [box, centre]
+
+
+def interaction_distribution_figure(report: Any) -> go.Figure:
+    """Per model (one panel each, shared y): the distribution across images of each image's mean interaction
+    Ī^(m) over the pair set, clean and adversarial, with the mean across images and its interval."""
+    names = list(report.models)
+    fig = make_subplots(rows=1, cols=max(1, len(names)), shared_yaxes=True, horizontal_spacing=0.03,
+                        subplot_titles=[f"{name} ({report.models[name].count} images)" for name in names])
+    for col, name in enumerate(names, start=1):
+        m = report.models[name]
+        labels = order_labels(m.ratios, m.orders) if len(names) <= 2 else [f"{float(r):g}" for r in m.ratios]
+        for label, values, colour in (("clean", m.clean, CLEAN), ("adversarial", m.adversarial, ADVERSARIAL)):
+            for trace in _spread_traces(m, labels, values, name=label, colour=colour, group=label,
+                                        show_legend=col == 1, quantity="Ī"):
+                fig.add_trace(trace, 1, col)
+        fig.update_xaxes(title_text="order r = m / (n−2)", row=1, col=col)
+    fig.update_yaxes(title_text="Ī⁽ᵐ⁾ of an image (mean over its pair set)", row=1, col=1)
+    fig.update_layout(boxmode="group", scattermode="group", boxgap=0.25, scattergap=0.25)
+    first = next(iter(report.models.values()), None)
+    estimand = f"{first.profile_estimand}; " if first is not None else ""
+    title = (f"Mean interaction I⁽ᵐ⁾ per order across images, clean vs adversarial<br><sup>each point: one image's "
+             f"{estimand}diamond: mean across images, bars: {_ci_text(report)}</sup>")
+    return _finish(fig, title, 460, side_legend=True)
+
+
+def delta_j_distribution_figure(report: Any) -> go.Figure:
+    """ΔJ^(m) per order, all models on one axis: the distribution across images and the mean with its interval."""
+    fig = go.Figure()
+    for index, (name, m) in enumerate(report.models.items()):
+        for trace in _spread_traces(m, order_labels(m.ratios, m.orders), m.delta_j, name=name,
+                                    colour=model_colour(index), group=name, show_legend=True, quantity="ΔJ"):
+            fig.add_trace(trace)
+    fig.add_hline(y=0, line_color="#888", line_width=1)
+    fig.update_layout(boxmode="group", scattermode="group", boxgap=0.25, scattergap=0.25,
+                      xaxis_title="order r = m / (n−2)", yaxis_title="ΔJ⁽ᵐ⁾ of an image (clean − adversarial)")
+    first = next(iter(report.models.values()), None)
+    estimand = first.delta_j_estimand if first is not None else "ΔJ^(m)"
+    title = (f"Attacking utility by order ΔJ⁽ᵐ⁾ across images<br><sup>each point: one image's {estimand}; "
+             f"diamond: mean, bars: {_ci_text(report)}</sup>")
+    return _finish(fig, title, 460, side_legend=True)
+
+
+def study_disentanglement_figure(report: Any) -> go.Figure:
+    """D^(m) of every model, pooled over its images, with the jackknife band (the report's confidence)."""
+    return disentanglement_figure({name: m.disentanglement for name, m in report.models.items()})
+
+
+def claims_figure(report: Any) -> go.Figure:
+    """The three claims: each comparison's effect (claimed > 0) with its interval, coloured by verdict."""
+    claims = list(report.claims)
+    fig = make_subplots(rows=len(claims), cols=1, vertical_spacing=0.14,
+                        subplot_titles=[f"({c.key}) {c.statement} — {c.verdict}" for c in claims])
+    shown = set()
+    for row, claim in enumerate(claims, start=1):
+        if not claim.comparisons:
+            fig.add_annotation(text=f"nothing to compare: {claim.note}"[:140], showarrow=False, row=row, col=1,
+                               x=0, y=0, font=dict(color="#666"))
+            fig.update_xaxes(visible=False, row=row, col=1)
+            fig.update_yaxes(visible=False, row=row, col=1)
+            continue
+        for c in claim.comparisons:
+            colour = VERDICT_COLOURS[c.verdict]
+            fig.add_trace(go.Scatter(
+                x=[c.label], y=[c.effect], mode="markers", name=c.verdict, legendgroup=c.verdict,
+                showlegend=c.verdict not in shown, marker=dict(size=11, color=colour, symbol="diamond"),
+                error_y=dict(type="data", symmetric=False, array=[c.ci_high - c.effect],
+                             arrayminus=[c.effect - c.ci_low], color=colour, thickness=2, width=6),
+                customdata=[[c.ci_low, c.ci_high, c.confidence, c.count]],
+                hovertemplate="effect %{y:.4g}<br>interval %{customdata[0]:.4g} .. %{customdata[1]:.4g} "
+                              "(%{customdata[2]:.1%})<br>%{customdata[3]} images<extra>%{x}</extra>"), row, 1)
+            shown.add(c.verdict)
+        fig.add_hline(y=0, line_color="#888", line_width=1, row=row, col=1)
+        fig.update_yaxes(title_text={"a": "high − low<br>drop of Ī⁽ᵐ⁾", "b": "ΔJ_high<br>standard − AT",
+                                     "c": "D_low<br>AT − standard"}.get(claim.key, "effect"), row=row, col=1)
+    title = ("The paper's claims: effect (claimed > 0) and its interval<br><sup>Bonferroni-adjusted t intervals "
+             "across images (D: jackknife); green holds, red does not hold, grey undecided</sup>")
+    return _finish(fig, title, 170 * max(1, len(claims)) + 120, side_legend=True)
+
+
+def study_figures(report: Any) -> dict[str, go.Figure]:
+    """Every figure of the report, by name (the order of the HTML report and the page)."""
+    return {"claims": claims_figure(report), "interactions": interaction_distribution_figure(report),
+            "delta_j": delta_j_distribution_figure(report), "disentanglement": study_disentanglement_figure(report)}

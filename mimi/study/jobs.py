@@ -1,0 +1,184 @@
+"""One job of a study: PGD on one image against one model, the clean and adversarial order profile with
+ΔJ^(m), the Shapley map, and the image's D^(m) contributions; its result file, written atomically.
+
+The same :func:`run_job` runs in-process and on a Ray worker. It sets the torch threads of the job
+(``threads``): CPU gradients are summed in a thread-dependent order, so the same threads give
+bitwise the same numbers, whichever process runs the job. Any exception but an interrupt becomes a
+:class:`StudyJobFailure` with its error, so one failing job never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from mimi import analysis
+from mimi.games import ImageGame, on_device
+from mimi.interactions import sample_disentanglement
+from mimi.results import Result
+from mimi.study.plan import Job, StudyParams
+
+
+@dataclass
+class ImageDisentanglement(Result):
+    """One image's contributions to D^(m) = Σ_images Σ_pairs |I^(m)| / Σ_images Σ_pairs E_S|Δv| over
+    ``pair_count`` pairs drawn from the pair set: per order, ``numerator`` = mean over the pairs of the
+    bias-corrected sqrt(max(Î² - SE², 0)), ``numerator_plugin`` of |Î|, ``denominator`` of Ê|Δv|
+    (:func:`mimi.interactions.sample_disentanglement`; orders m = 0 and n-2, D = 1 by construction, left
+    out). A report pools images as Σ numerator / Σ denominator."""
+
+    orders: np.ndarray
+    ratios: np.ndarray
+    numerator: np.ndarray
+    numerator_plugin: np.ndarray
+    denominator: np.ndarray
+    target: int
+    pair_count: int
+    units: int
+    mask_rows: int
+
+
+@dataclass
+class StudyJobResult(Result):
+    """What one job computed. ``attack``: PGD's outcome in numbers (success, utility v(N|x) - v(N|x'),
+    predictions, steps, norms, settings); ``profile``: the clean + adversarial order profile with ΔJ^(m)
+    (:class:`mimi.analysis.InteractionProfile`: its estimands and SEs); ``shapley``: the Shapley maps
+    (None with ``shapley_samples`` 0); ``disentanglement``: the image's D^(m) contributions. ``seed`` drew
+    every random choice; ``device``/``threads`` say where it ran (bitwise reproducible on the same ones)."""
+
+    key: str
+    model: str
+    image: str
+    image_sha256: str
+    gallery_index: Optional[int]
+    label: Optional[int]
+    seed: int
+    attack: dict
+    profile: Result
+    shapley: Optional[Result]
+    disentanglement: ImageDisentanglement
+    forward_passes: int
+    wall_time_s: float
+    device: str
+    threads: int
+
+
+@dataclass
+class StudyJobFailure(Result):
+    """A job that raised: its error (one line) and traceback; the study goes on, and a later run retries it."""
+
+    key: str
+    model: str
+    image: str
+    error: str
+    traceback: str
+    wall_time_s: float
+
+
+JobOutcome = Union[StudyJobResult, StudyJobFailure]
+
+
+def image_disentanglement(model: nn.Module, image: torch.Tensor, target: int, settings: StudyParams, seed: int, *,
+                          device=None, batch_size: Optional[int] = None) -> ImageDisentanglement:
+    """D^(m) contributions of one image (target class ``target``) over ``settings.d_pair_count`` pairs drawn
+    from the pair set with ``seed``, ``settings.d_samples`` units of whole designs per order."""
+    grid = analysis.check_grid(settings.grid, *image.shape[-2:])
+    orders, ratios, _ = analysis.disentanglement_orders(grid.n, None, settings.ratios)
+    pairs = analysis.resolve_pairs(grid, settings.pairs, settings.d_pair_count, seed)
+    game = ImageGame(model, image, target, grid=grid, baseline=settings.baseline, value=settings.value,
+                     device=device, batch_size=batch_size)
+    est = sample_disentanglement(game, grid.n, pairs, orders, settings.d_samples, seed, coverage=settings.coverage)
+    return ImageDisentanglement(orders=orders, ratios=ratios, numerator=est.numerator_debiased[:, 0],
+                                numerator_plugin=est.numerator[:, 0], denominator=est.denominator[:, 0],
+                                target=int(target), pair_count=len(pairs), units=est.units,
+                                mask_rows=game.mask_rows)
+
+
+def _attack_numbers(attack) -> dict:
+    """The AttackResult of one image in plain numbers (its images are not kept)."""
+    return {"success": bool(attack.success[0]), "utility": float(attack.utility[0]),
+            "clean_prediction": int(attack.clean_pred[0]), "adv_prediction": int(attack.adv_pred[0]),
+            "steps_used": int(attack.steps_used[0]), "linf_norm": float(attack.linf_norm[0]),
+            "l2_norm": float(attack.l2_norm[0]), "params": attack.params}
+
+
+def run_job(model: nn.Module, job: Job, settings: StudyParams, *, device="cpu", threads: int = 1,
+            batch_size: Optional[int] = None) -> JobOutcome:
+    """PGD, then the order profile and the Shapley map of x and x' (:func:`mimi.analysis.analyze_image`,
+    seeded with the job's seed), and the D^(m) contributions of x; an exception becomes a StudyJobFailure."""
+    start = time.perf_counter()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        net, where = on_device(model, device)
+        x, label = job.image.pixels, job.image.label
+        report = analysis.analyze_image(
+            net, x, label, attack=settings.attack_kwargs(), grid=settings.grid, ratios=settings.ratios,
+            pairs=settings.pairs, pair_count=settings.pair_count, samples=settings.samples,
+            contexts=settings.contexts, coverage=settings.coverage, shapley_samples=settings.shapley_samples,
+            baseline=settings.baseline, value=settings.value, seed=job.seed, device=where, batch_size=batch_size,
+            model_name=job.model, source=job.image.source)
+        contributions = image_disentanglement(net, x, report.target, settings, job.seed, device=where,
+                                              batch_size=batch_size)
+        return StudyJobResult(
+            key=job.key, model=job.model, image=job.image.source, image_sha256=job.image.sha256,
+            gallery_index=job.image.gallery_index, label=label, seed=job.seed,
+            attack=_attack_numbers(report.attack), profile=report.profile, shapley=report.shapley,
+            disentanglement=contributions, forward_passes=report.forward_passes + contributions.mask_rows,
+            wall_time_s=time.perf_counter() - start, device=str(where), threads=int(threads))
+    except Exception as exc:  # recorded, and the study goes on (interrupts are not caught)
+        return StudyJobFailure(key=job.key, model=job.model, image=job.image.source,
+                               error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500],
+                               traceback=traceback.format_exc(limit=8), wall_time_s=time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------- files
+class CorruptResult(ValueError):
+    """A result file that cannot be read back as the job it is named after; the message says why."""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file next to ``path``, flush it to disk, then rename it over ``path``:
+    a reader (or a killed run) sees the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_outcome(path: Path, key: str, orders: Optional[np.ndarray] = None) -> JobOutcome:
+    """The job result or failure in ``path``, checked against its job's ``key`` (and the profile's
+    ``orders``); CorruptResult when it is unreadable, of another type, another job's or inconsistent."""
+    try:
+        outcome = Result.from_json(Path(path).read_text())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CorruptResult(f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
+                            ) from None
+    if not isinstance(outcome, (StudyJobResult, StudyJobFailure)):
+        raise CorruptResult(f"holds a {type(outcome).__name__}, not a study job")
+    if outcome.key != key:
+        raise CorruptResult(f"holds job {outcome.key}, not {key}")
+    if isinstance(outcome, StudyJobResult):
+        profile, d = outcome.profile, outcome.disentanglement
+        size = len(np.atleast_1d(profile.orders))
+        if orders is not None and not np.array_equal(np.asarray(profile.orders), np.asarray(orders)):
+            raise CorruptResult("its orders differ from the study's")
+        for name in ("clean_mean", "adv_mean", "diff", "delta_j"):
+            if getattr(profile, name, None) is None or np.shape(getattr(profile, name)) != (size,):
+                raise CorruptResult(f"its profile's {name} does not have one value per order")
+        if not (np.shape(d.numerator) == np.shape(d.denominator) == np.shape(d.orders)):
+            raise CorruptResult("its D^(m) contributions do not have one value per order")
+    return outcome

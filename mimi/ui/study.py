@@ -1,0 +1,86 @@
+"""The /study page's side: a cached study report, and links that open a study's image in the single-image pages.
+
+The dashboard only reads study folders (:func:`mimi.study.build_report`): it never runs a job and never
+starts Ray. A report is cached by the folder and the state of its files (names, sizes, times), so a study
+that is still running shows its new results on the next visit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from mimi.study.plan import JOBS_DIR, MANIFEST_NAME
+from mimi.study.report import StudyReport, build_report
+from mimi.ui.params import COARSE_RATIOS, PAPER_RATIOS
+from mimi.ui.state import param_specs
+
+
+def folder_state(folder: str | Path) -> tuple:
+    """What identifies the content of a study folder: each file's name, size and modification time."""
+    folder = Path(folder)
+    files = [folder / MANIFEST_NAME, *sorted((folder / JOBS_DIR).glob("*.json"))] if folder.is_dir() else []
+    return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists())
+
+
+@st.cache_data(show_spinner="Reading the study…", max_entries=8)
+def _report(folder: str, state: tuple) -> StudyReport:
+    return build_report(folder)
+
+
+def report(folder: str | Path) -> StudyReport:
+    """The report of the study in ``folder`` (ValueError with the reason when it holds none)."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    return _report(str(folder), folder_state(folder))
+
+
+def _ratios_choice(ratios) -> Optional[str]:
+    values = tuple(round(float(r), 6) for r in ratios)
+    for name, choice in (("paper", PAPER_RATIOS), ("coarse", COARSE_RATIOS)):
+        if values == tuple(round(r, 6) for r in choice):
+            return name
+    return None
+
+
+def dashboard_query(params: dict[str, Any], model: str, other: Optional[str], gallery_index: int,
+                    seed: int) -> tuple[dict[str, str], list[str]]:
+    """The URL query that opens a study's gallery image in the single-image pages with the study's settings
+    and the job's seed (so the page recomputes that job), and the settings that the dashboard cannot take."""
+    wanted = {"img": gallery_index, "eps": float(params["eps"]), "steps": int(params["steps"]), "norm": params["norm"],
+              "step": float(params["step_size"] or 0.0), "restarts": int(params["restarts"]),
+              "stop": "utility" if params.get("stop_utility") is not None else "none",
+              "grid": params["grid"], "pairs": params["pairs"], "pcount": int(params["pair_count"] or 0),
+              "samples": int(params["samples"]), "ctx": int(params["contexts"] or 0), "baseline": params["baseline"],
+              "value": params["value"], "orders": _ratios_choice(params["ratios"]), "seed": int(seed),
+              "ssamples": int(params["shapley_samples"]) or None, "dsamples": int(params["d_samples"]),
+              "dpcount": int(params["d_pair_count"] or 0)}
+    if params.get("stop_utility") is not None:
+        wanted["utility"] = float(params["stop_utility"])
+    specs, query, dropped = param_specs(), {"a": model}, []
+    if other:
+        query["b"] = other
+    for key, value in wanted.items():
+        try:
+            if value is None:
+                raise ValueError(key)
+            specs[key].check(value)
+        except ValueError:
+            dropped.append(key)
+            continue
+        if value != specs[key].default:
+            query[key] = str(value)
+    return query, dropped
+
+
+def image_link(params: dict[str, Any], page: str, model: str, other: Optional[str], gallery_index: int,
+               seed: int) -> Optional[str]:
+    """A relative link to ``page`` (e.g. "interactions") showing a gallery image; None for other images."""
+    if gallery_index < 0:
+        return None
+    query, _ = dashboard_query(params, model, other, gallery_index, seed)
+    return f"./{page}?{urlencode(query)}"

@@ -1,0 +1,60 @@
+"""/study: a study folder's report: the paper's figures across images, its three claims with their verdicts,
+and every image, one click from the single-image pages. Reads folders only (``mimi study run`` makes them)."""
+
+import streamlit as st
+
+from mimi import figures_study
+from mimi.study import STUDY_DIR
+from mimi.study.report import CLAIM_HEADER, MODEL_HEADER, claim_rows, image_rows, model_rows, settings_text, verdict_rule
+from mimi.ui import compute, page
+from mimi.ui import study as study_ui
+
+st.title("Study")
+st.markdown("One image's chart is an anecdote; the paper's claims are about many images. A *study* runs PGD, the "
+            "order profiles, ΔJ⁽ᵐ⁾, the Shapley map and D⁽ᵐ⁾ on every image for every model "
+            "(`mimi study run`, see the README); this page reads its folder and shows the figures with intervals "
+            "across images, and the paper's three claims, each with an effect, an interval and a verdict.")
+folder = st.text_input("Study folder", value=str(STUDY_DIR), key="study_folder",
+                       help="a folder made by `mimi study run --out DIR`; by default the study shipped with mimi")
+
+with compute.friendly_errors("Reading the study"):
+    report = study_ui.report(folder)
+    status = report.status
+    st.caption(f"{settings_text(report.params)} · jobs: {status.done} done, {status.failed} failed, {status.left} left"
+               + (f", {len(status.skipped)} (image, model) pairs skipped" if status.skipped else ""))
+    for note in report.notes:
+        st.warning(note, icon=":material/info:")
+
+    st.subheader("The paper's claims")
+    st.dataframe([dict(zip(CLAIM_HEADER, row)) for row in claim_rows(report)], hide_index=True, width="stretch")
+    for claim in report.claims:
+        st.markdown(f"**({claim.key})** {claim.statement} → **{claim.verdict}**. *Effect:* {claim.definition}")
+    st.caption(verdict_rule(report.confidence))
+    figs = figures_study.study_figures(report)
+    page.chart(figs["claims"], "study-claims", {"report": report}, key="study_claims")
+
+    st.subheader("Across images")
+    st.dataframe([dict(zip(MODEL_HEADER, row)) for row in model_rows(report)], hide_index=True, width="stretch")
+    page.chart(figs["interactions"], "study-interactions", key="study_interactions")
+    page.chart(figs["delta_j"], "study-delta-j", key="study_delta_j")
+    page.chart(figs["disentanglement"], "study-disentanglement", key="study_disentanglement")
+
+    st.subheader("Images")
+    st.caption("Each row is one job (an image and a model). *Open* shows the image in the single-image pages with "
+               "the study's settings and the job's seed, so they recompute that job (gallery images only).")
+    names = list(report.models)
+    rows = []
+    for row in image_rows(report):
+        other = next((n for n in names if n != row["model"]), None)
+        rows.append({"image": row["image"], "class": row["class"] or "?", "model": row["model"],
+                     "prediction → after PGD": f"{row['prediction']} → {row['adv_prediction']}",
+                     "utility": row["utility"], "high − low drop of Ī": row["high_minus_low_drop"],
+                     "interactions": study_ui.image_link(report.params, "interactions", row["model"], other,
+                                                         row["gallery_index"], row["seed"]),
+                     "pairs": study_ui.image_link(report.params, "pairs", row["model"], other, row["gallery_index"],
+                                                  row["seed"])})
+    st.dataframe(rows, hide_index=True, width="stretch", key="study_images", column_config={
+        "interactions": st.column_config.LinkColumn("interactions", display_text="open"),
+        "pairs": st.column_config.LinkColumn("pairs", display_text="open"),
+        "utility": st.column_config.NumberColumn(format="%.3f"),
+        "high − low drop of Ī": st.column_config.NumberColumn(format="%.4f")})
