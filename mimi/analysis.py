@@ -555,9 +555,10 @@ def _image_plans(grid: Grid, pairs, pair_count: Optional[int], seed: int, images
     return [(image_seed, resolve_pairs(grid, pairs, pair_count, image_seed)) for image_seed in seeds]
 
 
-def _disentanglement_rows(n: int, plans, orders, samples: int, coverage: int) -> int:
+def _disentanglement_rows(n: int, plans, orders, samples: int, coverage: int, contexts: Optional[int] = None) -> int:
     """Mask rows of D^(m) over images with these (seed, pairs) plans: one game of one image each."""
-    return sum(_dry_rows(sample_disentanglement, n, image_pairs, orders, samples, image_seed, coverage=coverage)
+    return sum(_dry_rows(sample_disentanglement, n, image_pairs, orders, samples, image_seed, coverage=coverage,
+                         contexts=contexts)
                for image_seed, image_pairs in plans)
 
 
@@ -593,7 +594,7 @@ def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequenc
     if computation == "disentanglement":
         order_values, _, _ = disentanglement_orders(n, orders, ratios)
         return _disentanglement_rows(n, _image_plans(grid_, pairs, pair_count, seed, images), order_values, samples,
-                                     coverage)
+                                     coverage, contexts)
     raise ValueError(f"unknown computation {computation!r}; choose profile, heatmap, shapley, disentanglement "
                      f"or decomposition")
 
@@ -801,7 +802,8 @@ def shapley_map(model: nn.Module, image: Image, label: Optional[int], adv_image:
 
 def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, grid="7x7", orders=None, ratios=None,
                     pairs="neighbors", pair_count: Optional[int] = None, samples: int = 8,
-                    coverage: int = DEFAULT_COVERAGE, debias: bool = True, baseline="mean",
+                    contexts: Optional[int] = None, coverage: int = DEFAULT_COVERAGE, debias: bool = True,
+                    baseline="mean",
                     value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None, precision: str = "float32",
                     progress: Optional[ProgressFn] = None) -> Disentanglement:
     """D^(m) = Σ_images Σ_pairs |I^(m)(i, j)| / Σ_images Σ_pairs E_S |Δv(i, j, S)| over B images (B, C, H, W)
@@ -809,8 +811,9 @@ def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, g
     so the images are independent replicates and the delete-one-image jackknife SE (B >= 2) covers the
     images, the pair draws and the contexts. ``debias`` (default): numerator sqrt(max(Î² - SE², 0)) per
     pair and image (``d_plugin`` keeps the plug-in |Î|). Orders m = 0 and n-2 (D = 1 by construction)
-    are left out of ``ratios``, flagged in ``trivial`` when ``orders`` are given.
-    ``target`` "label" uses each image's label, "predicted" each prediction, an int one class for all."""
+    are left out of ``ratios``, flagged in ``trivial`` when ``orders`` are given. ``samples`` iid units per
+    pair and order, each of at most ``contexts`` contexts (None: a whole design), as in
+    :func:`interaction_profile`. ``target`` "label" uses each image's label, "predicted" each prediction, an int one class for all."""
     start = time.perf_counter()
     samples = check_samples(samples)
     model, device = on_device(model, device)
@@ -836,7 +839,7 @@ def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, g
     order_values, ratio_values, trivial = disentanglement_orders(n, orders, ratios)
     plans = _image_plans(grid_, pairs, pair_count, seed, count)
     tracker = BatchProgress(progress)
-    tracker.expect(_disentanglement_rows(n, plans, order_values, samples, coverage), "disentanglement")
+    tracker.expect(_disentanglement_rows(n, plans, order_values, samples, coverage, contexts), "disentanglement")
     estimates, mask_rows = [], 0
     for b, (image_seed, image_pairs) in enumerate(plans):
         image_baseline = baseline[b] if isinstance(baseline, torch.Tensor) and baseline.ndim == 4 else baseline
@@ -844,7 +847,7 @@ def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, g
                          device=device, batch_size=batch_size, precision=precision, progress=tracker)
         batch_size = game.batch_size
         estimates.append(sample_disentanglement(game, n, image_pairs, order_values, samples, image_seed,
-                                                coverage=coverage))
+                                                coverage=coverage, contexts=contexts))
         mask_rows += game.mask_rows
     plugin = np.stack([e.numerator[:, 0] for e in estimates])  # (B, M) means over each image's pairs
     numerator = np.stack([e.numerator_debiased[:, 0] for e in estimates]) if debias else plugin
@@ -867,8 +870,8 @@ def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, g
         wall_time_s=time.perf_counter() - start,
         params=dict(grid=grid_.spec, baseline=baseline if isinstance(baseline, str) else "custom", value=value,
                     target=target if isinstance(target, str) else int(target), pairs=pairs if isinstance(pairs, str)
-                    else "custom", pair_count=pair_count, samples=samples, coverage=coverage, debias=bool(debias),
-                    seed=seed, batch_size=batch_size, device=str(device), precision=game.precision))
+                    else "custom", pair_count=pair_count, samples=samples, contexts=contexts, coverage=coverage,
+                    debias=bool(debias), seed=seed, batch_size=batch_size, device=str(device), precision=game.precision))
 
 
 def _image_jackknife_se(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

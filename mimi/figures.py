@@ -372,9 +372,9 @@ def disentanglement_figure(results: Mapping[str, Any], title: str | None = None)
             low, high = low[shown], high[shown]
             fill = colour.lstrip("#")
             rgba = f"rgba({int(fill[0:2], 16)},{int(fill[2:4], 16)},{int(fill[4:6], 16)},0.18)"
-            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(high) + list(low[::-1]), fill="toself", fillcolor=rgba,
-                                     line=dict(width=0), hoverinfo="skip", name=f"{name} 95% band", showlegend=False,
-                                     legendgroup=name))
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(high) + list(low[::-1]), mode="lines", fill="toself",
+                                     fillcolor=rgba, line=dict(width=0), hoverinfo="skip", name=f"{name} 95% band",
+                                     showlegend=False, legendgroup=name))
             band_text = np.stack([low, high], axis=1)
             hover = "<br>95% band %{customdata[1]:.3f} .. %{customdata[2]:.3f}"
         else:

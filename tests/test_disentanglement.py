@@ -73,6 +73,20 @@ def test_debiased_estimate_matches_exact_values_and_the_plug_in_is_biased_up():
     assert np.all(plugin >= debiased - 1e-12)
 
 
+def test_units_of_one_context_keep_the_debiased_estimate_exact_on_average():
+    n, orders = 8, [2, 3, 4]
+    v, pairs = wavy_game(n), all_pairs(n)
+    exact = exact_disentanglement(v, n, pairs, orders)
+    whole = sample_disentanglement(v, n, pairs, orders, samples=8, seed=0)
+    runs = [sample_disentanglement(v, n, pairs, orders, samples=8, seed=seed, contexts=1) for seed in range(30)]
+    assert runs[0].forward_passes < whole.forward_passes / 2        # the paper's unit: one context per sample
+    debiased = np.array([r.d_pooled_debiased for r in runs])
+    se_of_mean = debiased.std(axis=0, ddof=1) / np.sqrt(len(runs))
+    assert np.all(np.abs(debiased.mean(axis=0) - exact) < 3 * se_of_mean + 0.005)
+    reported = np.array([r.d_pooled_debiased_se for r in runs]).mean(axis=0)
+    assert np.all((0.5 < reported / debiased.std(axis=0, ddof=1)) & (reported / debiased.std(axis=0, ddof=1) < 2))
+
+
 def test_image_level_standard_error_is_honest():
     """Over repeated draws of 6 images (and masks), the spread of D matches the jackknife SE."""
     model = freeze(Wavy())

@@ -84,12 +84,15 @@ def disentanglement_from_units(delta_units: np.ndarray, abs_units: np.ndarray, o
 
 def sample_disentanglement(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
                            estimator: str = "mimi", grouping="all", coverage: int = DEFAULT_COVERAGE,
+                           contexts: int | None = None,
                            batch_rows: int = DEFAULT_BATCH_ROWS) -> DisentanglementEstimate:
-    """D^(m) per order and game by mimi's block-star design (``estimator="mimi"``) or by the released
+    """D^(m) per order and game by mimi's block-star design (``estimator="mimi"``; ``samples`` iid units
+    per pair and order, each of at most ``contexts`` contexts, None: a whole design) or by the released
     protocol (``"paper"``: ``samples`` contexts per pair and order, the same S for the four terms)."""
     if estimator == "mimi":
         game, deltas, abs_deltas, info = _order_interaction_units(v, n, pairs, orders, samples, seed,
-                                                                  grouping, batch_rows, coverage)
+                                                                  grouping, batch_rows, coverage,
+                                                                  contexts=contexts)
         return disentanglement_from_units(deltas, abs_deltas, info["orders"], game.forward_passes, "mimi")
     if estimator == "paper":
         est = paper_order_interactions(v, n, pairs, orders, samples, seed, batch_rows=batch_rows)

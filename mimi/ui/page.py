@@ -314,8 +314,10 @@ def disentanglement_summary(p: dict) -> str:
     rows, cols = grid_shape(p["grid"])
     drawn = (f"{p['dpcount']} pairs drawn per image from the {p['pairs']} set" if p["dpcount"]
              else f"every {p['pairs']} pair")
-    return (f"grid {p['grid']} (n = {rows * cols} players), {p['orders']} orders, {drawn}, {p['dsamples']} samples "
-            f"per order, baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
+    effort = (f"{p['dsamples']} × {p['ctx']} contexts per pair and order" if p["ctx"]
+              else f"{p['dsamples']} whole designs per pair and order")
+    return (f"grid {p['grid']} (n = {rows * cols} players), {p['orders']} orders, {drawn}, {effort}, "
+            f"baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
 
 
 def disentanglement_band_text(count: int) -> str:
@@ -352,9 +354,9 @@ def disentanglement(sel: Selection, name: str, count: int):
     kwargs = interaction_kwargs(p)
     kwargs["samples"] = int(p["dsamples"])
     kwargs["pair_count"] = int(p["dpcount"]) or None
-    kwargs.pop("contexts")   # D^(m) needs whole designs: its bias correction uses each pair's unit spread
     check_work(estimate_passes("profile", grid=kwargs["grid"], orders=len(kwargs["ratios"]),
-                               pairs=pairs_evaluated(kwargs), samples=kwargs["samples"], images=count),
+                               pairs=pairs_evaluated(kwargs), samples=kwargs["samples"],
+                               contexts=kwargs["contexts"] or 0, images=count),
                f"The disentanglement of {name}")
     images, labels, order = gallery_batch(count)
     net = model(sel, name)
@@ -362,9 +364,9 @@ def disentanglement(sel: Selection, name: str, count: int):
     def run(progress):
         return run_disentanglement(net, images, labels, device=sel.device, progress=progress, **kwargs)
 
-    work = planned(sel, name, "disentanglement", "Fewer images, pairs per image or samples, or a coarser grid",
+    work = planned(sel, name, "disentanglement", "Fewer images, pairs per image, samples or contexts, or a coarser grid",
                    images=count, **{k: kwargs[k] for k in ("grid", "ratios", "pairs", "pair_count", "samples",
-                                                          "seed", "coverage")})
+                                                          "contexts", "seed", "coverage")})
     return compute.compute(f"Disentanglement of {name} over {count} images", run, name, order, kwargs,
                            planned=work)
 

@@ -118,7 +118,7 @@ def build_params() -> dict[str, Param]:
         Param("dgrid", "decomposition grid", "3x3", choices=("2x2", "3x3", "3x4", "4x4"),
               help="exact: all 2^n coalitions (3x3: 512 per image; 4x4: 65,536), so at most 4x4"),
         # disentanglement / defenses
-        Param("images", "gallery images", 4, 1, 100, help="class by class: the first test image of each class in turn, then the second, …"),
+        Param("images", "gallery images", 10, 1, 100, help="class by class: the first test image of each class in turn, then the second, …"),
         Param("dsamples", "samples per order (D)", 4, 2, 64),
         Param("dpcount", "pairs per image (D; 0 = all)", 8, 0, 2000,
               help="pairs drawn from the pair set for each image (each image draws its own); the band covers "
