@@ -19,6 +19,8 @@ PAGES = [
     st.Page("views/pairs.py", title="Pixel pairs", icon=":material/grid_on:", url_path="pairs"),
     st.Page("views/disentanglement.py", title="Disentanglement", icon=":material/hub:", url_path="disentanglement"),
     st.Page("views/defenses.py", title="Defenses", icon=":material/shield:", url_path="defenses"),
+    st.Page("views/detection.py", title="Detection", icon=":material/radar:", url_path="detection"),
+    st.Page("views/recovery.py", title="Recovery", icon=":material/healing:", url_path="recovery"),
     st.Page("views/study.py", title="Study", icon=":material/query_stats:", url_path="study"),
     st.Page("views/models.py", title="Models", icon=":material/memory:", url_path="models"),
 ]

@@ -17,7 +17,7 @@ import numpy as np
 _REGISTRY: dict[str, type["Result"]] = {}
 # Modules that define result types, imported on demand so any result file reads back in a fresh process.
 _RESULT_MODULES = ("mimi.analysis", "mimi.attacks", "mimi.evaluation", "mimi.interactions", "mimi.bench",
-                   "mimi.population", "mimi.study")
+                   "mimi.population", "mimi.detection", "mimi.recovery", "mimi.strength", "mimi.study")
 
 
 def _encode(value: Any) -> Any:

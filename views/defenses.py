@@ -1,9 +1,10 @@
-"""/defenses: the whole zoo side by side: accuracy, order profiles, ΔJ and D^(m), and the unified view."""
+"""/defenses: the whole zoo side by side: accuracy, normalized order profiles of interaction strength, D^(m),
+and (on request) the order profiles and ΔJ of the selected image; the unified view."""
 
 import streamlit as st
 
-from mimi import figures
-from mimi.ui import compute, page, state
+from mimi import figures, figures_defenses
+from mimi.ui import compute, defenses, page, state
 
 st.title("Defenses: one explanation for many")
 st.markdown(
@@ -15,35 +16,57 @@ Ren et al. argue that very different defenses work for the same reason:
   changed.
 - **Dropout** lowers interaction strength overall.
 
-Below, every model of the zoo on the same image and attack settings.
+Below, every model of the zoo: the claims above can be read off the charts with their error bars, whatever the
+data says. Detection and recovery have pages of their own (Detection, Recovery).
 """
 )
 sel = page.selection()
 p = state.params()
 names = page.comparable_models(sel)   # the models of the selection's dataset profile
 cards = [compute.zoo_card(name) for name in names]
-page.chart(figures.accuracy_figure(cards), "zoo-accuracy", key="zoo_accuracy")
+page.chart(figures.accuracy_figure(cards) if sel.profile.name == "fashion-mnist" else figures.accuracy_figure(
+    cards, title=f"{sel.profile.title} accuracy recorded in the cards (the Models page says on which images)"),
+    "zoo-accuracy", key="zoo_accuracy")
 st.dataframe([{"model": c["name"], "recipe": c.get("training", {}).get("recipe", ""),
                "clean": c.get("evaluation", {}).get("clean_accuracy"),
                "PGD-20": c.get("evaluation", {}).get("pgd20_accuracy"),
                "description": c.get("description", "")} for c in cards], hide_index=True)
 page.interaction_form(expanded=False)
 p = state.params()
-st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} (Attack page) · image: {sel.title} · "
-           f"D⁽ᵐ⁾ over {page.gallery_batch_text(int(p['images']))}, {p['dsamples']} samples per "
-           f"order (Disentanglement page)")
+st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} (Attack page) · image: {sel.title}")
 
-with compute.friendly_errors("The zoo's order profiles"):
-    profiles = {}
+st.subheader("Interaction strength: low orders against high orders")
+st.markdown("For each image and order m, the strength s⁽ᵐ⁾ = mean over pairs of |I⁽ᵐ⁾(i, j)| (bias-corrected). "
+            "**Normalized order profile**: the share of each order in the sum over the orders shown (shares sum "
+            "to 1), pooled over the images. *Cutout and AT rely on low orders* predicts a larger low-order share "
+            "and a smaller high-order share than standard training; *dropout lowers interaction strength* "
+            "predicts a smaller total. Error bars: ±1 SE over images (delete-one-image jackknife for shares).")
+with compute.friendly_errors("The zoo's interaction strength"):
+    strengths, curves, sources = {}, {}, {}
     for name in names:
-        profiles[name] = page.profile(sel, name, page.adversarial_image(page.attack(sel, name)))
-    refs = compute.gallery_references(names, page.attack_kwargs(p))
-    page.chart(figures.order_profile_figure(profiles, references=refs), "zoo-order-profile", profiles,
-               key="zoo_profile")
-    page.chart(figures.delta_j_figure(profiles, references=refs), "zoo-delta-j", key="zoo_delta_j")
-    st.caption(compute.reference_caption(refs))
-
-with compute.friendly_errors("The zoo's disentanglement"):
-    curves = {name: page.disentanglement(sel, name, int(p["images"])) for name in names}
+        strengths[name], curves[name], live = defenses.strength(sel, name)
+        sources[name] = strengths[name].source
+    page.chart(figures_defenses.strength_share_figure(strengths), "zoo-strength-share", strengths,
+               key="zoo_strength_share")
+    page.chart(figures_defenses.strength_bands_figure(strengths), "zoo-strength-bands", key="zoo_strength_bands")
+    st.caption(defenses.sources_caption(sources) + " A model is computed now (over the gallery images setting) "
+               "when no precomputed study has the session's grid, pair set, orders, baseline and value function.")
+    reference = state.default_models(names)[0]
+    st.markdown(f"**What the data says** (each model minus {reference}; SE of the difference of independent "
+                f"estimates):\n" + "\n".join(f"- {defenses.strength_reading(strengths[reference], strengths[name])}"
+                                              for name in names if name != reference))
     page.chart(figures.disentanglement_figure(curves), "zoo-disentanglement", curves, key="zoo_dis")
-    st.caption(page.disentanglement_band_text(int(p["images"])))
+    st.caption(page.disentanglement_band_text(min(len(c.per_image) for c in curves.values())))
+
+st.subheader("The zoo on this image")
+if st.toggle("Compute the order profiles and ΔJ of every zoo model on this image (about 2 s per model)",
+             key="defenses_image"):
+    with compute.friendly_errors("The zoo's order profiles"):
+        profiles = {}
+        for name in names:
+            profiles[name] = page.profile(sel, name, page.adversarial_image(page.attack(sel, name)))
+        refs = compute.gallery_references(names, page.attack_kwargs(p))
+        page.chart(figures.order_profile_figure(profiles, references=refs), "zoo-order-profile", profiles,
+                   key="zoo_profile")
+        page.chart(figures.delta_j_figure(profiles, references=refs), "zoo-delta-j", key="zoo_delta_j")
+        st.caption(compute.reference_caption(refs))

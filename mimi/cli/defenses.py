@@ -1,0 +1,100 @@
+"""``mimi defenses --models NAME[,NAME...]``: detection, recovery and interaction strength over the gallery.
+
+For each model and each study of ``--only`` (default all three), over the chosen gallery images
+(:mod:`mimi.defenses`): ``detection`` (ML-LOO's IQR of leave-one-out attributions and the order-band
+scores: ROC, AUC, paired-bootstrap 95% CI), ``recovery`` (the fraction of the attacking utility undone by
+restoring the clean pixels of the k cells with the largest Shapley change, vs a random order) and
+``strength`` (D^(m) with the per-image interaction strength behind the normalized order profiles).
+Writes ``<out>/<study>/<model>.json``, which the /detection, /recovery and /defenses pages read.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import torch
+
+from mimi import zoo
+from mimi.cli import CommandError
+from mimi.cli.common import add_device, resolve_device, writable_path
+from mimi.cli.population import parse_images
+from mimi.defenses import DEFENSES_DIR, KINDS, run_study, study_path
+from mimi.detection import MAX_BOOTSTRAP
+from mimi.progress import TerminalBar
+from mimi.recovery import MAX_RANDOM_ORDERS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("defenses", help="detection (ML-LOO), recovery and interaction strength over the gallery",
+                       description="Per model, over gallery images: detection of adversarial inputs by ML-LOO and by "
+                                   "high- vs low-order interactions (ROC, AUC, bootstrap CI), the recovery curve "
+                                   "(fraction of the attacking utility undone by restoring k cells ranked by their "
+                                   "Shapley change) and the interaction strength by order; writes "
+                                   "OUT/<study>/<model>.json for the dashboard.")
+    p.add_argument("--models", required=True, help="comma-separated zoo model names (see `mimi zoo`), or 'all'")
+    p.add_argument("--only", default=",".join(KINDS), help="comma-separated studies among "
+                                                         f"{', '.join(KINDS)} (default: all)")
+    p.add_argument("--images", help="a count N (N images taken one class at a time; 50 = the first 5 of each class) "
+                                    "or indices and ranges such as 0-99 (default: all 100)")
+    p.add_argument("--all-images", action="store_true",
+                   help="detection: use every image, not only those classified correctly whose attack succeeded")
+    p.add_argument("--resamples", type=int, default=2000,
+                   help=f"detection: bootstrap resamples, 100..{MAX_BOOTSTRAP} (default %(default)s)")
+    p.add_argument("--min-utility", type=float, default=1.0,
+                   help="recovery: images whose attacking utility is below this are left out (default %(default)s)")
+    p.add_argument("--random-orders", type=int, default=8,
+                   help=f"recovery: random cell orders of the baseline curve, 2..{MAX_RANDOM_ORDERS} "
+                        "(default %(default)s)")
+    p.add_argument("--out", default=str(DEFENSES_DIR), help="output folder (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="per-image seeds are drawn from (seed, gallery index)")
+    p.add_argument("--zoo-dir", help="folder of model cards and weights (default: the shipped zoo)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    add_device(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kinds = [k.strip() for k in args.only.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise CommandError(f"--only {args.only!r}: choose among {', '.join(KINDS)}")
+    if not 100 <= args.resamples <= MAX_BOOTSTRAP:
+        raise CommandError(f"--resamples {args.resamples}: must be in 100..{MAX_BOOTSTRAP}")
+    if not args.min_utility > 0:
+        raise CommandError(f"--min-utility {args.min_utility}: must be > 0")
+    if not 2 <= args.random_orders <= MAX_RANDOM_ORDERS:
+        raise CommandError(f"--random-orders {args.random_orders}: must be in 2..{MAX_RANDOM_ORDERS}")
+    zoo_dir = args.zoo_dir or zoo.ZOO_DIR
+    available = zoo.names(zoo_dir)
+    names = available if args.models.strip() == "all" else [n.strip() for n in args.models.split(",") if n.strip()]
+    if not names:
+        raise CommandError("--models is empty")
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise CommandError(f"unknown model {missing[0]!r}; the zoo has: {', '.join(available) or '(nothing)'}")
+    indices = parse_images(args.images)
+    paths = {(kind, name): writable_path(study_path(kind, name, args.out)) for kind in kinds for name in names}
+    device = resolve_device(args.device)
+    command = "mimi " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []))
+    options = {"detection": {"successful_only": not args.all_images, "resamples": args.resamples},
+               "recovery": {"min_utility": args.min_utility, "random_orders": args.random_orders},
+               "strength": {}}
+    for name in names:
+        model, _ = zoo.load(name, device, zoo_dir=zoo_dir)
+        for kind in kinds:
+            result = run_study(kind, model, model_name=name, images=indices, seed=args.seed, device=device,
+                               progress=TerminalBar(f"{kind} {name}"), **options[kind])
+            result.params["command"] = command
+            result.to_json(paths[kind, name])
+            print(f"{kind}: {_summary(kind, result, name)} ({result.wall_time_s:.0f} s); wrote {paths[kind, name]}")
+    return 0
+
+
+def _summary(kind: str, result, name: str) -> str:
+    if kind == "strength":
+        from mimi.strength import order_strength
+
+        return order_strength(result, name).summary()
+    return result.summary()

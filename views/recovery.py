@@ -1,0 +1,61 @@
+"""/recovery: how much of the attack is undone by restoring the clean pixels of a few cells."""
+
+import streamlit as st
+
+from mimi import figures_defenses
+from mimi.ui import compute, defenses, page, state
+
+st.title("Recovery: undoing the attack cell by cell")
+st.markdown(
+    r"""
+*The paper's claim* (Ren et al.): adversarial examples of adversarially trained models are highly recoverable.
+mimi's operational measure of recoverability:
+
+1. Rank the cells by how much the attack changed their Shapley value, $|\varphi_i(x) - \varphi_i(x')|$, largest
+   first (both images on the same sampled permutations).
+2. $x'_k$ is the adversarial image with the **clean pixels of the k top-ranked cells restored**.
+3. $R(k) = \dfrac{v(x') - v(x'_k)}{v(x') - v(x)}$ is the fraction of the attacking utility undone by those k
+   cells ($v$: the value of the true class; $R(0) = 0$, $R(n) = 1$).
+4. The **recoverability** $\rho$ is the area under $R$ over $k/n \in [0, 1]$: 1 when one cell undoes the whole
+   attack, ½ for a straight line.
+
+The dotted curve restores the cells in a random order instead: the gap between the two shows how well the
+Shapley change locates the attack.
+"""
+)
+sel = page.selection()
+page.interaction_form(expanded=False)
+p = state.params()
+st.caption(f"grid {p['grid']}, baseline {p['baseline']}, v = {p['value']}, {p['ssamples']} permutation pairs for the "
+           f"Shapley values (Pixel pairs page), seed {p['seed']} · attack: {page.attack_summary(p)} (Attack page) · "
+           f"image: {sel.title}")
+
+st.subheader("This image")
+with compute.friendly_errors("The recovery curves"):
+    curves = {name: defenses.recovery(sel, name, page.adversarial_image(page.attack(sel, name)))
+              for name in sel.models}
+    page.chart(figures_defenses.recovery_figure(curves), "recovery-image", curves, key="recovery_image")
+    st.markdown("\n".join(f"- **{name}**: attacking utility {c.attack_utility:.2f}; ρ = {c.recoverability:.3f} "
+                          f"restoring by Shapley change, {c.random_recoverability:.3f} in random order."
+                          for name, c in curves.items()))
+
+st.subheader("Over the gallery")
+defenses.gallery_count_form("recovery")
+with compute.friendly_errors("The recovery study"):
+    names = sel.models + [n for n in compute.zoo_names()
+                          if n not in sel.models and defenses.precomputed("recovery", n, defenses.settings(p))]
+    studies, sources = {}, {}
+    for name in names:
+        study, live = defenses.gallery_study("recovery", sel, name)
+        studies[name] = study
+        sources[name] = defenses.source_text(study, live, int(p['images']))
+    page.chart(figures_defenses.recovery_figure(studies), "recovery-gallery", studies, key="recovery_gallery")
+    st.caption(defenses.sources_caption(sources) + " Images whose attacking utility is below 1 are left out "
+               "(the ratio is unstable there). Bands: ±1 SE over the images; each image has its own seed, so they "
+               "cover the attack's start, the Shapley permutations that set the ranking and the random orders.")
+    st.markdown("\n".join(f"- {study.summary()}." for study in studies.values()))
+    reference = names[0]
+    for name in names[1:]:
+        a, b = studies[reference].areas["ranked"], studies[name].areas["ranked"]
+        st.markdown(f"- ρ of {name} − ρ of {reference}: "
+                    f"{defenses.contrast(a['mean'], a['se'], b['mean'], b['se'])}.")
