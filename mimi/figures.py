@@ -1,7 +1,7 @@
 """Plotly figures of mimi's results, shared by the dashboard and notebooks (no Streamlit here).
 
 Every function returns a ``go.Figure``. Colours are fixed by meaning: clean is blue,
-adversarial red, per-model colours follow :data:`MODEL_COLOURS`; interaction maps use a
+adversarial red, each model keeps its colour on every chart (:func:`model_colour`); interaction maps use a
 diverging scale centred at zero. Error bars are one standard error (the engine's ``*_se``).
 :func:`figure_rows` / :func:`figure_csv` turn any of these figures into the table it plots.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zlib
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -18,7 +19,11 @@ from plotly.subplots import make_subplots
 
 CLEAN = "#1f6fb4"
 ADVERSARIAL = "#d62728"
-MODEL_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d")
+#: One colour per model on every page, never the clean blue or the adversarial red: the zoo's are fixed,
+#: any other model's comes from MODEL_COLOURS by a hash of its name (:func:`model_colour`).
+ZOO_COLOURS = {"fmnist-standard": "#f58518", "fmnist-pgd-at": "#54a24b", "fmnist-trades": "#b279a2",
+               "fmnist-cutout": "#9d755d", "fmnist-dropout": "#72b7b2"}
+MODEL_COLOURS = ("#eeca3b", "#ff9da6", "#bcbd22", "#636363", "#e377c2", "#7b4173", "#8c6d31", "#843c39")
 DIVERGING = "RdBu_r"
 #: The faint "typical image" reference (:mod:`mimi.population`): grey ticks on the bars.
 REFERENCE = "rgba(70,70,70,0.75)"
@@ -27,8 +32,9 @@ TEMPLATE = "plotly_white"
 CELL_LAYER = "cells"
 
 
-def model_colour(index: int) -> str:
-    return MODEL_COLOURS[index % len(MODEL_COLOURS)]
+def model_colour(name: str) -> str:
+    """The colour of model ``name``, the same on every chart and page."""
+    return ZOO_COLOURS.get(name) or MODEL_COLOURS[zlib.crc32(name.encode()) % len(MODEL_COLOURS)]
 
 
 def _array(value: Any) -> np.ndarray | None:
@@ -218,7 +224,7 @@ def delta_j_figure(profiles: Mapping[str, Any], title: str | None = None, *,
         title = _subtitle(title, profiles)
     fig = go.Figure()
     ticks, legends = [], {}
-    for index, (name, p) in enumerate(profiles.items()):
+    for name, p in profiles.items():
         if getattr(p, "delta_j", None) is None:
             continue
         se = _array(getattr(p, "delta_j_se", None))
@@ -232,7 +238,7 @@ def delta_j_figure(profiles: Mapping[str, Any], title: str | None = None, *,
             legends[_gallery_name(reference)] = _reference_ticks(labels, None, None, name="", group=name, quantity="",
                                                                  legend=_gallery_name(reference))
         fig.add_trace(go.Bar(x=labels, y=_array(p.delta_j), name=name, offsetgroup=name,
-                             marker_color=model_colour(index),
+                             marker_color=model_colour(name),
                              error_y=dict(type="data", array=se, visible=se is not None),
                              hovertemplate="order %{x}<br>ΔJ = %{y:.4f}<extra>" + name + "</extra>"))
     if legends:  # placeholders only where some model has a reference
@@ -362,8 +368,8 @@ def disentanglement_figure(results: Mapping[str, Any], title: str | None = None)
     95% band (``d_low`` .. ``d_high``) and, hidden until clicked in the legend, the plug-in ratio
     (``d_plugin``, dotted). Trivial orders (``trivial``: m = 0 or n-2, D = 1 by construction) are left out."""
     fig = go.Figure()
-    for index, (name, d) in enumerate(results.items()):
-        colour = model_colour(index)
+    for name, d in results.items():
+        colour = model_colour(name)
         trivial = getattr(d, "trivial", None)
         shown = ~np.asarray(trivial, dtype=bool) if trivial is not None else np.ones(len(d.orders), dtype=bool)
         x, orders = [float(r) for r in np.asarray(d.ratios)[shown]], np.asarray(d.orders)[shown]

@@ -67,8 +67,8 @@ def roc_figure(studies: Mapping[str, Any], title: str | None = None) -> go.Figur
     detectors = [r.name for r in first.detectors]
     fig = make_subplots(rows=1, cols=len(detectors), shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[DETECTOR_NAMES.get(d, d) for d in detectors])
-    for index, (name, study) in enumerate(studies.items()):
-        colour = model_colour(index)
+    for name, study in studies.items():
+        colour = model_colour(name)
         for col, detector in enumerate(detectors, start=1):
             roc = study.detector(detector)
             fig.add_trace(go.Scatter(x=np.asarray(roc.fpr, dtype=float), y=np.asarray(roc.tpr, dtype=float),
@@ -93,12 +93,12 @@ def auc_figure(studies: Mapping[str, Any], title: str | None = None) -> go.Figur
     """AUC per detector (grouped by detector, one bar per model) with its 95% paired-bootstrap interval as
     an asymmetric error bar, and the chance line at 0.5."""
     fig = go.Figure()
-    for index, (name, study) in enumerate(studies.items()):
+    for name, study in studies.items():
         rocs = study.detectors
         labels = [DETECTOR_NAMES.get(r.name, r.name) for r in rocs]
         values = np.array([r.auc for r in rocs])
         low, high = np.array([r.auc_low for r in rocs]), np.array([r.auc_high for r in rocs])
-        fig.add_trace(go.Bar(x=labels, y=values, name=name, marker_color=model_colour(index), offsetgroup=name,
+        fig.add_trace(go.Bar(x=labels, y=values, name=name, marker_color=model_colour(name), offsetgroup=name,
                              error_y=dict(type="data", symmetric=False, array=high - values,
                                           arrayminus=values - low),
                              customdata=np.column_stack([low, high]),
@@ -119,8 +119,8 @@ def recovery_figure(results: Mapping[str, Any], title: str | None = None) -> go.
     the random orders)."""
     fig = go.Figure()
     gallery = any(hasattr(r, "ranked_mean") for r in results.values())
-    for index, (name, r) in enumerate(results.items()):
-        colour = model_colour(index)
+    for name, r in results.items():
+        colour = model_colour(name)
         x = np.asarray(r.k, dtype=float) / r.n
         series = ([("|Δφ|-ranked", r.ranked_mean, r.ranked_se, "solid", r.areas["ranked"]["mean"]),
                    ("random order", r.random_mean, r.random_se, "dot", r.areas["random"]["mean"])]
@@ -156,10 +156,10 @@ def strength_share_figure(strengths: Mapping[str, Any], title: str | None = None
     """Normalized order profile per model: the share N^(m) of the interaction strength carried by order m
     (:class:`mimi.strength.OrderStrength`, shares sum to 1 over the orders shown), ±1 SE (jackknife over images)."""
     fig = go.Figure()
-    for index, (name, s) in enumerate(strengths.items()):
+    for name, s in strengths.items():
         fig.add_trace(go.Scatter(x=order_labels(s.ratios, s.orders), y=np.asarray(s.share, dtype=float),
                                  mode="lines+markers", name=f"{name} ({s.count} images)",
-                                 line=dict(color=model_colour(index), width=2.5),
+                                 line=dict(color=model_colour(name), width=2.5),
                                  error_y=dict(type="data", array=np.asarray(s.share_se, dtype=float), visible=True),
                                  hovertemplate="order %{x}<br>share %{y:.3f}<extra>" + name + "</extra>"))
     fig.update_layout(xaxis_title="order r = m / (n−2)", yaxis=dict(title="share of Σ_m mean|I⁽ᵐ⁾|", rangemode="tozero"))
@@ -182,7 +182,7 @@ def strength_bands_figure(strengths: Mapping[str, Any], title: str | None = None
                              error_y=dict(type="data", array=[b["se"] for b in shares], visible=True),
                              hovertemplate="%{x}<br>share %{y:.3f}<extra>" + band + " orders</extra>"), 1, 1)
     fig.add_trace(go.Bar(x=names, y=[strengths[n].total for n in names], name="total strength",
-                         marker_color=[model_colour(k) for k in range(len(names))], showlegend=False,
+                         marker_color=[model_colour(name) for name in names], showlegend=False,
                          error_y=dict(type="data", array=[strengths[n].total_se for n in names], visible=True),
                          hovertemplate="%{x}<br>Σ mean|I| = %{y:.3f}<extra></extra>"), 1, 2)
     fig.update_layout(barmode="group")

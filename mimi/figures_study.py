@@ -74,7 +74,7 @@ def delta_j_distribution_figure(report: Any) -> go.Figure:
     fig = go.Figure()
     for index, (name, m) in enumerate(report.models.items()):
         for trace in _spread_traces(m, order_labels(m.ratios, m.orders), m.delta_j, name=name,
-                                    colour=model_colour(index), group=name, show_legend=True, quantity="ΔJ"):
+                                    colour=model_colour(name), group=name, show_legend=True, quantity="ΔJ"):
             fig.add_trace(trace)
     fig.add_hline(y=0, line_color="#888", line_width=1)
     fig.update_layout(boxmode="group", scattermode="group", boxgap=0.25, scattergap=0.25,

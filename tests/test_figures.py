@@ -106,9 +106,9 @@ def test_shapley_and_disentanglement_figures():
     fig = figures.disentanglement_figure({"std": d, "at": d})
     band, line, plugin = fig.data[0], fig.data[1], fig.data[2]
     assert band.fill == "toself" and list(band.y) == [0.9, 0.4, 0.2, 0.7]   # the trivial order is left out
-    assert list(line.y) == [0.8, 0.3] and line.line.color == figures.model_colour(0)
+    assert list(line.y) == [0.8, 0.3] and line.line.color == figures.model_colour("std")
     assert list(plugin.y) == [0.85, 0.5] and plugin.line.dash == "dot" and plugin.visible == "legendonly"
-    assert fig.data[4].line.color == figures.model_colour(1)
+    assert fig.data[4].line.color == figures.model_colour("at")
     assert "over these 4 images" in fig.layout.title.text and "bias-corrected; band: 95% over images" in \
         fig.layout.title.text
 
@@ -144,3 +144,15 @@ def test_csv_export_lists_every_plotted_value_and_skips_the_click_layer():
 def test_every_figure_is_valid_plotly_json():
     fig = figures.order_profile_figure({"A": profile()})
     assert isinstance(go.Figure(fig.to_dict()), go.Figure)
+
+
+def test_each_model_keeps_its_colour_on_every_chart_and_no_model_is_clean_blue_or_adversarial_red():
+    from mimi import figures_defenses  # noqa: F401  (its charts use the same function)
+
+    zoo = ["fmnist-standard", "fmnist-pgd-at", "fmnist-trades", "fmnist-cutout", "fmnist-dropout"]
+    colours = [figures.model_colour(name) for name in zoo + ["my-resnet", "rb-standard"]]
+    assert len(set(colours[:5])) == 5 and not {figures.CLEAN, figures.ADVERSARIAL} & set(colours)
+    assert figures.model_colour("my-resnet") == figures.model_colour("my-resnet")   # a hash, not an order
+    one = figures.delta_j_figure({"fmnist-pgd-at": profile(), "fmnist-standard": profile(2)})
+    other = figures.delta_j_figure({"fmnist-standard": profile(), "fmnist-pgd-at": profile(2)})
+    assert {t.name: t.marker.color for t in one.data} == {t.name: t.marker.color for t in other.data}
