@@ -285,8 +285,6 @@ def test_default_models_prefer_standard_then_adversarially_trained():
 
 @pytest.mark.slow
 def test_shipped_models_the_standard_one_is_fooled_the_robust_one_loses_less(monkeypatch):
-    from mimi import zoo
-
     monkeypatch.delenv("MIMI_ZOO_DIR")                   # the shipped zoo
     at = app_test("views/attack.py", steps="20", b="fmnist-pgd-at")
     assert not errors(at)

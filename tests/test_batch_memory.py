@@ -52,3 +52,17 @@ def test_precision_auto_is_float32_off_gpu_and_recorded_resolved():
     result = shapley_map(conv_net(), torch.rand(3, 10, 10), 1, grid="2x2", samples=2, baseline="zero",
                          precision="auto")
     assert result.params["precision"] == "float32"
+
+
+def test_small_inputs_on_a_roomy_machine_skip_the_probe(monkeypatch):
+    import mimi.compute as compute
+
+    def probe(*args, **kwargs):
+        raise AssertionError("the memory probe ran")
+
+    monkeypatch.setattr(compute, "activation_bytes", probe)
+    monkeypatch.setattr(compute, "available_memory", lambda device: 8 << 30)
+    assert compute.default_batch_size(torch.nn.Identity(), (1, 28, 28), torch.device("cpu")) == 128
+    monkeypatch.setattr(compute, "available_memory", lambda device: 64 << 20)    # 64 MiB: probe needed
+    with pytest.raises(AssertionError, match="probe ran"):
+        compute.default_batch_size(torch.nn.Identity(), (1, 28, 28), torch.device("cpu"))

@@ -147,8 +147,6 @@ def test_every_figure_is_valid_plotly_json():
 
 
 def test_each_model_keeps_its_colour_on_every_chart_and_no_model_is_clean_blue_or_adversarial_red():
-    from mimi import figures_defenses  # noqa: F401  (its charts use the same function)
-
     zoo = ["fmnist-standard", "fmnist-pgd-at", "fmnist-trades", "fmnist-cutout", "fmnist-dropout"]
     colours = [figures.model_colour(name) for name in zoo + ["my-resnet", "rb-standard"]]
     assert len(set(colours[:5])) == 5 and not {figures.CLEAN, figures.ADVERSARIAL} & set(colours)

@@ -4,7 +4,9 @@ import streamlit as st
 
 from mimi import figures
 from mimi.ui import compute, page, state
-from mimi.ui.params import PAPER_RATIOS, band_ratios, grid_shape
+from mimi.interactions.pairs import PAPER_RATIOS
+from mimi.players import parse_grid_spec
+from mimi.ui.params import band_ratios
 
 MAP_KEY = "pairs_map"
 SEEN_KEY = "pairs_seen_selection"
@@ -16,7 +18,7 @@ st.markdown("**Click any cell** of the maps (or pick one below). Each map shows 
             "class, blue cells work against it. Compare the clean and attacked image in the last column.")
 sel = page.selection()
 p = state.params()
-rows, cols = grid_shape(p["grid"])
+rows, cols = parse_grid_spec(p["grid"])
 n = rows * cols
 
 # A click on the map arrives as a selection event in the next run: apply it once.

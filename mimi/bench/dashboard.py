@@ -11,6 +11,9 @@ the defaults of :data:`mimi.analysis.DEFAULTS` and models A/B = fmnist-standard/
   every result computed for the first time. Goals: < 2 s to the first chart, < 10 s in all,
   on 2 CPU cores.
 - revisit: /interactions again (every result cached by content), goal < 1 s.
+- first visits of the other pages after that (their own results computed for the first time; models
+  and attacks already loaded): /disentanglement, /defenses, /detection, /recovery, /study, /models,
+  goal < 10 s each.
 
 ``quick`` uses small sample counts (through the URL, like a shared link).
 """
@@ -24,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-QUICK = {"samples": "2", "pcount": "8", "hsamples": "2", "ssamples": "4", "dgrid": "2x2"}
+QUICK = {"samples": "2", "pcount": "8", "hsamples": "2", "ssamples": "4", "dgrid": "2x2", "images": "2"}
+OTHER_PAGES = ("disentanglement", "defenses", "detection", "recovery", "study", "models")
 
 
 def _stand_in_zoo(folder: Path) -> Path:
@@ -102,6 +106,9 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
         interactions, at = _page_seconds("views/interactions.py", query, at)
         pairs, at = _page_seconds("views/pairs.py", query, at)
         revisit, at = _page_seconds("views/interactions.py", query, at)
+        visits = {}
+        for page in OTHER_PAGES:
+            visits[page], at = _page_seconds(f"views/{page}.py", query, at)
     finally:
         os.chdir(cwd)
         for key, value in previous.items():
@@ -119,5 +126,6 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
         ["dashboard: /pairs (pair heatmaps + Shapley maps, 2 models) [s]", round(pairs, 2), ""],
         ["dashboard: default view (/attack + /interactions + /pairs) [s]", round(total, 2), "< 10"],
         ["dashboard: revisit /interactions (cached) [s]", round(revisit, 2), "< 1"],
-    ]
+    ] + [[f"dashboard: first visit of /{page} after the default view [s]", round(seconds, 2), "< 10"]
+         for page, seconds in visits.items()]
     return {"rows": rows, "notes": notes, "quick": quick, "device": device}

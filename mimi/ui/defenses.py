@@ -92,9 +92,10 @@ def settings(p: dict) -> dict[str, Any]:
 def strength_ratios(p: dict) -> np.ndarray:
     """The orders (as ratios) of the session's D^(m) curves: its order set without the trivial orders."""
     from mimi.analysis import disentanglement_orders
-    from mimi.ui.params import grid_shape, order_ratios
+    from mimi.players import parse_grid_spec
+    from mimi.ui.params import order_ratios
 
-    rows, cols = grid_shape(p["grid"])
+    rows, cols = parse_grid_spec(p["grid"])
     return disentanglement_orders(rows * cols, ratios=order_ratios(p["orders"]))[1]
 
 

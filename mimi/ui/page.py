@@ -20,7 +20,8 @@ from mimi.data import FMNIST_CLASSES
 from mimi.profiles import card_profile
 from mimi.results import Result
 from mimi.ui import compute, state
-from mimi.ui.params import check_work, estimate_passes, grid_shape, order_ratios
+from mimi.players import parse_grid_spec
+from mimi.ui.params import check_work, estimate_passes, order_ratios
 from mimi.ui.sidebar import Selection
 
 SELECTION_KEY = "mimi_selection"
@@ -185,13 +186,13 @@ def interaction_kwargs(p: dict) -> dict[str, Any]:
 def pairs_evaluated(kwargs: dict) -> int:
     """Pairs a computation evaluates: ``pair_count``, or every pair of the set (an upper bound for
     neighbours: 4 per cell)."""
-    rows, cols = grid_shape(kwargs["grid"])
+    rows, cols = parse_grid_spec(kwargs["grid"])
     n = rows * cols
     return kwargs["pair_count"] or (n * (n - 1) // 2 if kwargs["pairs"] == "all" else 4 * n)
 
 
 def interaction_summary(p: dict) -> str:
-    rows, cols = grid_shape(p["grid"])
+    rows, cols = parse_grid_spec(p["grid"])
     drawn = f"{p['pcount']} pairs drawn from the {p['pairs']} set" if p["pcount"] else f"every {p['pairs']} pair"
     effort = f"{p['samples']} × {p['ctx']} contexts per pair and order" if p["ctx"] else \
         f"{p['samples']} whole designs per pair and order"
@@ -311,7 +312,7 @@ def gallery_batch_text(count: int) -> str:
 def disentanglement_summary(p: dict) -> str:
     """The settings of :func:`disentanglement` in words (its samples and pairs are ``dsamples`` and
     ``dpcount``, not the profile's)."""
-    rows, cols = grid_shape(p["grid"])
+    rows, cols = parse_grid_spec(p["grid"])
     drawn = (f"{p['dpcount']} pairs drawn per image from the {p['pairs']} set" if p["dpcount"]
              else f"every {p['pairs']} pair")
     effort = (f"{p['dsamples']} × {p['ctx']} contexts per pair and order" if p["ctx"]

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from mimi.data import FMNIST_CLASSES
+from mimi.interactions.pairs import PAPER_RATIOS
+from mimi.players import parse_grid_spec
 from mimi.values import VALUE_FUNCTIONS
 
-PAPER_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 COARSE_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
 GRIDS = ("2x2", "3x3", "4x4", "7x7", "8x8", "14x14", "16x16")   # 8x8: CIFAR-10's, 16x16: ImageNet's (the paper's)
 BANDS = {"low": (0.0, 1 / 3), "middle": (1 / 3, 2 / 3), "high": (2 / 3, 1.0)}
@@ -143,11 +144,6 @@ def band_ratios(band: str, ratio: float = 1.0) -> tuple[float, ...]:
     return tuple(r for r in PAPER_RATIOS if low <= r < high or (band == "high" and r == 1.0))
 
 
-def grid_shape(grid: str) -> tuple[int, int]:
-    rows, _, cols = grid.partition("x")
-    return int(rows), int(cols or rows)
-
-
 #: Mask rows per (order, pair, sample) of the engine's order-profile estimator at the dashboard's
 #: coverage 1 with whole designs (measured at the paper's orders: 13 to 23.4 on grids from 3x3 to
 #: 16x16; with c contexts per sample at most 4c), and per (order, sample) and cell of a pair heatmap
@@ -161,7 +157,7 @@ def estimate_passes(kind: str, *, grid: str, orders: int, pairs: int = 0, sample
     """A cheap upper estimate of forward passes, to refuse absurd requests before any work (even the
     engine's exact planning pass): ``images`` is 2 for clean + adversarial, B for D^(m); ``pairs`` the
     pairs evaluated; ``contexts`` per sample (0: whole designs)."""
-    rows, cols = grid_shape(grid)
+    rows, cols = parse_grid_spec(grid)
     n = rows * cols
     per_unit = min(PROFILE_ROWS_PER_UNIT, 4 * contexts) if contexts else PROFILE_ROWS_PER_UNIT
     per_image = {"profile": per_unit * orders * pairs * samples + n + 2,

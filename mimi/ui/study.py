@@ -15,7 +15,8 @@ import streamlit as st
 
 from mimi.study.plan import JOBS_DIR, MANIFEST_NAME
 from mimi.study.report import StudyReport, build_report
-from mimi.ui.params import COARSE_RATIOS, PAPER_RATIOS
+from mimi.interactions.pairs import PAPER_RATIOS
+from mimi.ui.params import COARSE_RATIOS
 from mimi.ui.state import param_specs
 
 
