@@ -1,7 +1,7 @@
 """Helpers for the dashboard tests: a tiny model zoo of seeded untrained models, and AppTest runs.
 
-The shipped zoo is being trained while these tests are written; the UI reads ``MIMI_ZOO_DIR``,
-so the tests point it at two seeded SmallCNNs with the default names. Small sample counts come
+The UI reads ``MIMI_ZOO_DIR``, so the tests point it at two seeded SmallCNNs with the default
+names: fast, and independent of the shipped weights (a few slow tests use those). Small sample counts come
 in through the URL (query parameters), as a user would share them.
 """
 
@@ -67,7 +67,3 @@ def app_test(page: str | None = None, timeout: float = 120, **query: str):
 def errors(at) -> list[str]:
     """Exceptions and error alerts shown by a run."""
     return [str(e.value) for e in at.exception] + [str(e.value) for e in at.error]
-
-
-def in_ci() -> bool:
-    return bool(os.environ.get("CI"))

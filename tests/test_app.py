@@ -23,10 +23,6 @@ def png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def widget(at, key: str):
-    return at.get_by_key(key) if hasattr(at, "get_by_key") else at.session_state[key]
-
-
 def params(at) -> dict:
     return at.session_state["mimi_params"]
 
@@ -46,9 +42,8 @@ def test_attack_page_default_run_shows_both_models():
     headers = [m.value for m in at.markdown if m.value.startswith("####")]
     assert headers == ["#### fmnist-standard · *standard*", "#### fmnist-pgd-at · *pgd-at*"]
     assert len([m for m in at.metric if m.label == "Attacking utility"]) == 2
-    assert all(m.delta for m in at.metric)            # every metric has its second line: the columns align
-    outcomes = [m for m in at.metric if m.label == "Outcome"]
-    assert [m.delta.endswith("of 5 steps") for m in outcomes] == [True, True]
+    steps = [c.value for c in at.caption if c.value.startswith("after ")]
+    assert len(steps) == 2 and all(c.startswith("after 5 of 5 steps") for c in steps)   # one line per column
     downloads = [b.proto.label for b in at.get("download_button")]
     assert downloads.count("⬇ CSV") == 4 and "⬇ JSON fmnist-standard" in downloads
 

@@ -23,8 +23,10 @@ from tests.conftest_app import ROOT, make_zoo
 
 CHROMIUM = Path("/usr/bin/chromium")
 PATHS = {"home": "", "attack": "attack", "interactions": "interactions", "pairs": "pairs",
-         "disentanglement": "disentanglement", "defenses": "defenses"}
-CHARTS = {"home": 0, "attack": 4, "interactions": 4, "pairs": 2, "disentanglement": 1, "defenses": 4}
+         "disentanglement": "disentanglement", "defenses": "defenses", "detection": "detection",
+         "recovery": "recovery", "study": "study", "models": "models"}
+CHARTS = {"home": 0, "attack": 4, "interactions": 4, "pairs": 2, "disentanglement": 1, "defenses": 4, "detection": 3,
+          "recovery": 2, "study": 3, "models": 0}
 #: Smaller work for the heavy pages when the CPU is shared (URL parameters, as a user could share them).
 LIGHT = "?images=3&dsamples=2&samples=2&pcount=8&dgrid=2x2"
 
@@ -158,7 +160,7 @@ def test_clicking_a_cell_selects_it(server, browser):
         # The form follows the click, so that pressing Show keeps the clicked cell.
         assert page.get_by_label("cell row").input_value() == "1"
         assert page.get_by_label("cell column").input_value() == "5"
-        page.get_by_role("button", name="Show").click()
+        page.get_by_role("button", name="Show", exact=True).click()
         wait_until_idle(page, 2)
         assert "cell (1, 5)" in page.inner_text("body") and "cell (3, 3)" not in page.inner_text("body")
     finally:

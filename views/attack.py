@@ -17,15 +17,14 @@ for col, name in zip(page.model_columns(sel), sel.models):
     with col, compute.friendly_errors(f"The attack on {name}"):
         result = page.attack(sel, name)           # a batch of one image: index 0 everywhere
         clean_class, adv_class = int(result.clean_pred[0]), int(result.adv_pred[0])
-        m1, m2, m3 = st.columns([1, 1, 1.6])   # every metric has a second line, so both columns align
+        m1, m2, m3 = st.columns([1, 1, 1.6])
         m1.metric("Outcome", "fooled" if bool(result.success[0]) else "resisted",
-                  delta=f"after {int(result.steps_used[0])} of {p['steps']} steps", delta_color="off",
                   help="Untargeted: the prediction is no longer the true class. Targeted: it is the target class. "
                        "Stop at utility: the utility reached the threshold.")
-        m2.metric("Attacking utility", f"{float(result.utility[0]):.2f}", delta=f"v = {p['value']}",
-                  delta_color="off", help="v(x) − v(x') for the true class")
-        m3.metric("Prediction", sel.classes[adv_class], delta="unchanged" if adv_class == clean_class
-                  else f"was {sel.classes[clean_class]}", delta_color="off")
+        m2.metric("Attacking utility", f"{float(result.utility[0]):.2f}", help="v(x) − v(x') for the true class")
+        m3.metric("Prediction", sel.classes[adv_class])
+        st.caption(f"after {int(result.steps_used[0])} of {p['steps']} steps · v = {p['value']} · prediction "   # one
+                   + ("unchanged" if adv_class == clean_class else f"was {sel.classes[clean_class]}"))   # line each
         scale = float(p["eps"]) if p["norm"] == "linf" else float(abs(result.perturbation[0]).max())
         page.chart(figures.attack_figure(sel.image.numpy(), result.x_adv[0], scale),
                    f"attack-images-{name}", {name: result}, key=f"attack_img_{name}")
