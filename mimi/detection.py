@@ -177,7 +177,8 @@ def leave_one_out_map(model: nn.Module, image, adv_image=None, *, label: Optiona
     """a_i = v(N) - v(N∖{i}) of every cell and IQR(a), for ``image`` and ``adv_image`` (n + 1 mask rows, each
     on both inputs). ``target``: "predicted" (each input's predicted class: what a detector sees), "label"
     (needs ``label``) or a class index."""
-    from mimi.analysis import _as_image, check_grid
+    from mimi.analysis import check_grid
+    from mimi.analysis.checks import _as_image
 
     start = time.perf_counter()
     model, device = on_device(model, device)

@@ -107,7 +107,8 @@ def recovery_curve(model: nn.Module, image, label: int, adv_image, *, grid="7x7"
     """R(k) for every k with the cells ranked by |Δφ| (``samples`` antithetic permutation pairs for the
     Shapley values) and for ``random_orders`` random orders (seeded by ``seed``). ValueError when the attack
     left the true class's value unchanged (U = 0: nothing to recover)."""
-    from mimi.analysis import _as_image, shapley_map
+    from mimi.analysis import shapley_map
+    from mimi.analysis.checks import _as_image
 
     start = time.perf_counter()
     if label is None or isinstance(label, bool) or not isinstance(label, (int, np.integer)):

@@ -84,7 +84,7 @@ class OrderStrength(Result):
 
 def order_strength(result, model_name: str, source: str = "") -> OrderStrength:
     """The normalized order profile of a :class:`mimi.analysis.Disentanglement` over B >= 2 images."""
-    from mimi.analysis import _image_jackknife_se
+    from mimi.analysis.core import _image_jackknife_se
     per_image = getattr(result, "strength", None)
     if per_image is None:
         raise ValueError("this disentanglement result has no per-image strength (computed before mimi kept it); "

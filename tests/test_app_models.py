@@ -5,19 +5,16 @@ models and a broken registry; and the same in a real browser (slow)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 import torch
 
 from mimi import registry
 from mimi.profiles import imagenet_classes
-from tests.conftest_app import ROOT, app_env, app_test, errors, make_zoo, test_zoo  # noqa: F401  (fixtures)
+from tests.conftest_app import app_env, app_test, errors, make_zoo, test_zoo  # noqa: F401  (fixtures)
 from tests.test_checkpoints import random_network
-from tests.test_browser import CHROMIUM, free_port, new_page, problems
+from tests.test_browser import CHROMIUM, browser, new_page, problems, streamlit_server  # noqa: F401
 
 RESNET = "r18-random"
 #: Tiny work for a 224-px ResNet-18 on a shared CPU: 2x2 grid, 2 pairs, 2 samples, 2 attack steps.
@@ -127,42 +124,10 @@ def test_a_broken_registry_is_reported_and_the_zoo_still_works(app_env, tmp_path
 # --------------------------------------------------------------------------- in a real browser
 @pytest.fixture(scope="module")
 def server(registered_home, tmp_path_factory):
-    port = free_port()
     env = {**os.environ, "MIMI_DEVICE": "cpu", "OMP_NUM_THREADS": "2", "MIMI_HOME": str(registered_home),
            "MIMI_ZOO_DIR": str(make_zoo(tmp_path_factory.mktemp("zoo")))}
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if time.time() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"streamlit did not start; see {log.name}")
-                time.sleep(0.5)
+    with streamlit_server(env, tmp_path_factory.mktemp("server")) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        yield chromium
-        chromium.close()
 
 
 def settle(page, text: str, timeout_s: float = 300) -> None:

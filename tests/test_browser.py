@@ -8,6 +8,7 @@ adversarially trained model (PGD-AT or TRADES), otherwise the seeded stand-ins o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -47,14 +49,11 @@ def shipped_zoo_ready() -> bool:
     return "fmnist-standard" in names and bool(names & {"fmnist-pgd-at", "fmnist-trades"})
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def streamlit_server(env: dict, log_dir: Path) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port with ``env``, until it answers its health check; its URL."""
     port = free_port()
-    # The CPU may be shared with other jobs: a slow estimate must not stop a page at its confirmation button.
-    env = {**os.environ, "MIMI_DEVICE": "cpu", "OMP_NUM_THREADS": "2", "MIMI_CONFIRM_SECONDS": "300"}
-    if not shipped_zoo_ready():
-        env["MIMI_ZOO_DIR"] = str(make_zoo(tmp_path_factory.mktemp("zoo")))
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")
+    log = open(log_dir / "streamlit.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
          "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -77,6 +76,16 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    # The CPU may be shared with other jobs: a slow estimate must not stop a page at its confirmation button.
+    env = {**os.environ, "MIMI_DEVICE": "cpu", "OMP_NUM_THREADS": "2", "MIMI_CONFIRM_SECONDS": "300"}
+    if not shipped_zoo_ready():
+        env["MIMI_ZOO_DIR"] = str(make_zoo(tmp_path_factory.mktemp("zoo")))
+    with streamlit_server(env, tmp_path_factory.mktemp("server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -1,67 +1,33 @@
-"""The image API: multi-order interactions of one image (and its adversarial version), as Results.
-
-Every function builds an :class:`~mimi.games.ImageGame` (grid cells are the players, v(S) the
-value of the target class on the masked image) and runs an estimator of :mod:`mimi.interactions`
-on it; it returns ONE :class:`~mimi.results.Result` dataclass (numpy arrays, JSON round-trip) with
-standard errors, the forward passes used, the parameters and the model's prediction.
-With an adversarial image, clean and adversarial games share every mask (common random numbers):
-one (k, 2) game, so differences have honest, small standard errors.
-
-Definitions (``shared/PAPER.md``): I^(m)(i, j) = E_{|S| = m} Δv(i, j, S); J^(m)(i, j) =
-(n-1-m)/(n(n-1)) I^(m)(i, j); v(N) - v(∅) = Σ_i φ^(0)(i) + Σ_m Σ_{i≠j} J^(m)(i, j).
-
-**Order profile** (``InteractionProfile.clean_mean``): Ī^(m) = mean over the whole pair set P
-(``pairs``: all 8-neighbour pairs of the grid, or all pairs) of I^(m)(i, j). ``pair_count`` K < |P|
-draws K pairs of P at random; the standard error then covers that draw as well as the contexts
-(:func:`mimi.interactions.sample_order_profile`).
-
-**Attacking utility of order m** (``InteractionProfile.delta_j``): the order-m part of the
-attacking utility Δv(N) = v(N|x) - v(N|x'), summed over ordered pairs:
-
-    ΔJ^(m) = Σ_{i≠j} (n-1-m)/(n(n-1)) [I^(m)(i,j|x) - I^(m)(i,j|x')]
-           = (n-1-m) · mean_{all pairs} [I^(m)(i,j|x) - I^(m)(i,j|x')].
-
-For a pair set P the profile estimates the part of that sum carried by the pairs of P,
-ΔJ_P^(m) = (n-1-m) · 2|P|/(n(n-1)) · mean_P [I^(m)(i,j|x) - I^(m)(i,j|x')], unbiased: with
-``pairs="all"`` it is ΔJ^(m) itself; with 8-neighbour pairs it is the neighbours' share of it, and
-the result says so (``delta_j_estimand``). Summed over all orders
-m = 0..n-2 and added to the single-cell part Σ_i Δφ^(0)(i), the all-pairs ΔJ gives Δv(N); the
-profile carries these exact totals (``attack_utility``, ``attack_single``, ``attack_pairwise``)
-so a chart can set the per-order parts against the whole. :func:`decomposition` computes every
-term exactly for small grids (n <= 16).
-
-Parameter bounds (ValueError naming the value): grids of at most ``MAX_GRID_SIDE`` cells a side
-and no finer than the image; 2 <= samples <= ``MAX_SAMPLES``; orders 0..n-2 (ratios in [0, 1]);
-images (C, H, W) with values in [0, 1]; exact decomposition n <= 16 cells.
-"""
+"""The image API's computations: order profiles, pair heatmaps, Shapley maps, D^(m), the exact
+decomposition, the attack, and the dashboard's default view."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from mimi.analysis.checks import (_as_image, check_grid, check_samples, disentanglement_orders, Image,
+                                  pair_set_of, resolve_cell, resolve_orders, Target)
+from mimi.analysis.defaults import DEFAULTS
+from mimi.analysis.planning import _disentanglement_rows, _heatmap_rows, _image_plans, _profile_rows, _shapley_rows
+from mimi.analysis.results import (Decomposition, Disentanglement, ImageReport, InteractionProfile, PairHeatmap,
+                                   ShapleyMap)
 from mimi.compute import BatchProgress
 from mimi.games import ImageGame, on_device, predict, resolve_target
-from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, PAPER_RATIOS, Estimate, efficiency_decomposition,
-                               paper_orders, replicate_seed, sample_cell_heatmap, sample_disentanglement,
-                               sample_order_profile, sample_pairs, sample_shapley)
-from mimi.interactions import all_pairs as all_pairs_of
+from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, Estimate, efficiency_decomposition, replicate_seed,
+                               sample_cell_heatmap, sample_disentanglement, sample_order_profile, sample_shapley)
 from mimi.interactions.game import check_positive_int
-from mimi.interactions.game import check_samples as check_units
-from mimi.interactions import neighbor_pairs as neighbor_pairs_of
-from mimi.players import Grid, parse_grid_spec
+from mimi.players import Grid
 from mimi.progress import ProgressFn
 from mimi.results import Result
 
-MAX_GRID_SIDE = 16
-MAX_SAMPLES = 1024
-PAIR_SETS = ("neighbors", "all")
+
 Z95 = 1.959963984540054
 #: Student t 0.975 quantiles for 1..9 degrees of freedom (more: :func:`t95` by its series in 1/df).
 _T95_TABLE = (12.706204736, 4.302652730, 3.182446305, 2.776445105, 2.570581836, 2.446911851, 2.364624252,
@@ -79,395 +45,6 @@ def t95(df: int) -> float:
     return (z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
             + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3)
             + (79 * z ** 9 + 776 * z ** 7 + 1482 * z ** 5 - 1920 * z ** 3 - 945 * z) / (92160 * df ** 4))
-
-#: The dashboard's default view, in one place (the dashboard and ``mimi bench`` import it).
-#: Per model: PGD on the image, the clean + adversarial order profile over ``pair_count`` pairs drawn
-#: from the pair set ``pairs`` (``samples`` x ``contexts`` contexts each) at the paper's 11 order
-#: ratios, and one pair heatmap of ``heatmap_cell`` at ``heatmap_ratios`` (``heatmap_samples`` units).
-#: Sized for < 2 s to the first chart and < 10 s for two models on 2 CPU cores (BENCHMARKS.md). The
-#: profile's SE covers the pair draw and the contexts. Between-pair variance is as large as one
-#: context's, so many pairs with one context per unit resolve the standard model's high-order change
-#: on most gallery images, where 8 pairs with whole designs did not (BENCHMARKS.md). ``pilot`` 0: no
-#: Neyman pilot. ``coverage`` 1: each heatmap unit's block design covers every cell about once, the
-#: smallest unit, so two units answer in seconds.
-DEFAULTS: dict[str, Any] = {
-    "grid": "7x7",
-    "pairs": "neighbors",
-    "pair_count": 48,
-    "ratios": PAPER_RATIOS,
-    "samples": 2,
-    "contexts": 1,
-    "pilot": 0,
-    "coverage": 1,
-    "heatmap_cell": (3, 3),
-    "heatmap_ratios": (0.2, 0.5, 0.8),
-    "heatmap_samples": 2,
-    "shapley_samples": 16,
-    "disentanglement_samples": 8,
-    "decomposition_grid": "3x4",
-    "baseline": "mean",
-    "value": "log-odds",
-    "target": "label",
-    "eps": 0.1,
-    "steps": 20,
-    "norm": "linf",
-    "stop_utility": None,
-}
-
-
-# --------------------------------------------------------------------------- results
-@dataclass(kw_only=True)
-class ImageResult(Result):
-    """What every single-image engine result carries besides its values: the true, target and
-    predicted classes (clean and adversarial), the cost (forward passes, mask rows, iid units,
-    wall time) and the parameters it was computed with."""
-
-    label: Optional[int]
-    target: int
-    prediction: int
-    adv_prediction: Optional[int]
-    forward_passes: int
-    mask_rows: int
-    units: int
-    wall_time_s: float
-    params: dict = field(default_factory=dict)
-
-
-@dataclass
-class InteractionProfile(ImageResult):
-    """Mean I^(m) over a pair set per order, clean and adversarial (shared masks), and ΔJ^(m).
-
-    ``clean_mean[k]`` estimates the mean over the whole pair set (``pair_set``: "neighbors", "all" or
-    "custom", ``pair_set_size`` pairs) of I^(m_k)(i, j | x), with ``clean_se``; ``pairs`` are the pairs
-    evaluated (all of the set, or ``pair_count`` drawn from it: ``se_covers`` says what the SEs cover);
-    ``estimand`` says it in words. ``adv_*`` the same for x'; ``diff`` = clean - adversarial (SE from
-    shared masks); ``delta_j`` = (n-1-m) 2|P|/(n(n-1)) ``diff`` with ``delta_j_se``: the attacking
-    utility of order m when the pair set is all pairs, else the share of it that the set carries
-    (``delta_j_estimand``; module docstring).
-    ``replicates`` independent replicates are pooled (:func:`combine_profiles`); ``precision`` holds
-    the target-precision outcome when ``max_se`` was given. ``v_full``/``v_empty`` are v(N)/v(∅) of the clean
-    image, ``adv_v_full``/``adv_v_empty`` of the adversarial one; ``phi0_sum`` = Σ_i [v({i}) - v(∅)].
-    ``attack_utility`` = v(N|x) - v(N|x') = ``attack_single`` + ``attack_pairwise`` (exact; the
-    pairwise part is Σ over all orders of ΔJ^(m)). ``forward_passes`` counts images run through the
-    model (mask rows x 2 with an adversarial image).
-    """
-
-    orders: np.ndarray
-    ratios: np.ndarray
-    pairs: np.ndarray
-    n: int
-    grid: str
-    pair_set: str
-    pair_set_size: int
-    estimand: str
-    delta_j_estimand: str
-    se_covers: str
-    replicates: int
-    precision: Optional[dict]
-    clean_mean: np.ndarray
-    clean_se: np.ndarray
-    adv_mean: Optional[np.ndarray]
-    adv_se: Optional[np.ndarray]
-    diff: Optional[np.ndarray]
-    diff_se: Optional[np.ndarray]
-    delta_j: Optional[np.ndarray]
-    delta_j_se: Optional[np.ndarray]
-    v_full: float
-    v_empty: float
-    phi0_sum: float
-    adv_v_full: Optional[float]
-    adv_v_empty: Optional[float]
-    adv_phi0_sum: Optional[float]
-    attack_utility: Optional[float]
-    attack_single: Optional[float]
-    attack_pairwise: Optional[float]
-    probabilities: np.ndarray
-    adv_probabilities: Optional[np.ndarray]
-
-
-@dataclass
-class PairHeatmap(ImageResult):
-    """I^(m)(cell, j) for every cell j, averaged over ``orders`` ((rows, cols) maps; NaN at the cell).
-
-    ``clean``/``adv``/``diff`` (= clean - adv, SE from shared masks) pool the orders (mean over
-    them); ``*_by_order`` are (M, rows, cols) per order with ``*_by_order_se``.
-    """
-
-    cell: int
-    cell_rc: tuple
-    orders: np.ndarray
-    ratios: np.ndarray
-    n: int
-    grid: str
-    clean: np.ndarray
-    clean_se: np.ndarray
-    adv: Optional[np.ndarray]
-    adv_se: Optional[np.ndarray]
-    diff: Optional[np.ndarray]
-    diff_se: Optional[np.ndarray]
-    clean_by_order: np.ndarray
-    clean_by_order_se: np.ndarray
-    adv_by_order: Optional[np.ndarray]
-    adv_by_order_se: Optional[np.ndarray]
-
-
-@dataclass
-class ShapleyMap(ImageResult):
-    """Shapley value φ(i) of every cell as (rows, cols) with ``se``; ``adv_*``/``diff`` for x'.
-    Each map sums to v(N) - v(∅) exactly (antithetic permutation sampling)."""
-
-    values: np.ndarray
-    se: np.ndarray
-    adv_values: Optional[np.ndarray]
-    adv_se: Optional[np.ndarray]
-    diff: Optional[np.ndarray]
-    diff_se: Optional[np.ndarray]
-    n: int
-    grid: str
-    v_full: float
-    v_empty: float
-    adv_v_full: Optional[float]
-    adv_v_empty: Optional[float]
-
-
-@dataclass
-class Disentanglement(Result):
-    """D^(m) per order over the B images and the pair set P (``estimand`` says it in words):
-
-        D^(m) = Σ_b Σ_{p in P} |I_b^(m)(p)| / Σ_b Σ_{p in P} E_S |Δv_b(p, S)|,   S ~ U_m(N \\ p).
-
-    Every image has its own masks (and its own ``pair_count`` pairs drawn from P), so the images are
-    independent replicates. ``d`` is bias-corrected when ``debiased`` (the default): numerator
-    sqrt(max(Î² - SE², 0)) per pair and image, pooled as a ratio of sums; ``d_plugin`` is the released
-    code's plug-in |Î| ratio, biased upward where interactions are near zero. ``d_se``: delete-one-image
-    jackknife of the pooled ratio for B >= 2, else the delete-one-unit jackknife of the one image;
-    ``se_covers`` says which ("images, pairs and contexts" / "contexts only (one image)").
-    ``d_low``/``d_high``: the 95% band d ± t_{0.975, B-1} SE (normal quantile for B = 1), clipped to
-    [0, 1], where D lies by construction (|E Δv| <= E |Δv|).
-    ``trivial[k]``: order 0 or n-2, one context per pair, so D = 1 by construction (left out unless
-    ``orders`` are given). ``per_image`` (B, M): D of each image (as ``d``) with its unit-jackknife
-    ``per_image_se``; ``forward_passes`` = ``mask_rows``, summed over the images' games.
-    ``strength`` (B, M): each image's numerator, the interaction strength mean over its pairs of |I^(m)(i, j)|
-    (bias-corrected as ``d``), read by :func:`mimi.strength.order_strength`.
-    """
-
-    orders: np.ndarray
-    ratios: np.ndarray
-    n: int
-    grid: str
-    estimand: str
-    debiased: bool
-    trivial: np.ndarray
-    d: np.ndarray
-    d_se: np.ndarray
-    d_low: np.ndarray
-    d_high: np.ndarray
-    se_covers: str
-    d_plugin: np.ndarray
-    per_image: np.ndarray
-    per_image_se: np.ndarray
-    labels: np.ndarray
-    targets: np.ndarray
-    predictions: np.ndarray
-    pair_count: int
-    forward_passes: int
-    mask_rows: int
-    units: int
-    wall_time_s: float
-    params: dict = field(default_factory=dict)
-    strength: Optional[np.ndarray] = None
-
-
-@dataclass
-class Decomposition(Result):
-    """Exact efficiency decomposition (n <= 16 cells, all 2^n coalitions):
-
-        v(N) - v(∅) = Σ_i φ^(0)(i) + Σ_m order_totals[m] + residual,
-        order_totals[m] = Σ_{i≠j} J^(m)(i, j),  J^(m) = (n-1-m)/(n(n-1)) I^(m),
-
-    for the clean image, and with an adversarial image the same for x' plus ``delta_order_totals``
-    = clean - adversarial (the exact attacking utility of each order) and ``attack_utility``
-    = Δv(N) = Σ_i Δφ^(0)(i) + Σ_m delta_order_totals[m]. ``residual`` vanishes to float precision.
-    ``phi0``/``shapley`` are (rows, cols) maps.
-    """
-
-    n: int
-    grid: str
-    orders: np.ndarray
-    ratios: np.ndarray
-    v_full: float
-    v_empty: float
-    total: float
-    phi0: np.ndarray
-    phi0_sum: float
-    shapley: np.ndarray
-    order_totals: np.ndarray
-    pairwise_total: float
-    residual: float
-    adv_v_full: Optional[float]
-    adv_v_empty: Optional[float]
-    adv_total: Optional[float]
-    adv_phi0_sum: Optional[float]
-    adv_order_totals: Optional[np.ndarray]
-    adv_residual: Optional[float]
-    delta_order_totals: Optional[np.ndarray]
-    attack_utility: Optional[float]
-    attack_single: Optional[float]
-    label: Optional[int]
-    target: int
-    prediction: int
-    adv_prediction: Optional[int]
-    forward_passes: int
-    wall_time_s: float
-    params: dict = field(default_factory=dict)
-
-    def parts(self, bands: int = 3, adversarial: bool = False) -> list[tuple[str, float]]:
-        """Waterfall parts of v(N) - v(∅): the single cells, then the orders in ``bands`` equal bands."""
-        totals = self.adv_order_totals if adversarial else self.order_totals
-        single = self.adv_phi0_sum if adversarial else self.phi0_sum
-        if totals is None:
-            raise ValueError("no adversarial image in this decomposition")
-        parts = [("single cells Σφ⁽⁰⁾", float(single))]
-        for band in np.array_split(np.arange(len(totals)), max(1, min(bands, len(totals)))):
-            parts.append((f"orders m={band[0]}–{band[-1]}", float(np.sum(totals[band]))))
-        return parts
-
-
-@dataclass
-class ImageReport(Result):
-    """What ``mimi analyze`` writes: the prediction, the attack (if any), the order profile
-    (clean, adversarial, ΔJ) and the Shapley map, with standard errors."""
-
-    model: str
-    source: str
-    label: Optional[int]
-    target: int
-    classes: Optional[list]
-    prediction: int
-    probabilities: np.ndarray
-    image: np.ndarray
-    profile: InteractionProfile
-    shapley: Optional[ShapleyMap]
-    attack: Optional[Result]
-    forward_passes: int
-    wall_time_s: float
-    params: dict = field(default_factory=dict)
-
-    def summary(self) -> str:
-        """A few human-readable lines for the terminal."""
-        name = (lambda c: self.classes[c] if self.classes and 0 <= c < len(self.classes) else str(c))
-        p = self.profile
-        lines = [f"{self.model} on {self.source}: predicted {name(self.prediction)} "
-                 f"(p = {self.probabilities[self.prediction]:.3f}); label {'?' if self.label is None else name(self.label)}; "
-                 f"value of {name(self.target)}: v(N) = {p.v_full:.3f}, v(∅) = {p.v_empty:.3f}"]
-        if p.adv_mean is not None:
-            lines.append(f"attack: predicted {name(p.adv_prediction)}; attacking utility v(N|x) - v(N|x') = "
-                         f"{p.attack_utility:.3f} (single cells {p.attack_single:.3f}, pairs {p.attack_pairwise:.3f})")
-        lines.append(f"profile: {p.estimand}; SEs cover {p.se_covers}")
-        if p.adv_mean is not None:
-            lines.append(f"ΔJ column: {p.delta_j_estimand}")
-        if p.precision and not p.precision["reached"]:
-            lines.append(f"target precision not reached: {p.precision['message']}")
-        header = f"{'ratio':>6} {'m':>3} {'I clean':>17}" + (f" {'I adversarial':>17} {'ΔJ':>17}" if p.adv_mean is not None else "")
-        lines.append(header)
-        for k, (r, m) in enumerate(zip(p.ratios, p.orders)):
-            row = f"{r:6.2f} {m:3d} {p.clean_mean[k]:9.4f} ± {p.clean_se[k]:.4f}"
-            if p.adv_mean is not None:
-                row += f" {p.adv_mean[k]:9.4f} ± {p.adv_se[k]:.4f} {p.delta_j[k]:9.4f} ± {p.delta_j_se[k]:.4f}"
-            lines.append(row)
-        lines.append(f"{self.forward_passes:,} forward passes in {self.wall_time_s:.1f} s")
-        return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- shared setup
-Image = Union[torch.Tensor, np.ndarray]
-Target = Union[str, int]
-
-
-def _as_image(image: Image, name: str = "image") -> torch.Tensor:
-    image = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image).float()
-    if image.ndim != 3:
-        raise ValueError(f"{name} must be (C, H, W), got shape {tuple(image.shape)}")
-    if image.numel() and (image.min() < 0 or image.max() > 1):
-        raise ValueError(f"{name} values must be in [0, 1], got [{image.min():.3g}, {image.max():.3g}]")
-    return image
-
-
-def check_grid(grid, height: int, width: int) -> Grid:
-    rows, cols = parse_grid_spec(grid)
-    if max(rows, cols) > MAX_GRID_SIDE:
-        raise ValueError(f"grid {rows}x{cols} is too fine for the analysis: at most {MAX_GRID_SIDE} cells a side")
-    return Grid.parse(grid, height, width)
-
-
-def check_samples(samples: int, name: str = "samples") -> int:
-    """:func:`mimi.interactions.game.check_samples` with the analysis bound MAX_SAMPLES."""
-    return check_units(samples, name, MAX_SAMPLES)
-
-
-def resolve_orders(n: int, orders=None, ratios=None) -> tuple[np.ndarray, np.ndarray]:
-    """(orders m, their ratios r): ``orders`` as given ("all": 0..n-2), else m = int((n-2) r) for
-    ``ratios`` (default the paper's), duplicates removed; the ratio of a given order is m / (n-2)."""
-    if orders is not None and ratios is not None:
-        raise ValueError("give orders or ratios, not both")
-    if isinstance(orders, str):
-        if orders != "all":
-            raise ValueError(f"orders must be a list of integers or 'all', got {orders!r}")
-        orders = range(n - 1)
-    if orders is not None:
-        values = np.asarray(list(orders))
-        if values.size == 0:
-            raise ValueError("orders is empty; give at least one order m in 0..n-2")
-        if values.dtype.kind not in "iu":
-            raise ValueError(f"orders must be integers 0..{n - 2}, got {values.tolist()}")
-        bad = values[(values < 0) | (values > n - 2)]
-        if bad.size:
-            raise ValueError(f"order {int(bad[0])} is outside 0..{n - 2} for a grid of n={n} cells")
-        values = np.unique(values)
-        return values.astype(np.int64), values / max(1, n - 2)
-    ratios = np.asarray(PAPER_RATIOS if ratios is None else list(ratios), dtype=np.float64)
-    found = paper_orders(n, ratios)
-    first_ratio = {int(np.int64((n - 2) * r + 1e-9)): float(r) for r in ratios[::-1]}
-    return found, np.array([first_ratio[int(m)] for m in found])
-
-
-def resolve_pairs(grid: Grid, pairs, pair_count: Optional[int], seed: int) -> np.ndarray:
-    """The pair set (:func:`pair_set_of`), then ``pair_count`` of them drawn at random (seeded) when
-    given, as in the paper (200 random pairs)."""
-    found = pair_set_of(grid, pairs)
-    if pair_count is not None:
-        if isinstance(pair_count, bool) or not isinstance(pair_count, (int, np.integer)) or pair_count < 1:
-            raise ValueError(f"pair_count must be a positive integer, got {pair_count!r}")
-        found = sample_pairs(found, int(pair_count), seed)
-    return found
-
-
-def pair_set_of(grid: Grid, pairs) -> np.ndarray:
-    """The pair set: "neighbors" (8-neighbour cells), "all", or explicit (i, j) pairs."""
-    if isinstance(pairs, str):
-        if pairs == "neighbors":
-            found = neighbor_pairs_of(grid.rows, grid.cols)
-        elif pairs == "all":
-            found = all_pairs_of(grid.n)
-        else:
-            raise ValueError(f"unknown pair set {pairs!r}; choose {', '.join(PAIR_SETS)} or give (i, j) pairs")
-    else:
-        found = np.asarray(list(pairs), dtype=np.int64).reshape(-1, 2)
-        if found.size == 0:
-            raise ValueError("pairs is empty; give at least one pair (i, j)")
-        bad = [(int(i), int(j)) for i, j in found if i == j or not (0 <= i < grid.n and 0 <= j < grid.n)]
-        if bad:
-            raise ValueError(f"pair {bad[0]} is invalid for a {grid.spec} grid: cells must differ and be in 0..{grid.n - 1}")
-    return found
-
-
-def resolve_cell(grid: Grid, cell) -> int:
-    if isinstance(cell, (tuple, list, np.ndarray)) and len(cell) == 2:
-        return grid.index(int(cell[0]), int(cell[1]))
-    if isinstance(cell, bool) or not isinstance(cell, (int, np.integer)):
-        raise ValueError(f"cell must be an index or (row, col), got {cell!r}")
-    grid.cell(int(cell))  # range check
-    return int(cell)
 
 
 @dataclass
@@ -509,96 +86,6 @@ def _setup(model: nn.Module, image: Image, label: Optional[int], adv_image: Opti
                   probs[1] if paired else None, paired, params)
 
 
-def _dry_rows(estimator, n: int, *args, **kwargs) -> int:
-    """Mask rows an estimator will evaluate: its masks do not depend on the values, so a run on a
-    zero game with the same seed draws the same masks (a cheap numpy pass, for exact progress)."""
-    zero = (lambda masks: np.zeros(len(masks)))
-    with np.errstate(invalid="ignore", divide="ignore"):  # ratios of a zero game are 0/0
-        return int(estimator(zero, n, *args, **kwargs).forward_passes)
-
-
-def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, pilot: int = 0,
-                  coverage: int = DEFAULT_COVERAGE, pair_count: Optional[int] = None,
-                  contexts: Optional[int] = None) -> int:
-    """v(∅), v(N), the n singletons, and the estimator's rows (one replicate). With a pilot the
-    allocation depends on the values: the count is then that of a game of iid noise (equal variances),
-    an estimate."""
-    kwargs = dict(pilot=pilot, coverage=coverage, pair_count=pair_count, contexts=contexts)
-    if not pilot:
-        return n + 2 + _dry_rows(sample_order_profile, n, pair_set, orders, samples, seed, **kwargs)
-    rng = np.random.default_rng(seed)
-    noise = (lambda masks: rng.standard_normal(len(masks)))
-    return n + 2 + int(sample_order_profile(noise, n, pair_set, orders, samples, seed, **kwargs).forward_passes)
-
-
-def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int, coverage: int = DEFAULT_COVERAGE) -> int:
-    return _dry_rows(sample_cell_heatmap, n, cell, orders, samples, seed, coverage=coverage)
-
-
-def disentanglement_orders(n: int, orders=None, ratios=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(orders, ratios, trivial) of a D^(m) curve: as :func:`resolve_orders`; an order m = 0 or n-2 has
-    one context per pair, so D^(m) = 1 by construction (``trivial``): dropped from ``ratios`` (the
-    default), kept and flagged when ``orders`` are given."""
-    order_values, ratio_values = resolve_orders(n, orders, ratios)
-    trivial = (order_values == 0) | (order_values == n - 2)
-    if orders is not None:
-        return order_values, ratio_values, trivial
-    if trivial.all():
-        raise ValueError(f"the ratios give only the trivial orders {order_values.tolist()} (m = 0 or n-2 = {n - 2}: "
-                         f"one context per pair, D = 1 by construction); choose ratios strictly between them")
-    return order_values[~trivial], ratio_values[~trivial], trivial[~trivial]
-
-
-def _image_plans(grid: Grid, pairs, pair_count: Optional[int], seed: int, images: int) -> list[tuple[int, np.ndarray]]:
-    """Per image b: its seed, drawn from (seed, b), and its pairs (its own ``pair_count`` draw from the set)."""
-    seeds = [int(np.random.SeedSequence([int(seed), b]).generate_state(1)[0]) for b in range(images)]
-    return [(image_seed, resolve_pairs(grid, pairs, pair_count, image_seed)) for image_seed in seeds]
-
-
-def _disentanglement_rows(n: int, plans, orders, samples: int, coverage: int, contexts: Optional[int] = None) -> int:
-    """Mask rows of D^(m) over images with these (seed, pairs) plans: one game of one image each."""
-    return sum(_dry_rows(sample_disentanglement, n, image_pairs, orders, samples, image_seed, coverage=coverage,
-                         contexts=contexts)
-               for image_seed, image_pairs in plans)
-
-
-def _shapley_rows(n: int, samples: int) -> int:
-    """2 (n-1) rows per antithetic pair, v(∅) and v(N) by the estimator and once more for the result."""
-    return 2 * (n - 1) * samples + 4
-
-
-def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequence[int] = (28, 28), images: int = 1,
-                           orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                           samples: int = 32, contexts: Optional[int] = None, seed: int = 0, cell=0,
-                           pilot: int = 0, coverage: int = DEFAULT_COVERAGE) -> int:
-    """Forward passes (images through the model) of ``computation`` with these parameters, without
-    running the model (exact, except for a profile with a ``pilot``, whose allocation depends on values): "profile", "heatmap", "shapley", "disentanglement" or "decomposition".
-    ``images`` is 2 for clean + adversarial, B for disentanglement; ``image_shape`` is (H, W).
-    The same checks as the computation itself (ValueError naming the value)."""
-    grid_ = check_grid(grid, *image_shape[-2:])
-    n = grid_.n
-    if computation == "decomposition":
-        if n > EXACT_LIMIT:
-            raise ValueError(f"grid {grid_.spec} has n={n} cells; the exact decomposition needs n <= {EXACT_LIMIT}")
-        return images * 2 ** n
-    samples = check_samples(samples)
-    if computation == "shapley":
-        return images * _shapley_rows(n, samples)
-    if computation == "heatmap":
-        order_values, _ = resolve_orders(n, orders, None if orders is not None else ratios)
-        return images * _heatmap_rows(n, resolve_cell(grid_, cell), order_values, samples, seed, coverage)
-    if computation == "profile":
-        order_values, _ = resolve_orders(n, orders, ratios)
-        return images * _profile_rows(n, pair_set_of(grid_, pairs), order_values, samples, seed, pilot, coverage,
-                                      pair_count, contexts)
-    if computation == "disentanglement":
-        order_values, _, _ = disentanglement_orders(n, orders, ratios)
-        return _disentanglement_rows(n, _image_plans(grid_, pairs, pair_count, seed, images), order_values, samples,
-                                     coverage, contexts)
-    raise ValueError(f"unknown computation {computation!r}; choose profile, heatmap, shapley, disentanglement "
-                     f"or decomposition")
-
-
 def _ends(setup: _Setup) -> np.ndarray:
     """v(∅), v(N) and v({i}) for every cell: (n + 2, G)."""
     n = setup.grid.n
@@ -613,8 +100,9 @@ def _split(est: Estimate, paired: bool) -> tuple[Estimate, Optional[Estimate], O
         return est, None, None
     return est.game(0), est.game(1), est.difference(0, 1)
 
-
 # --------------------------------------------------------------------------- the API
+
+
 def interaction_profile(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
                         grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
                         samples: int = 32, contexts: Optional[int] = None, pilot: int = 0,
@@ -931,8 +419,9 @@ def decomposition(model: nn.Module, image: Image, label: Optional[int], adv_imag
         adv_prediction=setup.adv_prediction, forward_passes=game.forward_passes,
         wall_time_s=time.perf_counter() - start, params=setup.params)
 
-
 # --------------------------------------------------------------------------- compositions
+
+
 def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAULTS["eps"],
                steps: int = DEFAULTS["steps"], step_size: Optional[float] = None, norm: str = DEFAULTS["norm"],
                restarts: int = 1, stop_utility: Optional[float] = DEFAULTS["stop_utility"],
