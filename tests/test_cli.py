@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from mimi.cli import main
 
 
@@ -58,3 +60,10 @@ def test_console_script_prints_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mimi", "train", "--recipe", "nope"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["population", "--models", "all"], ["defenses", "--models", "all"],
+                                     ["train", "--recipe", "standard"]])
+def test_a_thread_count_below_one_is_refused_by_every_command(command, capsys):
+    assert main([*command, "--threads", "0"]) == 2
+    assert "--threads must be >= 1, got 0" in capsys.readouterr().err

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import shlex
 
-import torch
 
 from mimi import zoo
 from mimi.cli import CommandError
-from mimi.cli.common import add_device, resolve_device, writable_path
+from mimi.cli.common import add_device, add_threads, apply_threads, resolve_device, writable_path
 from mimi.cli.population import parse_images
 from mimi.defenses import DEFENSES_DIR, KINDS, run_study, study_path
 from mimi.detection import MAX_BOOTSTRAP
@@ -48,14 +47,13 @@ def register(sub) -> None:
     p.add_argument("--out", default=str(DEFENSES_DIR), help="output folder (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="per-image seeds are drawn from (seed, gallery index)")
     p.add_argument("--zoo-dir", help="folder of model cards and weights (default: the shipped zoo)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    add_threads(p)
     add_device(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     kinds = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:

@@ -19,7 +19,7 @@ import torch
 from mimi import registry, zoo
 from mimi.attacks.base import NORMS, check_eps, check_step_size, check_steps
 from mimi.cli import CommandError
-from mimi.cli.common import add_device, resolve_device, writable_path
+from mimi.cli.common import add_device, add_threads, apply_threads, resolve_device, writable_path
 from mimi.data import ImageSet, load_cifar10, load_fashion_mnist, load_gallery
 from mimi.evaluation import EVAL_ATTACKS, AccuracyResult, evaluate
 from mimi.images import gallery_images, load_image_folder
@@ -66,7 +66,7 @@ def register(sub) -> None:
     p.add_argument("--update-card", action="store_true",
                    help="write the numbers into the model's card (a zoo card needs the card protocol on the full "
                         "test set; a registered model records what was measured)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    add_threads(p)
     add_device(p)
     p.set_defaults(run=run)
 
@@ -135,8 +135,7 @@ def registered_evaluation(result: AccuracyResult, machine: str) -> dict:
 def run(args) -> int:
     from mimi.training import machine_description
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     if args.limit is not None and args.limit < 1:
         raise CommandError(f"--limit must be >= 1, got {args.limit}")
     zoo_dir = zoo.ZOO_DIR

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import shlex
 
-import torch
 
 from mimi import zoo
 from mimi.cli import CommandError
-from mimi.cli.common import add_device, resolve_device, writable_path
+from mimi.cli.common import add_device, add_threads, apply_threads, resolve_device, writable_path
 from mimi.population import POPULATION_DIR, balanced_indices, gallery_profile, reference_path
 from mimi.progress import TerminalBar
 
@@ -66,14 +65,13 @@ def register(sub) -> None:
     p.add_argument("--out", default=str(POPULATION_DIR), help="output folder (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="per-image seeds are drawn from (seed, gallery index)")
     p.add_argument("--zoo-dir", help="folder of model cards and weights (default: the shipped zoo)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    add_threads(p)
     add_device(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     zoo_dir = args.zoo_dir or zoo.ZOO_DIR
     available = zoo.names(zoo_dir)
     names = zoo.names(zoo_dir, registered=False) if args.models.strip() == "all" else [n.strip() for n in args.models.split(",") if n.strip()]

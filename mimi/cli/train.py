@@ -9,7 +9,7 @@ import torch
 
 from mimi import zoo
 from mimi.cli import CommandError
-from mimi.cli.common import add_device, resolve_device, writable_path
+from mimi.cli.common import add_device, add_threads, apply_threads, resolve_device, writable_path
 from mimi.data import load_dataset
 from mimi.evaluation import evaluate
 from mimi.models import build
@@ -44,14 +44,13 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, help="train on the first N images only (for quick trials)")
     p.add_argument("--eval-limit", type=int, help="evaluate on the first N test images only")
     p.add_argument("--checkpoint", help="checkpoint file; training resumes from it (default: <out>/<name>.ckpt)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    add_threads(p)
     add_device(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     device = resolve_device(args.device)
     if args.recipe == "dropout" and args.dataset != "fashion-mnist":
         raise CommandError("the dropout recipe builds the Fashion-MNIST small-cnn; use --dataset fashion-mnist")
