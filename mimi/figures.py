@@ -46,8 +46,11 @@ def _finish(fig: go.Figure, title: str, height: int, side_legend: bool = False) 
     titles or a subtitle would collide with it."""
     legend = (dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.01) if side_legend
               else dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
-    fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template=TEMPLATE, height=height,
-                      margin=dict(l=10, r=10, t=70 if "<br>" in title else 60, b=10), legend=legend)
+    lines = title.count("<br>")   # subtitle lines: the title block grows downwards from the top
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top",
+                                 pad=dict(t=16)),
+                      template=TEMPLATE, height=height + 15 * lines,
+                      margin=dict(l=10, r=10, t=64 + 15 * lines, b=10), legend=legend)
     return fig
 
 
@@ -130,8 +133,10 @@ def _pair_set_words(p: Any) -> str:
 
 
 def _subtitle(title: str, profiles: Mapping[str, Any]) -> str:
+    """The title over one short subtitle line per clause, so that a narrow chart (1000 px pages) shows it all."""
     notes = list(dict.fromkeys(_pair_set_words(p) for p in profiles.values() if hasattr(p, "pair_set_size")))
-    return title if not notes else f"{title}<br><sup>{' · '.join(notes)}</sup>"
+    clauses = [clause for note in notes for clause in note.split("; ")]
+    return title + "".join(f"<br><sup>{clause}</sup>" for clause in clauses)
 
 
 def _reference(name: str, profile: Any, references: Mapping[str, Any] | None) -> Any:
@@ -177,8 +182,8 @@ def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interac
     :class:`mimi.population.GalleryProfile`) adds, in that model's panel, a grey tick on each bar at the
     same quantity averaged over the gallery, only where its settings match the profile's."""
     names = list(profiles)
-    fig = make_subplots(rows=1, cols=max(1, len(names)), shared_yaxes=shared_y,
-                        horizontal_spacing=0.03 if shared_y else 0.07, subplot_titles=names)
+    fig = make_subplots(rows=1, cols=max(1, len(names)), shared_yaxes=shared_y,   # room for each panel's ticks
+                        horizontal_spacing=0.03 if shared_y else 0.12, subplot_titles=names)
     shown: set[str] = set()
     for col, name in enumerate(names, start=1):
         p = profiles[name]

@@ -36,12 +36,12 @@ def loo_figure(results: Mapping[str, Any], title: str = "Leave-one-out attributi
     """Per model (one row): the clean and the adversarial input's LOO maps (:class:`mimi.detection.LeaveOneOut`)
     on one diverging scale per row, each titled with its target class and IQR (ML-LOO's statistic)."""
     names = list(results)
-    titles = []
+    titles = []    # one short title per panel, on two lines, so that neighbours never run together
     for name in names:
         r = results[name]
         for label, a in (("clean", r.clean), ("adversarial", r.adversarial)):
-            titles.append("" if a is None else f"{name}: {label} (class {a.target}), IQR = {a.iqr:.3f}")
-    fig = make_subplots(rows=len(names), cols=2, horizontal_spacing=0.06, vertical_spacing=0.12,
+            titles.append("" if a is None else f"{name}: {label}<br>class {a.target}, IQR = {a.iqr:.3f}")
+    fig = make_subplots(rows=len(names), cols=2, horizontal_spacing=0.06, vertical_spacing=0.16,
                         subplot_titles=titles)
     for row, name in enumerate(names, start=1):
         r = results[name]
@@ -57,7 +57,8 @@ def loo_figure(results: Mapping[str, Any], title: str = "Leave-one-out attributi
                                      hovertemplate="cell (%{y}, %{x})<br>a = %{z:.4f}<extra>" + f"{name}, {label}"
                                                    "</extra>"), row, col)
     _map_axes(fig, len(names), 2)
-    return _finish(fig, title, 300 * len(names) + 40)
+    fig = _finish(fig, title, 300 * len(names) + 40)
+    return fig.update_layout(margin_t=fig.layout.margin.t + 18)   # the panel titles' second line
 
 
 def roc_figure(studies: Mapping[str, Any], title: str | None = None) -> go.Figure:

@@ -29,8 +29,6 @@ PATHS = {"home": "", "attack": "attack", "interactions": "interactions", "pairs"
          "recovery": "recovery", "study": "study", "models": "models"}
 CHARTS = {"home": 0, "attack": 4, "interactions": 4, "pairs": 2, "disentanglement": 1, "defenses": 4, "detection": 3,
           "recovery": 2, "study": 3, "models": 0}
-#: Smaller work for the heavy pages when the CPU is shared (URL parameters, as a user could share them).
-LIGHT = "?images=3&dsamples=2&samples=2&pcount=8&dgrid=2x2"
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")]
@@ -133,8 +131,7 @@ def problems(page) -> list[str]:
 def test_every_path_renders_its_charts_without_errors(server, browser, name, tmp_path):
     page = new_page(browser, 1440, 1800)
     try:
-        query = LIGHT if name in ("disentanglement", "defenses") else ""
-        page.goto(f"{server}/{PATHS[name]}{query}", wait_until="domcontentloaded")
+        page.goto(f"{server}/{PATHS[name]}", wait_until="domcontentloaded")   # at the defaults, as a teacher sees it
         wait_until_idle(page, CHARTS[name])
         assert problems(page) == []
         assert page.locator(".js-plotly-plot").count() >= CHARTS[name]
