@@ -135,7 +135,8 @@ def test_every_path_renders_its_charts_without_errors(server, browser, name, tmp
         wait_until_idle(page, CHARTS[name])
         assert problems(page) == []
         assert page.locator(".js-plotly-plot").count() >= CHARTS[name]
-        assert page.locator('[data-testid="stSidebar"] img').count() >= 10   # gallery thumbnails + preview
+        page.wait_for_function(   # gallery thumbnails + preview (a page without charts may be idle before them)
+            "() => document.querySelectorAll('[data-testid=\"stSidebar\"] img').length >= 10", timeout=60_000)
         shot = tmp_path / f"{name}.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
