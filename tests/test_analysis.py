@@ -189,7 +189,7 @@ def test_targets(model, images):
     (dict(samples=1), "samples must be an integer in 2..1024"),
     (dict(orders=[0, 9]), "order 9 is outside 0..7"),
     (dict(orders=[1], ratios=[0.5]), "not both"),
-    (dict(pairs=[(1, 1)]), r"pair \(1, 1\) is invalid"),
+    (dict(pairs=[(1, 1)]), r"pair \(1, 1\) has i == j"),
     (dict(pairs="diagonal"), "unknown pair set"),
     (dict(target=9), "target class 9 is outside 0..3"),
     (dict(value="prob"), "unknown value function"),

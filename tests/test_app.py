@@ -117,6 +117,7 @@ def test_a_good_upload_is_converted_and_attacked():
     assert not errors(at)
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "Inverted" in captions
+    assert "Preset to fmnist-standard's prediction" in captions          # the user is told where it came from
     image_captions = [img.caption for element in at.sidebar.get("image") for img in element.proto.imgs]
     assert any("What the model sees" in c for c in image_captions)
     assert params(at)["src"] == "upload" and "img" not in at.query_params

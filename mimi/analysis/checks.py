@@ -11,6 +11,7 @@ import torch
 from mimi.interactions import PAPER_RATIOS, paper_orders, sample_pairs
 from mimi.interactions import all_pairs as all_pairs_of
 from mimi.interactions import neighbor_pairs as neighbor_pairs_of
+from mimi.interactions.game import check_pairs
 from mimi.interactions.game import check_samples as check_units
 from mimi.players import Grid, parse_grid_spec
 
@@ -90,12 +91,7 @@ def pair_set_of(grid: Grid, pairs) -> np.ndarray:
         else:
             raise ValueError(f"unknown pair set {pairs!r}; choose {', '.join(PAIR_SETS)} or give (i, j) pairs")
     else:
-        found = np.asarray(list(pairs), dtype=np.int64).reshape(-1, 2)
-        if found.size == 0:
-            raise ValueError("pairs is empty; give at least one pair (i, j)")
-        bad = [(int(i), int(j)) for i, j in found if i == j or not (0 <= i < grid.n and 0 <= j < grid.n)]
-        if bad:
-            raise ValueError(f"pair {bad[0]} is invalid for a {grid.spec} grid: cells must differ and be in 0..{grid.n - 1}")
+        found = check_pairs(pairs, grid.n)
     return found
 
 

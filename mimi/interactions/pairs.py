@@ -21,8 +21,8 @@ def all_pairs(n: int) -> np.ndarray:
 def cell_pairs(cell: int, n: int) -> np.ndarray:
     """The pairs (cell, j) for every j != cell, in increasing j: (n-1, 2) (a heatmap's pair set)."""
     n = check_players(n)
-    if not 0 <= cell < n:
-        raise ValueError(f"cell {cell} is out of range for n={n} players (0..{n - 1})")
+    if isinstance(cell, bool) or not isinstance(cell, (int, np.integer)) or not 0 <= cell < n:
+        raise ValueError(f"cell {cell!r} is out of range for n={n} players (0..{n - 1})")
     others = np.delete(np.arange(n), cell)
     return np.stack([np.full(n - 1, cell), others], axis=1)
 

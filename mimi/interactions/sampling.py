@@ -58,7 +58,7 @@ import functools
 import numpy as np
 
 from mimi.interactions.estimate import Estimate
-from mimi.interactions.pairs import sample_pairs
+from mimi.interactions.pairs import cell_pairs, sample_pairs
 from mimi.interactions.game import (DEFAULT_BATCH_ROWS, CountingGame, Game, check_orders, check_pairs,
                                     check_players, check_positive_int, check_samples)
 
@@ -445,10 +445,8 @@ def sample_cell_heatmap(v: Game, n: int, cell: int, orders, samples: int = 32, s
     (low orders) or v(N\\R) and v(N\\R\\cell) (high orders): about 2 rows per Δv instead of 4.
     Orders are sampled independently, so the pooled SE is the stratified one over the orders."""
     n = check_players(n)
-    if isinstance(cell, bool) or not isinstance(cell, (int, np.integer)) or not 0 <= cell < n:
-        raise ValueError(f"cell {cell!r} is out of range for n={n} players (0..{n - 1})")
-    others = np.delete(np.arange(n), cell)
-    pairs = np.stack([np.full(n - 1, cell), others], axis=1)
+    pairs = cell_pairs(cell, n)
+    others = pairs[:, 1]
     est = sample_order_interactions(v, n, pairs, orders, samples, seed, grouping=grouping, coverage=coverage,
                                     batch_rows=batch_rows)
     units = np.zeros((len(est.unit_values), est.mean.shape[0], n) + est.mean.shape[2:])

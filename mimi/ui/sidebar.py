@@ -70,6 +70,8 @@ def _label_picker(image: torch.Tensor, key: str, models: list[str], dev: str, cl
     label = st.selectbox(f"True class of {what}", range(len(classes)), index=predicted,
                          format_func=lambda c: classes[c], key=key,
                          help="The attack pushes the model away from this class. Preset: model A's prediction.")
+    if models:
+        st.caption(f"Preset to {models[0]}'s prediction ({classes[predicted]}): set the true class if it is wrong.")
     return int(label)
 
 
