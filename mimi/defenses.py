@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mimi.data import ASSETS_DIR
-from mimi.results import Result
+from mimi.results import Result, load_shipped_result
 
 DEFENSES_DIR = ASSETS_DIR / "defenses"
 KINDS = ("detection", "recovery", "strength")
@@ -37,11 +37,7 @@ def load_study(kind: str, name: str, folder: str | Path = DEFENSES_DIR) -> Optio
     if not path.exists():
         return None
     fix = f"recompute it with `mimi defenses --models {name} --only {kind}`"
-    try:
-        result = Result.from_json(path.read_text())
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise ValueError(f"the {kind} study {path} is unreadable or corrupt ({detail}); {fix}") from None
+    result = load_shipped_result(path, f"{kind} study", fix)
     model = result.params.get("model") if kind == "strength" else getattr(result, "model", None)
     if type(result).__name__ != RESULT_TYPES[kind] or model != name:
         raise ValueError(f"the {kind} study {path} holds a {type(result).__name__} of model {model!r}, not the "

@@ -32,7 +32,7 @@ from torch import nn
 
 from mimi.data import ASSETS_DIR
 from mimi.progress import ProgressFn, report
-from mimi.results import Result
+from mimi.results import Result, load_shipped_result
 
 POPULATION_DIR = ASSETS_DIR / "population"
 #: The interaction settings of DEFAULTS that the profile uses, and its attack settings.
@@ -218,11 +218,7 @@ def load_gallery_profile(name: str, folder: str | Path = POPULATION_DIR) -> Opti
     if not path.exists():
         return None
     fix = f"recompute it with `mimi population --models {name}`"
-    try:
-        result = GalleryProfile.from_json(path.read_text())
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise ValueError(f"the gallery reference {path} is unreadable or corrupt ({detail}); {fix}") from None
+    result = load_shipped_result(path, "gallery reference", fix, GalleryProfile)
     problem = _inconsistency(result, name)
     if problem:
         raise ValueError(f"the gallery reference {path} is inconsistent ({problem}); {fix}")

@@ -93,3 +93,13 @@ class Result:
 def load_result(path: str | Path) -> Result:
     """Read any mimi result JSON file back into its result type."""
     return Result.from_json(Path(path).read_text())
+
+
+def load_shipped_result(path: Path, what: str, fix: str, kind: type[Result] = Result) -> Result:
+    """``kind.from_json`` of a precomputed file; any failure to read it becomes one ValueError naming
+    ``what`` the file is, the file, and ``fix`` (the command that rewrites it)."""
+    try:
+        return kind.from_json(path.read_text())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ValueError(f"the {what} {path} is unreadable or corrupt ({detail}); {fix}") from None
