@@ -288,6 +288,8 @@ def test_target_precision_through_the_image_api(model, images):
     capped = A.interaction_profile(model, x, 1, x_adv, **FAST, max_se=bound / 50, max_passes=3 * first.forward_passes)
     assert not capped.precision["reached"] and capped.forward_passes <= 3 * first.forward_passes + 2 * 11
     assert "best estimate within the budget" in capped.precision["message"]
+    spent = capped.forward_passes - 2 * (capped.n + 2)    # the estimator's passes; v(∅), v(N), v({i}) come first
+    assert f"after {spent:,} forward passes" in capped.precision["message"]
 
 
 @pytest.mark.parametrize("bad", [0, 1, 21])

@@ -89,7 +89,7 @@ def test_efficiency_holds_to_float_precision():
     scaled = lambda masks: 100.0 * v(masks)
     result = efficiency_decomposition(scaled, n)
     assert abs(result.residual) < 1e-9
-    assert result.forward_passes == 2 ** n
+    assert result.mask_rows == 2 ** n
     total = result.v_full - result.v_empty
     assert total == pytest.approx(result.phi0.sum() + result.order_totals.sum(), abs=1e-9)
     assert result.shapley.sum() == pytest.approx(total, abs=1e-9)

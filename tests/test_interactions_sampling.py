@@ -60,7 +60,7 @@ def test_paper_protocol_is_unbiased_and_counts_four_rows_per_context():
     est = paper_order_interactions(counter, n, PAIRS, [2, 3, 4], samples=120, seed=0)
     truth = np.array([[exact[m, i, j] for i, j in PAIRS] for m in [2, 3, 4]])
     assert np.all(np.abs(est.mean - truth) < 4 * est.se)
-    assert est.forward_passes == counter.rows == 4 * 120 * len(PAIRS) * 3
+    assert est.mask_rows == counter.rows == 4 * 120 * len(PAIRS) * 3
 
 
 def test_standard_errors_are_calibrated_for_pairs_and_for_the_profile():
@@ -109,15 +109,15 @@ def test_two_unit_profile_has_trustworthy_error_bars():
     assert est.units == 2 and est.info["strata"] == len(pairs)
 
 
-def test_forward_passes_are_the_rows_given_to_the_game():
+def test_mask_rows_are_the_rows_given_to_the_game():
     n = 9
     counter = Counter(smooth_game(n))
     est = sample_order_interactions(counter, n, neighbor_pairs(3, 3), [0, 2, 4, 6, 7], samples=7, seed=1,
                                     batch_rows=50)
-    assert est.forward_passes == counter.rows > 0
+    assert est.mask_rows == counter.rows > 0
     counter = Counter(table_game(n, games=3))
     est = sample_order_interactions(counter, n, PAIRS, [3], samples=4, seed=0)
-    assert est.forward_passes == counter.rows          # rows, not rows x games
+    assert est.mask_rows == counter.rows          # rows, not rows x games
 
 
 def test_top_and_bottom_orders_are_exact_with_few_passes():
@@ -151,7 +151,7 @@ def test_several_games_share_masks_and_give_differences_with_se():
     for g in range(2):
         alone = sample_order_interactions(single[g], n, PAIRS, [2, 3], samples=20, seed=9)
         np.testing.assert_allclose(joint.mean[..., g], alone.mean)
-        assert alone.forward_passes == joint.forward_passes
+        assert alone.mask_rows == joint.mask_rows
     diff = joint.difference(0, 1)
     np.testing.assert_allclose(diff.mean, joint.mean[..., 0] - joint.mean[..., 1])
     # a game against a shifted copy of itself: the difference is known exactly, SE 0 (common masks)
@@ -189,7 +189,7 @@ def test_sampled_shapley_values():
     assert np.all(np.abs(est.mean - exact) < 4 * est.se)
     values = exact_values(smooth_game(n, seed=6), n)
     np.testing.assert_allclose(est.unit_values.sum(axis=1), values[-1] - values[0], atol=1e-12)
-    assert est.forward_passes == counter.rows == 2 + 2 * 200 * (n - 1)
+    assert est.mask_rows == counter.rows == 2 + 2 * 200 * (n - 1)
 
 
 def test_disentanglement_matches_its_definition():
@@ -219,7 +219,7 @@ def test_paper_preset_uses_neighbour_pairs_and_ratio_orders():
     assert est.info["orders"] == paper_orders(16).tolist() == [1, 2, 4, 5, 7, 8, 9, 11, 12, 13, 14]
     assert len(est.info["pairs"]) == 10
     assert {tuple(p) for p in est.info["pairs"]} <= {tuple(p) for p in neighbor_pairs(4, 4)}
-    assert est.forward_passes == counter.rows == 4 * 3 * 10 * 11
+    assert est.mask_rows == counter.rows == 4 * 3 * 10 * 11
     assert len(neighbor_pairs(7, 7)) == 2 * 6 * 7 + 2 * 6 * 6
     assert cell_pairs(2, 4).tolist() == [[2, 0], [2, 1], [2, 3]]
 
@@ -270,7 +270,7 @@ def test_profile_with_neyman_allocation_is_unbiased_calibrated_and_counted():
     assert min(est.info["mean_rounds_per_group"]) > 1.5
     counter = Counter(v)
     est = sample_order_profile(counter, n, pairs, [3, n - 2], samples=3, seed=0, pilot=4)
-    assert est.forward_passes == counter.rows
+    assert est.mask_rows == counter.rows
     plain = Counter(v)
     sample_order_profile(plain, n, pairs, [n - 2], samples=3, seed=0, pilot=4)
     assert plain.rows == 1 + n + len(pairs)        # no pilot for a deterministic order
@@ -283,7 +283,7 @@ def test_neyman_allocation_lowers_the_variance_for_the_rows_spent():
     work = {}
     for pilot in (0, 4):
         runs = [sample_order_profile(v, n, pairs, [4], samples=4, seed=s, pilot=pilot) for s in range(40)]
-        work[pilot] = np.var([r.mean[0] for r in runs]) * runs[0].forward_passes
+        work[pilot] = np.var([r.mean[0] for r in runs]) * runs[0].mask_rows
     assert work[4] < 0.8 * work[0]
 
 
@@ -360,7 +360,7 @@ def test_combined_replicates_average_with_root_sum_square_errors():
     combined = Estimate.combine(parts)
     np.testing.assert_allclose(combined.mean, np.mean([p.mean for p in parts], axis=0))
     np.testing.assert_allclose(combined.se, np.sqrt(np.sum([p.se ** 2 for p in parts], axis=0)) / 3)
-    assert combined.forward_passes == 15 and combined.info["replicates"] == 3
+    assert combined.mask_rows == 15 and combined.info["replicates"] == 3
 
 
 def test_profile_over_drawn_pairs_covers_the_whole_pair_set_truth():
@@ -402,12 +402,28 @@ def test_target_precision_adds_replicates_until_the_se_bound_or_the_budget():
     target = float(first.se.max()) / 2
     est = sample_order_profile(v, n, pairs, [3, 5], samples=2, seed=0, pair_count=5, max_se=target)
     assert est.se.max() <= target and est.info["precision"]["reached"]
-    assert est.forward_passes == first.forward_passes * est.info["replicates"] >= 2 * first.forward_passes
+    assert est.mask_rows == first.mask_rows * est.info["replicates"] >= 2 * first.mask_rows
     capped = sample_order_profile(v, n, pairs, [3, 5], samples=2, seed=0, pair_count=5, max_se=target / 100,
-                                  max_passes=3 * first.forward_passes)
+                                  max_rows=3 * first.mask_rows)
     assert capped.info["replicates"] == 3 and not capped.info["precision"]["reached"]
     assert "best estimate within the budget" in capped.info["precision"]["message"]
 
+    assert f"{capped.mask_rows:,} mask rows" in capped.info["precision"]["message"]
+
+
+def test_old_names_of_the_mask_row_count_warn_and_agree():
+    """``forward_passes`` meant mask rows in the engine (images in the results): renamed ``mask_rows``."""
+    n = 10
+    v = smooth_game(n, seed=2)
+    pairs = neighbor_pairs(2, 5)
+    est = sample_order_profile(v, n, pairs, [3], samples=2, seed=0, pair_count=5, max_se=1e-9,
+                               max_rows=1)
+    with pytest.warns(DeprecationWarning, match="mask_rows"):
+        assert est.forward_passes == est.mask_rows
+    with pytest.warns(DeprecationWarning, match="max_rows"):
+        old = sample_order_profile(v, n, pairs, [3], samples=2, seed=0, pair_count=5, max_se=1e-9, max_passes=1)
+    np.testing.assert_array_equal(old.mean, est.mean)
+    assert old.info["precision"] == est.info["precision"]
 
 def test_contexts_cap_keeps_each_pair_unbiased_and_costs_four_rows_per_context():
     """With ``contexts=c`` a unit keeps the first c blocks disjoint from each pair (chosen by block index,
@@ -421,6 +437,6 @@ def test_contexts_cap_keeps_each_pair_unbiased_and_costs_four_rows_per_context()
     est = sample_order_interactions(v, n, pairs, orders, samples=400, seed=3, contexts=1)
     truth = np.array([[exact[m, i, j] for i, j in pairs] for m in orders])
     assert np.all(np.abs(est.mean - truth) <= 4 * est.se)
-    assert est.forward_passes == 400 * len(orders) * len(pairs) * 4
+    assert est.mask_rows == 400 * len(orders) * len(pairs) * 4
     two = sample_order_interactions(v, n, pairs, orders, samples=5, seed=3, contexts=2)
-    assert two.forward_passes == 5 * len(orders) * len(pairs) * 4 * 2 and two.info["contexts_per_unit"] == 2
+    assert two.mask_rows == 5 * len(orders) * len(pairs) * 4 * 2 and two.info["contexts_per_unit"] == 2

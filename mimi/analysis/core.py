@@ -100,6 +100,18 @@ def _split(est: Estimate, paired: bool) -> tuple[Estimate, Optional[Estimate], O
         return est, None, None
     return est.game(0), est.game(1), est.difference(0, 1)
 
+def _precision_in_passes(precision: Optional[dict], est: Estimate, max_passes: Optional[int],
+                         images: int) -> Optional[dict]:
+    """The engine's target-precision outcome (in mask rows) restated in forward passes, rows x ``images``."""
+    if precision is None:
+        return None
+    spent = est.mask_rows * images
+    message = ("" if precision["reached"] else
+               f"the largest SE is {float(np.max(est.se)):.3g} > max_se={precision['max_se']:g} after {spent:,} "
+               f"forward passes, the most max_passes={max_passes} allows; this is the best estimate within the budget")
+    return {"max_se": precision["max_se"], "max_passes": max_passes, "reached": precision["reached"],
+            "replicates": precision["replicates"], "message": message}
+
 # --------------------------------------------------------------------------- the API
 
 
@@ -144,7 +156,7 @@ def interaction_profile(model: nn.Module, image: Image, label: Optional[int], ad
     # max_passes counts images through the model; the engine counts mask rows (x 2 with x')
     est = sample_order_profile(game, n, population, order_values, samples, seed_r, pair_count=pair_count,
                                contexts=contexts, pilot=pilot, coverage=coverage, max_se=max_se,
-                               max_passes=None if max_passes is None else max(1, max_passes // game.count))
+                               max_rows=None if max_passes is None else max(1, max_passes // game.count))
     game.tracker.finish()
     clean, adv, diff = _split(est, setup.paired)
     phi0_sum = (ends[2:] - ends[0]).sum(axis=0)
@@ -163,7 +175,7 @@ def interaction_profile(model: nn.Module, image: Image, label: Optional[int], ad
                           f"the part of ΔJ^(m) carried by the {len(population)} {described} (ΔJ^(m) sums over "
                           f"all {n * (n - 1) // 2} pairs)"),
         se_covers=est.info["se_covers"], replicates=int(est.info.get("replicates", 1)),
-        precision=est.info.get("precision"),
+        precision=_precision_in_passes(est.info.get("precision"), est, max_passes, game.count),
         clean_mean=clean.mean, clean_se=clean.se,
         adv_mean=None if adv is None else adv.mean, adv_se=None if adv is None else adv.se,
         diff=None if diff is None else diff.mean, diff_se=None if diff is None else diff.se,

@@ -18,7 +18,7 @@ def _dry_rows(estimator, n: int, *args, **kwargs) -> int:
     zero game with the same seed draws the same masks (a cheap numpy pass, for exact progress)."""
     zero = (lambda masks: np.zeros(len(masks)))
     with np.errstate(invalid="ignore", divide="ignore"):  # ratios of a zero game are 0/0
-        return int(estimator(zero, n, *args, **kwargs).forward_passes)
+        return int(estimator(zero, n, *args, **kwargs).mask_rows)
 
 
 def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, pilot: int = 0,
@@ -32,7 +32,7 @@ def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, pilot: int 
         return n + 2 + _dry_rows(sample_order_profile, n, pair_set, orders, samples, seed, **kwargs)
     rng = np.random.default_rng(seed)
     noise = (lambda masks: rng.standard_normal(len(masks)))
-    return n + 2 + int(sample_order_profile(noise, n, pair_set, orders, samples, seed, **kwargs).forward_passes)
+    return n + 2 + int(sample_order_profile(noise, n, pair_set, orders, samples, seed, **kwargs).mask_rows)
 
 
 def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int, coverage: int = DEFAULT_COVERAGE) -> int:

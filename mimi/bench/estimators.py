@@ -129,9 +129,9 @@ def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, hea
             pilot_rows = 4 * pilot * len(pairs) if 0 < m < n - 2 else 0
         if m in (0, n - 2):
             costs.append(0.0)
-            fixed.append(float(game.forward_passes))
+            fixed.append(float(game.mask_rows))
         else:
-            costs.append((game.forward_passes - pilot_rows) / units)
+            costs.append((game.mask_rows - pilot_rows) / units)
             fixed.append(float(pilot_rows))
     return values, costs, fixed
 
@@ -239,7 +239,7 @@ def pair_set_compare(v, n: int, pair_set: np.ndarray, orders, *, pilot_pairs: in
             row = []
             for index, m in enumerate(orders):
                 est = sample_order_profile(v, n, pair_set, [m], seed=10_000 * (r + 1) + index, **kwargs)
-                rows[index] += est.forward_passes / repeats
+                rows[index] += est.mask_rows / repeats
                 est = est.difference(0, 1) if difference else est
                 row.append((float(est.mean[0]), float(est.se[0])))
             means.append([x for x, _ in row])

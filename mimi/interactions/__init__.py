@@ -2,7 +2,7 @@
 
 A game is any callable ``v(masks) -> values``: masks a (k, n) bool array, values (k,) or (k, G) for G
 games on the same masks. Every function accepts both; outputs carry a trailing G axis only when v
-returns 2-D values. ``forward_passes`` counts mask rows passed to v (once per row, whatever G is).
+returns 2-D values. ``mask_rows`` counts mask rows passed to v (once per row, whatever G is).
 v is called in chunks of at most ``batch_rows`` rows.
 
 Exact (n <= 16, 2^n evaluations; ValueError above):
@@ -13,7 +13,7 @@ Exact (n <= 16, 2^n evaluations; ValueError above):
     efficiency_decomposition(v, n)           ExactDecomposition: v(N) - v(∅) = Σ φ^(0) + Σ_m Σ_{i≠j} J^(m) + residual
     *_from_values(values, n)                 the same from precomputed exact_values
 
-Sampled (each returns an Estimate: mean, se, forward_passes, unit_values; ``.difference(a, b)``,
+Sampled (each returns an Estimate: mean, se, mask_rows, unit_values; ``.difference(a, b)``,
 ``.average(axis)``, ``.scale(w)`` and ``.covariance()`` give honest SEs of game differences, pair
 averages and J^(m) = interaction_weights(n)[m] · I^(m) from the iid units; see sampling.py for the design):
     sample_order_interactions(v, n, pairs, orders, samples, seed, grouping="pair", coverage=4)
@@ -21,11 +21,11 @@ averages and J^(m) = interaction_weights(n)[m] · I^(m) from the iid units; see 
                                      one unit = a design per pair group; grouping "all" for per-pair maps
     block_design(players, size, coverage)   (K, players) the near-balanced incomplete block design of a unit
     sample_order_profile(v, n, pairs, orders, samples, seed, pair_count=None, contexts=None, max_se=None,
-                         max_passes=None)
+                         max_rows=None)
                                      (M,) mean over the pair set (bar chart); pair_count K: K pairs drawn
                                      from it (two-stage SE covering the draw); contexts c: at most c contexts
                                      per pair and unit (effort samples x c, the paper's 100); max_se: target
-                                     precision by independent replicates within max_passes
+                                     precision by independent replicates within max_rows
     draw_pairs(pair_set, pair_count, seed), replicate_seed(seed, r), Estimate.combine(replicates)
     sample_cell_heatmap(v, n, cell, orders, samples, seed, pool=False)
                                      (M, n) I^(m)(cell, j), 0 at the cell; pool=True: mean over the orders

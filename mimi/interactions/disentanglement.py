@@ -45,7 +45,7 @@ class DisentanglementEstimate(Result):
     d_pooled_se: np.ndarray
     d_pooled_debiased: np.ndarray
     d_pooled_debiased_se: np.ndarray
-    forward_passes: int
+    mask_rows: int
     units: int
     estimator: str
 
@@ -64,7 +64,7 @@ def _ratios(delta_units: np.ndarray, abs_units: np.ndarray, unit_variance: np.nd
     return plug / total, debiased / total, plug.mean(axis=-1) / pooled_total, debiased.mean(axis=-1) / pooled_total
 
 
-def disentanglement_from_units(delta_units: np.ndarray, abs_units: np.ndarray, orders, forward_passes: int,
+def disentanglement_from_units(delta_units: np.ndarray, abs_units: np.ndarray, orders, mask_rows: int,
                                estimator: str) -> DisentanglementEstimate:
     """D^(m) from per-unit pair means of Δv and |Δv|, both (units, M, P, G); SEs by delete-one-unit jackknife:
     SE² = (K-1)/K Σ_k (D_(-k) - mean_k D_(-k))²."""
@@ -79,7 +79,7 @@ def disentanglement_from_units(delta_units: np.ndarray, abs_units: np.ndarray, o
         for jack in (np.stack(column) for column in zip(*replicates)))
     return DisentanglementEstimate(
         np.asarray(orders), plug, debiased, total, d, d_se, d_debiased, debiased_se, d_pooled, pooled_se,
-        d_pooled_debiased, pooled_debiased_se, int(forward_passes), units, estimator)
+        d_pooled_debiased, pooled_debiased_se, int(mask_rows), units, estimator)
 
 
 def sample_disentanglement(v: Game, n: int, pairs, orders, samples: int = 32, seed: int = 0, *,
@@ -93,9 +93,9 @@ def sample_disentanglement(v: Game, n: int, pairs, orders, samples: int = 32, se
         game, deltas, abs_deltas, info = _order_interaction_units(v, n, pairs, orders, samples, seed,
                                                                   grouping, batch_rows, coverage,
                                                                   contexts=contexts)
-        return disentanglement_from_units(deltas, abs_deltas, info["orders"], game.forward_passes, "mimi")
+        return disentanglement_from_units(deltas, abs_deltas, info["orders"], game.mask_rows, "mimi")
     if estimator == "paper":
         est = paper_order_interactions(v, n, pairs, orders, samples, seed, batch_rows=batch_rows)
         units = est.unit_values if est.unit_values.ndim == 4 else est.unit_values[..., None]
-        return disentanglement_from_units(units, np.abs(units), est.info["orders"], est.forward_passes, "paper")
+        return disentanglement_from_units(units, np.abs(units), est.info["orders"], est.mask_rows, "paper")
     raise ValueError(f"unknown estimator {estimator!r}; choose mimi or paper")

@@ -18,6 +18,7 @@ variance of that draw (two-stage sampling). :meth:`Estimate.combine` pools indep
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +28,8 @@ from mimi.results import Result
 
 @dataclass
 class Estimate(Result):
-    """``mean``/``se`` of shape ``unit_values.shape[1:]``; ``forward_passes`` mask rows evaluated.
+    """``mean``/``se`` of shape ``unit_values.shape[1:]``; ``mask_rows`` mask rows evaluated (once per row
+    for any number G of games; an image game's forward passes are rows x G).
 
     When the game returned (k, G) values, the last axis indexes the G games.
     ``info`` says what the axes are (orders, pairs, ...).
@@ -35,12 +37,12 @@ class Estimate(Result):
 
     mean: np.ndarray
     se: np.ndarray
-    forward_passes: int
+    mask_rows: int
     unit_values: np.ndarray
     info: dict = field(default_factory=dict)
 
     @classmethod
-    def from_units(cls, unit_values: np.ndarray, forward_passes: int, info: dict | None = None) -> "Estimate":
+    def from_units(cls, unit_values: np.ndarray, mask_rows: int, info: dict | None = None) -> "Estimate":
         unit_values = np.asarray(unit_values, dtype=np.float64)
         units = unit_values.shape[0]
         if units < 2:
@@ -48,10 +50,10 @@ class Estimate(Result):
         mean = np.asarray(unit_values.mean(axis=0))
         se = np.asarray(unit_values.std(axis=0, ddof=1) / np.sqrt(units))
         se[np.all(unit_values == unit_values[0], axis=0)] = 0.0   # deterministic terms: exactly 0
-        return cls(mean, se, int(forward_passes), unit_values, dict(info or {}))
+        return cls(mean, se, int(mask_rows), unit_values, dict(info or {}))
 
     @classmethod
-    def from_strata(cls, unit_values: np.ndarray, axis: int, forward_passes: int,
+    def from_strata(cls, unit_values: np.ndarray, axis: int, mask_rows: int,
                     info: dict | None = None, population: int | None = None) -> "Estimate":
         """Mean over ``axis`` of K independently sampled strata (pairs, orders), U iid units each.
 
@@ -83,7 +85,7 @@ class Estimate(Result):
         info = {**(info or {}), "units": units, "strata": strata}
         if fraction < 1:
             info["population"] = population
-        return cls.from_units(pseudo.reshape((units * strata,) + values.shape[2:]), forward_passes, info)
+        return cls.from_units(pseudo.reshape((units * strata,) + values.shape[2:]), mask_rows, info)
 
     @classmethod
     def combine(cls, replicates: "list[Estimate]") -> "Estimate":
@@ -96,10 +98,17 @@ class Estimate(Result):
             raise ValueError(f"replicates must have equal unit counts to combine, got {sorted(sizes)}")
         stacked = np.stack([r.unit_values for r in replicates], axis=1)
         first = replicates[0].info
-        combined = cls.from_strata(stacked, 0, sum(r.forward_passes for r in replicates),
+        combined = cls.from_strata(stacked, 0, sum(r.mask_rows for r in replicates),
                                    {k: v for k, v in first.items() if k not in ("units", "strata", "population")})
         combined.info.update(units=replicates[0].units * len(replicates), replicates=len(replicates))
         return combined
+
+    @property
+    def forward_passes(self) -> int:
+        """Deprecated name of :attr:`mask_rows` (it counted mask rows, not images through the model)."""
+        warnings.warn("Estimate.forward_passes is deprecated: it counts mask rows, use Estimate.mask_rows",
+                      DeprecationWarning, stacklevel=2)
+        return self.mask_rows
 
     @property
     def units(self) -> int:
@@ -108,26 +117,26 @@ class Estimate(Result):
 
     def game(self, g: int) -> "Estimate":
         """The estimate for game ``g`` alone (last axis)."""
-        return Estimate.from_units(self.unit_values[..., g], self.forward_passes, self.info)
+        return Estimate.from_units(self.unit_values[..., g], self.mask_rows, self.info)
 
     def difference(self, a: int = 0, b: int = 1) -> "Estimate":
         """Game ``a`` minus game ``b`` (last axis), with the SE of the difference from the units."""
         return Estimate.from_units(self.unit_values[..., a] - self.unit_values[..., b],
-                                   self.forward_passes, self.info)
+                                   self.mask_rows, self.info)
 
     def average(self, axis: int, independent: bool = False) -> "Estimate":
         """Mean over an axis of ``mean`` (e.g. over pairs: the order profile), SE from the units; with
         ``independent=True`` (slices sampled independently) the stratified SE of :meth:`from_strata`."""
         axis = axis % self.mean.ndim
         if not independent:
-            return Estimate.from_units(self.unit_values.mean(axis=axis + 1), self.forward_passes, self.info)
+            return Estimate.from_units(self.unit_values.mean(axis=axis + 1), self.mask_rows, self.info)
         if "strata" in self.info:
             raise ValueError("this estimate already pools strata; its units are not iid along another axis")
-        return Estimate.from_strata(self.unit_values, axis, self.forward_passes, self.info)
+        return Estimate.from_strata(self.unit_values, axis, self.mask_rows, self.info)
 
     def scale(self, factor: np.ndarray) -> "Estimate":
         """Elementwise ``factor * estimate`` (broadcast against ``mean``), e.g. I^(m) -> J^(m)."""
-        return Estimate.from_units(self.unit_values * np.asarray(factor), self.forward_passes, self.info)
+        return Estimate.from_units(self.unit_values * np.asarray(factor), self.mask_rows, self.info)
 
     def covariance(self) -> np.ndarray:
         """Covariance of the means between games: shape ``mean.shape + (G,)``."""

@@ -138,7 +138,7 @@ class ExactDecomposition(Result):
     shapley_interaction: np.ndarray  # (n,n)      I(i, j)
     order_totals: np.ndarray         # (n-1,)     Σ_{i≠j} J^(m)(i, j)
     residual: np.ndarray             # v(N) - v(∅) - Σ φ^(0) - Σ_m order_totals[m]
-    forward_passes: int
+    mask_rows: int
 
 
 def efficiency_decomposition(v: Game, n: int, batch_rows: int = DEFAULT_BATCH_ROWS) -> ExactDecomposition:
@@ -155,4 +155,4 @@ def efficiency_decomposition(v: Game, n: int, batch_rows: int = DEFAULT_BATCH_RO
     residual = v_full - v_empty - phi0.sum(axis=0) - order_totals.sum(axis=0)
     return ExactDecomposition(n, np.asarray(v_full), np.asarray(v_empty), phi0, marginals.mean(axis=0),
                               interactions, interactions.mean(axis=0), order_totals, np.asarray(residual),
-                              game.forward_passes)
+                              game.mask_rows)

@@ -4,8 +4,9 @@ A game is any callable ``v(masks) -> values``: ``masks`` a (k, n) bool array (ro
 coalition S_r, ``masks[r, i]`` true iff player i is in S_r), ``values`` (k,) float, or (k, G)
 for G games evaluated on the same coalitions (common random numbers between a clean and an
 adversarial image, several images at once). :class:`CountingGame` calls ``v`` in chunks of at
-most ``batch_rows`` rows, always returns float64 (k, G) and counts ``forward_passes``: the
-number of mask rows passed to ``v``, counted once per row whatever G is.
+most ``batch_rows`` rows, always returns float64 (k, G) and counts ``mask_rows``: the
+number of mask rows passed to ``v``, counted once per row whatever G is (an image game's
+``forward_passes`` counts rows x G images).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ DEFAULT_BATCH_ROWS = 8192
 
 
 class CountingGame:
-    """Wraps ``v``: chunked calls, shape checks, float64 (k, G) values, a forward-pass counter."""
+    """Wraps ``v``: chunked calls, shape checks, float64 (k, G) values, a mask-row counter."""
 
     def __init__(self, v: Game, n: int, batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
         if not callable(v):
             raise ValueError(f"the game must be a callable v(masks) -> values, got {type(v).__name__}")
         self.v, self.n = v, check_players(n)
         self.batch_rows = check_positive_int(batch_rows, "batch_rows")
-        self.forward_passes = 0
+        self.mask_rows = 0
         self.games: int | None = None     # G, known after the first call
         self.squeeze: bool | None = None  # True when v returns 1-D values
 
@@ -52,7 +53,7 @@ class CountingGame:
             self.games, self.squeeze = values.shape[1], squeeze
         elif values.shape[1] != self.games or squeeze != self.squeeze:
             raise ValueError(f"the game returned {values.shape[1]} values per row after {self.games} before")
-        self.forward_passes += len(masks)
+        self.mask_rows += len(masks)
         return values
 
     def shape_out(self, array: np.ndarray) -> np.ndarray:

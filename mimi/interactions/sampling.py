@@ -54,6 +54,7 @@ grouping creates. :func:`sample_order_profile` adds Neyman allocation across pai
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 
@@ -320,12 +321,12 @@ def sample_order_interactions(v: Game, n: int, pairs, orders, samples: int = 32,
     a unit gives each pair at c (the first c blocks disjoint from it): the effort per pair and order is
     then at most ``samples`` x c contexts, the paper's unit of effort (it uses 100).
     Returns an :class:`Estimate`: ``mean``/``se`` of shape (len(orders), len(pairs)), plus a trailing
-    G axis when v returns (k, G); ``forward_passes`` counts mask rows (once per row for any G);
+    G axis when v returns (k, G); ``mask_rows`` counts mask rows (once per row for any G);
     ``unit_values`` (samples, orders, pairs[, G]) for SEs of differences and averages.
     """
     game, deltas, _, info = _order_interaction_units(v, n, pairs, orders, samples, seed, grouping, batch_rows,
                                                      coverage, contexts=contexts)
-    return Estimate.from_units(game.shape_out(deltas), game.forward_passes, info)
+    return Estimate.from_units(game.shape_out(deltas), game.mask_rows, info)
 
 
 def draw_pairs(pair_set: np.ndarray, pair_count: int | None, seed: int) -> np.ndarray:
@@ -351,7 +352,8 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
                          pair_count: int | None = None, contexts: int | None = None, grouping="pair",
                          pilot: int = 0, rounds: float = 3.0,
                          coverage: int = DEFAULT_COVERAGE, max_se: float | None = None,
-                         max_passes: int | None = None, batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
+                         max_rows: int | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+                         max_passes: int | None = None) -> Estimate:
     """Order profile: Ī^(m) = (1/|P|) Σ_{(i,j) in P} I^(m)(i, j) per order over the pair set P = ``pairs``,
     shape (len(orders),) (or (M, G)).
 
@@ -367,11 +369,11 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
 
     Target precision: with ``max_se``, independent replicates (:func:`replicate_seed`, fresh pairs and
     contexts each) are added until every order's SE (of every game) is at most ``max_se`` or one more would
-    pass ``max_passes`` forward passes; :meth:`Estimate.combine` pools them. ``info["precision"]`` says
+    pass ``max_rows`` mask rows (``max_passes``: its old name, deprecated); :meth:`Estimate.combine` pools them. ``info["precision"]`` says
     whether the target was reached.
 
     With ``pilot`` >= 2, each sampled order first draws ``pilot`` independent contexts per
-    pair (4 rows each; counted in ``forward_passes``, not used in the estimate, so it stays unbiased)
+    pair (4 rows each; counted in ``mask_rows``, not used in the estimate, so it stays unbiased)
     and every unit then gives group g r_g >= 1 rounds of designs, r_g ∝ σ_g / sqrt(rows of a round)
     with mean ``rounds`` (Neyman allocation). ``pilot=0`` (default): when the pairs' variances are alike,
     as on the Fashion-MNIST image games, a pilot of a few contexts misallocates more than it saves
@@ -383,7 +385,11 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
     if max_se is not None and not (isinstance(max_se, (int, float)) and max_se > 0):
         raise ValueError(f"max_se must be a positive number, got {max_se!r}")
     if max_passes is not None:
-        max_passes = check_positive_int(max_passes, "max_passes")
+        warnings.warn("sample_order_profile(max_passes=...) is deprecated: the engine counts mask rows, "
+                      "use max_rows=...", DeprecationWarning, stacklevel=2)
+        max_rows = max_passes if max_rows is None else max_rows
+    if max_rows is not None:
+        max_rows = check_positive_int(max_rows, "max_rows")
 
     def replicate(r: int) -> Estimate:
         seed_r = replicate_seed(seed, r)
@@ -399,23 +405,23 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
                                else "contexts (every pair of the set evaluated)"))
         units = game.shape_out(deltas)
         if independent:   # every pair draws its own designs: the pairs are independent strata
-            return Estimate.from_strata(units, 1, game.forward_passes, info, population=len(pair_set))
-        return Estimate.from_units(units.mean(axis=2), game.forward_passes, info)
+            return Estimate.from_strata(units, 1, game.mask_rows, info, population=len(pair_set))
+        return Estimate.from_units(units.mean(axis=2), game.mask_rows, info)
 
     replicates = [replicate(0)]
     estimate = replicates[0]
     while max_se is not None and float(np.max(estimate.se)) > max_se:
-        spent = sum(r.forward_passes for r in replicates)
-        if max_passes is not None and spent + replicates[0].forward_passes > max_passes:
+        spent = sum(r.mask_rows for r in replicates)
+        if max_rows is not None and spent + replicates[0].mask_rows > max_rows:
             break
         replicates.append(replicate(len(replicates)))
         estimate = Estimate.combine(replicates)
     if max_se is not None:
         reached = bool(np.max(estimate.se) <= max_se)
         estimate.info["precision"] = dict(
-            max_se=float(max_se), max_passes=max_passes, reached=reached, replicates=len(replicates),
+            max_se=float(max_se), max_rows=max_rows, reached=reached, replicates=len(replicates),
             message=("" if reached else f"the largest SE is {float(np.max(estimate.se)):.3g} > max_se={max_se:g} "
-                     f"after {estimate.forward_passes:,} forward passes, the most max_passes={max_passes} allows; "
+                     f"after {estimate.mask_rows:,} mask rows, the most max_rows={max_rows} allows; "
                      f"this is the best estimate within the budget"))
     return estimate
 
@@ -433,7 +439,7 @@ def paper_order_interactions(v: Game, n: int, pairs, orders, samples: int = 100,
     out = [_paper_deltas(game, pairs, int(m), samples, rng) for m in orders]
     info = {"orders": orders.tolist(), "pairs": pairs.tolist(), "estimator": "paper",
             "axes": ["order", "pair"] + ([] if game.squeeze else ["game"])}
-    return Estimate.from_units(game.shape_out(np.stack(out, axis=1)), game.forward_passes, info)
+    return Estimate.from_units(game.shape_out(np.stack(out, axis=1)), game.mask_rows, info)
 
 
 def sample_cell_heatmap(v: Game, n: int, cell: int, orders, samples: int = 32, seed: int = 0, *,
@@ -452,7 +458,7 @@ def sample_cell_heatmap(v: Game, n: int, cell: int, orders, samples: int = 32, s
     units = np.zeros((len(est.unit_values), est.mean.shape[0], n) + est.mean.shape[2:])
     units[:, :, others] = est.unit_values
     info = {**est.info, "cell": int(cell), "axes": ["order", "cell"] + est.info["axes"][2:]}
-    result = Estimate.from_units(units, est.forward_passes, info)
+    result = Estimate.from_units(units, est.mask_rows, info)
     if pool:   # orders are sampled independently: strata of the pooled mean
         result = result.average(axis=0, independent=True)
         result.info.update(axes=info["axes"][1:], pooled_orders=True)

@@ -32,4 +32,4 @@ def sample_shapley(v: Game, n: int, samples: int = 32, seed: int = 0, *,
     contributions = np.take_along_axis(gains, rank[:, :, None], axis=1)          # by player
     units = 0.5 * (contributions[:samples] + contributions[samples:])
     info = {"estimator": "antithetic permutations", "axes": ["player"] + ([] if game.squeeze else ["game"])}
-    return Estimate.from_units(game.shape_out(units), game.forward_passes, info)
+    return Estimate.from_units(game.shape_out(units), game.mask_rows, info)
