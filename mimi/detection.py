@@ -310,7 +310,7 @@ class DetectionStudy(Result):
 def band_scores(profile, bands: Sequence[str] = ("high", "low")) -> list[float]:
     """The mean of a profile's Ī^(m) over the orders of each band (:data:`mimi.strength.BANDS`)."""
     ratios = np.asarray(profile.ratios, dtype=np.float64)
-    return [float(np.mean(np.asarray(profile.clean_mean)[band_mask(ratios, band)])) for band in bands]
+    return [float(np.mean(np.asarray(profile.interaction.clean.mean)[band_mask(ratios, band)])) for band in bands]
 
 
 def detection_rocs(scores: np.ndarray, used: np.ndarray, *, resamples: int, seed: int,
@@ -392,7 +392,7 @@ def detection_study(model: nn.Module, *, model_name: str, images: Optional[Seque
     for b, (index, s, x, label, result) in enumerate(attacked_gallery(model, indices, data, seed=seed,
                                                                        attack=attack, value=settings["value"],
                                                                        device=device)):
-        x_adv = torch.as_tensor(np.asarray(result.x_adv[0]))
+        x_adv = result.x_adv[0].cpu()
         loo = leave_one_out_map(model, x, x_adv, label=label, grid=settings["grid"], baseline=settings["baseline"],
                                 value=settings["value"], device=device)
         profiles = [interaction_profile(model, image, label, seed=s, device=device, **settings)

@@ -104,11 +104,11 @@ def evaluate(model: nn.Module, data: ImageSet, eps_list: list[float] = (0.1,), s
                 robust_correct[k] += len(right)
             else:
                 if attack == "pgd":
-                    x_adv, _ = pgd_perturb(model, x, y, eps, steps, step_size, norm, random_start, restarts,
-                                           generator=generator)
+                    x_adv, _ = pgd_perturb(model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm,
+                                           random_start=random_start, restarts=restarts, generator=generator)
                 else:
-                    x_adv = fgsm_perturb(model, x, y, eps, norm, attack == "fgsm-rs", step_size,
-                                         generator=generator)
+                    x_adv = fgsm_perturb(model, x, y, eps=eps, norm=norm, random_start=attack == "fgsm-rs",
+                                         step_size=step_size, generator=generator)
                 with torch.no_grad():
                     robust_correct[k] += int((model(x_adv).argmax(1) == y).sum())
             done += 1

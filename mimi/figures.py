@@ -150,19 +150,19 @@ def _reference(name: str, profile: Any, references: Mapping[str, Any] | None) ->
     return reference if reference_matches(profile, reference) else None
 
 
-def _reference_ticks(labels: list[str], mean: Any, se: Any, *, name: str, group: str, quantity: str,
+def _reference_ticks(labels: list[str], estimate: Any, *, name: str, group: str, quantity: str,
                      legend: str | None = None) -> go.Scatter:
-    """A grey tick on each bar of offset group ``group`` at the gallery mean (hover: ± its SE across
-    images, which is also the CSV's error column), in the legend group of its :func:`_gallery_name`.
-    ``mean`` None: an invisible placeholder that keeps the other ticks aligned with their bars.
+    """A grey tick on each bar of offset group ``group`` at the gallery mean ``estimate.mean`` (hover: ± its
+    SE across images, which is also the CSV's error column), in the legend group of its :func:`_gallery_name`.
+    ``estimate`` None: an invisible placeholder that keeps the other ticks aligned with their bars.
     ``legend``: instead, the (data-less) legend entry of that group."""
     marker = dict(symbol="line-ew", size=16, line=dict(width=3, color=REFERENCE))
-    if legend is not None or mean is None:
+    if legend is not None or estimate is None:
         return go.Scatter(x=labels[:1], y=[None], mode="markers", offsetgroup=group, hoverinfo="skip",
                           showlegend=legend is not None, name=legend or f"{name} (none)", legendgroup=legend,
                           marker=marker)
-    se = _array(se)
-    return go.Scatter(x=labels, y=_array(mean), mode="markers", name=name, offsetgroup=group,
+    se = _array(estimate.se)
+    return go.Scatter(x=labels, y=_array(estimate.mean), mode="markers", name=name, offsetgroup=group,
                       legendgroup=name.split(": ")[-1], showlegend=False, customdata=se,
                       error_y=dict(type="data", array=se, visible=False), marker=marker,
                       hovertemplate="order %{x}<br>" + quantity + " = %{y:.4f} ± %{customdata:.4f}<extra>"
@@ -188,25 +188,24 @@ def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interac
     for col, name in enumerate(names, start=1):
         p = profiles[name]
         labels = order_labels(p.ratios, p.orders)
-        series = [("clean", p.clean_mean, p.clean_se, CLEAN)]
-        if getattr(p, "adv_mean", None) is not None:
-            series.append(("adversarial", p.adv_mean, p.adv_se, ADVERSARIAL))
-        for label, mean, se, colour in series:
-            fig.add_trace(go.Bar(x=labels, y=_array(mean), name=label, marker_color=colour, legendgroup=label,
-                                 offsetgroup=label,
-                                 showlegend=col == 1, error_y=dict(type="data", array=_array(se), visible=se is not None),
+        series = [("clean", p.interaction.clean, CLEAN)]
+        if p.interaction.adversarial is not None:
+            series.append(("adversarial", p.interaction.adversarial, ADVERSARIAL))
+        for label, estimate, colour in series:
+            fig.add_trace(go.Bar(x=labels, y=_array(estimate.mean), name=label, marker_color=colour,
+                                 legendgroup=label, offsetgroup=label, showlegend=col == 1,
+                                 error_y=dict(type="data", array=_array(estimate.se), visible=estimate.se is not None),
                                  hovertemplate="order %{x}<br>I = %{y:.4f}<extra>" + f"{name}, {label}</extra>"),
                           1, col)
         reference = _reference(name, p, references)
         if reference is not None:
-            for label, _, _, _ in series:
-                mean, se = (reference.clean_mean, reference.clean_se) if label == "clean" else \
-                    (reference.adv_mean, reference.adv_se)
-                fig.add_trace(_reference_ticks(labels, mean, se, name=f"{label}: {_gallery_name(reference)}",
-                                               group=label, quantity="mean I"), 1, col)
+            for label, _, _ in series:   # the series are named by their side of the Contrast
+                fig.add_trace(_reference_ticks(labels, getattr(reference.interaction, label),
+                                               name=f"{label}: {_gallery_name(reference)}", group=label,
+                                               quantity="mean I"), 1, col)
             if _gallery_name(reference) not in shown:  # one legend entry per image count
                 shown.add(_gallery_name(reference))
-                fig.add_trace(_reference_ticks(labels, None, None, name="", group=series[0][0], quantity="",
+                fig.add_trace(_reference_ticks(labels, None, name="", group=series[0][0], quantity="",
                                                legend=_gallery_name(reference)), 1, col)
         fig.update_xaxes(title_text="order r = m / (n−2)", row=1, col=col)
     fig.update_yaxes(title_text="mean I⁽ᵐ⁾(i, j)" + ("" if shared_y or len(names) < 2 else ", own scale per panel"),
@@ -230,19 +229,18 @@ def delta_j_figure(profiles: Mapping[str, Any], title: str | None = None, *,
     fig = go.Figure()
     ticks, legends = [], {}
     for name, p in profiles.items():
-        if getattr(p, "delta_j", None) is None:
+        if p.utility_by_order is None:
             continue
-        se = _array(getattr(p, "delta_j_se", None))
+        se = _array(p.utility_by_order.se)
         labels = order_labels(p.ratios, p.orders)
         reference = _reference(name, p, references)
-        ticks.append(_reference_ticks(labels, None if reference is None else reference.delta_j,
-                                      None if reference is None else reference.delta_j_se,
+        ticks.append(_reference_ticks(labels, None if reference is None else reference.utility_by_order,
                                       name=f"{name}: {_gallery_name(reference)}" if reference is not None else name,
                                       group=name, quantity="ΔJ"))
         if reference is not None and _gallery_name(reference) not in legends:
-            legends[_gallery_name(reference)] = _reference_ticks(labels, None, None, name="", group=name, quantity="",
+            legends[_gallery_name(reference)] = _reference_ticks(labels, None, name="", group=name, quantity="",
                                                                  legend=_gallery_name(reference))
-        fig.add_trace(go.Bar(x=labels, y=_array(p.delta_j), name=name, offsetgroup=name,
+        fig.add_trace(go.Bar(x=labels, y=_array(p.utility_by_order.mean), name=name, offsetgroup=name,
                              marker_color=model_colour(name),
                              error_y=dict(type="data", array=se, visible=se is not None),
                              hovertemplate="order %{x}<br>ΔJ = %{y:.4f}<extra>" + name + "</extra>"))
@@ -310,18 +308,18 @@ def pair_maps_figure(heatmaps: Mapping[str, Any], image: np.ndarray, title: str 
     invisible clickable marker per cell (trace name :data:`CELL_LAYER`, customdata = cell index)."""
     names = list(heatmaps)
     first = heatmaps[names[0]]
-    has_adv = getattr(first, "adv", None) is not None
+    has_adv = first.pooled.adversarial is not None
     panels = ["image", "clean", "adversarial", "clean − adversarial"] if has_adv else ["image", "clean"]
     fig = make_subplots(rows=len(names), cols=len(panels), horizontal_spacing=0.02, vertical_spacing=0.08,
                         column_titles=panels, row_titles=names)   # short titles: one per column, one per row
     for row, name in enumerate(names, start=1):
         h = heatmaps[name]
-        clean = _array(h.clean)
+        clean = _array(h.pooled.clean.mean)
         shape = clean.shape
         cell = tuple(int(v) for v in np.atleast_1d(h.cell)) if np.size(h.cell) == 2 else divmod(int(h.cell), shape[1])
         xs, ys = _cell_axes(shape, _gray(image).shape)
         fig.add_trace(_image_trace(image, x=xs, y=ys), row, 1)
-        maps = [clean] + ([_array(h.adv), _array(h.diff)] if has_adv else [])
+        maps = [clean] + ([_array(h.pooled.adversarial.mean), _array(h.pooled.difference.mean)] if has_adv else [])
         bound = _symmetric(*maps)
         for col, (panel, z) in enumerate(zip(panels[1:], maps), start=2):
             fig.add_trace(go.Heatmap(z=z, zmin=-bound, zmax=bound, zmid=0, colorscale=DIVERGING, name=panel,
@@ -342,12 +340,12 @@ def shapley_figure(maps: Mapping[str, Any], image: np.ndarray, title: str = "Sha
     names = list(maps)
     fig = make_subplots(rows=1, cols=len(names) + 1, horizontal_spacing=0.03,
                         subplot_titles=["image"] + names)
-    values = [_array(maps[n].values) for n in names]
+    values = [_array(maps[n].phi.clean.mean) for n in names]
     bound = _symmetric(*values)
     xs, ys = _cell_axes(values[0].shape, _gray(image).shape)
     fig.add_trace(_image_trace(image, x=xs, y=ys), 1, 1)
     for col, (name, z) in enumerate(zip(names, values), start=2):
-        se = _array(getattr(maps[name], "se", None))
+        se = _array(maps[name].phi.clean.se)
         fig.add_trace(go.Heatmap(z=z, zmin=-bound, zmax=bound, zmid=0, colorscale=DIVERGING, name=name,
                                  customdata=se, showscale=col == len(names) + 1, colorbar=dict(thickness=10),
                                  hovertemplate="cell (%{y}, %{x}): φ = %{z:.4f}"

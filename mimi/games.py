@@ -52,20 +52,37 @@ def predict(model: nn.Module, images: torch.Tensor) -> tuple[np.ndarray, np.ndar
     return probs.argmax(1).cpu().numpy(), probs.cpu().numpy()
 
 
-def resolve_target(model: nn.Module, image: torch.Tensor, label: Optional[int], target: Target) -> int:
-    """The class whose value is the game's output: ``"label"`` (the true label), ``"predicted"``
-    (the model's prediction on the full image) or a class index."""
+def resolve_targets(target: Target, labels: Optional[Sequence[Optional[int]]], predictions: np.ndarray,
+                    classes: int) -> np.ndarray:
+    """The class of each of B images whose value is the game's output: its true label (``"label"``; ``labels``
+    one per image), the model's prediction on it (``"predicted"``; ``predictions`` (B,)) or one class index
+    for all. A ValueError names a missing label, an unknown target or a class outside 0..classes-1."""
+    count = len(predictions)
     if isinstance(target, str):
         if target == "label":
-            if label is None:
+            if labels is None or any(label is None for label in labels):
                 raise ValueError("target 'label' needs the image's label")
-            return int(label)
-        if target == "predicted":
-            return int(predict(model, image[None])[0][0])
+            targets = np.asarray(labels, dtype=np.int64).reshape(-1)
+            if len(targets) != count:
+                raise ValueError(f"{count} images need {count} labels, got {len(targets)}")
+        elif target == "predicted":
+            targets = np.asarray(predictions, dtype=np.int64).reshape(-1)
+        else:
+            raise ValueError(f"unknown target {target!r}; choose label, predicted or a class index")
+    elif isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        targets = np.full(count, int(target), dtype=np.int64)
+    else:
         raise ValueError(f"unknown target {target!r}; choose label, predicted or a class index")
-    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
-        return int(target)
-    raise ValueError(f"unknown target {target!r}; choose label, predicted or a class index")
+    if count and (targets.min() < 0 or targets.max() >= classes):
+        raise ValueError(f"target class {targets.tolist() if count > 1 else int(targets[0])} is outside "
+                         f"0..{classes - 1}")
+    return targets
+
+
+def resolve_target(model: nn.Module, image: torch.Tensor, label: Optional[int], target: Target) -> int:
+    """:func:`resolve_targets` for one image (C, H, W)."""
+    predictions, probabilities = predict(model, image[None])
+    return int(resolve_targets(target, [label], predictions, probabilities.shape[1])[0])
 
 
 class ImageGame:

@@ -27,46 +27,37 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
+from mimi.analysis.results import Contrast, Estimated, OrderProfile
 from mimi.data import ASSETS_DIR
 from mimi.progress import ProgressFn, report
-from mimi.results import Result, load_shipped_result
+from mimi.results import load_shipped_result
 
 POPULATION_DIR = ASSETS_DIR / "population"
 #: The interaction settings of DEFAULTS that the profile uses, and its attack settings.
 PROFILE_KEYS = ("grid", "ratios", "pairs", "pair_count", "samples", "contexts", "pilot", "coverage", "baseline",
                 "value", "target")
 ATTACK_KEYS = ("eps", "steps", "norm", "stop_utility")
-#: The per-order quantities averaged over the images: (mean field, SE field) of InteractionProfile.
-QUANTITIES = (("clean_mean", "clean_se"), ("adv_mean", "adv_se"), ("diff", "diff_se"), ("delta_j", "delta_j_se"))
 
 
 @dataclass
-class GalleryProfile(Result):
-    """The default view's order profile averaged over ``count`` gallery images for model ``model``.
+class GalleryProfile(OrderProfile):
+    """The default view's order profile (:class:`mimi.analysis.OrderProfile`) averaged over ``count`` gallery
+    images for model ``model``.
 
-    ``clean_mean[k]`` is the mean over the images of each image's clean Ī^(m_k) (``estimand``); ``adv_mean``,
-    ``diff`` (clean − adversarial) and ``delta_j`` (``delta_j_estimand``) likewise. Every ``*_se`` is the SE
-    of that mean across images, sd over images (ddof 1) / sqrt(count) (``se_covers``). ``images`` are the
-    gallery indices (``selection`` says which in words), ``labels``/``predictions``/``adv_predictions`` per
-    image; ``clean_accuracy`` and ``attack_success`` the fractions of images classified correctly before and
-    misclassified after PGD; ``attack_utility`` the mean v(N|x) − v(N|x'). ``forward_passes``: images run
-    through the model by the order profiles (the PGD steps not counted); ``params``: DEFAULTS' settings used,
-    the seed and, from the command line, the command.
+    ``interaction.clean.mean[k]`` is the mean over the images of each image's clean Ī^(m_k) (``estimand``);
+    ``interaction.adversarial``, ``interaction.difference`` (clean − adversarial) and ``utility_by_order``
+    (ΔJ^(m), ``delta_j_estimand``) likewise. Every ``se`` is the SE of that mean across images, sd over
+    images (ddof 1) / sqrt(count) (``se_covers``). ``images`` are the gallery indices (``selection`` says
+    which in words), ``labels``/``predictions``/``adv_predictions`` per image; ``clean_accuracy`` and
+    ``attack_success`` the fractions of images classified correctly before and misclassified after PGD;
+    ``attack_utility`` the mean v(N|x) − v(N|x'). ``forward_passes``: images run through the model by the
+    order profiles (the PGD steps not counted); ``params``: DEFAULTS' settings used, the seed and, from the
+    command line, the command.
     """
 
     model: str
-    orders: np.ndarray
-    ratios: np.ndarray
-    n: int
-    grid: str
-    pair_set: str
-    pair_set_size: int
-    estimand: str
-    delta_j_estimand: str
-    se_covers: str
     selection: str
     images: np.ndarray
     count: int
@@ -76,14 +67,6 @@ class GalleryProfile(Result):
     clean_accuracy: float
     attack_success: float
     attack_utility: float
-    clean_mean: np.ndarray
-    clean_se: np.ndarray
-    adv_mean: Optional[np.ndarray]
-    adv_se: Optional[np.ndarray]
-    diff: Optional[np.ndarray]
-    diff_se: Optional[np.ndarray]
-    delta_j: Optional[np.ndarray]
-    delta_j_se: Optional[np.ndarray]
     forward_passes: int
     wall_time_s: float
     params: dict = field(default_factory=dict)
@@ -147,7 +130,7 @@ def gallery_profile(model: nn.Module, *, images: Optional[Sequence[int]] = None,
         x, label = data.images[index], int(data.labels[index])
         s = image_seed(seed, index)
         attack = analysis.run_attack(model, x, label, value=defaults["value"], seed=s, device=device, **attack_kwargs)
-        x_adv = torch.as_tensor(np.asarray(attack.x_adv[0]))
+        x_adv = attack.x_adv[0].cpu()
         profiles.append(analysis.interaction_profile(model, x, label, x_adv, seed=s, device=device, **profile_kwargs))
         attacks.append(attack)
         report(progress, done, len(indices), f"image {index}")
@@ -162,14 +145,11 @@ def summarize(profiles: Sequence[Any], attacks: Sequence[Any], indices: Sequence
     for p in profiles[1:]:
         if not np.array_equal(p.orders, first.orders) or p.grid != first.grid or p.pair_set != first.pair_set:
             raise ValueError("the per-image profiles differ in orders, grid or pair set; they cannot be averaged")
-    averaged: dict[str, Any] = {}
-    for mean_field, se_field in QUANTITIES:
-        if getattr(first, mean_field) is None:
-            averaged[mean_field] = averaged[se_field] = None
-            continue
-        values = np.stack([np.asarray(getattr(p, mean_field), dtype=np.float64) for p in profiles])  # (B, M)
-        averaged[mean_field] = values.mean(axis=0)
-        averaged[se_field] = values.std(axis=0, ddof=1) / np.sqrt(count)
+
+    def across_images(per_image: list[Estimated]) -> Estimated:
+        values = np.stack([np.asarray(e.mean, dtype=np.float64) for e in per_image])  # (B, M)
+        return Estimated(values.mean(axis=0), values.std(axis=0, ddof=1) / np.sqrt(count))
+
     labels = np.array([p.label for p in profiles], dtype=np.int64)
     predictions = np.array([p.prediction for p in profiles], dtype=np.int64)
     adv_predictions = np.array([-1 if p.adv_prediction is None else p.adv_prediction for p in profiles], dtype=np.int64)
@@ -187,7 +167,10 @@ def summarize(profiles: Sequence[Any], attacks: Sequence[Any], indices: Sequence
         clean_accuracy=float(np.mean(predictions == labels)),
         attack_success=float(np.mean(adv_predictions != labels)),
         attack_utility=float(np.mean(utilities)) if utilities else float("nan"),
-        **averaged, forward_passes=int(sum(p.forward_passes for p in profiles)), wall_time_s=float(wall_time_s),
+        interaction=Contrast.merge([p.interaction for p in profiles], across_images),
+        utility_by_order=(None if first.utility_by_order is None
+                          else across_images([p.utility_by_order for p in profiles])),
+        forward_passes=int(sum(p.forward_passes for p in profiles)), wall_time_s=float(wall_time_s),
         params=_plain({**params, "seed": int(seed), "per_image_seed": "SeedSequence([seed, gallery index])",
                        "device": first.params.get("device"), "precision": first.params.get("precision"),
                        "batch_size": first.params.get("batch_size")}))
@@ -229,15 +212,12 @@ def _inconsistency(result: GalleryProfile, name: str) -> str:
     """What is wrong with a GalleryProfile read from a file ("" when nothing)."""
     if result.model != name:
         return f"it is for model {result.model!r}, not {name!r}"
-    if result.clean_mean is None:
+    if result.interaction is None or result.interaction.clean is None:
         return "it has no clean profile"
     size = len(np.atleast_1d(result.orders))
-    for mean_field, se_field in QUANTITIES:
-        mean, se = getattr(result, mean_field), getattr(result, se_field)
-        if (mean is None) != (se is None):
-            return f"{mean_field} and {se_field} must both be present or both absent"
-        if mean is not None and (np.shape(mean) != (size,) or np.shape(se) != (size,)):
-            return f"{mean_field} or {se_field} does not have one value per order"
+    for path, estimate in result.estimates().items():
+        if estimate is not None and (np.shape(estimate.mean) != (size,) or np.shape(estimate.se) != (size,)):
+            return f"{path} does not have one mean and one SE per order"
     if len(np.atleast_1d(result.ratios)) != size or len(np.atleast_1d(result.images)) != result.count:
         return "the ratios or the images do not match the orders or the count"
     return ""
@@ -265,8 +245,7 @@ def reference_matches(profile: Any, reference: Any) -> bool:
 
 def without_attack(reference: GalleryProfile) -> GalleryProfile:
     """The reference with only its clean profile: for a view whose attack differs from the default one."""
-    return dataclasses.replace(reference, adv_mean=None, adv_se=None, diff=None, diff_se=None, delta_j=None,
-                               delta_j_se=None)
+    return dataclasses.replace(reference, interaction=Contrast(reference.interaction.clean), utility_by_order=None)
 
 
 def attack_is_default(eps: float, steps: int, norm: str, *, step_size: Optional[float] = None, restarts: int = 1,

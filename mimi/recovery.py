@@ -120,7 +120,7 @@ def recovery_curve(model: nn.Module, image, label: int, adv_image, *, grid="7x7"
     common = dict(grid=grid, value=value, device=device, batch_size=batch_size, precision=precision, progress=tracker)
     shapley = shapley_map(model, x, int(label), x_adv, samples=samples, baseline=baseline, target="label", seed=seed,
                           **common)
-    change = np.asarray(shapley.diff).reshape(-1)
+    change = np.asarray(shapley.phi.difference.mean).reshape(-1)
     n = shapley.n
     ranked_order = np.argsort(-np.abs(change), kind="stable")
     rng = np.random.default_rng(seed)
@@ -138,7 +138,8 @@ def recovery_curve(model: nn.Module, image, label: int, adv_image, *, grid="7x7"
         grid=shapley.grid, n=n, label=int(label), prediction=shapley.prediction,
         adv_prediction=int(shapley.adv_prediction), k=np.arange(n + 1), ranked=fractions[0],
         random=fractions[1:].mean(axis=0), random_se=fractions[1:].std(axis=0, ddof=1) / np.sqrt(random_orders),
-        order=ranked_order, shapley_change=shapley.diff, v_clean=float(values[0, -1]), v_adv=float(values[0, 0]),
+        order=ranked_order, shapley_change=shapley.phi.difference.mean, v_clean=float(values[0, -1]),
+        v_adv=float(values[0, 0]),
         attack_utility=float(values[0, -1] - values[0, 0]), recoverability=float(areas[0]),
         random_recoverability=float(areas[1:].mean()),
         forward_passes=shapley.forward_passes + game.forward_passes, wall_time_s=time.perf_counter() - start,
@@ -223,7 +224,7 @@ def recovery_study(model: nn.Module, *, model_name: str, images: Optional[Sequen
     for b, (index, s, x, label, result) in enumerate(attacked_gallery(model, indices, data, seed=seed,
                                                                        attack=attack, value=settings["value"],
                                                                        device=device)):
-        x_adv = torch.as_tensor(np.asarray(result.x_adv[0]))
+        x_adv = result.x_adv[0].cpu()
         attacks.append(result)
         curves.append(recovery_curve(model, x, label, x_adv, samples=samples, random_orders=random_orders,
                                      seed=s, device=device, **settings)
@@ -246,7 +247,7 @@ def recovery_study(model: nn.Module, *, model_name: str, images: Optional[Sequen
     for name, per_image in (("ranked", areas), ("random", random_areas), ("difference", areas - random_areas)):
         mean, se = _mean_se(per_image[used])
         area_summary[name] = {"mean": float(mean), "se": float(se)}
-    per_attack = {name: np.concatenate([getattr(a, name) for a in attacks])
+    per_attack = {name: torch.cat([getattr(a, name) for a in attacks]).cpu().numpy()
                   for name in ("labels", "clean_pred", "adv_pred", "utility")}
     return RecoveryStudy(
         model=model_name, grid=first.grid, n=first.n, selection=describe_selection(indices),

@@ -85,7 +85,8 @@ def recipe_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainCo
     if cfg.recipe == "cutout":
         x = cutout(x, cfg.cutout_size, generator)
     if cfg.recipe == "pgd-at":
-        x, _ = pgd_perturb(model, x, y, cfg.eps, cfg.attack_steps, cfg.attack_step_size, generator=generator)
+        x, _ = pgd_perturb(model, x, y, eps=cfg.eps, steps=cfg.attack_steps, step_size=cfg.attack_step_size,
+                           generator=generator)
     if cfg.recipe == "trades":
         x_adv = trades_adversary(model, x, cfg.eps, cfg.attack_steps, cfg.attack_step_size, generator)
         logits = model(x)

@@ -53,12 +53,15 @@ def test_profile_shapes_and_exact_totals(model, images):
     assert p.n == n and p.grid == "3x3"
     assert p.orders.tolist() == [0, 1, 2, 3, 4, 5, 6, 7]  # int(7 r) for the paper's ratios, deduplicated
     assert p.ratios[0] == pytest.approx(0.1) and p.ratios[-1] == 1.0
-    for name in ("clean_mean", "clean_se", "adv_mean", "adv_se", "diff", "diff_se", "delta_j", "delta_j_se"):
-        assert getattr(p, name).shape == (8,), name
-    np.testing.assert_allclose(p.diff, p.clean_mean - p.adv_mean, atol=1e-12)
+    for name, estimate in p.estimates().items():
+        assert estimate.mean.shape == estimate.se.shape == (8,), name
+    clean, adversarial, difference = p.interaction.clean, p.interaction.adversarial, p.interaction.difference
+    np.testing.assert_allclose(difference.mean, clean.mean - adversarial.mean, atol=1e-12)
     # ΔJ_P = (n-1-m) 2|P|/(n(n-1)) ΔĪ: the 20 neighbour pairs' share of the all-pairs ΔJ^(m)
     assert p.pair_set == "neighbors" and p.pair_set_size == 20 and len(p.pairs) == 8
-    np.testing.assert_allclose(p.delta_j, (n - 1 - p.orders) * (2 * 20 / (n * (n - 1))) * p.diff, atol=1e-12)
+    weight = (n - 1 - p.orders) * (2 * 20 / (n * (n - 1)))
+    np.testing.assert_allclose(p.utility_by_order.mean, weight * difference.mean, atol=1e-12)
+    np.testing.assert_allclose(p.utility_by_order.se, weight * difference.se, atol=1e-12)
     assert "8-neighbouring" in p.estimand and "share" not in p.estimand and "carried by the 20" in p.delta_j_estimand
     assert p.se_covers.startswith("pairs drawn")
     assert p.forward_passes == 2 * p.mask_rows
@@ -67,7 +70,10 @@ def test_profile_shapes_and_exact_totals(model, images):
     assert p.attack_utility == pytest.approx(d.attack_utility, abs=1e-6)
     assert p.attack_single == pytest.approx(d.attack_single, abs=1e-6)
     assert p.attack_pairwise == pytest.approx(d.delta_order_totals.sum(), abs=1e-6)
-    assert p.v_full - p.v_empty == pytest.approx(d.total, abs=1e-6)
+    assert p.clean_image.v_full - p.clean_image.v_empty == pytest.approx(d.total, abs=1e-6)
+    assert p.clean_image.phi0_sum == pytest.approx(d.phi0_sum, abs=1e-6)
+    assert p.adversarial_image.phi0_sum == pytest.approx(d.adv_phi0_sum, abs=1e-6)
+    assert int(np.argmax(p.adversarial_image.probabilities)) == p.adv_prediction
 
 
 def test_profile_matches_exact_interactions_within_standard_errors(model, images):
@@ -77,15 +83,17 @@ def test_profile_matches_exact_interactions_within_standard_errors(model, images
     exact = exact_order_interactions(game, 9)
     i, j = p.pairs.T
     truth = exact[[2, 3, 5]][:, i, j].mean(axis=1)
-    assert np.all(p.clean_se > 0)
-    assert np.all(np.abs(p.clean_mean - truth) <= 4 * p.clean_se + 1e-9)
-    assert p.adv_mean is None and p.delta_j is None and p.attack_utility is None
+    clean = p.interaction.clean
+    assert np.all(clean.se > 0)
+    assert np.all(np.abs(clean.mean - truth) <= 4 * clean.se + 1e-9)
+    assert p.interaction.adversarial is None and p.interaction.difference is None
+    assert p.utility_by_order is None and p.adversarial_image is None and p.attack_utility is None
 
 
 def test_same_image_twice_gives_zero_attack_terms(model, images):
     x, _ = images
     p = A.interaction_profile(model, x, 0, x.clone(), **FAST)
-    assert np.all(p.diff == 0) and np.all(p.delta_j_se == 0) and p.attack_utility == 0
+    assert np.all(p.interaction.difference.mean == 0) and np.all(p.utility_by_order.se == 0) and p.attack_utility == 0
 
 
 def test_decomposition_residual_vanishes(model, images):
@@ -103,25 +111,30 @@ def test_decomposition_residual_vanishes(model, images):
 def test_shapley_map_efficiency_and_exact_oracle(model, images):
     x, x_adv = images
     s = A.shapley_map(model, x, 1, x_adv, grid="3x3", samples=16)
-    assert s.values.shape == (3, 3) and s.se.shape == (3, 3) and s.diff.shape == (3, 3)
-    assert s.values.sum() == pytest.approx(s.v_full - s.v_empty, abs=1e-9)
-    assert s.adv_values.sum() == pytest.approx(s.adv_v_full - s.adv_v_empty, abs=1e-9)
+    clean, adversarial, difference = s.phi.clean, s.phi.adversarial, s.phi.difference
+    assert clean.mean.shape == clean.se.shape == difference.mean.shape == (3, 3)
+    assert clean.mean.sum() == pytest.approx(s.clean_image.v_full - s.clean_image.v_empty, abs=1e-9)
+    assert adversarial.mean.sum() == pytest.approx(s.adversarial_image.v_full - s.adversarial_image.v_empty, abs=1e-9)
+    np.testing.assert_allclose(difference.mean, clean.mean - adversarial.mean, atol=1e-12)
     exact = exact_shapley(ImageGame(model, x, 1, grid="3x3"), 9).reshape(3, 3)
-    assert np.all(np.abs(s.values - exact) <= 4 * s.se + 1e-9)
+    assert np.all(np.abs(clean.mean - exact) <= 4 * clean.se + 1e-9)
 
 
 def test_pair_heatmap(model, images):
     x, x_adv = images
     h = A.pair_heatmap(model, x, 1, (1, 1), x_adv, grid="3x3", orders=[0, 3, 7], samples=3)
     assert h.cell == 4 and tuple(h.cell_rc) == (1, 1)
-    assert h.clean.shape == (3, 3) and h.clean_by_order.shape == (3, 3, 3)
-    assert np.isnan(h.clean[1, 1]) and np.isnan(h.diff[1, 1]) and np.isfinite(h.clean[0, 0])
-    np.testing.assert_allclose(h.diff, h.clean - h.adv, atol=1e-12)
-    np.testing.assert_allclose(h.clean, np.mean(h.clean_by_order, axis=0), atol=1e-12)
+    pooled, by_order = h.pooled, h.by_order
+    assert pooled.clean.mean.shape == (3, 3) and by_order.clean.mean.shape == by_order.difference.se.shape == (3, 3, 3)
+    assert np.isnan(pooled.clean.mean[1, 1]) and np.isnan(pooled.difference.mean[1, 1])
+    assert np.isfinite(pooled.clean.mean[0, 0])
+    np.testing.assert_allclose(pooled.difference.mean, pooled.clean.mean - pooled.adversarial.mean, atol=1e-12)
+    np.testing.assert_allclose(by_order.difference.mean, by_order.clean.mean - by_order.adversarial.mean, atol=1e-12)
+    np.testing.assert_allclose(pooled.clean.mean, np.mean(by_order.clean.mean, axis=0), atol=1e-12)
     # Orders 0 and n-2 have one context per pair: exact, with zero SE.
     exact = exact_order_interactions(ImageGame(model, x, 1, grid="3x3"), 9)
-    np.testing.assert_allclose(np.delete(h.clean_by_order[0].ravel(), 4), np.delete(exact[0, 4], 4), atol=1e-9)
-    assert np.nanmax(h.clean_by_order_se[0]) == 0
+    np.testing.assert_allclose(np.delete(by_order.clean.mean[0].ravel(), 4), np.delete(exact[0, 4], 4), atol=1e-9)
+    assert np.nanmax(by_order.clean.se[0]) == 0
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # 0/0 per image: flat game
@@ -144,11 +157,14 @@ def test_results_round_trip_through_json(model, images):
     for result in results:
         back = Result.from_json(result.to_json())
         assert type(back) is type(result)
+        assert back.to_json() == result.to_json()   # every field, nested records included
         for name, value in vars(result).items():
             if isinstance(value, np.ndarray):
                 np.testing.assert_array_equal(getattr(back, name), value)
             elif isinstance(value, float):
                 assert getattr(back, name) == value
+    back = Result.from_json(results[1].to_json())
+    assert isinstance(back.pooled, A.Contrast) and isinstance(back.by_order.adversarial, A.Estimated)
 
 
 def test_determinism_and_seeds(model, images):
@@ -156,9 +172,9 @@ def test_determinism_and_seeds(model, images):
     a = A.interaction_profile(model, x, 1, x_adv, seed=7, **FAST)
     b = A.interaction_profile(model, x, 1, x_adv, seed=7, **FAST)
     c = A.interaction_profile(model, x, 1, x_adv, seed=8, **FAST)
-    np.testing.assert_array_equal(a.clean_mean, b.clean_mean)
-    np.testing.assert_array_equal(a.delta_j_se, b.delta_j_se)
-    assert not np.array_equal(a.clean_mean, c.clean_mean)
+    np.testing.assert_array_equal(a.interaction.clean.mean, b.interaction.clean.mean)
+    np.testing.assert_array_equal(a.utility_by_order.se, b.utility_by_order.se)
+    assert not np.array_equal(a.interaction.clean.mean, c.interaction.clean.mean)
 
 
 def test_progress_total_is_exact_and_cancellation_stops(model, images):
@@ -242,7 +258,7 @@ def test_profile_with_a_neyman_pilot_reports_complete_progress(model, images):
     p = A.interaction_profile(model, x, 1, x_adv, orders=[2, 4], pilot=2,
                               progress=lambda d, t, m: calls.append((d, t)), **FAST)
     assert calls[-1] == (p.forward_passes, p.forward_passes)
-    assert p.params["pilot"] == 2 and np.all(np.isfinite(p.delta_j_se))
+    assert p.params["pilot"] == 2 and np.all(np.isfinite(p.utility_by_order.se))
     plain = A.interaction_profile(model, x, 1, x_adv, orders=[2, 4], **FAST)
     assert p.forward_passes > plain.forward_passes  # the pilot's 4 rows per context are counted
 
@@ -253,13 +269,14 @@ def test_delta_j_over_all_pairs_and_orders_adds_up_to_the_attacking_utility(mode
     on 3x3 the sampled orders agree within their standard errors."""
     x, x_adv = images
     small = A.interaction_profile(model, x, 1, x_adv, grid="2x2", pairs="all", orders="all", samples=2)
-    assert small.pair_set == "all" and np.all(small.delta_j_se == 0)
-    assert small.delta_j.sum() == pytest.approx(small.attack_pairwise, abs=1e-9)
+    assert small.pair_set == "all" and np.all(small.utility_by_order.se == 0)
+    assert small.utility_by_order.mean.sum() == pytest.approx(small.attack_pairwise, abs=1e-9)
     assert small.delta_j_estimand.startswith("ΔJ^(m): the attacking utility")
     p = A.interaction_profile(model, x, 1, x_adv, grid="3x3", pairs="all", orders="all", samples=6, seed=2)
     assert p.se_covers.startswith("contexts")
     # every pair of the set is evaluated and each order draws its own designs: the orders are independent
-    assert abs(p.delta_j.sum() - p.attack_pairwise) <= 3 * np.sqrt(np.sum(p.delta_j_se ** 2))
+    delta_j = p.utility_by_order
+    assert abs(delta_j.mean.sum() - p.attack_pairwise) <= 3 * np.sqrt(np.sum(delta_j.se ** 2))
     assert p.attack_pairwise == pytest.approx(A.decomposition(model, x, 1, x_adv, grid="3x3").delta_order_totals.sum(),
                                               abs=1e-6)
 
@@ -269,11 +286,16 @@ def test_more_precision_pools_independent_rounds(model, images):
     rounds = [A.interaction_profile(model, x, 1, x_adv, **FAST, replicate=r) for r in range(3)]
     assert not np.array_equal(rounds[0].pairs, rounds[1].pairs)         # fresh pairs each round
     pooled = A.combine_profiles(rounds)
-    np.testing.assert_allclose(pooled.diff, np.mean([r.diff for r in rounds], axis=0))
-    np.testing.assert_allclose(pooled.diff_se, np.sqrt(np.sum([r.diff_se ** 2 for r in rounds], axis=0)) / 3)
+    for side in A.Contrast.SIDES:
+        parts = [getattr(r.interaction, side) for r in rounds]
+        np.testing.assert_allclose(getattr(pooled.interaction, side).mean, np.mean([e.mean for e in parts], axis=0))
+        np.testing.assert_allclose(getattr(pooled.interaction, side).se,
+                                   np.sqrt(np.sum([e.se ** 2 for e in parts], axis=0)) / 3)
+    np.testing.assert_allclose(pooled.utility_by_order.se,
+                               np.sqrt(np.sum([r.utility_by_order.se ** 2 for r in rounds], axis=0)) / 3)
     assert pooled.replicates == 3 and pooled.forward_passes == sum(r.forward_passes for r in rounds)
     again = A.interaction_profile(model, x, 1, x_adv, **FAST, replicate=1)
-    np.testing.assert_array_equal(again.clean_mean, rounds[1].clean_mean)  # a round is reproducible alone
+    np.testing.assert_array_equal(again.interaction.clean.mean, rounds[1].interaction.clean.mean)  # reproducible alone
     with pytest.raises(ValueError, match="same parameters"):
         A.combine_profiles([rounds[0], A.interaction_profile(model, x, 1, x_adv, **{**FAST, "samples": 2})])
     assert Result.from_json(pooled.to_json()).replicates == 3
@@ -282,9 +304,10 @@ def test_more_precision_pools_independent_rounds(model, images):
 def test_target_precision_through_the_image_api(model, images):
     x, x_adv = images
     first = A.interaction_profile(model, x, 1, x_adv, **FAST)
-    bound = float(max(first.clean_se.max(), first.adv_se.max())) * 0.6
+    largest_se = (lambda q: max(q.interaction.clean.se.max(), q.interaction.adversarial.se.max()))
+    bound = float(largest_se(first)) * 0.6
     p = A.interaction_profile(model, x, 1, x_adv, **FAST, max_se=bound)
-    assert p.precision["reached"] and max(p.clean_se.max(), p.adv_se.max()) <= bound and p.replicates >= 2
+    assert p.precision["reached"] and largest_se(p) <= bound and p.replicates >= 2
     capped = A.interaction_profile(model, x, 1, x_adv, **FAST, max_se=bound / 50, max_passes=3 * first.forward_passes)
     assert not capped.precision["reached"] and capped.forward_passes <= 3 * first.forward_passes + 2 * 11
     assert "best estimate within the budget" in capped.precision["message"]
@@ -316,10 +339,11 @@ def test_default_budget_resolves_the_standard_models_high_order_change():
     for index in (0, 30, 50, 70):
         x, y = gallery.images[index], int(gallery.labels[index])
         attack = A.run_attack(model, x, y, eps=d["eps"], steps=d["steps"], norm=d["norm"], seed=index)
-        p = A.interaction_profile(model, x, y, torch.as_tensor(np.asarray(attack.x_adv[0])), grid=d["grid"],
+        p = A.interaction_profile(model, x, y, attack.x_adv[0], grid=d["grid"],
                                   ratios=d["ratios"], pairs=d["pairs"], pair_count=d["pair_count"],
                                   samples=d["samples"], contexts=d["contexts"], coverage=d["coverage"], seed=index)
         high = np.isin(p.ratios, (0.9, 0.95))
-        resolved.append(p.diff[high] > 2 * p.diff_se[high])
+        difference = p.interaction.difference
+        resolved.append(difference.mean[high] > 2 * difference.se[high])
         assert p.se_covers.startswith("pairs drawn") and p.pair_set_size == 156
     assert np.mean(resolved) >= 0.75, np.round(resolved, 2)

@@ -228,7 +228,7 @@ def test_full_result_json_downloads_read_back(tmp_path):
     cached[0].to_json(path)
     back = load_result(path)
     assert type(back) is type(cached[0])
-    np.testing.assert_allclose(back.clean_mean, cached[0].clean_mean)
+    np.testing.assert_allclose(back.interaction.clean.mean, cached[0].interaction.clean.mean)
 
 
 def test_requests_above_the_work_bound_are_refused_with_the_bound():

@@ -138,5 +138,5 @@ def test_concurrent_sessions_through_the_gate_get_the_serial_results_of_the_engi
     for t in threads:
         t.join(120)
     for k in range(4):
-        np.testing.assert_array_equal(got[k].clean_mean, serial[k].clean_mean)
-        np.testing.assert_array_equal(got[k].adv_mean, serial[k].adv_mean)
+        np.testing.assert_array_equal(got[k].interaction.clean.mean, serial[k].interaction.clean.mean)
+        np.testing.assert_array_equal(got[k].interaction.adversarial.mean, serial[k].interaction.adversarial.mean)

@@ -1,18 +1,22 @@
-"""PGD and FGSM on tiny models: exact optima of linear models, bounds, modes, determinism, bad input."""
+"""PGD and FGSM on tiny models: exact optima of linear models, bounds, modes, determinism, bad input,
+tensor results on the input's device, keyword-only parameters and the deprecated positional form."""
 
 from __future__ import annotations
 
 import functools
+import inspect
+import json
+import warnings
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
+from mimi.analysis import DEFAULTS
 from mimi.attacks import AttackResult, fgsm, fgsm_perturb, pgd, pgd_perturb
-from mimi.attacks.base import make_generator, project, random_start
+from mimi.attacks.base import make_generator, positional_deprecated, project, random_start
 from mimi.data import load_gallery
 from mimi.models import freeze
 from mimi.results import Result, load_result
@@ -106,23 +110,22 @@ def test_linf_pgd_reaches_the_box_constrained_optimum_of_a_linear_model(random_s
     model, a = two_class_affine()
     x, y, eps = images(4), torch.zeros(4, dtype=torch.long), 0.1
     optimum = (-eps * a.sign()).expand_as(x.flatten(1)).clamp(-x.flatten(1), 1 - x.flatten(1))
-    result = pgd(model, x, y, eps, steps=10, random_start=random_start)
-    delta = torch.from_numpy(result.perturbation).flatten(1)
+    result = pgd(model, x, y, eps=eps, steps=10, random_start=random_start)
+    delta = result.perturbation.flatten(1)
     assert torch.allclose(delta, optimum, atol=1e-6)
-    assert torch.allclose(margin(model, torch.from_numpy(result.x_adv)), margin(model, x) + (a * optimum).sum(1),
-                          atol=1e-4)
+    assert torch.allclose(margin(model, result.x_adv), margin(model, x) + (a * optimum).sum(1), atol=1e-4)
 
 
 def test_l2_pgd_reaches_the_optimum_of_a_linear_model():
     # Away from the box, the L2 optimum is delta = -eps a / ||a||: the margin drops by eps ||a||.
     model, a = two_class_affine(1)
     x, y, eps = torch.full((3, 1, 28, 28), 0.5), torch.zeros(3, dtype=torch.long), 1.0
-    exact = pgd(model, x, y, eps, steps=5, norm="l2", random_start=False)
+    exact = pgd(model, x, y, eps=eps, steps=5, norm="l2", random_start=False)
     expected = margin(model, x) - eps * a.norm()
-    assert torch.allclose(margin(model, torch.from_numpy(exact.x_adv)), expected, atol=1e-4)
-    assert np.allclose(exact.l2_norm, eps, atol=1e-5)
-    started = pgd(model, x, y, eps, steps=40, norm="l2", random_start=True)
-    drop = margin(model, x) - margin(model, torch.from_numpy(started.x_adv))
+    assert torch.allclose(margin(model, exact.x_adv), expected, atol=1e-4)
+    assert torch.allclose(exact.l2_norm, torch.full((3,), eps), atol=1e-5)
+    started = pgd(model, x, y, eps=eps, steps=40, norm="l2", random_start=True)
+    drop = margin(model, x) - margin(model, started.x_adv)
     assert torch.all(drop >= 0.98 * eps * a.norm())  # the random part of the start decays geometrically
 
 
@@ -130,23 +133,23 @@ def test_fgsm_is_exact_on_a_linear_model_and_fgsm_rs_steps_125_eps():
     model, a = two_class_affine(2)
     x, y, eps = images(4, seed=3), torch.zeros(4, dtype=torch.long), 0.05
     optimum = (-eps * a.sign()).expand_as(x.flatten(1)).clamp(-x.flatten(1), 1 - x.flatten(1))
-    result = fgsm(model, x, y, eps)
-    assert torch.allclose(torch.from_numpy(result.perturbation).flatten(1), optimum, atol=1e-6)
+    result = fgsm(model, x, y, eps=eps)
+    assert torch.allclose(result.perturbation.flatten(1), optimum, atol=1e-6)
     assert result.params["attack"] == "fgsm" and result.params["step_size"] == eps
-    rs = fgsm(model, x, y, eps, random_start=True)
+    rs = fgsm(model, x, y, eps=eps, random_start=True)
     assert rs.params["attack"] == "fgsm-rs" and rs.params["step_size"] == pytest.approx(1.25 * eps)
     # delta = Proj(delta0 - 1.25 eps sign(a)) with delta0 the seeded uniform start in the ball.
     start = random_start(x, eps, "linf", make_generator(0, "cpu"))
     expected = project(start - 1.25 * eps * a.sign().view(1, 1, 28, 28), x, eps, "linf")
-    assert torch.allclose(torch.from_numpy(rs.perturbation), expected, atol=1e-6)
+    assert torch.allclose(rs.perturbation, expected, atol=1e-6)
     assert not torch.allclose(expected, start)
 
 
 def test_pgd_beats_fgsm_on_a_network(net, batch):
     x, y = batch
-    strong = pgd(net, x, y, 0.05, steps=20, random_start=False)
-    single = fgsm(net, x, y, 0.05)
-    assert np.all(strong.utility > 0)
+    strong = pgd(net, x, y, eps=0.05, steps=20, random_start=False)
+    single = fgsm(net, x, y, eps=0.05)
+    assert bool((strong.utility > 0).all())
     assert strong.utility.mean() > single.utility.mean()
     assert strong.success.sum() >= single.success.sum()
 
@@ -168,13 +171,13 @@ def test_pgd_stays_in_the_eps_ball_and_the_valid_range(seed, eps, steps, norm, s
     y = torch.randint(0, 10, (5,), generator=g)
     target = torch.randint(0, 10, (5,), generator=g) if targeted else None
     step_size = None if step_scale is None or eps == 0 else step_scale * eps
-    result = pgd(net, x, y, eps, steps, step_size=step_size, norm=norm, random_start=random_start,
+    result = pgd(net, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm, random_start=random_start,
                  restarts=restarts, targeted=target, early_stop=early_stop, seed=seed)
     assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
     size = result.linf_norm if norm == "linf" else result.l2_norm
-    assert np.all(size <= eps * (1 + 1e-5) + 1e-6)
-    assert np.allclose(result.x_adv - result.perturbation, x.numpy(), atol=1e-6)
-    assert np.all((result.steps_used >= 0) & (result.steps_used <= steps))
+    assert bool((size <= eps * (1 + 1e-5) + 1e-6).all())
+    assert torch.allclose(result.x_adv - result.perturbation, x, atol=1e-6)
+    assert bool(((result.steps_used >= 0) & (result.steps_used <= steps)).all())
 
 
 @settings(max_examples=15, deadline=None)
@@ -184,11 +187,11 @@ def test_fgsm_stays_in_the_eps_ball_and_the_valid_range(seed, eps, norm, random_
         eps = min(eps, 1.0)
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(4, 1, 28, 28, generator=g) * (torch.rand(4, 1, 28, 28, generator=g) < 0.6)
-    result = fgsm(tiny_net(seed % 3), x, torch.randint(0, 10, (4,), generator=g), eps, norm=norm,
+    result = fgsm(tiny_net(seed % 3), x, torch.randint(0, 10, (4,), generator=g), eps=eps, norm=norm,
                   random_start=random_start, seed=seed)
     assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
     size = result.linf_norm if norm == "linf" else result.l2_norm
-    assert np.all(size <= eps * (1 + 1e-5) + 1e-6)
+    assert bool((size <= eps * (1 + 1e-5) + 1e-6).all())
 
 
 def test_projection_keeps_black_pixels_movable(net):
@@ -202,7 +205,7 @@ def test_projection_keeps_black_pixels_movable(net):
         seen.append(inputs.detach().clone())
         return net(inputs)
 
-    pgd(spy, x, y, 0.1, steps=5)
+    pgd(spy, x, y, eps=0.1, steps=5)
     for inputs in seen:
         assert inputs.min() >= 0 and inputs.max() <= 1
         assert (inputs - x).abs().max() <= 0.1 + 1e-6
@@ -211,66 +214,64 @@ def test_projection_keeps_black_pixels_movable(net):
 def trajectory(net, x, y, eps, step_size, steps):
     """The plain PGD iterate after ``steps`` steps from x (an unreachable stop threshold disables
     the fallback to earlier successful iterates)."""
-    return pgd(net, x, y, eps, steps=steps, step_size=step_size, random_start=False, stop_utility=1e9)
+    return pgd(net, x, y, eps=eps, steps=steps, step_size=step_size, random_start=False, stop_utility=1e9)
 
 
 def test_early_stop_freezes_each_sample_at_its_first_success(net, batch):
     x, y = batch
-    result = pgd(net, x, y, 0.2, steps=15, step_size=0.03, random_start=False, early_stop=True)
-    assert result.success.all() and np.all(result.steps_used >= 1)  # clean images are classified correctly
-    for s in np.unique(result.steps_used):
-        rows = np.flatnonzero(result.steps_used == s)
+    result = pgd(net, x, y, eps=0.2, steps=15, step_size=0.03, random_start=False, early_stop=True)
+    assert result.success.all() and (result.steps_used >= 1).all()  # clean images are classified correctly
+    for s in result.steps_used.unique().tolist():
+        rows = (result.steps_used == s).nonzero().squeeze(1)
         # the returned iterate is the s-th one of the plain trajectory ...
-        assert np.allclose(trajectory(net, x[rows], y[rows], 0.2, 0.03, int(s)).x_adv, result.x_adv[rows], atol=1e-5)
+        assert torch.allclose(trajectory(net, x[rows], y[rows], 0.2, 0.03, s).x_adv, result.x_adv[rows], atol=1e-5)
         # ... and no iterate among the first s - 1 steps succeeded (a plain run keeps any successful iterate)
         if s > 1:
-            before = pgd(net, x[rows], y[rows], 0.2, steps=int(s) - 1, step_size=0.03, random_start=False)
+            before = pgd(net, x[rows], y[rows], eps=0.2, steps=s - 1, step_size=0.03, random_start=False)
             assert not before.success.any()
 
 
 def test_stop_utility_stops_at_the_threshold(net, batch):
     x, y = batch
-    free = pgd(net, x, y, 0.2, steps=10, random_start=False)
-    threshold = float(np.median(free.utility)) * 0.6
-    result = pgd(net, x, y, 0.2, steps=10, step_size=0.05, random_start=False, stop_utility=threshold)
+    free = pgd(net, x, y, eps=0.2, steps=10, random_start=False)
+    threshold = float(free.utility.median()) * 0.6
+    result = pgd(net, x, y, eps=0.2, steps=10, step_size=0.05, random_start=False, stop_utility=threshold)
     assert result.params["stop_utility"] == threshold
-    assert np.array_equal(result.success, result.utility >= threshold)
+    assert torch.equal(result.success, result.utility >= threshold)
     assert result.success.sum() >= len(x) // 2
-    assert np.all(result.utility[result.success] >= threshold - 1e-5)
-    assert np.all(result.steps_used[~result.success] == 10)
-    for s in np.unique(result.steps_used[result.success]):
-        rows = np.flatnonzero(result.success & (result.steps_used == s))
+    assert (result.utility[result.success] >= threshold - 1e-5).all()
+    assert (result.steps_used[~result.success] == 10).all()
+    for s in result.steps_used[result.success].unique().tolist():
+        rows = (result.success & (result.steps_used == s)).nonzero().squeeze(1)
         assert s >= 1  # the clean image has utility 0 < threshold
         # the returned iterate is the s-th of the plain trajectory, and the one before is below the threshold
-        assert np.allclose(trajectory(net, x[rows], y[rows], 0.2, 0.05, int(s)).x_adv, result.x_adv[rows], atol=1e-5)
+        assert torch.allclose(trajectory(net, x[rows], y[rows], 0.2, 0.05, s).x_adv, result.x_adv[rows], atol=1e-5)
         if s > 1:
-            before = trajectory(net, x[rows], y[rows], 0.2, 0.05, int(s) - 1)
-            assert np.all(before.utility < threshold + 1e-5)
+            before = trajectory(net, x[rows], y[rows], 0.2, 0.05, s - 1)
+            assert (before.utility < threshold + 1e-5).all()
     # and the utility uses the engine's value function
-    assert np.allclose(result.utility, result.clean_value - result.adv_value)
-    logits = net(torch.from_numpy(result.x_adv))
-    assert np.allclose(result.adv_value, class_value(logits, y, "log-odds").numpy(), atol=1e-5)
+    assert torch.allclose(result.utility, result.clean_value - result.adv_value)
+    assert torch.allclose(result.adv_value, class_value(net(result.x_adv), y, "log-odds"), atol=1e-5)
 
 
 def test_stop_utility_with_another_value_function(net, batch):
     x, y = batch
-    result = pgd(net, x, y, 0.2, steps=10, random_start=False, stop_utility=0.5, value="logit")
-    logits_clean, logits_adv = net(x), net(torch.from_numpy(result.x_adv))
-    drop = (class_value(logits_clean, y, "logit") - class_value(logits_adv, y, "logit")).numpy()
-    assert result.value == "logit" and np.allclose(result.utility, drop, atol=1e-5)
+    result = pgd(net, x, y, eps=0.2, steps=10, random_start=False, stop_utility=0.5, value="logit")
+    drop = class_value(net(x), y, "logit") - class_value(net(result.x_adv), y, "logit")
+    assert result.value == "logit" and torch.allclose(result.utility, drop, atol=1e-5)
 
 
 def test_restarts_are_never_worse_than_one_run(net, batch):
     x, y = batch
     eps = 0.03
-    one = pgd(net, x, y, eps, steps=3, seed=7)
-    many = pgd(net, x, y, eps, steps=3, restarts=4, seed=7)
-    assert np.all(many.success >= one.success)
+    one = pgd(net, x, y, eps=eps, steps=3, seed=7)
+    many = pgd(net, x, y, eps=eps, steps=3, restarts=4, seed=7)
+    assert (many.success >= one.success).all()
     failed = ~many.success
     assert failed.any()  # eps is small enough that the comparison below is not empty
     # utility (log-odds drop of the true class) ranks like the loss
-    assert np.all(many.utility[failed] >= one.utility[failed] - 1e-5)
-    assert np.any(many.utility[failed] > one.utility[failed] + 1e-3)  # other starts went further
+    assert (many.utility[failed] >= one.utility[failed] - 1e-5).all()
+    assert (many.utility[failed] > one.utility[failed] + 1e-3).any()  # other starts went further
 
 
 class Bump(nn.Module):
@@ -286,9 +287,9 @@ def test_a_run_keeps_its_last_successful_iterate_when_a_later_step_undoes_it():
     x = torch.zeros(1, 1, 28, 28)
     x[0, 0, 0, 0] = 0.3
     result = pgd(Bump(), x, [0], eps=0.5, steps=2, step_size=0.35, random_start=False)
-    assert result.success[0] and result.x_adv[0, 0, 0, 0] == pytest.approx(0.65)
+    assert result.success[0] and float(result.x_adv[0, 0, 0, 0]) == pytest.approx(0.65)
     assert result.steps_used[0] == 1
-    assert np.count_nonzero(result.perturbation) == 1
+    assert torch.count_nonzero(result.perturbation) == 1
 
 
 def test_targeted_pgd_reaches_its_targets_on_a_linear_model():
@@ -297,30 +298,31 @@ def test_targeted_pgd_reaches_its_targets_on_a_linear_model():
     x = images(6, seed=2)
     y = model(x).argmax(1)
     target = (y + 1) % 3
-    result = pgd(model, x, y, 0.3, steps=20, targeted=target, early_stop=True)
-    assert np.array_equal(result.adv_pred, target.numpy()) and result.success.all()
-    assert np.array_equal(result.targets, target.numpy())
-    one = pgd(model, x, y, 0.3, steps=20, targeted=2)  # one target for all
-    assert np.array_equal(one.targets, np.full(6, 2))
+    result = pgd(model, x, y, eps=0.3, steps=20, targeted=target, early_stop=True)
+    assert torch.equal(result.adv_pred, target) and result.success.all()
+    assert torch.equal(result.targets, target)
+    one = pgd(model, x, y, eps=0.3, steps=20, targeted=2)  # one target for all
+    assert torch.equal(one.targets, torch.full((6,), 2))
 
 
 def test_identical_seeds_give_identical_results_and_others_differ(net, batch):
     x, y = batch
-    first = pgd(net, x, y, 0.05, steps=3, restarts=2, seed=3)
-    again = pgd(net, x, y, 0.05, steps=3, restarts=2, seed=3)
-    other = pgd(net, x, y, 0.05, steps=3, restarts=2, seed=4)
-    assert np.array_equal(first.x_adv, again.x_adv) and np.array_equal(first.steps_used, again.steps_used)
-    assert not np.array_equal(first.x_adv, other.x_adv)
-    assert np.array_equal(fgsm(net, x, y, 0.1, random_start=True, seed=5).x_adv,
-                          fgsm(net, x, y, 0.1, random_start=True, seed=5).x_adv)
+    first = pgd(net, x, y, eps=0.05, steps=3, restarts=2, seed=3)
+    again = pgd(net, x, y, eps=0.05, steps=3, restarts=2, seed=3)
+    other = pgd(net, x, y, eps=0.05, steps=3, restarts=2, seed=4)
+    assert torch.equal(first.x_adv, again.x_adv) and torch.equal(first.steps_used, again.steps_used)
+    assert not torch.equal(first.x_adv, other.x_adv)
+    assert torch.equal(fgsm(net, x, y, eps=0.1, random_start=True, seed=5).x_adv,
+                       fgsm(net, x, y, eps=0.1, random_start=True, seed=5).x_adv)
 
 
 def test_pgd_perturb_matches_pgd_and_uses_the_given_generator(net, batch):
     x, y = batch
-    x_adv, steps_used = pgd_perturb(net, x, y, 0.05, 4, generator=make_generator(11, "cpu"), check_last=True)
-    result = pgd(net, x, y, 0.05, 4, seed=11)
-    assert np.array_equal(x_adv.numpy(), result.x_adv) and np.array_equal(steps_used.numpy(), result.steps_used)
-    assert torch.equal(fgsm_perturb(net, x, y, 0.05), torch.from_numpy(fgsm(net, x, y, 0.05).x_adv))
+    x_adv, steps_used = pgd_perturb(net, x, y, eps=0.05, steps=4, generator=make_generator(11, "cpu"),
+                                    check_last=True)
+    result = pgd(net, x, y, eps=0.05, steps=4, seed=11)
+    assert torch.equal(x_adv, result.x_adv) and torch.equal(steps_used, result.steps_used)
+    assert torch.equal(fgsm_perturb(net, x, y, eps=0.05), fgsm(net, x, y, eps=0.05).x_adv)
 
 
 def test_the_model_is_never_mutated():
@@ -328,37 +330,157 @@ def test_the_model_is_never_mutated():
     model = TinyNet().train()  # parameters require gradients, training mode: as during adversarial training
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = images(4), torch.arange(4)
-    pgd(model, x, y, 0.1, steps=3, restarts=2, early_stop=True)
-    fgsm(model, x, y, 0.1, random_start=True)
-    pgd_perturb(model, x, y, 0.1, 2, stop_utility=0.1)
+    pgd(model, x, y, eps=0.1, steps=3, restarts=2, early_stop=True)
+    fgsm(model, x, y, eps=0.1, random_start=True)
+    pgd_perturb(model, x, y, eps=0.1, steps=2, stop_utility=0.1)
     assert model.training and all(p.requires_grad and p.grad is None for p in model.parameters())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+LONG_FIELDS = ("labels", "clean_pred", "adv_pred", "clean_topk", "adv_topk", "steps_used")
+FLOAT_FIELDS = ("clean_topk_prob", "adv_topk_prob", "utility", "linf_norm", "l2_norm", "clean_value", "adv_value")
+
+
+def tensor_fields(result: AttackResult) -> dict[str, torch.Tensor]:
+    return {f: getattr(result, f) for f in result.__dataclass_fields__ if getattr(result, f) is not None
+            and f not in ("params", "value")}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("attack", [pgd, fgsm])
+def test_result_fields_are_tensors_on_the_input_device(batch, attack, device):
+    x, y = batch
+    model = tiny_net().to(device)
+    x = x[:4].to(device)
+    for labels in (y[:4].to(device), y[:4].tolist(), y[:4]):  # a tensor on x's device, a list, a CPU tensor
+        result = attack(model, x, labels, eps=0.1, targeted=[1, 2, 3, 4])
+        fields = tensor_fields(result)
+        assert set(fields) == set(LONG_FIELDS + FLOAT_FIELDS) | {"x_adv", "perturbation", "success", "targets"}
+        for name, value in fields.items():
+            assert isinstance(value, torch.Tensor) and value.device == x.device, name
+            assert not value.requires_grad, name
+        assert result.x_adv.dtype == result.perturbation.dtype == x.dtype
+        assert all(fields[name].dtype == torch.long for name in LONG_FIELDS + ("targets",))
+        assert all(fields[name].dtype == torch.float32 for name in FLOAT_FIELDS)
+        assert result.success.dtype == torch.bool and result.fooled.dtype == torch.bool
+        assert result.labels.tolist() == y[:4].tolist() and result.targets.tolist() == [1, 2, 3, 4]
+        assert isinstance(result.success_rate, float) and isinstance(result.robust_accuracy, float)
+    one = attack(model, x[:1], int(y[0]), eps=0.1)  # an int label: a batch of one
+    assert one.labels.device == x.device and one.labels.tolist() == [int(y[0])]
+
+
 def test_result_fields_and_json_round_trip(net, batch, tmp_path):
     x, y = batch
-    result = pgd(net, x[:5], y[:5], 0.1, steps=4, targeted=3, top_k=3)
+    result = pgd(net, x[:5], y[:5], eps=0.1, steps=4, targeted=3, top_k=3)
     assert result.x_adv.shape == result.perturbation.shape == (5, 1, 28, 28)
     assert result.clean_topk.shape == result.adv_topk_prob.shape == (5, 3)
-    assert np.all(np.diff(result.adv_topk_prob, axis=1) <= 0)
-    assert np.array_equal(result.adv_topk[:, 0], result.adv_pred)
-    assert np.array_equal(result.clean_pred, y[:5].numpy())
-    assert np.allclose(result.linf_norm, np.abs(result.perturbation).reshape(5, -1).max(1))
-    assert np.allclose(result.clean_images, x[:5].numpy(), atol=1e-6)
-    assert np.array_equal(result.fooled, result.adv_pred != result.labels)
+    assert (result.adv_topk_prob.diff(dim=1) <= 0).all()
+    assert torch.equal(result.adv_topk[:, 0], result.adv_pred)
+    assert torch.equal(result.clean_pred, y[:5])
+    assert torch.allclose(result.linf_norm, result.perturbation.abs().flatten(1).amax(1))
+    assert torch.allclose(result.clean_images, x[:5], atol=1e-6)
+    assert torch.equal(result.fooled, result.adv_pred != result.labels)
+    assert result.success_rate == pytest.approx(result.success.float().mean().item())
+    assert result.robust_accuracy == pytest.approx(1 - result.fooled.float().mean().item())
+    assert result.clean_accuracy == 1.0  # the batch is classified correctly
     shown = result.amplified_perturbation()
-    assert shown.min() >= 0 and shown.max() <= 1
-    assert np.allclose(np.abs(shown - 0.5).reshape(5, -1).max(1), 0.5)
+    assert isinstance(shown, torch.Tensor) and shown.min() >= 0 and shown.max() <= 1
+    assert torch.allclose((shown - 0.5).abs().flatten(1).amax(1), torch.full((5,), 0.5))
     back = Result.from_json(result.to_json())
     assert isinstance(back, AttackResult)
     for name in result.__dataclass_fields__:
         a, b = getattr(result, name), getattr(back, name)
-        assert np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b, name
+        if isinstance(a, torch.Tensor):
+            assert isinstance(b, torch.Tensor) and b.device.type == "cpu" and b.dtype == a.dtype, name
+            assert torch.equal(a, b), name
+        else:
+            assert a == b, name
     path = tmp_path / "attack.json"
     result.to_json(path)
-    assert np.array_equal(load_result(path).x_adv, result.x_adv)
+    assert torch.equal(load_result(path).x_adv, result.x_adv)
     one = result.select(2)
-    assert len(one) == 1 and one.targets.tolist() == [3] and np.array_equal(one.x_adv[0], result.x_adv[2])
+    assert len(one) == 1 and one.targets.tolist() == [3] and one.params["targeted"] == [3]
+    assert torch.equal(one.x_adv[0], result.x_adv[2])
+    picked = result.select(torch.tensor([True, False, True, False, False]))
+    assert torch.equal(picked.utility, result.utility[[0, 2]]) and len(picked) == 2
+
+
+def test_a_json_file_written_with_numpy_arrays_still_loads_as_tensors():
+    def array(values, dtype, shape):
+        return {"__ndarray__": values, "dtype": dtype, "shape": shape}
+
+    fields = dict(x_adv=array([[[[0.25, 1.0]]]], "float32", [1, 1, 1, 2]),
+                  perturbation=array([[[[0.25, -0.5]]]], "float32", [1, 1, 1, 2]),
+                  labels=array([3], "int64", [1]), success=array([True], "bool", [1]),
+                  clean_pred=array([3], "int64", [1]), adv_pred=array([1], "int64", [1]),
+                  clean_topk=array([[3, 1]], "int64", [1, 2]), clean_topk_prob=array([[0.75, 0.25]], "float32", [1, 2]),
+                  adv_topk=array([[1, 3]], "int64", [1, 2]), adv_topk_prob=array([[0.5, 0.5]], "float32", [1, 2]),
+                  utility=array([1.5], "float32", [1]), steps_used=array([7], "int64", [1]),
+                  linf_norm=array([0.5], "float32", [1]), l2_norm=array([0.5590169943749475], "float32", [1]),
+                  params={"attack": "pgd", "eps": 0.5}, clean_value=array([2.0], "float32", [1]),
+                  adv_value=array([0.5], "float32", [1]), targets=None, value="log-odds")
+    old = AttackResult.from_json(json.dumps({"__result__": "AttackResult", **fields}))
+    assert torch.equal(old.x_adv, torch.tensor([[[[0.25, 1.0]]]]))
+    assert old.labels.dtype == torch.long and old.success.dtype == torch.bool and old.targets is None
+    assert torch.equal(old.clean_images, torch.tensor([[[[0.0, 1.5]]]]))
+    assert old.success_rate == 1.0 and old.robust_accuracy == 0.0 and old.steps_used.tolist() == [7]
+
+
+def test_keyword_only_signatures_with_the_dashboards_defaults():
+    for attack in (pgd, fgsm, pgd_perturb, fgsm_perturb):
+        parameters = list(inspect.signature(attack).parameters.values())
+        assert [p.name for p in parameters[:3]] == ["model", "x", "y"]
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[3:]), attack.__name__
+        assert inspect.signature(attack).parameters["eps"].default == DEFAULTS["eps"]
+    assert inspect.signature(pgd).parameters["steps"].default == DEFAULTS["steps"]
+    assert inspect.signature(pgd_perturb).parameters["steps"].default == DEFAULTS["steps"]
+
+
+def assert_same(a: AttackResult, b: AttackResult) -> None:
+    assert a.params == b.params
+    for name, value in tensor_fields(a).items():
+        assert torch.equal(value, getattr(b, name)), name
+
+
+@pytest.mark.parametrize("attack, positional, keywords", [
+    (pgd, (0.1, 3), dict(eps=0.1, steps=3)),
+    (pgd, (0.1, 3, 0.05, "l2", False, 2, 4, None, 9), dict(eps=0.1, steps=3, step_size=0.05, norm="l2",
+                                                           random_start=False, restarts=2, targeted=4, seed=9)),
+    (fgsm, (0.1,), dict(eps=0.1)),
+    (fgsm, (0.1, "linf", True, 0.2, None, 3), dict(eps=0.1, random_start=True, step_size=0.2, seed=3)),
+])
+def test_the_old_positional_form_warns_and_gives_the_keyword_result(net, batch, attack, positional, keywords):
+    x, y = batch
+    with pytest.warns(DeprecationWarning, match=f"positionally is deprecated.*{attack.__name__}\\(") as caught:
+        old = attack(net, x[:4], y[:4], *positional, top_k=3)
+    assert len(caught) == 1 and caught[0].filename == __file__  # the warning points at the caller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the keyword form does not warn
+        new = attack(net, x[:4], y[:4], top_k=3, **keywords)
+    assert_same(old, new)
+
+
+def test_the_old_positional_form_of_the_tensor_paths_warns_and_gives_the_keyword_result(net, batch):
+    x, y = batch
+    with pytest.warns(DeprecationWarning, match="eps, steps, step_size"):
+        old_x, old_steps = pgd_perturb(net, x, y, 0.05, 4, 0.01, generator=make_generator(2, "cpu"))
+    new_x, new_steps = pgd_perturb(net, x, y, eps=0.05, steps=4, step_size=0.01, generator=make_generator(2, "cpu"))
+    assert torch.equal(old_x, new_x) and torch.equal(old_steps, new_steps)
+    with pytest.warns(DeprecationWarning, match="eps, norm, random_start"):
+        old_fgsm = fgsm_perturb(net, x, y, 0.05, "l2", True, generator=make_generator(2, "cpu"))
+    assert torch.equal(old_fgsm, fgsm_perturb(net, x, y, eps=0.05, norm="l2", random_start=True,
+                                              generator=make_generator(2, "cpu")))
+
+
+def test_the_positional_shim_rejects_too_many_or_repeated_arguments(net, batch):
+    x, y = batch
+    with pytest.raises(TypeError, match="at most 9 positional arguments but 10"):
+        fgsm(net, x, y, 0.1, "linf", False, None, None, 0, "extra")
+    with pytest.raises(TypeError, match="multiple values for argument 'eps'"):
+        pgd(net, x, y, 0.1, eps=0.2)
+    with pytest.raises(TypeError, match="no keyword-only parameters"):
+        positional_deprecated("eps")(lambda model, x, y, eps=0.1: None)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -390,16 +512,16 @@ def test_bad_input_raises_a_value_error_naming_the_value(net, kwargs, message):
 
 def test_fgsm_rejects_bad_input(net):
     with pytest.raises(ValueError, match="-0.2"):
-        fgsm(net, images(2), [0, 1], -0.2)
+        fgsm(net, images(2), [0, 1], eps=-0.2)
     with pytest.raises(ValueError, match="'linf2'"):
-        fgsm(net, images(2), [0, 1], 0.1, norm="linf2")
+        fgsm(net, images(2), [0, 1], eps=0.1, norm="linf2")
     with pytest.raises(ValueError, match=r"\[1, 2\]"):
-        fgsm(net, images(2) * 0 + torch.tensor([1.0, 2.0]).view(2, 1, 1, 1), [0, 1], 0.1)
+        fgsm(net, images(2) * 0 + torch.tensor([1.0, 2.0]).view(2, 1, 1, 1), [0, 1], eps=0.1)
 
 
 def test_running_all_steps_returns_the_final_iterate_when_it_succeeds(net, batch):
     x, y = batch
     result = pgd(net, x, y, eps=0.5, steps=6)                  # a budget that fools every image early on
-    assert result.success.all() and np.all(result.steps_used == 6)
-    _, unchecked_steps = pgd_perturb(net, x, y, 0.5, 6, generator=make_generator(0, "cpu"))
-    assert np.all(unchecked_steps.numpy() == 5)                # without the last check: the last known success
+    assert result.success.all() and (result.steps_used == 6).all()
+    _, unchecked_steps = pgd_perturb(net, x, y, eps=0.5, steps=6, generator=make_generator(0, "cpu"))
+    assert (unchecked_steps == 5).all()                        # without the last check: the last known success

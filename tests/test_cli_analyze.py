@@ -39,8 +39,8 @@ def test_analyze_gallery_image_writes_a_report(tiny_zoo, tmp_path, capsys):
     report = load_result(out)
     assert isinstance(report, ImageReport)
     assert report.label == 0 and report.profile.orders.tolist() == [2, 11]
-    assert report.profile.clean_se.shape == (2,) and report.profile.adv_mean is None
-    assert report.shapley.values.shape == (4, 4) and report.attack is None
+    assert report.profile.interaction.clean.se.shape == (2,) and report.profile.interaction.adversarial is None
+    assert report.shapley.phi.clean.mean.shape == (4, 4) and report.attack is None
     assert report.probabilities.shape == (10,) and report.image.shape == (1, 28, 28)
     assert "forward passes" in capsys.readouterr().out
 
@@ -54,9 +54,10 @@ def test_analyze_with_attack_and_an_image_file(tiny_zoo, tmp_path):
     report = load_result(out)
     p = report.profile
     assert report.attack.params["eps"] == 0.1 and report.attack.x_adv.shape == (1, 1, 28, 28)
-    assert p.adv_mean.shape == (2,) and p.delta_j.shape == (2,) and p.delta_j_se.shape == (2,)
+    assert p.interaction.adversarial.mean.shape == (2,) and p.utility_by_order.mean.shape == (2,)
+    assert p.utility_by_order.se.shape == (2,)
     assert p.attack_utility == pytest.approx(float(report.attack.utility[0]), abs=1e-4)
-    assert report.shapley.diff.shape == (4, 4) and report.label == 6
+    assert report.shapley.phi.difference.mean.shape == (4, 4) and report.label == 6
 
 
 @pytest.mark.parametrize("args,message", [

@@ -204,7 +204,7 @@ def test_detection_study_end_to_end():
     from mimi.population import image_seed
 
     attack = run_attack(model, gallery.images[10], int(gallery.labels[10]), eps=0.1, steps=3, seed=image_seed(0, 10))
-    loo = detection.leave_one_out_map(model, gallery.images[10], torch.as_tensor(attack.x_adv[0]), grid="3x3")
+    loo = detection.leave_one_out_map(model, gallery.images[10], attack.x_adv[0], grid="3x3")
     assert study.scores[0, 1, 0] == pytest.approx(loo.clean.iqr) and study.scores[0, 1, 1] == pytest.approx(loo.adversarial.iqr)
     c = study.high_minus_low
     assert c["estimate"] == pytest.approx(study.detectors[1].auc - study.detectors[2].auc)

@@ -30,10 +30,10 @@ def test_evaluate_agrees_with_the_attacks_run_by_hand(net, gallery_set):
     assert result.robust_at(0.0) == result.clean_accuracy  # eps 0: nothing to attack
     assert 0 < clean.sum() < len(clean)  # misclassified images count as not robust, unattacked
     x, y = data.images[clean], data.labels[clean]
-    by_hand = pgd(net, x, y, 0.03, 5, seed=3)
+    by_hand = pgd(net, x, y, eps=0.03, steps=5, seed=3)
     assert result.robust_at(0.03) == pytest.approx((~by_hand.fooled).sum() / len(data))
     fast = evaluate(net, data, [0.03], batch_size=50, seed=3, attack="fgsm-rs")
-    by_hand = fgsm(net, x, y, 0.03, random_start=True, seed=3)
+    by_hand = fgsm(net, x, y, eps=0.03, random_start=True, seed=3)
     assert fast.robust_accuracy[0] == pytest.approx((~by_hand.fooled).sum() / len(data))
     assert fast.protocol["attack"] == "fgsm-rs" and fast.protocol["step_size"] == "1.25*eps"
 

@@ -11,18 +11,29 @@ import plotly.graph_objects as go
 import pytest
 
 from mimi import figures
+from mimi.analysis import Contrast, Estimated
 from mimi.data import FMNIST_CLASSES
 
 
 def profile(scale: float = 1.0, adversarial: bool = True) -> SimpleNamespace:
     ratios = np.array([0.1, 0.5, 1.0])
+    clean = Estimated(scale * np.array([0.1, 0.2, 0.3]), np.array([0.01, 0.02, 0.03]))
+    if not adversarial:
+        return SimpleNamespace(orders=np.array([4, 23, 47]), ratios=ratios, interaction=Contrast(clean),
+                               utility_by_order=None)
+    adv = Estimated(scale * np.array([0.05, 0.1, -0.2]), np.array([0.01, 0.01, 0.01]))
     return SimpleNamespace(
         orders=np.array([4, 23, 47]), ratios=ratios,
-        clean_mean=scale * np.array([0.1, 0.2, 0.3]), clean_se=np.array([0.01, 0.02, 0.03]),
-        adv_mean=scale * np.array([0.05, 0.1, -0.2]) if adversarial else None,
-        adv_se=np.array([0.01, 0.01, 0.01]) if adversarial else None,
-        delta_j=scale * np.array([0.001, 0.002, 0.01]) if adversarial else None,
-        delta_j_se=np.array([0.0001, 0.0002, 0.001]) if adversarial else None)
+        interaction=Contrast(clean, adv, Estimated(clean.mean - adv.mean, np.array([0.01, 0.01, 0.01]))),
+        utility_by_order=Estimated(scale * np.array([0.001, 0.002, 0.01]), np.array([0.0001, 0.0002, 0.001])))
+
+
+def heatmap(cell, clean: np.ndarray, adversarial: np.ndarray | None = None) -> SimpleNamespace:
+    """The fields of a PairHeatmap that :func:`figures.pair_maps_figure` draws (difference = clean - adversarial)."""
+    se = np.zeros_like(clean)
+    pooled = Contrast(Estimated(clean, se)) if adversarial is None else \
+        Contrast(Estimated(clean, se), Estimated(adversarial, se), Estimated(clean - adversarial, se))
+    return SimpleNamespace(cell=cell, pooled=pooled)
 
 
 def test_order_profile_has_clean_and_adversarial_bars_with_standard_errors_per_model():
@@ -74,7 +85,7 @@ def test_attack_figure_perturbation_panel_is_the_difference_on_a_symmetric_eps_s
 
 def test_pair_maps_have_a_clickable_cell_layer_on_every_panel_and_a_shared_symmetric_scale():
     clean = np.arange(9.0).reshape(3, 3) - 4
-    maps = SimpleNamespace(cell=(1, 2), clean=clean, adv=clean / 2, diff=clean / 2)
+    maps = heatmap((1, 2), clean, clean / 2)
     fig = figures.pair_maps_figure({"A": maps, "B": maps}, np.zeros((1, 6, 6)))
     layers = [t for t in fig.data if t.name == figures.CELL_LAYER]
     assert len(layers) == 8                        # 2 models x (image, clean, adversarial, difference)
@@ -89,7 +100,7 @@ def test_pair_maps_have_a_clickable_cell_layer_on_every_panel_and_a_shared_symme
 
 
 def test_pair_maps_without_adversarial_show_image_and_clean_only():
-    maps = SimpleNamespace(cell=4, clean=np.ones((3, 3)), adv=None, diff=None)
+    maps = heatmap(4, np.ones((3, 3)))
     fig = figures.pair_maps_figure({"A": maps}, np.zeros((1, 6, 6)))
     assert [a.text for a in fig.layout.annotations] == ["image", "clean", "A"]   # column titles, then the row's
     assert (fig.layout.shapes[0].x0, fig.layout.shapes[0].y0) == (0.5, 0.5)   # cell 4 of 3x3 = (1, 1)
@@ -97,8 +108,11 @@ def test_pair_maps_without_adversarial_show_image_and_clean_only():
 
 def test_shapley_and_disentanglement_figures():
     values = np.array([[1.0, -2.0], [0.5, 0.0]])
-    fig = figures.shapley_figure({"A": SimpleNamespace(values=values, se=np.full((2, 2), 0.1))}, np.zeros((1, 4, 4)))
+    phi = Contrast(Estimated(values, np.full((2, 2), 0.1)))
+    fig = figures.shapley_figure({"A": SimpleNamespace(phi=phi)}, np.zeros((1, 4, 4)))
     assert (fig.data[1].zmin, fig.data[1].zmax) == (-2.0, 2.0)
+    np.testing.assert_allclose(fig.data[1].z, values)
+    np.testing.assert_allclose(fig.data[1].customdata, np.full((2, 2), 0.1))
     d = SimpleNamespace(orders=np.array([1, 5, 6]), ratios=np.array([0.1, 0.8, 1.0]), d=np.array([0.8, 0.3, 1.0]),
                         d_low=np.array([0.7, 0.2, 1.0]), d_high=np.array([0.9, 0.4, 1.0]),
                         d_plugin=np.array([0.85, 0.5, 1.0]), trivial=np.array([False, False, True]),
@@ -133,7 +147,7 @@ def test_csv_export_lists_every_plotted_value_and_skips_the_click_layer():
     rows = list(csv.DictReader(io.StringIO(figures.figure_csv(fig))))
     assert len(rows) == 6
     assert rows[0] == {"trace": "clean", "panel": "x", "x": "0.1 (m=4)", "y": "0.1", "value": "", "error": "0.01"}
-    maps = SimpleNamespace(cell=(0, 0), clean=np.eye(2), adv=None, diff=None)
+    maps = heatmap((0, 0), np.eye(2))
     heat_rows = figures.figure_rows(figures.pair_maps_figure({"A": maps}, np.zeros((1, 4, 4))))
     assert {r["trace"] for r in heat_rows} == {"image", "clean"}
     assert [r["value"] for r in heat_rows if r["trace"] == "clean"] == [1.0, 0.0, 0.0, 1.0]

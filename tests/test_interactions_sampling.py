@@ -420,6 +420,9 @@ def test_old_names_of_the_mask_row_count_warn_and_agree():
                                max_rows=1)
     with pytest.warns(DeprecationWarning, match="mask_rows"):
         assert est.forward_passes == est.mask_rows
+    flat = {**est.to_dict(), "forward_passes": est.mask_rows}    # a file written before the rename
+    del flat["mask_rows"]
+    assert Estimate.from_dict(flat).mask_rows == est.mask_rows
     with pytest.warns(DeprecationWarning, match="max_rows"):
         old = sample_order_profile(v, n, pairs, [3], samples=2, seed=0, pair_count=5, max_se=1e-9, max_passes=1)
     np.testing.assert_array_equal(old.mean, est.mean)

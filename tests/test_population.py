@@ -63,16 +63,17 @@ def test_mean_and_se_across_images_match_a_direct_computation(model, gallery, ti
         x, y = gallery.images[index], int(gallery.labels[index])
         s = P.image_seed(5, index)
         attack = A.run_attack(model, x, y, eps=d["eps"], steps=d["steps"], norm=d["norm"], value=d["value"], seed=s)
-        per_image.append(A.interaction_profile(model, x, y, torch.as_tensor(attack.x_adv[0]), grid=d["grid"],
+        per_image.append(A.interaction_profile(model, x, y, attack.x_adv[0], grid=d["grid"],
                                                ratios=d["ratios"], pairs=d["pairs"], pair_count=d["pair_count"],
                                                samples=d["samples"], contexts=d["contexts"], pilot=d["pilot"],
                                                coverage=d["coverage"], baseline=d["baseline"], value=d["value"],
                                                seed=s))
-    for mean_field, se_field in P.QUANTITIES:
-        values = np.stack([getattr(p, mean_field) for p in per_image])  # (B, M)
-        np.testing.assert_allclose(getattr(ref, mean_field), values.mean(axis=0), rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(getattr(ref, se_field), values.std(axis=0, ddof=1) / np.sqrt(3), rtol=1e-10,
-                                   atol=1e-12)
+    assert list(ref.estimates()) == ["interaction.clean", "interaction.adversarial", "interaction.difference",
+                                     "utility_by_order"]
+    for path, estimate in ref.estimates().items():
+        values = np.stack([p.estimates()[path].mean for p in per_image])  # (B, M)
+        np.testing.assert_allclose(estimate.mean, values.mean(axis=0), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(estimate.se, values.std(axis=0, ddof=1) / np.sqrt(3), rtol=1e-10, atol=1e-12)
     # DEFAULTS were read at call time; the file says what it is and what it cost
     assert ref.grid == "3x3" and ref.params["grid"] == "3x3" and ref.params["steps"] == 2 and ref.n == 9
     assert ref.count == 3 and ref.images.tolist() == indices and ref.labels.tolist() == [0, 1, 2]
@@ -81,8 +82,8 @@ def test_mean_and_se_across_images_match_a_direct_computation(model, gallery, ti
     assert "0, 10, 25" in ref.selection
     # per-image seeds come from (seed, index): the order of the images does not matter
     again = P.gallery_profile(model, images=[25, 0, 10], model_name="tiny", seed=5, gallery=gallery)
-    np.testing.assert_allclose(again.clean_mean, ref.clean_mean, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(again.delta_j_se, ref.delta_j_se, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(again.interaction.clean.mean, ref.interaction.clean.mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(again.utility_by_order.se, ref.utility_by_order.se, rtol=1e-10, atol=1e-12)
 
 
 def test_gallery_profile_refuses_too_few_repeated_or_missing_images(model, gallery):
@@ -99,9 +100,11 @@ def reference(**changes) -> P.GalleryProfile:
         delta_j_estimand="…", se_covers="the images", selection="4 of the 100 gallery images",
         images=np.arange(4), count=4, labels=np.zeros(4, int), predictions=np.zeros(4, int),
         adv_predictions=np.ones(4, int), clean_accuracy=1.0, attack_success=1.0, attack_utility=3.5,
-        clean_mean=np.array([0.2, 0.3, 0.4]), clean_se=np.full(m, 0.01), adv_mean=np.array([0.1, 0.0, -0.3]),
-        adv_se=np.full(m, 0.02), diff=np.array([0.1, 0.3, 0.7]), diff_se=np.full(m, 0.03),
-        delta_j=np.array([0.5, 0.6, 0.05]), delta_j_se=np.full(m, 0.04), forward_passes=1234, wall_time_s=1.5,
+        interaction=A.Contrast(A.Estimated(np.array([0.2, 0.3, 0.4]), np.full(m, 0.01)),
+                               A.Estimated(np.array([0.1, 0.0, -0.3]), np.full(m, 0.02)),
+                               A.Estimated(np.array([0.1, 0.3, 0.7]), np.full(m, 0.03))),
+        utility_by_order=A.Estimated(np.array([0.5, 0.6, 0.05]), np.full(m, 0.04)), forward_passes=1234,
+        wall_time_s=1.5,
         params=dict(grid="7x7", pairs="neighbors", value="log-odds", baseline="mean", ratios=[0.1, 0.5, 1.0],
                     stop_utility=None, seed=0))
     fields.update(changes)
@@ -113,14 +116,10 @@ def test_gallery_profile_json_round_trip_and_loader(tmp_path):
     ref.to_json(tmp_path / "x.json")
     back = load_result(tmp_path / "x.json")
     assert isinstance(back, P.GalleryProfile)
-    for f in dataclasses.fields(ref):
-        a, b = getattr(ref, f.name), getattr(back, f.name)
-        if isinstance(a, np.ndarray):
-            np.testing.assert_array_equal(a, b)
-        else:
-            assert a == b, f.name
+    assert back.to_json() == ref.to_json()   # every field, the nested records included
+    assert isinstance(back.interaction.difference, A.Estimated) and back.params == ref.params
     ref.to_json(tmp_path / "m.json")
-    assert P.load_gallery_profile("m", tmp_path).clean_mean.tolist() == [0.2, 0.3, 0.4]
+    assert P.load_gallery_profile("m", tmp_path).interaction.clean.mean.tolist() == [0.2, 0.3, 0.4]
     assert P.load_gallery_profile("absent", tmp_path) is None
 
 
@@ -138,8 +137,10 @@ def test_a_corrupt_reference_file_is_one_clear_value_error(tmp_path, text, messa
 
 
 def test_an_inconsistent_reference_file_is_refused(tmp_path):
-    reference(clean_se=np.zeros(2)).to_json(tmp_path / "m.json")
-    with pytest.raises(ValueError, match="inconsistent .*clean_se"):
+    short = reference().interaction
+    short = dataclasses.replace(short, clean=A.Estimated(short.clean.mean, np.zeros(2)))
+    reference(interaction=short).to_json(tmp_path / "m.json")
+    with pytest.raises(ValueError, match="inconsistent .*interaction.clean does not have one mean and one SE"):
         P.load_gallery_profile("m", tmp_path)
     reference(model="other").to_json(tmp_path / "m.json")
     with pytest.raises(ValueError, match="for model 'other'"):
@@ -150,9 +151,10 @@ def profile(**changes) -> SimpleNamespace:
     fields = dict(orders=np.array([4, 23, 47]), ratios=np.array([0.1, 0.5, 1.0]), grid="7x7", pair_set="neighbors",
                   pair_set_size=156, pairs=np.zeros((64, 2), int), replicates=1,
                   params=dict(value="log-odds", baseline="mean", grid="7x7"),
-                  clean_mean=np.array([0.1, 0.2, 0.3]), clean_se=np.full(3, 0.01),
-                  adv_mean=np.array([0.05, 0.1, -0.2]), adv_se=np.full(3, 0.01),
-                  delta_j=np.array([0.1, 0.2, 0.5]), delta_j_se=np.full(3, 0.01))
+                  interaction=A.Contrast(A.Estimated(np.array([0.1, 0.2, 0.3]), np.full(3, 0.01)),
+                                         A.Estimated(np.array([0.05, 0.1, -0.2]), np.full(3, 0.01)),
+                                         A.Estimated(np.array([0.05, 0.1, 0.5]), np.full(3, 0.01))),
+                  utility_by_order=A.Estimated(np.array([0.1, 0.2, 0.5]), np.full(3, 0.01)))
     fields.update(changes)
     return SimpleNamespace(**fields)
 
@@ -217,7 +219,8 @@ def test_a_clean_only_reference_draws_clean_ticks_and_keeps_the_adversarial_slot
     assert any(t.offsetgroup == "adversarial" and t.hoverinfo == "skip" for t in fig.data if t.type == "scatter")
     assert ticks(figures.delta_j_figure({"m": profile()}, references=refs)) == []
     # a profile without an attack gets only the clean tick
-    fig = figures.order_profile_figure({"m": profile(adv_mean=None, adv_se=None)}, references={"m": reference()})
+    clean_only = profile(interaction=A.Contrast(profile().interaction.clean), utility_by_order=None)
+    fig = figures.order_profile_figure({"m": clean_only}, references={"m": reference()})
     assert [t.name for t in ticks(fig)] == ["clean: gallery mean (4 images)"]
 
 
@@ -243,10 +246,12 @@ def test_the_dashboard_loader_warns_once_about_a_corrupt_file_and_keeps_the_othe
     attack = dict(eps=d["eps"], steps=d["steps"], norm=d["norm"], step_size=None, restarts=1, targeted=None,
                   stop_utility=None, early_stop=False, value="log-odds", seed=0)
     refs = compute.gallery_references(["good", "bad", "none"], attack)
-    assert list(refs) == ["good"] and refs["good"].adv_mean is not None
+    assert list(refs) == ["good"] and refs["good"].interaction.adversarial is not None
     assert len(warnings) == 1 and "bad.json" in warnings[0] and "mimi population --models bad" in warnings[0]
     refs = compute.gallery_references(["good"], {**attack, "eps": 0.2})
-    assert refs["good"].adv_mean is None and refs["good"].delta_j is None and refs["good"].clean_mean is not None
+    clean_only = refs["good"]
+    assert clean_only.interaction.adversarial is None and clean_only.interaction.difference is None
+    assert clean_only.utility_by_order is None and clean_only.interaction.clean is not None
     assert "averaged over 4 gallery images" in compute.reference_caption(refs)
 
 

@@ -266,7 +266,10 @@ def synthetic(complete: Path, folder: Path) -> Path:
         result = StudyJobResult.from_json(path.read_text())
         e, standard = noise[result.image], result.model == "fmnist-standard"
         delta_j = high * (1.5 + e if standard else 2.0)
-        profile = dataclasses.replace(result.profile, diff=high * (1 + e), delta_j=delta_j)
+        old = result.profile
+        difference = analysis.Estimated(high * (1 + e), old.interaction.difference.se)
+        profile = dataclasses.replace(old, interaction=dataclasses.replace(old.interaction, difference=difference),
+                                      utility_by_order=analysis.Estimated(delta_j, old.utility_by_order.se))
         d = result.disentanglement
         numerator = np.full(5, 0.5) + (0 if standard else wiggle[result.image])
         d = dataclasses.replace(d, numerator=numerator, numerator_plugin=numerator, denominator=np.ones(5))

@@ -25,8 +25,8 @@ for col, name in zip(page.model_columns(sel), sel.models):
         m3.metric("Prediction", sel.classes[adv_class])
         st.caption(f"after {int(result.steps_used[0])} of {p['steps']} steps · v = {p['value']} · prediction "   # one
                    + ("unchanged" if adv_class == clean_class else f"was {sel.classes[clean_class]}"))   # line each
-        scale = float(p["eps"]) if p["norm"] == "linf" else float(abs(result.perturbation[0]).max())
-        page.chart(figures.attack_figure(sel.image.numpy(), result.x_adv[0], scale),
+        scale = float(p["eps"]) if p["norm"] == "linf" else float(result.linf_norm[0])
+        page.chart(figures.attack_figure(sel.image.numpy(), result.x_adv[0].cpu().numpy(), scale),
                    f"attack-images-{name}", {name: result}, key=f"attack_img_{name}")
         page.chart(figures.confidence_figure(sel.classes, result.clean_topk[0], result.clean_topk_prob[0],
                                              result.adv_topk[0], result.adv_topk_prob[0], sel.label,

@@ -10,12 +10,12 @@ one (k, 2) game, so differences have honest, small standard errors.
 Definitions (``shared/PAPER.md``): I^(m)(i, j) = E_{|S| = m} Δv(i, j, S); J^(m)(i, j) =
 (n-1-m)/(n(n-1)) I^(m)(i, j); v(N) - v(∅) = Σ_i φ^(0)(i) + Σ_m Σ_{i≠j} J^(m)(i, j).
 
-**Order profile** (``InteractionProfile.clean_mean``): Ī^(m) = mean over the whole pair set P
+**Order profile** (``InteractionProfile.interaction``): Ī^(m) = mean over the whole pair set P
 (``pairs``: all 8-neighbour pairs of the grid, or all pairs) of I^(m)(i, j). ``pair_count`` K < |P|
 draws K pairs of P at random; the standard error then covers that draw as well as the contexts
 (:func:`mimi.interactions.sample_order_profile`).
 
-**Attacking utility of order m** (``InteractionProfile.delta_j``): the order-m part of the
+**Attacking utility of order m** (``InteractionProfile.utility_by_order``): the order-m part of the
 attacking utility Δv(N) = v(N|x) - v(N|x'), summed over ordered pairs:
 
     ΔJ^(m) = Σ_{i≠j} (n-1-m)/(n(n-1)) [I^(m)(i,j|x) - I^(m)(i,j|x')]
@@ -43,8 +43,8 @@ dashboard's defaults); every public name is importable from ``mimi.analysis`` as
 from __future__ import annotations
 
 from mimi.analysis.defaults import DEFAULTS
-from mimi.analysis.results import (ImageResult, InteractionProfile, PairHeatmap, ShapleyMap, Disentanglement,
-                                   Decomposition, ImageReport)
+from mimi.analysis.results import (Estimated, Contrast, ImageValues, ImageResult, OrderProfile, InteractionProfile,
+                                   PairHeatmap, ShapleyMap, Disentanglement, Decomposition, ImageReport)
 from mimi.analysis.checks import (MAX_GRID_SIDE, MAX_SAMPLES, PAIR_SETS, Image, Target, check_grid,
                                   check_samples, resolve_orders, resolve_pairs, pair_set_of, resolve_cell,
                                   disentanglement_orders)
@@ -52,9 +52,9 @@ from mimi.analysis.planning import planned_forward_passes
 from mimi.analysis.core import (Z95, t95, interaction_profile, combine_profiles, pair_heatmap, shapley_map,
                                 disentanglement, decomposition, run_attack, analyze_image, DefaultView, default_view)
 
-__all__ = ["DEFAULTS", "ImageResult", "InteractionProfile", "PairHeatmap", "ShapleyMap", "Disentanglement",
-           "Decomposition", "ImageReport", "MAX_GRID_SIDE", "MAX_SAMPLES", "PAIR_SETS", "Image", "Target",
-           "check_grid", "check_samples", "resolve_orders", "resolve_pairs", "pair_set_of", "resolve_cell",
-           "disentanglement_orders", "planned_forward_passes", "Z95", "t95", "interaction_profile",
-           "combine_profiles", "pair_heatmap", "shapley_map", "disentanglement", "decomposition", "run_attack",
-           "analyze_image", "DefaultView", "default_view"]
+__all__ = ["DEFAULTS", "Estimated", "Contrast", "ImageValues", "ImageResult", "OrderProfile", "InteractionProfile",
+           "PairHeatmap", "ShapleyMap", "Disentanglement", "Decomposition", "ImageReport", "MAX_GRID_SIDE",
+           "MAX_SAMPLES", "PAIR_SETS", "Image", "Target", "check_grid", "check_samples", "resolve_orders",
+           "resolve_pairs", "pair_set_of", "resolve_cell", "disentanglement_orders", "planned_forward_passes", "Z95",
+           "t95", "interaction_profile", "combine_profiles", "pair_heatmap", "shapley_map", "disentanglement",
+           "decomposition", "run_attack", "analyze_image", "DefaultView", "default_view"]

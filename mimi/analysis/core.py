@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -16,8 +16,8 @@ from mimi.analysis.checks import (_as_image, check_grid, check_samples, disentan
                                   pair_set_of, resolve_cell, resolve_orders, Target)
 from mimi.analysis.defaults import DEFAULTS
 from mimi.analysis.planning import _disentanglement_rows, _heatmap_rows, _image_plans, _profile_rows, _shapley_rows
-from mimi.analysis.results import (Decomposition, Disentanglement, ImageReport, InteractionProfile, PairHeatmap,
-                                   ShapleyMap)
+from mimi.analysis.results import (Contrast, Decomposition, Disentanglement, Estimated, ImageReport, ImageValues,
+                                   InteractionProfile, PairHeatmap, ShapleyMap)
 from mimi.compute import BatchProgress
 from mimi.games import ImageGame, on_device, predict, resolve_target
 from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, Estimate, efficiency_decomposition, replicate_seed,
@@ -94,11 +94,11 @@ def _ends(setup: _Setup) -> np.ndarray:
     return values.reshape(len(masks), -1)
 
 
-def _split(est: Estimate, paired: bool) -> tuple[Estimate, Optional[Estimate], Optional[Estimate]]:
-    """(clean, adversarial, clean - adversarial) estimates from a game with a trailing G axis."""
-    if not paired:
-        return est, None, None
-    return est.game(0), est.game(1), est.difference(0, 1)
+def _contrast(est: Estimate, paired: bool, shape: Callable[[np.ndarray], np.ndarray] = np.asarray) -> Contrast:
+    """Clean, adversarial and clean - adversarial of an estimate from a game with a trailing G axis (one game
+    without x'), each mean and SE laid out by ``shape``."""
+    sides = (est.game(0), est.game(1), est.difference(0, 1)) if paired else (est,)
+    return Contrast(*(Estimated(shape(side.mean), shape(side.se)) for side in sides))
 
 def _precision_in_passes(precision: Optional[dict], est: Estimate, max_passes: Optional[int],
                          images: int) -> Optional[dict]:
@@ -158,7 +158,7 @@ def interaction_profile(model: nn.Module, image: Image, label: Optional[int], ad
                                contexts=contexts, pilot=pilot, coverage=coverage, max_se=max_se,
                                max_rows=None if max_passes is None else max(1, max_passes // game.count))
     game.tracker.finish()
-    clean, adv, diff = _split(est, setup.paired)
+    interaction = _contrast(est, setup.paired)
     phi0_sum = (ends[2:] - ends[0]).sum(axis=0)
     set_name = pairs if isinstance(pairs, str) else "custom"
     described = {"neighbors": "pairs of 8-neighbouring cells", "all": "pairs of cells"}.get(set_name, "given pairs")
@@ -176,28 +176,24 @@ def interaction_profile(model: nn.Module, image: Image, label: Optional[int], ad
                           f"all {n * (n - 1) // 2} pairs)"),
         se_covers=est.info["se_covers"], replicates=int(est.info.get("replicates", 1)),
         precision=_precision_in_passes(est.info.get("precision"), est, max_passes, game.count),
-        clean_mean=clean.mean, clean_se=clean.se,
-        adv_mean=None if adv is None else adv.mean, adv_se=None if adv is None else adv.se,
-        diff=None if diff is None else diff.mean, diff_se=None if diff is None else diff.se,
-        delta_j=None if diff is None else weight * diff.mean, delta_j_se=None if diff is None else weight * diff.se,
-        v_full=float(ends[1, 0]), v_empty=float(ends[0, 0]), phi0_sum=float(phi0_sum[0]),
-        adv_v_full=float(ends[1, 1]) if setup.paired else None,
-        adv_v_empty=float(ends[0, 1]) if setup.paired else None,
-        adv_phi0_sum=float(phi0_sum[1]) if setup.paired else None,
+        interaction=interaction,
+        utility_by_order=None if interaction.difference is None else interaction.difference.scaled(weight),
+        clean_image=ImageValues(float(ends[1, 0]), float(ends[0, 0]), float(phi0_sum[0]), setup.probabilities),
+        adversarial_image=(ImageValues(float(ends[1, 1]), float(ends[0, 1]), float(phi0_sum[1]),
+                                       setup.adv_probabilities) if setup.paired else None),
         attack_utility=float(ends[1, 0] - ends[1, 1]) if setup.paired else None,
         attack_single=float(phi0_sum[0] - phi0_sum[1]) if setup.paired else None,
         attack_pairwise=(float((ends[1, 0] - ends[0, 0] - phi0_sum[0]) - (ends[1, 1] - ends[0, 1] - phi0_sum[1]))
                          if setup.paired else None),
         label=None if label is None else int(label), target=setup.target, prediction=setup.prediction,
-        probabilities=setup.probabilities, adv_prediction=setup.adv_prediction,
-        adv_probabilities=setup.adv_probabilities, forward_passes=game.forward_passes, mask_rows=game.mask_rows,
+        adv_prediction=setup.adv_prediction, forward_passes=game.forward_passes, mask_rows=game.mask_rows,
         units=est.units, wall_time_s=time.perf_counter() - start, params=setup.params)
     return result
 
 
 def combine_profiles(profiles: Sequence[InteractionProfile]) -> InteractionProfile:
     """Pool independent replicates (``replicate`` 0..R-1, same parameters otherwise) of one profile:
-    means averaged, SE sqrt(Σ_r se_r²) / R for every shown quantity, costs added. The refinement of the
+    means averaged, SE sqrt(Σ_r se_r²) / R for every estimated quantity, costs added. The refinement of the
     dashboard's "more precision": earlier replicates are reused, never recomputed."""
     profiles = list(profiles)
     if not profiles:
@@ -211,17 +207,15 @@ def combine_profiles(profiles: Sequence[InteractionProfile]) -> InteractionProfi
         raise ValueError("each replicate can be combined once")
     if len(profiles) == 1:
         return first
-    count = len(profiles)
 
-    def pooled(mean_field: str, se_field: str) -> dict:
-        if getattr(first, mean_field) is None:
-            return {}
-        return {mean_field: np.mean([getattr(p, mean_field) for p in profiles], axis=0),
-                se_field: np.sqrt(np.sum([np.square(getattr(p, se_field)) for p in profiles], axis=0)) / count}
+    def pooled(replicates: list[Estimated]) -> Estimated:
+        return Estimated(np.mean([r.mean for r in replicates], axis=0),
+                         np.sqrt(np.sum([np.square(r.se) for r in replicates], axis=0)) / len(replicates))
 
     return dataclasses.replace(
-        first, **pooled("clean_mean", "clean_se"), **pooled("adv_mean", "adv_se"), **pooled("diff", "diff_se"),
-        **pooled("delta_j", "delta_j_se"), pairs=np.concatenate([p.pairs for p in profiles]),
+        first, interaction=Contrast.merge([p.interaction for p in profiles], pooled),
+        utility_by_order=None if first.utility_by_order is None else pooled([p.utility_by_order for p in profiles]),
+        pairs=np.concatenate([p.pairs for p in profiles]),
         replicates=sum(p.replicates for p in profiles), forward_passes=sum(p.forward_passes for p in profiles),
         mask_rows=sum(p.mask_rows for p in profiles), units=sum(p.units for p in profiles),
         wall_time_s=sum(p.wall_time_s for p in profiles),
@@ -256,16 +250,9 @@ def pair_heatmap(model: nn.Module, image: Image, label: Optional[int], cell, adv
         out[..., index] = np.nan
         return out.reshape(out.shape[:-1] + shape)
 
-    clean, adv, diff = _split(pooled, setup.paired)
-    by_clean, by_adv, _ = _split(est, setup.paired)
     return PairHeatmap(
         cell=index, cell_rc=grid_.cell(index), orders=order_values, ratios=ratio_values, n=n, grid=grid_.spec,
-        clean=cell_map(clean.mean), clean_se=cell_map(clean.se),
-        adv=None if adv is None else cell_map(adv.mean), adv_se=None if adv is None else cell_map(adv.se),
-        diff=None if diff is None else cell_map(diff.mean), diff_se=None if diff is None else cell_map(diff.se),
-        clean_by_order=cell_map(by_clean.mean), clean_by_order_se=cell_map(by_clean.se),
-        adv_by_order=None if by_adv is None else cell_map(by_adv.mean),
-        adv_by_order_se=None if by_adv is None else cell_map(by_adv.se),
+        pooled=_contrast(pooled, setup.paired, cell_map), by_order=_contrast(est, setup.paired, cell_map),
         label=None if label is None else int(label), target=setup.target, prediction=setup.prediction,
         adv_prediction=setup.adv_prediction, forward_passes=game.forward_passes, mask_rows=game.mask_rows,
         units=est.units, wall_time_s=time.perf_counter() - start, params={**setup.params, "cell": index})
@@ -285,16 +272,11 @@ def shapley_map(model: nn.Module, image: Image, label: Optional[int], adv_image:
     n, game, grid_ = setup.grid.n, setup.game, setup.grid
     game.expect(_shapley_rows(n, samples), "Shapley map")
     est = sample_shapley(game, n, samples, seed)
-    clean, adv, diff = _split(est, setup.paired)
     ends = game(np.stack([np.zeros(n, bool), np.ones(n, bool)])).reshape(2, -1)
-    as_map = grid_.to_image
     return ShapleyMap(
-        values=as_map(clean.mean), se=as_map(clean.se),
-        adv_values=None if adv is None else as_map(adv.mean), adv_se=None if adv is None else as_map(adv.se),
-        diff=None if diff is None else as_map(diff.mean), diff_se=None if diff is None else as_map(diff.se),
-        n=n, grid=grid_.spec, v_full=float(ends[1, 0]), v_empty=float(ends[0, 0]),
-        adv_v_full=float(ends[1, 1]) if setup.paired else None,
-        adv_v_empty=float(ends[0, 1]) if setup.paired else None,
+        phi=_contrast(est, setup.paired, grid_.to_image), n=n, grid=grid_.spec,
+        clean_image=ImageValues(float(ends[1, 0]), float(ends[0, 0])),
+        adversarial_image=ImageValues(float(ends[1, 1]), float(ends[0, 1])) if setup.paired else None,
         label=None if label is None else int(label), target=setup.target, prediction=setup.prediction,
         adv_prediction=setup.adv_prediction, forward_passes=game.forward_passes, mask_rows=game.mask_rows,
         units=est.units, wall_time_s=time.perf_counter() - start, params=setup.params)
@@ -443,8 +425,8 @@ def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAU
 
     model, device = on_device(model, device)
     x = _as_image(image).to(device)[None]
-    return pgd(model, x, torch.tensor([int(label)], device=device), eps, steps, step_size=step_size, norm=norm,
-               restarts=restarts, stop_utility=stop_utility, value=value, seed=seed)
+    return pgd(model, x, torch.tensor([int(label)], device=device), eps=eps, steps=steps, step_size=step_size,
+               norm=norm, restarts=restarts, stop_utility=stop_utility, value=value, seed=seed)
 
 
 def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attack: Optional[dict] = None,
@@ -469,7 +451,7 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
     attack_result, x_adv = None, None
     if attack is not None:
         attack_result = run_attack(model, x, attack_label, value=value, seed=seed, device=device, **attack)
-        x_adv = torch.as_tensor(np.asarray(attack_result.x_adv[0]))
+        x_adv = attack_result.x_adv[0].cpu()
     common = dict(grid=grid, baseline=baseline, value=value, target=target, seed=seed, device=device,
                   batch_size=batch_size, precision=precision, progress=progress)
     profile = interaction_profile(model, x, label, x_adv, orders=orders, ratios=ratios, pairs=pairs,
@@ -506,7 +488,7 @@ def default_view(model: nn.Module, image: Image, label: int, *, device=None, see
     d = DEFAULTS
     attack = run_attack(model, image, label, eps=d["eps"], steps=d["steps"], norm=d["norm"],
                         stop_utility=d["stop_utility"], value=d["value"], seed=seed, device=device)
-    x_adv = torch.as_tensor(np.asarray(attack.x_adv[0]))
+    x_adv = attack.x_adv[0].cpu()
     common = dict(grid=d["grid"], baseline=d["baseline"], value=d["value"], target=d["target"], seed=seed,
                   device=device, progress=progress)
     profile = interaction_profile(model, image, label, x_adv, ratios=d["ratios"], pairs=d["pairs"],

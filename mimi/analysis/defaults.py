@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mimi.attacks.base import DEFAULT_EPS, DEFAULT_STEPS
 from mimi.interactions import PAPER_RATIOS
 
 
@@ -35,8 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "baseline": "mean",
     "value": "log-odds",
     "target": "label",
-    "eps": 0.1,
-    "steps": 20,
+    "eps": DEFAULT_EPS,
+    "steps": DEFAULT_STEPS,
     "norm": "linf",
     "stop_utility": None,
 }

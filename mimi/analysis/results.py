@@ -4,16 +4,70 @@ estimates."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, ClassVar, Optional, Sequence
 
 import numpy as np
 
 from mimi.results import Result
 
 
+@dataclass(frozen=True)
+class Estimated(Result):
+    """An estimate ``mean`` (an array of any shape) with its standard error ``se`` (same shape): what a result
+    keeps of an engine :class:`mimi.interactions.Estimate`."""
+
+    mean: np.ndarray
+    se: np.ndarray
+
+    def scaled(self, factor) -> "Estimated":
+        """factor · the estimate (a number or one per entry): mean x factor, SE x |factor|."""
+        return Estimated(factor * self.mean, np.abs(factor) * self.se)
+
+
+@dataclass(frozen=True)
+class Contrast(Result):
+    """One quantity on the clean image x and its adversarial version x': ``clean``, ``adversarial`` and
+    ``difference`` = clean − adversarial, whose SE accounts for the two being estimated together (on shared
+    masks within an image). ``adversarial`` and ``difference`` are None without x'."""
+
+    SIDES: ClassVar[tuple[str, ...]] = ("clean", "adversarial", "difference")
+
+    clean: Estimated
+    adversarial: Optional[Estimated] = None
+    difference: Optional[Estimated] = None
+
+    @classmethod
+    def merge(cls, contrasts: Sequence["Contrast"], merge: Callable[[list[Estimated]], Estimated]) -> "Contrast":
+        """One contrast from several of the same quantity, side by side: ``merge`` of each side's estimates
+        (a side absent from the first stays absent)."""
+        return cls(**{side: None if getattr(contrasts[0], side) is None
+                      else merge([getattr(c, side) for c in contrasts]) for side in cls.SIDES})
+
+
+@dataclass(frozen=True)
+class ImageValues(Result):
+    """Exact values of one image (x or x'): its game's v(N) ``v_full`` and v(∅) ``v_empty``, ``phi0_sum`` =
+    Σ_i [v({i}) − v(∅)], and the model's class ``probabilities`` (the last two None where a result does
+    not keep them)."""
+
+    v_full: float
+    v_empty: float
+    phi0_sum: Optional[float] = None
+    probabilities: Optional[np.ndarray] = None
+
+
+def _legacy_contrast(record: str, **sides: tuple[str, str]) -> dict[str, str]:
+    """The old flat names of a :class:`Contrast` field ``record``: side=(mean name, SE name) -> their paths."""
+    return {old: f"{record}.{side}.{part}" for side, names in sides.items() for old, part in zip(names, ("mean", "se"))}
+
+
+def _legacy_image_values(*names: str) -> dict[str, str]:
+    """The old flat names of :class:`ImageValues` fields: ``name`` (clean) and ``adv_name`` -> their paths."""
+    return {**{name: f"clean_image.{name}" for name in names},
+            **{f"adv_{name}": f"adversarial_image.{name}" for name in names}}
+
+
 @dataclass(kw_only=True)
-
-
 class ImageResult(Result):
     """What every single-image engine result carries besides its values: the true, target and
     predicted classes (clean and adversarial), the cost (forward passes, mask rows, iid units,
@@ -31,27 +85,20 @@ class ImageResult(Result):
 
 
 @dataclass
-class InteractionProfile(ImageResult):
-    """Mean I^(m) over a pair set per order, clean and adversarial (shared masks), and ΔJ^(m).
+class OrderProfile(Result):
+    """An order profile, of one image (:class:`InteractionProfile`) or averaged over gallery images
+    (:class:`mimi.population.GalleryProfile`), per order m_k (``orders``; ``ratios`` = m/(n-2)) on the
+    ``grid`` of ``n`` cells.
 
-    ``clean_mean[k]`` estimates the mean over the whole pair set (``pair_set``: "neighbors", "all" or
-    "custom", ``pair_set_size`` pairs) of I^(m_k)(i, j | x), with ``clean_se``; ``pairs`` are the pairs
-    evaluated (all of the set, or ``pair_count`` drawn from it: ``se_covers`` says what the SEs cover);
-    ``estimand`` says it in words. ``adv_*`` the same for x'; ``diff`` = clean - adversarial (SE from
-    shared masks); ``delta_j`` = (n-1-m) 2|P|/(n(n-1)) ``diff`` with ``delta_j_se``: the attacking
-    utility of order m when the pair set is all pairs, else the share of it that the set carries
-    (``delta_j_estimand``; module docstring).
-    ``replicates`` independent replicates are pooled (:func:`combine_profiles`); ``precision`` holds
-    the target-precision outcome when ``max_se`` was given. ``v_full``/``v_empty`` are v(N)/v(∅) of the clean
-    image, ``adv_v_full``/``adv_v_empty`` of the adversarial one; ``phi0_sum`` = Σ_i [v({i}) - v(∅)].
-    ``attack_utility`` = v(N|x) - v(N|x') = ``attack_single`` + ``attack_pairwise`` (exact; the
-    pairwise part is Σ over all orders of ΔJ^(m)). ``forward_passes`` counts images run through the
-    model (mask rows x 2 with an adversarial image).
+    ``interaction`` (:class:`Contrast`): the mean interaction Ī^(m) over the whole pair set (``pair_set``:
+    "neighbors", "all" or "custom", ``pair_set_size`` pairs; ``estimand`` says it in words) on x, on x' and
+    their difference clean − adversarial. ``utility_by_order``: ΔJ^(m), the attacking utility of order m
+    when the pair set is all pairs, else the share of it that the set carries (``delta_j_estimand``); None
+    without x'. ``se_covers`` says what every SE covers.
     """
 
     orders: np.ndarray
     ratios: np.ndarray
-    pairs: np.ndarray
     n: int
     grid: str
     pair_set: str
@@ -59,35 +106,54 @@ class InteractionProfile(ImageResult):
     estimand: str
     delta_j_estimand: str
     se_covers: str
+    interaction: Contrast
+    utility_by_order: Optional[Estimated]
+
+    _legacy_fields: ClassVar[dict[str, str]] = {
+        **_legacy_contrast("interaction", clean=("clean_mean", "clean_se"), adversarial=("adv_mean", "adv_se"),
+                           difference=("diff", "diff_se")),
+        "delta_j": "utility_by_order.mean", "delta_j_se": "utility_by_order.se"}
+
+    def estimates(self) -> dict[str, Optional[Estimated]]:
+        """Every per-order estimate by its path: the sides of ``interaction``, then ``utility_by_order``."""
+        return {**{f"interaction.{side}": getattr(self.interaction, side) for side in Contrast.SIDES},
+                "utility_by_order": self.utility_by_order}
+
+
+@dataclass
+class InteractionProfile(ImageResult, OrderProfile):
+    """The order profile of one image (:class:`OrderProfile`): clean and adversarial on shared masks.
+
+    ``interaction.clean.mean[k]`` estimates the mean over the whole pair set of I^(m_k)(i, j | x);
+    ``pairs`` are the pairs evaluated (all of the set, or ``pair_count`` drawn from it: ``se_covers`` says
+    what the SEs cover); ``interaction.adversarial`` the same for x', ``interaction.difference`` = clean −
+    adversarial (SE from shared masks); ``utility_by_order`` = (n-1-m) 2|P|/(n(n-1)) ``interaction.difference``
+    (module docstring). ``replicates`` independent replicates are pooled (:func:`combine_profiles`);
+    ``precision`` holds the target-precision outcome when ``max_se`` was given. ``clean_image`` holds v(N),
+    v(∅), ``phi0_sum`` = Σ_i [v({i}) - v(∅)] and the class probabilities of x, ``adversarial_image`` those of
+    x' (None without x'). ``attack_utility`` = v(N|x) - v(N|x') = ``attack_single`` + ``attack_pairwise``
+    (exact; the pairwise part is Σ over all orders of ΔJ^(m)). ``forward_passes`` counts images run through
+    the model (mask rows x 2 with an adversarial image).
+    """
+
+    pairs: np.ndarray
     replicates: int
     precision: Optional[dict]
-    clean_mean: np.ndarray
-    clean_se: np.ndarray
-    adv_mean: Optional[np.ndarray]
-    adv_se: Optional[np.ndarray]
-    diff: Optional[np.ndarray]
-    diff_se: Optional[np.ndarray]
-    delta_j: Optional[np.ndarray]
-    delta_j_se: Optional[np.ndarray]
-    v_full: float
-    v_empty: float
-    phi0_sum: float
-    adv_v_full: Optional[float]
-    adv_v_empty: Optional[float]
-    adv_phi0_sum: Optional[float]
+    clean_image: ImageValues
+    adversarial_image: Optional[ImageValues]
     attack_utility: Optional[float]
     attack_single: Optional[float]
     attack_pairwise: Optional[float]
-    probabilities: np.ndarray
-    adv_probabilities: Optional[np.ndarray]
+
+    _legacy_fields: ClassVar[dict[str, str]] = {
+        **OrderProfile._legacy_fields, **_legacy_image_values("v_full", "v_empty", "phi0_sum", "probabilities")}
 
 
 @dataclass
 class PairHeatmap(ImageResult):
-    """I^(m)(cell, j) for every cell j, averaged over ``orders`` ((rows, cols) maps; NaN at the cell).
-
-    ``clean``/``adv``/``diff`` (= clean - adv, SE from shared masks) pool the orders (mean over
-    them); ``*_by_order`` are (M, rows, cols) per order with ``*_by_order_se``.
+    """I^(m)(cell, j) for every cell j as (rows, cols) maps (NaN at the cell), clean and adversarial on shared
+    masks (:class:`Contrast`): ``pooled`` averages over ``orders`` (mean over them); ``by_order`` are
+    (M, rows, cols), one map per order (a file in the older flat layout has no ``by_order.difference``).
     """
 
     cell: int
@@ -96,35 +162,32 @@ class PairHeatmap(ImageResult):
     ratios: np.ndarray
     n: int
     grid: str
-    clean: np.ndarray
-    clean_se: np.ndarray
-    adv: Optional[np.ndarray]
-    adv_se: Optional[np.ndarray]
-    diff: Optional[np.ndarray]
-    diff_se: Optional[np.ndarray]
-    clean_by_order: np.ndarray
-    clean_by_order_se: np.ndarray
-    adv_by_order: Optional[np.ndarray]
-    adv_by_order_se: Optional[np.ndarray]
+    pooled: Contrast
+    by_order: Contrast
+
+    _legacy_fields: ClassVar[dict[str, str]] = {
+        **_legacy_contrast("pooled", clean=("clean", "clean_se"), adversarial=("adv", "adv_se"),
+                           difference=("diff", "diff_se")),
+        **_legacy_contrast("by_order", clean=("clean_by_order", "clean_by_order_se"),
+                           adversarial=("adv_by_order", "adv_by_order_se"))}
 
 
 @dataclass
 class ShapleyMap(ImageResult):
-    """Shapley value φ(i) of every cell as (rows, cols) with ``se``; ``adv_*``/``diff`` for x'.
-    Each map sums to v(N) - v(∅) exactly (antithetic permutation sampling)."""
+    """Shapley value φ(i) of every cell as (rows, cols) maps with SEs (:class:`Contrast`): ``phi.clean`` for x,
+    ``phi.adversarial`` for x' and ``phi.difference`` (shared permutations). Each map sums to v(N) - v(∅) of
+    its image exactly (antithetic permutation sampling); ``clean_image``/``adversarial_image`` hold those v."""
 
-    values: np.ndarray
-    se: np.ndarray
-    adv_values: Optional[np.ndarray]
-    adv_se: Optional[np.ndarray]
-    diff: Optional[np.ndarray]
-    diff_se: Optional[np.ndarray]
+    phi: Contrast
     n: int
     grid: str
-    v_full: float
-    v_empty: float
-    adv_v_full: Optional[float]
-    adv_v_empty: Optional[float]
+    clean_image: ImageValues
+    adversarial_image: Optional[ImageValues]
+
+    _legacy_fields: ClassVar[dict[str, str]] = {
+        **_legacy_contrast("phi", clean=("values", "se"), adversarial=("adv_values", "adv_se"),
+                           difference=("diff", "diff_se")),
+        **_legacy_image_values("v_full", "v_empty")}
 
 
 @dataclass
@@ -254,23 +317,26 @@ class ImageReport(Result):
         """A few human-readable lines for the terminal."""
         name = (lambda c: self.classes[c] if self.classes and 0 <= c < len(self.classes) else str(c))
         p = self.profile
+        clean, adversarial, delta_j = p.interaction.clean, p.interaction.adversarial, p.utility_by_order
         lines = [f"{self.model} on {self.source}: predicted {name(self.prediction)} "
                  f"(p = {self.probabilities[self.prediction]:.3f}); label {'?' if self.label is None else name(self.label)}; "
-                 f"value of {name(self.target)}: v(N) = {p.v_full:.3f}, v(∅) = {p.v_empty:.3f}"]
-        if p.adv_mean is not None:
+                 f"value of {name(self.target)}: v(N) = {p.clean_image.v_full:.3f}, "
+                 f"v(∅) = {p.clean_image.v_empty:.3f}"]
+        if adversarial is not None:
             lines.append(f"attack: predicted {name(p.adv_prediction)}; attacking utility v(N|x) - v(N|x') = "
                          f"{p.attack_utility:.3f} (single cells {p.attack_single:.3f}, pairs {p.attack_pairwise:.3f})")
         lines.append(f"profile: {p.estimand}; SEs cover {p.se_covers}")
-        if p.adv_mean is not None:
+        if adversarial is not None:
             lines.append(f"ΔJ column: {p.delta_j_estimand}")
         if p.precision and not p.precision["reached"]:
             lines.append(f"target precision not reached: {p.precision['message']}")
-        header = f"{'ratio':>6} {'m':>3} {'I clean':>17}" + (f" {'I adversarial':>17} {'ΔJ':>17}" if p.adv_mean is not None else "")
-        lines.append(header)
+        lines.append(f"{'ratio':>6} {'m':>3} {'I clean':>17}"
+                     + (f" {'I adversarial':>17} {'ΔJ':>17}" if adversarial is not None else ""))
         for k, (r, m) in enumerate(zip(p.ratios, p.orders)):
-            row = f"{r:6.2f} {m:3d} {p.clean_mean[k]:9.4f} ± {p.clean_se[k]:.4f}"
-            if p.adv_mean is not None:
-                row += f" {p.adv_mean[k]:9.4f} ± {p.adv_se[k]:.4f} {p.delta_j[k]:9.4f} ± {p.delta_j_se[k]:.4f}"
+            row = f"{r:6.2f} {m:3d} {clean.mean[k]:9.4f} ± {clean.se[k]:.4f}"
+            if adversarial is not None:
+                row += (f" {adversarial.mean[k]:9.4f} ± {adversarial.se[k]:.4f} "
+                        f"{delta_j.mean[k]:9.4f} ± {delta_j.se[k]:.4f}")
             lines.append(row)
         lines.append(f"{self.forward_passes:,} forward passes in {self.wall_time_s:.1f} s")
         return "\n".join(lines)

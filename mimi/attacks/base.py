@@ -7,9 +7,12 @@ per-sample loss CE(f(x + delta), y) (untargeted) or -CE(f(x + delta), t) (target
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import operator
-from typing import Optional
+import warnings
+from typing import Callable, Optional, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +22,45 @@ from mimi.attacks.result import AttackResult
 from mimi.values import check_value_function, class_value
 
 NORMS = ("linf", "l2")
+#: The attacks' default budget, also the dashboard's (mimi.analysis.DEFAULTS): eps 0.1 in pixel units of
+#: [0, 1] images, the zoo's Fashion-MNIST evaluation radius, and 20 steps (PGD-20).
+DEFAULT_EPS: float = 0.1
+DEFAULT_STEPS: int = 20
+
+Fn = TypeVar("Fn", bound=Callable)
+
+
+def positional_deprecated(*old_order: str) -> Callable[[Fn], Fn]:
+    """Decorator: the keyword-only parameters ``old_order`` may still come positionally, in that (their
+    former) order after the function's positional parameters, for one release, with a DeprecationWarning."""
+    def decorate(fn: Fn) -> Fn:
+        parameters = inspect.signature(fn).parameters.values()
+        leading = sum(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters)
+        unknown = set(old_order) - {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        if unknown:
+            raise TypeError(f"{fn.__name__} has no keyword-only parameters {sorted(unknown)}")
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if len(args) > leading:
+                extra = args[leading:]
+                if len(extra) > len(old_order):
+                    raise TypeError(f"{fn.__name__}() takes at most {leading + len(old_order)} positional "
+                                    f"arguments but {len(args)} were given")
+                moved = dict(zip(old_order, extra))
+                twice = sorted(moved.keys() & kwargs.keys())
+                if twice:
+                    raise TypeError(f"{fn.__name__}() got multiple values for argument {twice[0]!r}")
+                warnings.warn(f"passing {', '.join(moved)} to {fn.__name__}() positionally is deprecated and stops "
+                              f"working in the next release; pass them by keyword: "
+                              f"{fn.__name__}(..., {', '.join(f'{name}=...' for name in moved)})",
+                              DeprecationWarning, stacklevel=2)
+                args, kwargs = args[:leading], {**kwargs, **moved}
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def check_norm(norm: str) -> str:
@@ -175,7 +217,8 @@ def make_generator(seed: int, device: torch.device | str) -> torch.Generator:
 def summarize(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor,
               targeted: Optional[torch.Tensor], steps_used: torch.Tensor, value: str, params: dict,
               top_k: int = 5, clean_logits: Optional[torch.Tensor] = None) -> AttackResult:
-    """Evaluate the adversarial inputs once (the clean ones unless given) and fill an :class:`AttackResult`.
+    """Evaluate the adversarial inputs once (the clean ones unless given) and fill an :class:`AttackResult`
+    with tensors on x's device (no host transfer).
 
     ``success`` is the attack's goal: misclassified (untargeted), the target class (targeted), or
     utility >= ``params['stop_utility']`` in the stop-at-utility mode.
@@ -195,16 +238,11 @@ def summarize(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.T
     else:
         success = is_success(adv_logits, y, targeted)
 
-    def np_(t: torch.Tensor):
-        return t.detach().cpu().numpy()
-
     return AttackResult(
-        x_adv=np_(x_adv), perturbation=np_(delta), labels=np_(y),
-        success=np_(success),
-        clean_pred=np_(clean_logits.argmax(1)), adv_pred=np_(adv_logits.argmax(1)),
-        clean_topk=np_(clean_top.indices), clean_topk_prob=np_(clean_top.values),
-        adv_topk=np_(adv_top.indices), adv_topk_prob=np_(adv_top.values),
-        utility=np_(clean_value - adv_value), steps_used=np_(steps_used),
-        linf_norm=np_(flat_norm(delta, "linf")), l2_norm=np_(flat_norm(delta, "l2")),
-        params=params, clean_value=np_(clean_value), adv_value=np_(adv_value),
-        targets=None if targeted is None else np_(targeted), value=value)
+        x_adv=x_adv, perturbation=delta, labels=y, success=success,
+        clean_pred=clean_logits.argmax(1), adv_pred=adv_logits.argmax(1),
+        clean_topk=clean_top.indices, clean_topk_prob=clean_top.values,
+        adv_topk=adv_top.indices, adv_topk_prob=adv_top.values,
+        utility=clean_value - adv_value, steps_used=steps_used,
+        linf_norm=flat_norm(delta, "linf"), l2_norm=flat_norm(delta, "l2"),
+        params=params, clean_value=clean_value, adv_value=adv_value, targets=targeted, value=value)

@@ -13,8 +13,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from mimi.attacks.base import (ascent_direction, attack_loss, check_inputs, check_step_size, make_generator,
-                               project, random_start as draw_random_start, summarize)
+from mimi.attacks.base import (DEFAULT_EPS, ascent_direction, attack_loss, check_inputs, check_step_size,
+                               make_generator, positional_deprecated, project, random_start as draw_random_start,
+                               summarize)
 from mimi.attacks.result import AttackResult
 from mimi.values import check_value_function
 
@@ -26,11 +27,12 @@ def default_step_size(eps: float, random_start: bool) -> float:
     return RANDOM_START_STEP * eps if random_start else eps
 
 
-def fgsm_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "linf",
+@positional_deprecated("eps", "norm", "random_start", "step_size", "targeted", "generator")
+def fgsm_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float = DEFAULT_EPS, norm: str = "linf",
                  random_start: bool = False, step_size: Optional[float] = None,
                  targeted: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None
                  ) -> torch.Tensor:
-    """FGSM on tensors, without input checks: returns x_adv (the model is not mutated)."""
+    """FGSM on tensors, without input checks: returns x_adv on x's device (the model is not mutated)."""
     step_size = default_step_size(eps, random_start) if step_size is None else step_size
     if random_start:
         generator = generator if generator is not None else make_generator(0, x.device)
@@ -44,19 +46,23 @@ def fgsm_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
         return (x + delta).clamp_(0, 1)
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, y, eps: float, norm: str = "linf", random_start: bool = False,
-         step_size: Optional[float] = None, targeted=None, seed: int = 0, *, value: str = "log-odds",
-         top_k: int = 5) -> AttackResult:
-    """Run FGSM (``random_start=True``: FGSM-RS) on a batch ``x`` (B, C, H, W) in [0, 1]; see the module docstring."""
+@positional_deprecated("eps", "norm", "random_start", "step_size", "targeted", "seed")
+def fgsm(model: nn.Module, x: torch.Tensor, y, *, eps: float = DEFAULT_EPS, norm: str = "linf",
+         random_start: bool = False, step_size: Optional[float] = None, targeted=None, seed: int = 0,
+         value: str = "log-odds", top_k: int = 5) -> AttackResult:
+    """Run FGSM (``random_start=True``: FGSM-RS) on a batch ``x`` (B, C, H, W) in [0, 1] with labels ``y``
+    (a tensor, list or int); see the module docstring. Returns an :class:`AttackResult` of tensors on x's
+    device. The default eps, 0.1, is the dashboard's (:data:`mimi.analysis.DEFAULTS`). Everything after
+    ``y`` is keyword-only (positional values still work, with a DeprecationWarning, until the next release)."""
     step_size = check_step_size(step_size)
     check_value_function(value)
     y, targeted, clean_logits = check_inputs(model, x, y, eps, norm, targeted)
     eps = float(eps)
     step_size = default_step_size(eps, random_start) if step_size is None else step_size
-    x_adv = fgsm_perturb(model, x, y, eps, norm, random_start, step_size, targeted,
-                         make_generator(seed, x.device))
+    x_adv = fgsm_perturb(model, x, y, eps=eps, norm=norm, random_start=random_start, step_size=step_size,
+                         targeted=targeted, generator=make_generator(seed, x.device))
     params = dict(attack="fgsm-rs" if random_start else "fgsm", eps=eps, steps=1, step_size=step_size,
                   norm=norm, random_start=bool(random_start), restarts=1, value=value, seed=seed,
                   targeted=None if targeted is None else targeted.tolist())
-    steps_used = torch.ones(len(x), dtype=torch.long)
+    steps_used = torch.ones(len(x), dtype=torch.long, device=x.device)
     return summarize(model, x, x_adv, y, targeted, steps_used, value, params, top_k, clean_logits)

@@ -21,9 +21,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from mimi.attacks.base import (ascent_direction, attack_loss, check_inputs, check_step_size, check_steps,
-                               is_success, make_generator, per_sample, project,
-                               random_start as draw_random_start, summarize)
+from mimi.attacks.base import (DEFAULT_EPS, DEFAULT_STEPS, ascent_direction, attack_loss, check_inputs,
+                               check_step_size, check_steps, is_success, make_generator, per_sample,
+                               positional_deprecated, project, random_start as draw_random_start, summarize)
 from mimi.attacks.result import AttackResult
 from mimi.values import check_value_function, class_value
 
@@ -109,14 +109,16 @@ def _run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor
     return delta, steps_used, reached, score
 
 
-def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
-                step_size: Optional[float] = None, norm: str = "linf", random_start: bool = True,
-                restarts: int = 1, targeted: Optional[torch.Tensor] = None,
+@positional_deprecated("eps", "steps", "step_size", "norm", "random_start", "restarts", "targeted", "stop_utility",
+                       "early_stop", "value", "generator", "clean_value", "check_last")
+def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float = DEFAULT_EPS,
+                steps: int = DEFAULT_STEPS, step_size: Optional[float] = None, norm: str = "linf",
+                random_start: bool = True, restarts: int = 1, targeted: Optional[torch.Tensor] = None,
                 stop_utility: Optional[float] = None, early_stop: bool = False,
                 value: str = "log-odds", generator: Optional[torch.Generator] = None,
                 clean_value: Optional[torch.Tensor] = None, check_last: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """PGD on tensors, without input checks: returns (x_adv, steps_used per sample).
+    """PGD on tensors, without input checks: returns (x_adv, steps_used per sample), on x's device.
 
     ``clean_value`` (v(x) of the true class, stop-at-utility mode) is computed when not given;
     ``generator`` draws the random starts (default: seeded with 0). A single run returns the last
@@ -147,15 +149,20 @@ def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, 
     return (x + best_delta).clamp_(0, 1).detach(), best_steps
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y, eps: float, steps: int, step_size: Optional[float] = None,
-        norm: str = "linf", random_start: bool = True, restarts: int = 1, targeted=None,
-        stop_utility: Optional[float] = None, seed: int = 0, *, early_stop: bool = False,
+@positional_deprecated("eps", "steps", "step_size", "norm", "random_start", "restarts", "targeted", "stop_utility",
+                       "seed")
+def pgd(model: nn.Module, x: torch.Tensor, y, *, eps: float = DEFAULT_EPS, steps: int = DEFAULT_STEPS,
+        step_size: Optional[float] = None, norm: str = "linf", random_start: bool = True, restarts: int = 1,
+        targeted=None, stop_utility: Optional[float] = None, seed: int = 0, early_stop: bool = False,
         value: str = "log-odds", top_k: int = 5) -> AttackResult:
-    """Run PGD on a batch ``x`` (B, C, H, W) in [0, 1] with labels ``y``; see the module docstring.
+    """Run PGD on a batch ``x`` (B, C, H, W) in [0, 1] with labels ``y`` (a tensor, list or int); see the
+    module docstring. Returns an :class:`AttackResult` of tensors on x's device.
 
-    ``eps`` and ``step_size`` are in pixel units (default step 2.5 * eps / steps); ``targeted`` is
-    a class per sample (or one for all); ``stop_utility`` is the paper's threshold on
-    v(x) - v(x_adv) with the value function ``value``; ``seed`` seeds a generator of this call.
+    ``eps`` and ``step_size`` are in pixel units (default step 2.5 * eps / steps); the default budget,
+    eps 0.1 and 20 steps, is the dashboard's (:data:`mimi.analysis.DEFAULTS`). ``targeted`` is a class
+    per sample (or one for all); ``stop_utility`` is the paper's threshold on v(x) - v(x_adv) with the
+    value function ``value``; ``seed`` seeds a generator of this call. Everything after ``y`` is
+    keyword-only (positional values still work, with a DeprecationWarning, until the next release).
     """
     restarts = check_steps(restarts, "restarts")
     steps = check_steps(steps)
@@ -170,9 +177,10 @@ def pgd(model: nn.Module, x: torch.Tensor, y, eps: float, steps: int, step_size:
         stop_utility = float(stop_utility)
     eps = float(eps)
     clean_value = class_value(clean_logits, y, value) if stop_utility is not None else None
-    x_adv, steps_used = pgd_perturb(model, x, y, eps, steps, step_size, norm, random_start, restarts,
-                                    targeted, stop_utility, early_stop, value, make_generator(seed, x.device),
-                                    clean_value, check_last=True)
+    x_adv, steps_used = pgd_perturb(model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm,
+                                    random_start=random_start, restarts=restarts, targeted=targeted,
+                                    stop_utility=stop_utility, early_stop=early_stop, value=value,
+                                    generator=make_generator(seed, x.device), clean_value=clean_value, check_last=True)
     params = dict(attack="pgd", eps=eps, steps=steps,
                   step_size=default_step_size(eps, steps) if step_size is None else step_size,
                   norm=norm, random_start=bool(random_start), restarts=restarts, stop_utility=stop_utility,

@@ -6,13 +6,20 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional, Sequence
 
 import numpy as np
+import torch
 
 from mimi.results import Result
 
 
+def _fraction(flags: torch.Tensor) -> float:
+    """The mean of a (B,) bool tensor as a Python float (0 for an empty batch)."""
+    return float(flags.float().mean()) if len(flags) else 0.0
+
+
 @dataclass
 class AttackResult(Result):
-    """Per-sample outcome of an attack on a batch of B images (numpy arrays, JSON round-trip).
+    """Per-sample outcome of an attack on a batch of B images: torch tensors on the attacked batch's
+    device (JSON round-trip; read back, and given as numpy arrays, they are CPU tensors).
 
     - ``success``: untargeted, adv_pred != label; targeted, adv_pred == target; in the
       stop-at-utility mode, utility >= ``params['stop_utility']``.
@@ -22,73 +29,82 @@ class AttackResult(Result):
       softmax probabilities in ``*_topk_prob``.
     - ``steps_used``: gradient steps from the start point to the returned iterate.
     - ``params``: the attack and its settings, enough to rerun it.
+
+    Images for numpy or PIL leave at that edge: ``result.x_adv[0].cpu().numpy()``.
     """
 
-    x_adv: np.ndarray            # (B, C, H, W) in [0, 1]
-    perturbation: np.ndarray     # (B, C, H, W): x_adv - x
-    labels: np.ndarray           # (B,) true classes
-    success: np.ndarray          # (B,) bool
-    clean_pred: np.ndarray       # (B,) argmax on x
-    adv_pred: np.ndarray         # (B,) argmax on x_adv
-    clean_topk: np.ndarray       # (B, k) class indices, most confident first
-    clean_topk_prob: np.ndarray  # (B, k) softmax probabilities
-    adv_topk: np.ndarray         # (B, k)
-    adv_topk_prob: np.ndarray    # (B, k)
-    utility: np.ndarray          # (B,) v(x) - v(x_adv), true class
-    steps_used: np.ndarray       # (B,) int
-    linf_norm: np.ndarray        # (B,) max |x_adv - x|
-    l2_norm: np.ndarray          # (B,) ||x_adv - x||_2
+    x_adv: torch.Tensor            # (B, C, H, W) in [0, 1], x's dtype
+    perturbation: torch.Tensor     # (B, C, H, W): x_adv - x
+    labels: torch.Tensor           # (B,) long, true classes
+    success: torch.Tensor          # (B,) bool
+    clean_pred: torch.Tensor       # (B,) long, argmax on x
+    adv_pred: torch.Tensor         # (B,) long, argmax on x_adv
+    clean_topk: torch.Tensor       # (B, k) long class indices, most confident first
+    clean_topk_prob: torch.Tensor  # (B, k) softmax probabilities
+    adv_topk: torch.Tensor         # (B, k)
+    adv_topk_prob: torch.Tensor    # (B, k)
+    utility: torch.Tensor          # (B,) v(x) - v(x_adv), true class
+    steps_used: torch.Tensor       # (B,) long
+    linf_norm: torch.Tensor        # (B,) max |x_adv - x|
+    l2_norm: torch.Tensor          # (B,) ||x_adv - x||_2
     params: dict[str, Any] = field(default_factory=dict)
-    clean_value: Optional[np.ndarray] = None  # (B,) v(x), true class
-    adv_value: Optional[np.ndarray] = None    # (B,) v(x_adv), true class
-    targets: Optional[np.ndarray] = None      # (B,) target classes of a targeted attack, else None
-    value: str = "log-odds"                   # the value function of utility, clean_value, adv_value
+    clean_value: Optional[torch.Tensor] = None  # (B,) v(x), true class
+    adv_value: Optional[torch.Tensor] = None    # (B,) v(x_adv), true class
+    targets: Optional[torch.Tensor] = None      # (B,) long target classes of a targeted attack, else None
+    value: str = "log-odds"                     # the value function of utility, clean_value, adv_value
+
+    def __post_init__(self) -> None:
+        """numpy arrays (JSON files, older callers) become CPU tensors of the same dtype."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                setattr(self, f.name, torch.tensor(value))
 
     def __len__(self) -> int:
         return len(self.labels)
 
     @property
-    def clean_images(self) -> np.ndarray:
+    def clean_images(self) -> torch.Tensor:
         """x = x_adv - perturbation."""
         return self.x_adv - self.perturbation
 
     @property
     def success_rate(self) -> float:
-        return float(np.mean(self.success)) if len(self) else 0.0
+        return _fraction(self.success)
 
     @property
-    def fooled(self) -> np.ndarray:
+    def fooled(self) -> torch.Tensor:
         """(B,) bool: the adversarial prediction differs from the label (whatever the attack's goal)."""
         return self.adv_pred != self.labels
 
     @property
     def clean_accuracy(self) -> float:
-        return float(np.mean(self.clean_pred == self.labels)) if len(self) else 0.0
+        return _fraction(self.clean_pred == self.labels)
 
     @property
     def robust_accuracy(self) -> float:
         """Fraction of samples still classified correctly after the attack."""
-        return float(np.mean(self.adv_pred == self.labels)) if len(self) else 0.0
+        return _fraction(self.adv_pred == self.labels)
 
-    def amplified_perturbation(self, gain: Optional[float] = None) -> np.ndarray:
-        """The perturbation as a viewable image in [0, 1]: 0.5 + 0.5 * gain * delta.
+    def amplified_perturbation(self, gain: Optional[float] = None) -> torch.Tensor:
+        """The perturbation as a viewable image in [0, 1]: 0.5 + 0.5 * gain * delta (float32).
 
         By default gain = 1 / max|delta| per sample, so the largest change is black or white
         and no change is mid-grey (an all-zero perturbation stays grey).
         """
-        delta = self.perturbation.astype(np.float32)
+        delta = self.perturbation.float()
         if gain is None:
-            peak = np.abs(delta).reshape(len(delta), -1).max(axis=1)
-            gain = 1.0 / np.where(peak > 0, peak, 1.0).reshape(-1, *[1] * (delta.ndim - 1))
-        return np.clip(0.5 + 0.5 * gain * delta, 0.0, 1.0)
+            peak = delta.abs().flatten(1).amax(1)
+            gain = 1.0 / peak.masked_fill(peak == 0, 1.0).view(-1, *[1] * (delta.ndim - 1))
+        return (0.5 + 0.5 * gain * delta).clamp(0.0, 1.0)
 
-    def select(self, indices: int | Sequence[int] | np.ndarray) -> "AttackResult":
-        """The samples ``indices`` (an int keeps a batch of one) as a new AttackResult."""
-        index = np.atleast_1d(np.asarray(indices))
+    def select(self, indices: int | Sequence[int] | np.ndarray | torch.Tensor) -> "AttackResult":
+        """The samples ``indices`` (an int keeps a batch of one; a bool mask works too) as a new AttackResult."""
+        index = torch.as_tensor(indices).reshape(-1)
         kept = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            kept[f.name] = value[index] if isinstance(value, np.ndarray) else value
-        if self.targets is not None:
-            kept["params"] = {**self.params, "targeted": self.targets[index].tolist()}
+            kept[f.name] = value[index.to(value.device)] if isinstance(value, torch.Tensor) else value
+        if kept["targets"] is not None:
+            kept["params"] = {**self.params, "targeted": kept["targets"].tolist()}
         return AttackResult(**kept)

@@ -75,8 +75,8 @@ def _torchattacks_pgd(model: nn.Module, steps: int, seed: int) -> Callable:
 
 def _mimi_pgd(model: nn.Module, steps: int, seed: int) -> Callable:
     def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return pgd_perturb(model, x, y, EPS, steps, default_step_size(EPS, steps), "linf", True,
-                           generator=make_generator(seed, x.device))[0]
+        return pgd_perturb(model, x, y, eps=EPS, steps=steps, step_size=default_step_size(EPS, steps), norm="linf",
+                           random_start=True, generator=make_generator(seed, x.device))[0]
 
     return run
 

@@ -78,8 +78,8 @@ def _first_chart_seconds(device: str) -> float:
     start = time.perf_counter()
     model, _ = zoo.load(name, device, zoo_dir)
     x = images.images[:1].to(device)
-    result = pgd(model, x, images.labels[:1].to(device), 0.1, 20)
-    figures.attack_figure(x[0].cpu().numpy(), result.x_adv[0], 0.1).to_json()
+    result = pgd(model, x, images.labels[:1].to(device), eps=0.1, steps=20)
+    figures.attack_figure(x[0].cpu().numpy(), result.x_adv[0].cpu().numpy(), 0.1).to_json()
     return time.perf_counter() - start
 
 

@@ -306,7 +306,7 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
     profile = compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False,
                       reference=reference)
     heat = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True)
-    adversarial = torch.from_numpy(pgd(model, image[None].to(device), [label], ADV_EPS, 20, seed=0).x_adv[0])
+    adversarial = pgd(model, image[None].to(device), [label], eps=ADV_EPS, steps=20, seed=0).x_adv[0].cpu()
     pair_game = image_game(model, torch.stack([image, adversarial.to(image.dtype)]), [label, label], rows_, cols_,
                            device=device)
     utility = compare(pair_game, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False,

@@ -18,8 +18,8 @@ variance of that draw (two-stage sampling). :meth:`Estimate.combine` pools indep
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -40,6 +40,7 @@ class Estimate(Result):
     mask_rows: int
     unit_values: np.ndarray
     info: dict = field(default_factory=dict)
+    _legacy_fields: ClassVar[dict[str, str]] = {"forward_passes": "mask_rows"}   # it counted mask rows
 
     @classmethod
     def from_units(cls, unit_values: np.ndarray, mask_rows: int, info: dict | None = None) -> "Estimate":
@@ -102,13 +103,6 @@ class Estimate(Result):
                                    {k: v for k, v in first.items() if k not in ("units", "strata", "population")})
         combined.info.update(units=replicates[0].units * len(replicates), replicates=len(replicates))
         return combined
-
-    @property
-    def forward_passes(self) -> int:
-        """Deprecated name of :attr:`mask_rows` (it counted mask rows, not images through the model)."""
-        warnings.warn("Estimate.forward_passes is deprecated: it counts mask rows, use Estimate.mask_rows",
-                      DeprecationWarning, stacklevel=2)
-        return self.mask_rows
 
     @property
     def units(self) -> int:

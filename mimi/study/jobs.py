@@ -176,8 +176,8 @@ def read_outcome(path: Path, key: str, orders: Optional[np.ndarray] = None) -> J
         size = len(np.atleast_1d(profile.orders))
         if orders is not None and not np.array_equal(np.asarray(profile.orders), np.asarray(orders)):
             raise CorruptResult("its orders differ from the study's")
-        for name in ("clean_mean", "adv_mean", "diff", "delta_j"):
-            if getattr(profile, name, None) is None or np.shape(getattr(profile, name)) != (size,):
+        for name, estimate in profile.estimates().items():
+            if estimate is None or np.shape(estimate.mean) != (size,):
                 raise CorruptResult(f"its profile's {name} does not have one value per order")
         if not (np.shape(d.numerator) == np.shape(d.denominator) == np.shape(d.orders)):
             raise CorruptResult("its D^(m) contributions do not have one value per order")

@@ -255,7 +255,7 @@ def summarize_model(name: str, record: dict, results: Sequence[StudyJobResult],
     labels = np.array([-1 if r.label is None else r.label for r in results], dtype=np.int64)
     predictions = np.array([r.profile.prediction for r in results], dtype=np.int64)
     labelled = labels >= 0
-    profile = (lambda field_name: AcrossImages.of([getattr(r.profile, field_name) for r in results], confidence))
+    across = (lambda get: AcrossImages.of([get(r.profile).mean for r in results], confidence))
     return ModelSummary(
         model=name, role=record.get("role", "other"), recipe=record.get("recipe"), classes=record.get("classes"),
         count=len(results),
@@ -268,8 +268,8 @@ def summarize_model(name: str, record: dict, results: Sequence[StudyJobResult],
         utility=AcrossImages.of([a["utility"] for a in attack], confidence),
         orders=np.asarray(first.orders), ratios=np.asarray(first.ratios), n=int(first.n), grid=first.grid,
         profile_estimand=first.estimand, delta_j_estimand=first.delta_j_estimand,
-        clean=profile("clean_mean"), adversarial=profile("adv_mean"), difference=profile("diff"),
-        delta_j=profile("delta_j"),
+        clean=across(lambda p: p.interaction.clean), adversarial=across(lambda p: p.interaction.adversarial),
+        difference=across(lambda p: p.interaction.difference), delta_j=across(lambda p: p.utility_by_order),
         disentanglement=PooledDisentanglement.of([r.disentanglement for r in results], confidence))
 
 

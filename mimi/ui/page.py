@@ -139,7 +139,7 @@ def attack(sel: Selection, name: str) -> AttackResult:
 
 
 def adversarial_image(result: AttackResult) -> torch.Tensor:
-    return torch.from_numpy(result.x_adv[0]).float()
+    return result.x_adv[0].cpu().float()
 
 
 # --------------------------------------------------------------------------- interactions
@@ -232,16 +232,17 @@ def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
 def delta_j_reading(name: str, profile) -> str:
     """One sentence on what a profile's ΔJ bars support: the drop of v(N), the orders where ΔJ is more
     than 2 SE from zero, and where the largest resolved share sits (or that none is resolved)."""
-    if profile.delta_j is None:
+    delta_j = profile.utility_by_order
+    if delta_j is None:
         return f"**{name}**: no attack, so no attacking utility."
     labels = [f"{r:g}" for r in profile.ratios]
-    resolved = np.abs(profile.delta_j) > 2 * profile.delta_j_se   # an exact (SE 0) nonzero bar counts
+    resolved = np.abs(delta_j.mean) > 2 * delta_j.se   # an exact (SE 0) nonzero bar counts
     text = f"**{name}**: the attack lowered v(N) by {profile.attack_utility:.2f}. "
     if not resolved.any():
         return text + "No order's bar is more than 2 SE from zero: more precision would be needed to say where it sits."
-    top = int(np.argmax(np.where(resolved, profile.delta_j, -np.inf)))
+    top = int(np.argmax(np.where(resolved, delta_j.mean, -np.inf)))
     return (text + f"Bars more than 2 SE from zero at r = {', '.join(l for l, ok in zip(labels, resolved) if ok)}; "
-            f"the largest of them at r = {labels[top]} ({profile.delta_j[top]:.3f} ± {profile.delta_j_se[top]:.3f}).")
+            f"the largest of them at r = {labels[top]} ({delta_j.mean[top]:.3f} ± {delta_j.se[top]:.3f}).")
 
 
 def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Tensor]):
