@@ -15,6 +15,7 @@ identical coalitions (common random numbers). Values are returned as float64 num
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -92,9 +93,10 @@ class ImageGame:
     ``baseline`` as :func:`mimi.players.make_baseline`; ``value`` a kind of
     :func:`mimi.values.class_value`; ``batch_size`` images per forward pass (default: fits the
     device); ``precision`` float32, bf16 (CUDA autocast) or auto (bf16 on CUDA, else float32); ``progress`` a ProgressFn called once
-    per batch (it may raise ``Cancelled``). ``forward_passes`` counts images evaluated by the
-    model (mask rows x G); ``mask_rows`` counts rows of masks. On CPU the batches run through a
-    cached channels-last copy of the model (:func:`mimi.compute.inference_model`).
+    per batch (it may raise ``Cancelled``); ``label`` the images' true class when known (results record
+    it). ``forward_passes`` counts images evaluated by the model (mask rows x G); ``mask_rows`` counts rows
+    of masks. On CPU the batches run through a cached channels-last copy of the model
+    (:func:`mimi.compute.inference_model`).
     """
 
     def __init__(self, model: nn.Module, image: torch.Tensor, target: Union[int, Sequence[int]], *,
@@ -103,7 +105,7 @@ class ImageGame:
                  batch_size: Optional[int] = None, precision: str = "float32",
                  progress: Union[ProgressFn, BatchProgress, None] = None,
                  baseline_mean: Optional[Union[float, Sequence[float]]] = None,
-                 blur_sigma: Optional[float] = None) -> None:
+                 blur_sigma: Optional[float] = None, label: Optional[int] = None) -> None:
         image = torch.as_tensor(image)
         if image.ndim not in (3, 4):
             raise ValueError(f"image must be (C, H, W) or (G, C, H, W), got shape {tuple(image.shape)}")
@@ -118,6 +120,8 @@ class ImageGame:
         self.grid = Grid.parse(grid, *self.images.shape[-2:])
         self.n = self.grid.n
         self.value = check_value_function(value)
+        self.label = None if label is None else int(label)
+        self.baseline_name = baseline if isinstance(baseline, str) else "custom"
         self.precision = resolve_precision(precision, self.device)
         self.baseline = make_baseline(self.images, baseline, model=self.model, mean=baseline_mean,
                                       blur_sigma=blur_sigma)
@@ -133,6 +137,19 @@ class ImageGame:
         self._batch_targets = self.targets.repeat(self.rows_per_batch)
         self.forward_passes = 0
         self.mask_rows = 0
+
+    @functools.cached_property
+    def predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """The model's classes (G,) and softmax probabilities (G, classes) on the unmasked images."""
+        return predict(self.model, self.images)
+
+    @property
+    def params(self) -> dict:
+        """The game's settings as results record them."""
+        targets = self.targets.tolist()
+        return dict(grid=self.grid.spec, baseline=self.baseline_name, value=self.value,
+                    target=targets[0] if len(set(targets)) == 1 else targets, precision=self.precision,
+                    batch_size=self.batch_size, device=str(self.device))
 
     def expect(self, rows: int, message: str | None = None) -> None:
         """Announce ``rows`` mask rows to come, for the progress total."""

@@ -347,3 +347,39 @@ def test_default_budget_resolves_the_standard_models_high_order_change():
         resolved.append(difference.mean[high] > 2 * difference.se[high])
         assert p.se_covers.startswith("pairs drawn") and p.pair_set_size == 156
     assert np.mean(resolved) >= 0.75, np.round(resolved, 2)
+
+
+def test_the_image_api_takes_a_game_and_one_game_serves_several_computations(model, images):
+    x, x_adv = images
+    game = A.image_game(model, x, 1, x_adv, grid="3x3", batch_size=256)
+    profile = A.interaction_profile(game, samples=3, pair_count=8, seed=4)
+    heatmap = A.pair_heatmap(game, (1, 1), samples=3, seed=4)
+    shapley = A.shapley_map(game, samples=3, seed=4)
+    # the convenience form builds the same game, so it gives the same numbers
+    alone = A.interaction_profile(model, x, 1, x_adv, grid="3x3", batch_size=256, samples=3, pair_count=8, seed=4)
+    np.testing.assert_array_equal(alone.interaction.difference.mean, profile.interaction.difference.mean)
+    np.testing.assert_array_equal(A.pair_heatmap(model, x, 1, (1, 1), x_adv, grid="3x3", samples=3, seed=4)
+                                  .pooled.clean.mean, heatmap.pooled.clean.mean)
+    # each result counts its own passes on the shared game
+    assert profile.forward_passes + heatmap.forward_passes + shapley.forward_passes == game.forward_passes
+    assert profile.forward_passes == alone.forward_passes and profile.mask_rows * 2 == profile.forward_passes
+    assert (profile.label, profile.target, profile.params["grid"]) == (1, 1, "3x3")
+    assert shapley.adv_prediction == heatmap.adv_prediction == profile.adv_prediction
+
+
+def test_a_game_refuses_options_that_belong_to_it_and_games_the_image_api_cannot_read(model, images):
+    x, x_adv = images
+    game = A.image_game(model, x, 1, grid="3x3")
+    with pytest.raises(TypeError, match="grid, value belong to the game"):
+        A.interaction_profile(game, grid="7x7", value="logit")
+    with pytest.raises(TypeError, match="needs an image game"):
+        A.shapley_map(model)
+    three = ImageGame(model, torch.stack([x, x, x_adv]), [1, 1, 1], grid="3x3")
+    with pytest.raises(ValueError, match="3 images"):
+        A.shapley_map(three)
+    mixed = ImageGame(model, torch.stack([x, x_adv]), [1, 2], grid="3x3")
+    with pytest.raises(ValueError, match=r"targets \[1, 2\]"):
+        A.interaction_profile(mixed)
+    with pytest.raises(ValueError, match="the exact decomposition needs n <= 16"):
+        A.decomposition(A.image_game(model, x, 1, grid="7x7"))
+    assert A.decomposition(model, x, 1).grid == "4x4"          # the convenience form's default grid

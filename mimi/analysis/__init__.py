@@ -1,9 +1,12 @@
 """The image API: multi-order interactions of one image (and its adversarial version), as Results.
 
-Every function builds an :class:`~mimi.games.ImageGame` (grid cells are the players, v(S) the
-value of the target class on the masked image) and runs an estimator of :mod:`mimi.interactions`
-on it; it returns ONE :class:`~mimi.results.Result` dataclass (numpy arrays, JSON round-trip) with
-standard errors, the forward passes used, the parameters and the model's prediction.
+Every single-image function takes an :class:`~mimi.games.ImageGame` from :func:`image_game` (grid
+cells are the players, v(S) the value of the target class on the masked image; the game holds the grid,
+baseline, value function, target, device, batch size, precision and progress) and runs an estimator of
+:mod:`mimi.interactions` on it, as ``interaction_profile(game, pair_count=48)``; one game serves several
+computations. ``f(model, image, label, adv_image=None, **options)`` builds the game for one call
+(:mod:`~mimi.analysis.games`). Each returns ONE :class:`~mimi.results.Result` dataclass (numpy arrays,
+JSON round-trip) with standard errors, the forward passes used, the parameters and the model's prediction.
 With an adversarial image, clean and adversarial games share every mask (common random numbers):
 one (k, 2) game, so differences have honest, small standard errors.
 
@@ -35,8 +38,8 @@ and no finer than the image; 2 <= samples <= ``MAX_SAMPLES``; orders 0..n-2 (rat
 images (C, H, W) with values in [0, 1]; exact decomposition n <= 16 cells.
 
 The package splits by job: :mod:`~mimi.analysis.results` (the result types),
-:mod:`~mimi.analysis.checks` (input checks), :mod:`~mimi.analysis.planning` (forward passes before
-running), :mod:`~mimi.analysis.core` (the computations) and :mod:`~mimi.analysis.defaults` (the
+:mod:`~mimi.analysis.checks` (input checks), :mod:`~mimi.analysis.games` (the game and the convenience
+form), :mod:`~mimi.analysis.planning` (forward passes before running), :mod:`~mimi.analysis.core` (the computations) and :mod:`~mimi.analysis.defaults` (the
 dashboard's defaults); every public name is importable from ``mimi.analysis`` as before.
 """
 
@@ -49,12 +52,14 @@ from mimi.analysis.checks import (MAX_GRID_SIDE, MAX_SAMPLES, PAIR_SETS, Image, 
                                   check_samples, resolve_orders, resolve_pairs, pair_set_of, resolve_cell,
                                   disentanglement_orders)
 from mimi.analysis.planning import planned_forward_passes
+from mimi.analysis.games import GAME_OPTIONS, image_game
 from mimi.analysis.core import (Z95, t95, interaction_profile, combine_profiles, pair_heatmap, shapley_map,
                                 disentanglement, decomposition, run_attack, analyze_image, DefaultView, default_view)
 
-__all__ = ["DEFAULTS", "Estimated", "Contrast", "ImageValues", "ImageResult", "OrderProfile", "InteractionProfile",
-           "PairHeatmap", "ShapleyMap", "Disentanglement", "Decomposition", "ImageReport", "MAX_GRID_SIDE",
-           "MAX_SAMPLES", "PAIR_SETS", "Image", "Target", "check_grid", "check_samples", "resolve_orders",
-           "resolve_pairs", "pair_set_of", "resolve_cell", "disentanglement_orders", "planned_forward_passes", "Z95",
-           "t95", "interaction_profile", "combine_profiles", "pair_heatmap", "shapley_map", "disentanglement",
+__all__ = ["DEFAULTS", "Estimated", "Contrast", "ImageValues", "ImageResult", "OrderProfile",
+           "InteractionProfile", "PairHeatmap", "ShapleyMap", "Disentanglement", "Decomposition",
+           "ImageReport", "MAX_GRID_SIDE", "MAX_SAMPLES", "PAIR_SETS", "Image", "Target", "check_grid",
+           "check_samples", "resolve_orders", "resolve_pairs", "pair_set_of", "resolve_cell",
+           "disentanglement_orders", "planned_forward_passes", "GAME_OPTIONS", "image_game", "Z95", "t95",
+           "interaction_profile", "combine_profiles", "pair_heatmap", "shapley_map", "disentanglement",
            "decomposition", "run_attack", "analyze_image", "DefaultView", "default_view"]

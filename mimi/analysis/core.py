@@ -19,7 +19,8 @@ from mimi.analysis.planning import _disentanglement_rows, _heatmap_rows, _image_
 from mimi.analysis.results import (Contrast, Decomposition, Disentanglement, Estimated, ImageReport, ImageValues,
                                    InteractionProfile, PairHeatmap, ShapleyMap)
 from mimi.compute import BatchProgress
-from mimi.games import ImageGame, on_device, predict, resolve_target
+from mimi.analysis.games import check_image_game, image_game, takes_game
+from mimi.games import ImageGame, on_device, predict, resolve_targets
 from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, Estimate, efficiency_decomposition, replicate_seed,
                                sample_cell_heatmap, sample_disentanglement, sample_order_profile, sample_shapley)
 from mimi.interactions.game import check_positive_int
@@ -47,51 +48,34 @@ def t95(df: int) -> float:
             + (79 * z ** 9 + 776 * z ** 7 + 1482 * z ** 5 - 1920 * z ** 3 - 945 * z) / (92160 * df ** 4))
 
 
-@dataclass
-class _Setup:
-    game: ImageGame
-    grid: Grid
-    target: int
-    prediction: int
-    probabilities: np.ndarray
-    adv_prediction: Optional[int]
-    adv_probabilities: Optional[np.ndarray]
-    paired: bool
-    params: dict
+@dataclass(frozen=True)
+class _Start:
+    """Where a computation on a (possibly shared) game began: the clock and the game's counters."""
+
+    time: float
+    forward_passes: int
+    mask_rows: int
+
+    @classmethod
+    def of(cls, game: ImageGame) -> "_Start":
+        return cls(time.perf_counter(), game.forward_passes, game.mask_rows)
 
 
-def _setup(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image], *, grid, baseline,
-           value, target, device, batch_size, precision, progress, extra: dict) -> _Setup:
-    """Checks, the target class, predictions, and the (clean[, adversarial]) game."""
-    model, device = on_device(model, device)
-    x = _as_image(image)
-    grid = check_grid(grid, *x.shape[-2:])
-    images = x
-    if adv_image is not None:
-        x_adv = _as_image(adv_image, "adv_image")
-        if x_adv.shape != x.shape:
-            raise ValueError(f"adv_image has shape {tuple(x_adv.shape)}, the image {tuple(x.shape)}")
-        images = torch.stack([x, x_adv])
-    preds, probs = predict(model, images.view(-1, *x.shape))
-    classes = probs.shape[1]
-    target = resolve_target(model, x, label, target)
-    if not 0 <= target < classes:
-        raise ValueError(f"target class {target} is outside 0..{classes - 1}")
-    paired = adv_image is not None
-    game = ImageGame(model, images, [target, target] if paired else target, grid=grid, baseline=baseline,
-                     value=value, device=device, batch_size=batch_size, precision=precision, progress=progress)
-    params = dict(grid=grid.spec, baseline=baseline if isinstance(baseline, str) else "custom", value=value,
-                  target=target, precision=game.precision, batch_size=game.batch_size, device=str(device), **extra)
-    return _Setup(game, grid, target, int(preds[0]), probs[0], int(preds[1]) if paired else None,
-                  probs[1] if paired else None, paired, params)
+def _image_fields(game: ImageGame, start: _Start, units: int) -> dict:
+    """:class:`ImageResult`'s fields: the label, target and predicted classes of x (and x'), and the cost of
+    the computation since ``start``."""
+    predictions = game.predictions[0]
+    return dict(label=game.label, target=int(game.targets[0]), prediction=int(predictions[0]),
+                adv_prediction=int(predictions[1]) if game.count == 2 else None,
+                forward_passes=game.forward_passes - start.forward_passes,
+                mask_rows=game.mask_rows - start.mask_rows, units=units, wall_time_s=time.perf_counter() - start.time)
 
 
-def _ends(setup: _Setup) -> np.ndarray:
+def _ends(game: ImageGame) -> np.ndarray:
     """v(∅), v(N) and v({i}) for every cell: (n + 2, G)."""
-    n = setup.grid.n
+    n = game.n
     masks = np.concatenate([np.zeros((1, n), bool), np.ones((1, n), bool), np.eye(n, dtype=bool)])
-    values = setup.game(masks)
-    return values.reshape(len(masks), -1)
+    return game(masks).reshape(len(masks), -1)
 
 
 def _contrast(est: Estimate, paired: bool, shape: Callable[[np.ndarray], np.ndarray] = np.asarray) -> Contrast:
@@ -99,6 +83,7 @@ def _contrast(est: Estimate, paired: bool, shape: Callable[[np.ndarray], np.ndar
     without x'), each mean and SE laid out by ``shape``."""
     sides = (est.game(0), est.game(1), est.difference(0, 1)) if paired else (est,)
     return Contrast(*(Estimated(shape(side.mean), shape(side.se)) for side in sides))
+
 
 def _precision_in_passes(precision: Optional[dict], est: Estimate, max_passes: Optional[int],
                          images: int) -> Optional[dict]:
@@ -115,16 +100,15 @@ def _precision_in_passes(precision: Optional[dict], est: Estimate, max_passes: O
 # --------------------------------------------------------------------------- the API
 
 
-def interaction_profile(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
-                        grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                        samples: int = 32, contexts: Optional[int] = None, pilot: int = 0,
-                        coverage: int = DEFAULT_COVERAGE, replicate: int = 0,
-                        max_se: Optional[float] = None, max_passes: Optional[int] = None, baseline="mean",
-                        value: str = "log-odds",
-                        target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
-                        precision: str = "float32", progress: Optional[ProgressFn] = None) -> InteractionProfile:
+@takes_game()
+def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="neighbors",
+                        pair_count: Optional[int] = None, samples: int = 32, contexts: Optional[int] = None,
+                        pilot: int = 0, coverage: int = DEFAULT_COVERAGE, replicate: int = 0,
+                        max_se: Optional[float] = None, max_passes: Optional[int] = None,
+                        seed: int = 0) -> InteractionProfile:
     """Order profile Ī^(m) = mean over the pair set P of I^(m)(i, j) per order for x (and x' on the same
-    masks), and ΔJ^(m) = (n-1-m) (Ī^(m)(x) - Ī^(m)(x')) (module docstring).
+    masks), and ΔJ^(m) = (n-1-m) (Ī^(m)(x) - Ī^(m)(x')) (module docstring), on ``game`` (:func:`image_game`;
+    also callable as ``interaction_profile(model, image, label, adv_image=None, **options)``).
 
     ``orders`` (ints or "all") or ``ratios`` (fractions of n-2; default the paper's 0.1..0.9, 0.95, 1);
     ``pairs`` the pair set P: "neighbors" | "all" | explicit pairs; ``pair_count`` K: K pairs drawn from P
@@ -137,28 +121,27 @@ def interaction_profile(model: nn.Module, image: Image, label: Optional[int], ad
     precision"); ``max_se`` adds replicates until every shown SE is at most that or one more would pass
     ``max_passes`` forward passes (``precision`` says which).
     """
-    start = time.perf_counter()
+    start = _Start.of(game)
+    paired = check_image_game(game)
     samples = check_samples(samples)
     replicate = check_positive_int(replicate, "replicate", minimum=0)
-    setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
-                   device=device, batch_size=batch_size, precision=precision, progress=progress,
-                   extra=dict(pairs=pairs if isinstance(pairs, str) else "custom", pair_count=pair_count,
-                              samples=samples, contexts=contexts, pilot=pilot, coverage=coverage, seed=seed,
-                              replicate=replicate,
-                              max_se=max_se, max_passes=max_passes))
-    n, game = setup.grid.n, setup.game
+    params = dict(game.params, pairs=pairs if isinstance(pairs, str) else "custom", pair_count=pair_count,
+                  samples=samples, contexts=contexts, pilot=pilot, coverage=coverage, seed=seed, replicate=replicate,
+                  max_se=max_se, max_passes=max_passes)
+    n, grid = game.n, game.grid
     order_values, ratio_values = resolve_orders(n, orders, ratios)
-    population = pair_set_of(setup.grid, pairs)
+    population = pair_set_of(grid, pairs)
     seed_r = replicate_seed(seed, replicate)
     game.expect(_profile_rows(n, population, order_values, samples, seed_r, pilot, coverage, pair_count, contexts),
                 "order profile")
-    ends = _ends(setup)
+    ends = _ends(game)
     # max_passes counts images through the model; the engine counts mask rows (x 2 with x')
     est = sample_order_profile(game, n, population, order_values, samples, seed_r, pair_count=pair_count,
                                contexts=contexts, pilot=pilot, coverage=coverage, max_se=max_se,
                                max_rows=None if max_passes is None else max(1, max_passes // game.count))
     game.tracker.finish()
-    interaction = _contrast(est, setup.paired)
+    interaction = _contrast(est, paired)
+    probabilities = game.predictions[1]
     phi0_sum = (ends[2:] - ends[0]).sum(axis=0)
     set_name = pairs if isinstance(pairs, str) else "custom"
     described = {"neighbors": "pairs of 8-neighbouring cells", "all": "pairs of cells"}.get(set_name, "given pairs")
@@ -167,9 +150,9 @@ def interaction_profile(model: nn.Module, image: Image, label: Optional[int], ad
     # ΔJ_P^(m) = Σ_{ordered (i,j) in P} (n-1-m)/(n(n-1)) ΔI^(m)(i,j) = (n-1-m) 2|P|/(n(n-1)) mean_P ΔI^(m)
     weight = (n - 1 - order_values) * (2 * len(population) / (n * (n - 1)))
     result = InteractionProfile(
-        orders=order_values, ratios=ratio_values, pairs=np.asarray(est.info["pairs"]), n=n, grid=setup.grid.spec,
+        orders=order_values, ratios=ratio_values, pairs=np.asarray(est.info["pairs"]), n=n, grid=grid.spec,
         pair_set=set_name, pair_set_size=len(population),
-        estimand=f"mean of I^(m)(i, j) over all {len(population)} {described} of the {setup.grid.spec} grid",
+        estimand=f"mean of I^(m)(i, j) over all {len(population)} {described} of the {grid.spec} grid",
         delta_j_estimand=("ΔJ^(m): the attacking utility of order m, summed over all ordered pairs of cells"
                           if set_name == "all" else
                           f"the part of ΔJ^(m) carried by the {len(population)} {described} (ΔJ^(m) sums over "
@@ -178,16 +161,14 @@ def interaction_profile(model: nn.Module, image: Image, label: Optional[int], ad
         precision=_precision_in_passes(est.info.get("precision"), est, max_passes, game.count),
         interaction=interaction,
         utility_by_order=None if interaction.difference is None else interaction.difference.scaled(weight),
-        clean_image=ImageValues(float(ends[1, 0]), float(ends[0, 0]), float(phi0_sum[0]), setup.probabilities),
-        adversarial_image=(ImageValues(float(ends[1, 1]), float(ends[0, 1]), float(phi0_sum[1]),
-                                       setup.adv_probabilities) if setup.paired else None),
-        attack_utility=float(ends[1, 0] - ends[1, 1]) if setup.paired else None,
-        attack_single=float(phi0_sum[0] - phi0_sum[1]) if setup.paired else None,
+        clean_image=ImageValues(float(ends[1, 0]), float(ends[0, 0]), float(phi0_sum[0]), probabilities[0]),
+        adversarial_image=(ImageValues(float(ends[1, 1]), float(ends[0, 1]), float(phi0_sum[1]), probabilities[1])
+                           if paired else None),
+        attack_utility=float(ends[1, 0] - ends[1, 1]) if paired else None,
+        attack_single=float(phi0_sum[0] - phi0_sum[1]) if paired else None,
         attack_pairwise=(float((ends[1, 0] - ends[0, 0] - phi0_sum[0]) - (ends[1, 1] - ends[0, 1] - phi0_sum[1]))
-                         if setup.paired else None),
-        label=None if label is None else int(label), target=setup.target, prediction=setup.prediction,
-        adv_prediction=setup.adv_prediction, forward_passes=game.forward_passes, mask_rows=game.mask_rows,
-        units=est.units, wall_time_s=time.perf_counter() - start, params=setup.params)
+                         if paired else None),
+        **_image_fields(game, start, est.units), params=params)
     return result
 
 
@@ -222,28 +203,25 @@ def combine_profiles(profiles: Sequence[InteractionProfile]) -> InteractionProfi
         params={**first.params, "replicate": sorted(p.params.get("replicate", 0) for p in profiles)})
 
 
-def pair_heatmap(model: nn.Module, image: Image, label: Optional[int], cell, adv_image: Optional[Image] = None, *,
-                 grid="7x7", orders=None, ratios=DEFAULTS["heatmap_ratios"], samples: int = 8,
-                 coverage: int = DEFAULT_COVERAGE, baseline="mean",
-                 value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None, precision: str = "float32",
-                 progress: Optional[ProgressFn] = None) -> PairHeatmap:
+@takes_game("cell")
+def pair_heatmap(game: ImageGame, cell, *, orders=None, ratios=DEFAULTS["heatmap_ratios"], samples: int = 8,
+                 coverage: int = DEFAULT_COVERAGE, seed: int = 0) -> PairHeatmap:
     """I^(m)(cell, j) for every other cell j, per order and pooled over the orders (mean), clean and
-    adversarial on shared masks. ``cell`` is an index or (row, col); ``orders`` or ``ratios``
-    (default 0.1, 0.5, 0.9 of n-2)."""
-    start = time.perf_counter()
+    adversarial on shared masks, on ``game`` (:func:`image_game`; also callable as
+    ``pair_heatmap(model, image, label, cell, adv_image=None, **options)``). ``cell`` is an index or
+    (row, col); ``orders`` or ``ratios`` (default 0.2, 0.5, 0.8 of n-2)."""
+    start = _Start.of(game)
+    paired = check_image_game(game)
     samples = check_samples(samples)
     if orders is not None:
         ratios = None
-    setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
-                   device=device, batch_size=batch_size, precision=precision, progress=progress,
-                   extra=dict(samples=samples, coverage=coverage, seed=seed))
-    n, game, grid_ = setup.grid.n, setup.game, setup.grid
-    index = resolve_cell(grid_, cell)
+    n, grid = game.n, game.grid
+    index = resolve_cell(grid, cell)
     order_values, ratio_values = resolve_orders(n, orders, ratios)
     game.expect(_heatmap_rows(n, index, order_values, samples, seed, coverage), "pair heatmap")
     est = sample_cell_heatmap(game, n, index, order_values, samples, seed, coverage=coverage)  # (M, n[, G])
     pooled = est.average(axis=0, independent=True)   # orders are sampled independently
-    shape = (grid_.rows, grid_.cols)
+    shape = (grid.rows, grid.cols)
 
     def cell_map(values: np.ndarray) -> np.ndarray:
         out = np.array(values, dtype=np.float64)
@@ -251,35 +229,29 @@ def pair_heatmap(model: nn.Module, image: Image, label: Optional[int], cell, adv
         return out.reshape(out.shape[:-1] + shape)
 
     return PairHeatmap(
-        cell=index, cell_rc=grid_.cell(index), orders=order_values, ratios=ratio_values, n=n, grid=grid_.spec,
-        pooled=_contrast(pooled, setup.paired, cell_map), by_order=_contrast(est, setup.paired, cell_map),
-        label=None if label is None else int(label), target=setup.target, prediction=setup.prediction,
-        adv_prediction=setup.adv_prediction, forward_passes=game.forward_passes, mask_rows=game.mask_rows,
-        units=est.units, wall_time_s=time.perf_counter() - start, params={**setup.params, "cell": index})
+        cell=index, cell_rc=grid.cell(index), orders=order_values, ratios=ratio_values, n=n, grid=grid.spec,
+        pooled=_contrast(pooled, paired, cell_map), by_order=_contrast(est, paired, cell_map),
+        **_image_fields(game, start, est.units),
+        params=dict(game.params, samples=samples, coverage=coverage, seed=seed, cell=index))
 
 
-def shapley_map(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
-                grid="7x7", samples: int = 16, baseline="mean", value: str = "log-odds", target: Target = "label",
-                seed: int = 0, device=None, batch_size: Optional[int] = None, precision: str = "float32",
-                progress: Optional[ProgressFn] = None) -> ShapleyMap:
+@takes_game()
+def shapley_map(game: ImageGame, *, samples: int = 16, seed: int = 0) -> ShapleyMap:
     """Shapley value of every cell by antithetic permutation sampling (``samples`` permutation pairs,
-    2 (n-1) samples + 2 mask rows), clean and adversarial on shared permutations."""
-    start = time.perf_counter()
+    2 (n-1) samples + 2 mask rows), clean and adversarial on shared permutations, on ``game``
+    (:func:`image_game`; also callable as ``shapley_map(model, image, label, adv_image=None, **options)``)."""
+    start = _Start.of(game)
+    paired = check_image_game(game)
     samples = check_samples(samples)
-    setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
-                   device=device, batch_size=batch_size, precision=precision, progress=progress,
-                   extra=dict(samples=samples, seed=seed))
-    n, game, grid_ = setup.grid.n, setup.game, setup.grid
+    n = game.n
     game.expect(_shapley_rows(n, samples), "Shapley map")
     est = sample_shapley(game, n, samples, seed)
     ends = game(np.stack([np.zeros(n, bool), np.ones(n, bool)])).reshape(2, -1)
     return ShapleyMap(
-        phi=_contrast(est, setup.paired, grid_.to_image), n=n, grid=grid_.spec,
+        phi=_contrast(est, paired, game.grid.to_image), n=n, grid=game.grid.spec,
         clean_image=ImageValues(float(ends[1, 0]), float(ends[0, 0])),
-        adversarial_image=ImageValues(float(ends[1, 1]), float(ends[0, 1])) if setup.paired else None,
-        label=None if label is None else int(label), target=setup.target, prediction=setup.prediction,
-        adv_prediction=setup.adv_prediction, forward_passes=game.forward_passes, mask_rows=game.mask_rows,
-        units=est.units, wall_time_s=time.perf_counter() - start, params=setup.params)
+        adversarial_image=ImageValues(float(ends[1, 1]), float(ends[0, 1])) if paired else None,
+        **_image_fields(game, start, est.units), params=dict(game.params, samples=samples, seed=seed))
 
 
 def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, grid="7x7", orders=None, ratios=None,
@@ -309,14 +281,7 @@ def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, g
         raise ValueError(f"{len(batch)} images need {len(batch)} labels, got {len(labels)}")
     grid_ = check_grid(grid, *batch.shape[-2:])
     preds, probs = predict(model, batch)
-    if isinstance(target, str):
-        if target not in ("label", "predicted"):
-            raise ValueError(f"unknown target {target!r}; choose label, predicted or a class index")
-        targets = labels if target == "label" else preds.astype(np.int64)
-    else:
-        targets = np.full(len(batch), int(target))
-    if targets.min() < 0 or targets.max() >= probs.shape[1]:
-        raise ValueError(f"target classes must be in 0..{probs.shape[1] - 1}, got {targets.tolist()}")
+    targets = resolve_targets(target, labels.tolist(), preds, probs.shape[1])
     n, count = grid_.n, len(batch)
     order_values, ratio_values, trivial = disentanglement_orders(n, orders, ratios)
     plans = _image_plans(grid_, pairs, pair_count, seed, count)
@@ -374,44 +339,39 @@ def _disentanglement_estimand(grid: Grid, pairs, pair_count: Optional[int], coun
             f"image(s) and {pair_set}{drawn}; {numerator}")
 
 
-def decomposition(model: nn.Module, image: Image, label: Optional[int], adv_image: Optional[Image] = None, *,
-                  grid="4x4", baseline="mean", value: str = "log-odds", target: Target = "label", device=None,
-                  batch_size: Optional[int] = None, precision: str = "float32",
-                  progress: Optional[ProgressFn] = None) -> Decomposition:
+@takes_game(grid="4x4")
+def decomposition(game: ImageGame) -> Decomposition:
     """Exact v(N) - v(∅) = Σ φ^(0) + Σ_m Σ_{i≠j} J^(m) + residual from all 2^n coalitions (n <= 16 cells:
-    4x4 = 65,536 mask rows; 3x4 = 4,096), for x and, on the same masks, x'."""
-    start = time.perf_counter()
-    x = _as_image(image)
-    parsed = check_grid(grid, *x.shape[-2:])
-    if parsed.n > EXACT_LIMIT:
-        raise ValueError(f"grid {parsed.spec} has n={parsed.n} cells; the exact decomposition needs n <= {EXACT_LIMIT} "
+    4x4 = 65,536 mask rows; 3x4 = 4,096), for x and, on the same masks, x', on ``game`` (:func:`image_game`;
+    also callable as ``decomposition(model, image, label, adv_image=None, **options)``, grid 4x4 by default)."""
+    start = _Start.of(game)
+    paired = check_image_game(game)
+    n, grid_ = game.n, game.grid
+    if n > EXACT_LIMIT:
+        raise ValueError(f"grid {grid_.spec} has n={n} cells; the exact decomposition needs n <= {EXACT_LIMIT} "
                          f"(2^n forward passes), e.g. 4x4 or 3x4; use interaction_profile for finer grids")
-    setup = _setup(model, image, label, adv_image, grid=grid, baseline=baseline, value=value, target=target,
-                   device=device, batch_size=batch_size, precision=precision, progress=progress, extra={})
-    n, game, grid_ = parsed.n, setup.game, setup.grid
     game.expect(2 ** n, "exact decomposition")
     dec = efficiency_decomposition(game, n)
-    g = (lambda a, k: np.asarray(a)[..., k]) if setup.paired else (lambda a, k: np.asarray(a))
+    g = (lambda a, k: np.asarray(a)[..., k]) if paired else (lambda a, k: np.asarray(a))
     orders = np.arange(n - 1)
     order_totals, phi0 = g(dec.order_totals, 0), g(dec.phi0, 0)
-    adv_totals = g(dec.order_totals, 1) if setup.paired else None
+    adv_totals = g(dec.order_totals, 1) if paired else None
     return Decomposition(
         n=n, grid=grid_.spec, orders=orders, ratios=orders / max(1, n - 2),
         v_full=float(g(dec.v_full, 0)), v_empty=float(g(dec.v_empty, 0)),
         total=float(g(dec.v_full, 0) - g(dec.v_empty, 0)), phi0=grid_.to_image(phi0), phi0_sum=float(phi0.sum()),
         shapley=grid_.to_image(g(dec.shapley, 0)), order_totals=order_totals,
         pairwise_total=float(order_totals.sum()), residual=float(g(dec.residual, 0)),
-        adv_v_full=float(g(dec.v_full, 1)) if setup.paired else None,
-        adv_v_empty=float(g(dec.v_empty, 1)) if setup.paired else None,
-        adv_total=float(g(dec.v_full, 1) - g(dec.v_empty, 1)) if setup.paired else None,
-        adv_phi0_sum=float(g(dec.phi0, 1).sum()) if setup.paired else None,
-        adv_order_totals=adv_totals, adv_residual=float(g(dec.residual, 1)) if setup.paired else None,
+        adv_v_full=float(g(dec.v_full, 1)) if paired else None,
+        adv_v_empty=float(g(dec.v_empty, 1)) if paired else None,
+        adv_total=float(g(dec.v_full, 1) - g(dec.v_empty, 1)) if paired else None,
+        adv_phi0_sum=float(g(dec.phi0, 1).sum()) if paired else None,
+        adv_order_totals=adv_totals, adv_residual=float(g(dec.residual, 1)) if paired else None,
         delta_order_totals=None if adv_totals is None else order_totals - adv_totals,
-        attack_utility=float(g(dec.v_full, 0) - g(dec.v_full, 1)) if setup.paired else None,
-        attack_single=float(phi0.sum() - g(dec.phi0, 1).sum()) if setup.paired else None,
-        label=None if label is None else int(label), target=setup.target, prediction=setup.prediction,
-        adv_prediction=setup.adv_prediction, forward_passes=game.forward_passes,
-        wall_time_s=time.perf_counter() - start, params=setup.params)
+        attack_utility=float(g(dec.v_full, 0) - g(dec.v_full, 1)) if paired else None,
+        attack_single=float(phi0.sum() - g(dec.phi0, 1).sum()) if paired else None,
+        **{k: v for k, v in _image_fields(game, start, 0).items() if k not in ("mask_rows", "units")},
+        params=game.params)
 
 # --------------------------------------------------------------------------- compositions
 
@@ -452,14 +412,12 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
     if attack is not None:
         attack_result = run_attack(model, x, attack_label, value=value, seed=seed, device=device, **attack)
         x_adv = attack_result.x_adv[0].cpu()
-    common = dict(grid=grid, baseline=baseline, value=value, target=target, seed=seed, device=device,
-                  batch_size=batch_size, precision=precision, progress=progress)
-    profile = interaction_profile(model, x, label, x_adv, orders=orders, ratios=ratios, pairs=pairs,
-                                  pair_count=pair_count, samples=samples, contexts=contexts, max_se=max_se,
-                                  max_passes=max_passes, pilot=pilot, coverage=coverage, **common)
-    shapley = None
-    if shapley_samples:
-        shapley = shapley_map(model, x, label, x_adv, samples=shapley_samples, **common)
+    game = image_game(model, x, label, x_adv, grid=grid, baseline=baseline, value=value, target=target,
+                      device=device, batch_size=batch_size, precision=precision, progress=progress)
+    profile = interaction_profile(game, orders=orders, ratios=ratios, pairs=pairs, pair_count=pair_count,
+                                  samples=samples, contexts=contexts, max_se=max_se, max_passes=max_passes,
+                                  pilot=pilot, coverage=coverage, seed=seed)
+    shapley = shapley_map(game, samples=shapley_samples, seed=seed) if shapley_samples else None
     return ImageReport(
         model=model_name, source=source, label=label, target=profile.target,
         classes=None if classes is None else list(classes), prediction=int(prediction[0]),
@@ -489,15 +447,14 @@ def default_view(model: nn.Module, image: Image, label: int, *, device=None, see
     attack = run_attack(model, image, label, eps=d["eps"], steps=d["steps"], norm=d["norm"],
                         stop_utility=d["stop_utility"], value=d["value"], seed=seed, device=device)
     x_adv = attack.x_adv[0].cpu()
-    common = dict(grid=d["grid"], baseline=d["baseline"], value=d["value"], target=d["target"], seed=seed,
-                  device=device, progress=progress)
-    profile = interaction_profile(model, image, label, x_adv, ratios=d["ratios"], pairs=d["pairs"],
-                                  pair_count=d["pair_count"], samples=d["samples"], contexts=d["contexts"],
-                                  pilot=d["pilot"],
-                                  coverage=d["coverage"], **common)
+    game = image_game(model, image, label, x_adv, grid=d["grid"], baseline=d["baseline"], value=d["value"],
+                      target=d["target"], device=device, progress=progress)
+    profile = interaction_profile(game, ratios=d["ratios"], pairs=d["pairs"], pair_count=d["pair_count"],
+                                  samples=d["samples"], contexts=d["contexts"], pilot=d["pilot"],
+                                  coverage=d["coverage"], seed=seed)
     profile_seconds = time.perf_counter() - start
     if on_profile is not None:
         on_profile(profile)
-    heatmap = pair_heatmap(model, image, label, d["heatmap_cell"], x_adv, ratios=d["heatmap_ratios"],
-                           samples=d["heatmap_samples"], coverage=d["coverage"], **common)
+    heatmap = pair_heatmap(game, d["heatmap_cell"], ratios=d["heatmap_ratios"], samples=d["heatmap_samples"],
+                           coverage=d["coverage"], seed=seed)
     return DefaultView(attack, profile, heatmap, profile_seconds, time.perf_counter() - start)
