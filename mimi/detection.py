@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mimi.games import ImageGame, on_device, predict, resolve_target
+from mimi.games import ImageGame, on_device, predict, resolve_targets
 from mimi.interactions.game import DEFAULT_BATCH_ROWS, CountingGame, Game, check_players
 from mimi.progress import ProgressFn, report
 from mimi.results import Result
@@ -188,10 +188,7 @@ def leave_one_out_map(model: nn.Module, image, adv_image=None, *, label: Optiona
     parsed = check_grid(grid, *inputs[0].shape[-2:])
     batch = torch.stack(inputs)
     predictions, probabilities = predict(model, batch)
-    targets = ([int(c) for c in predictions] if target == "predicted"
-               else [resolve_target(model, inputs[0], label, target)] * len(inputs))
-    if not all(0 <= t < probabilities.shape[1] for t in targets):
-        raise ValueError(f"target class {targets} is outside 0..{probabilities.shape[1] - 1}")
+    targets = resolve_targets(target, [label] * len(inputs), predictions, probabilities.shape[1]).tolist()
     game = ImageGame(model, batch, targets, grid=parsed, baseline=baseline, value=value, device=device,
                      batch_size=batch_size, precision=precision, progress=progress)
     game.expect(parsed.n + 1, "leave-one-out")
