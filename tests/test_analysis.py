@@ -241,6 +241,10 @@ def test_planned_forward_passes_are_exact(model, images):
     h = A.pair_heatmap(model, x, 1, 2, grid="3x3", orders=[1, 4], samples=3)
     assert A.planned_forward_passes("heatmap", grid="3x3", image_shape=(12, 12), cell=2, orders=[1, 4],
                                     samples=3) == h.forward_passes
+    h1 = A.pair_heatmap(model, x, 1, 2, grid="4x4", orders=[3, 7], samples=3, contexts=1)
+    assert A.planned_forward_passes("heatmap", grid="4x4", image_shape=(12, 12), cell=2, orders=[3, 7], samples=3,
+                                    contexts=1) == h1.forward_passes
+    assert h1.params["contexts"] == 1
     s = A.shapley_map(model, x, 1, grid="3x3", samples=3)
     assert A.planned_forward_passes("shapley", grid="3x3", image_shape=(12, 12), samples=3) == s.forward_passes
     batch = torch.rand(2, 1, 12, 12, generator=torch.Generator().manual_seed(1))

@@ -181,6 +181,22 @@ def test_order_profile_and_heatmap():
     assert np.all(pooled.se[others] < heat.se[:, others].max(axis=0))
 
 
+
+def test_heatmap_effort_in_contexts_per_cell_is_unbiased_and_cheaper():
+    """``contexts=c`` gives every cell at most c contexts per unit (the profile's unit of effort): still
+    unbiased against the exact values, with fewer rows per unit than whole designs."""
+    n = 9
+    v = table_game(n, seed=8)
+    exact = exact_order_interactions(v, n)
+    others = [j for j in range(n) if j != 4]
+    whole = sample_cell_heatmap(Counter(v), n, 4, [3, 5], samples=60, seed=2)
+    counter = Counter(v)
+    one = sample_cell_heatmap(counter, n, 4, [3, 5], samples=200, seed=2, contexts=1)
+    assert one.mask_rows == counter.rows and one.info["contexts_per_unit"] == 1
+    assert one.mask_rows / 200 < whole.mask_rows / 60
+    z = (one.mean[:, others] - exact[[3, 5]][:, 4, others]) / one.se[:, others]
+    assert np.all(np.abs(z) < 4) and abs(z.mean()) < 4 / np.sqrt(z.size)
+
 def test_sampled_shapley_values():
     n = 10
     counter = Counter(smooth_game(n, seed=6))

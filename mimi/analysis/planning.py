@@ -35,8 +35,9 @@ def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, pilot: int 
     return n + 2 + int(sample_order_profile(noise, n, pair_set, orders, samples, seed, **kwargs).mask_rows)
 
 
-def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int, coverage: int = DEFAULT_COVERAGE) -> int:
-    return _dry_rows(sample_cell_heatmap, n, cell, orders, samples, seed, coverage=coverage)
+def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int, coverage: int = DEFAULT_COVERAGE,
+                  contexts: Optional[int] = None) -> int:
+    return _dry_rows(sample_cell_heatmap, n, cell, orders, samples, seed, coverage=coverage, contexts=contexts)
 
 
 def _image_plans(grid: Grid, pairs, pair_count: Optional[int], seed: int, images: int) -> list[tuple[int, np.ndarray]]:
@@ -76,7 +77,8 @@ def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequenc
         return images * _shapley_rows(n, samples)
     if computation == "heatmap":
         order_values, _ = resolve_orders(n, orders, None if orders is not None else ratios)
-        return images * _heatmap_rows(n, resolve_cell(grid_, cell), order_values, samples, seed, coverage)
+        return images * _heatmap_rows(n, resolve_cell(grid_, cell), order_values, samples, seed, coverage,
+                                      contexts)
     if computation == "profile":
         order_values, _ = resolve_orders(n, orders, ratios)
         return images * _profile_rows(n, pair_set_of(grid_, pairs), order_values, samples, seed, pilot, coverage,

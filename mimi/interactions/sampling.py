@@ -443,18 +443,20 @@ def paper_order_interactions(v: Game, n: int, pairs, orders, samples: int = 100,
 
 
 def sample_cell_heatmap(v: Game, n: int, cell: int, orders, samples: int = 32, seed: int = 0, *,
-                        pool: bool = False, grouping="all", coverage: int = DEFAULT_COVERAGE,
-                        batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
+                        pool: bool = False, grouping="all", contexts: int | None = None,
+                        coverage: int = DEFAULT_COVERAGE, batch_rows: int = DEFAULT_BATCH_ROWS) -> Estimate:
     """One cell against every other: I^(m)(cell, j) for all j, shape (len(orders), n) (0, SE 0 at the
     cell itself), or with ``pool=True`` the mean over the orders, shape (n,); trailing G axis for
     (k, G) games. The pair set {(cell, j)} makes every block star share v(S) and v(S+cell)
     (low orders) or v(N\\R) and v(N\\R\\cell) (high orders): about 2 rows per Δv instead of 4.
-    Orders are sampled independently, so the pooled SE is the stratified one over the orders."""
+    Orders are sampled independently, so the pooled SE is the stratified one over the orders. Effort as
+    in :func:`sample_order_interactions`: ``samples`` units, each giving every cell at most ``contexts``
+    contexts (None: every block of its design that misses the cell)."""
     n = check_players(n)
     pairs = cell_pairs(cell, n)
     others = pairs[:, 1]
-    est = sample_order_interactions(v, n, pairs, orders, samples, seed, grouping=grouping, coverage=coverage,
-                                    batch_rows=batch_rows)
+    est = sample_order_interactions(v, n, pairs, orders, samples, seed, grouping=grouping, contexts=contexts,
+                                    coverage=coverage, batch_rows=batch_rows)
     units = np.zeros((len(est.unit_values), est.mean.shape[0], n) + est.mean.shape[2:])
     units[:, :, others] = est.unit_values
     info = {**est.info, "cell": int(cell), "axes": ["order", "cell"] + est.info["axes"][2:]}
