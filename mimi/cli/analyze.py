@@ -15,7 +15,8 @@ import torch
 from mimi import zoo
 from mimi.analysis import DEFAULTS, analyze_image
 from mimi.cli import CommandError
-from mimi.cli.common import add_device, resolve_device, writable_path
+from mimi.cli.common import (add_attack_options, add_device, add_json_out, add_seed, add_zoo_dir, attack_settings,
+                             optional_writable_path, resolve_device, resolve_zoo_dir, save_json)
 from mimi.compute import PRECISIONS
 from mimi.players import BASELINES
 from mimi.profiles import DatasetProfile, card_profile
@@ -26,7 +27,7 @@ from mimi.values import VALUE_FUNCTIONS
 def register(sub) -> None:
     p = sub.add_parser("analyze", help="multi-order interactions of one image (and its adversarial version)")
     p.add_argument("--model", required=True, help="zoo or registered model name (see `mimi models list`)")
-    p.add_argument("--zoo-dir", help="folder of model cards and weights (default: the shipped zoo)")
+    add_zoo_dir(p)
     p.add_argument("--image", required=True, help="an image file (PNG, JPEG, WebP, BMP), prepared as the model's "
                                                   "dataset profile says, or gallery:K (the profile's gallery: "
                                                   "Fashion-MNIST K = 0..99, natural photos K = 0..5)")
@@ -57,22 +58,18 @@ def register(sub) -> None:
                         "4 (the library's) about 20%% fewer forward passes for a given SE")
     p.add_argument("--shapley-samples", type=int, default=DEFAULTS["shapley_samples"],
                    help="permutations for the Shapley map (default %(default)s; 0 skips it)")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     p.add_argument("--baseline", default="mean", choices=BASELINES)
     p.add_argument("--value", default="log-odds", choices=VALUE_FUNCTIONS)
     p.add_argument("--target", default="label", help="label, predicted or a class index")
     p.add_argument("--attack", choices=("pgd",), help="attack the image and analyze both versions")
-    p.add_argument("--eps", type=float, default=DEFAULTS["eps"])
-    p.add_argument("--steps", type=int, default=DEFAULTS["steps"])
-    p.add_argument("--step-size", type=float)
-    p.add_argument("--norm", default="linf", choices=("linf", "l2"))
-    p.add_argument("--restarts", type=int, default=1)
+    add_attack_options(p)
     p.add_argument("--stop-utility", type=float, help="stop once v(x) - v(x') >= U (the paper's protocol)")
     p.add_argument("--batch-size", type=int, help="images per forward pass (default: a quarter of the free memory "
                                                    "over what one image takes)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto (default): bf16 autocast on a CUDA GPU, float32 elsewhere")
-    p.add_argument("--json", metavar="OUT", help="write the ImageReport JSON here")
+    add_json_out(p, "the ImageReport")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device(p)
     p.set_defaults(run=run)
@@ -143,10 +140,9 @@ class StageBars:
 
 
 def run(args) -> int:
-    out = writable_path(args.json) if args.json else None
+    out = optional_writable_path(args.json)
     device = resolve_device(args.device)
-    zoo_dir = args.zoo_dir or zoo.ZOO_DIR
-    model, card = zoo.load(args.model, device, zoo_dir=zoo_dir)
+    model, card = zoo.load(args.model, device, zoo_dir=resolve_zoo_dir(args))
     prof = card_profile(card)
     image, label, source = load_image(args.image, prof)
     if args.label is not None:
@@ -154,8 +150,7 @@ def run(args) -> int:
     progress = None if args.quiet else StageBars("analyze")
     attack = None
     if args.attack:
-        attack = dict(eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm,
-                      restarts=args.restarts, stop_utility=args.stop_utility)
+        attack = dict(attack_settings(args), stop_utility=args.stop_utility)
     report = analyze_image(
         model, image, label, attack=attack, grid=args.grid or prof.grid, orders=parse_list(args.orders, int, "--orders"),
         ratios=parse_list(args.ratios, float, "--ratios"), pairs=args.pairs,
@@ -166,7 +161,5 @@ def run(args) -> int:
         precision=args.precision,
         progress=progress, model_name=args.model, source=source, classes=card.get("classes"))
     print(report.summary())
-    if out is not None:
-        report.to_json(out)
-        print(f"wrote {out}")
+    save_json(report, out)
     return 0

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 
 from mimi.bench import SECTIONS, run_sections
-from mimi.cli.common import add_device, resolve_device, writable_path
+from mimi.cli.common import add_device, add_json_out, optional_writable_path, resolve_device
 
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark the engine, estimators, attacks and dashboard")
-    p.add_argument("--json", metavar="OUT", help="also write the full report (a BenchReport) as JSON")
+    add_json_out(p, "the full report (a BenchReport)")
     p.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     p.add_argument("--only", metavar="SECTION,...", help=f"sections to run, from {', '.join(SECTIONS)}")
     add_device(p)
@@ -19,7 +19,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
-    out = writable_path(args.json) if args.json else None
+    out = optional_writable_path(args.json)
     device = resolve_device(args.device)
     report = run_sections(only, quick=args.quick, device=str(device),
                           log=lambda line: print(line, file=sys.stderr, flush=True))

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
+import shlex
 from pathlib import Path
 
 import torch
 
+from mimi import zoo
+from mimi.attacks.base import DEFAULT_EPS, DEFAULT_STEPS, NORMS
 from mimi.cli import CommandError
+from mimi.data import DATA_DIR_ENV, DEFAULT_FMNIST_DIR
+from mimi.population import balanced_indices
+
+GALLERY_SIZE = 100
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +62,134 @@ def writable_path(path: str | Path) -> Path:
     return path
 
 
-def write_json(path: str | Path, payload) -> None:
-    text = payload if isinstance(payload, str) else json.dumps(payload, indent=2)
-    Path(path).write_text(text)
+def optional_writable_path(path: str | Path | None) -> Path | None:
+    """:func:`writable_path` of an optional output (``--json OUT``, ``--html OUT``); None when not given."""
+    return writable_path(path) if path else None
+
+
+def add_json_out(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--json OUT``: write ``what`` (e.g. "the ImageReport") as JSON."""
+    parser.add_argument("--json", metavar="OUT", help=f"write {what} as JSON")
+
+
+def save_json(result, out: Path | None) -> None:
+    """``result.to_json(out)`` and say so, when ``--json OUT`` was given."""
+    if out is not None:
+        result.to_json(out)
+        print(f"wrote {out}")
+
+
+def add_out_dir(parser: argparse.ArgumentParser, default: str | Path | None, what: str = "output folder") -> None:
+    """``--out FOLDER``: ``what``, defaulting to ``default`` (required when None)."""
+    if default is None:
+        parser.add_argument("--out", required=True, help=what)
+    else:
+        parser.add_argument("--out", default=str(default), help=f"{what} (default %(default)s)")
+
+
+def add_seed(parser: argparse.ArgumentParser, drawn_from: str | None = None) -> None:
+    """``--seed`` (default 0); ``drawn_from`` names what each image's seed is drawn from along with it."""
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed (default %(default)s)" if drawn_from is None
+                        else f"per-image seeds are drawn from (seed, {drawn_from})")
+
+
+def command_line(args) -> str:
+    """The command as typed (``mimi`` and its arguments, shell-quoted), for result files and model cards."""
+    return shlex.join(["mimi", *getattr(args, "argv", [])])
+
+
+def add_zoo_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--zoo-dir", help="folder of model cards and weights (default: the shipped zoo)")
+
+
+def resolve_zoo_dir(args) -> Path:
+    """``--zoo-dir``, else the shipped zoo."""
+    return Path(args.zoo_dir) if args.zoo_dir else zoo.ZOO_DIR
+
+
+def add_models(parser: argparse.ArgumentParser, registered: bool = True) -> None:
+    """``--models NAME,...|all`` (``all``: the shipped zoo's only unless ``registered``)."""
+    parser.add_argument("--models", required=True, help="comma-separated model names (see `mimi zoo`), or 'all'"
+                                                        + ("" if registered else " (the shipped zoo's)"))
+
+
+def model_names(args, registered: bool = True) -> list[str]:
+    """The models of ``--models`` in the zoo of ``--zoo-dir``, every one checked to exist; ``all``: the zoo's
+    models (with the registered ones when ``registered``)."""
+    zoo_dir = resolve_zoo_dir(args)
+    available = zoo.names(zoo_dir)
+    if args.models.strip() == "all":
+        names = zoo.names(zoo_dir, registered=registered)
+    else:
+        names = [n.strip() for n in args.models.split(",") if n.strip()]
+    if not names:
+        raise CommandError("--models is empty")
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise CommandError(f"unknown model {unknown[0]!r}; the zoo has: {', '.join(available) or '(nothing)'}")
+    return names
+
+
+def add_gallery_images(parser: argparse.ArgumentParser) -> None:
+    """``--images``: which gallery images, read by :func:`parse_images`."""
+    parser.add_argument("--images", help="a count N (N images taken one class at a time; 50 = the first 5 of each "
+                                         f"class) or indices and ranges such as 0-99 (default: all {GALLERY_SIZE})")
+
+
+def parse_images(text: str | None, total: int = GALLERY_SIZE) -> list[int] | None:
+    """None (all images) from None; a count N (N images one class at a time: 50 = the first 5 of each class);
+    or indices and ranges ``0-99``, ``0-4,10-14``."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text.isdigit():
+        count = int(text)
+        if not 2 <= count <= total:
+            raise CommandError(f"--images {count}: a count must be in 2..{total}")
+        return balanced_indices(count, total)
+    indices: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            if "-" in part:
+                low, high = (int(v) for v in part.split("-", 1))
+                if high < low:
+                    raise ValueError
+                indices.extend(range(low, high + 1))
+            else:
+                indices.append(int(part))
+        except ValueError:
+            raise CommandError(f"--images takes a count (e.g. 50) or indices and ranges (e.g. 0-99 or 0-4,10-14), "
+                               f"got {text!r}") from None
+    bad = [i for i in indices if not 0 <= i < total]
+    if bad:
+        raise CommandError(f"--images: gallery image {bad[0]} does not exist (indices 0..{total - 1})")
+    if len(set(indices)) != len(indices):
+        raise CommandError(f"--images {text!r} names an image twice")
+    if len(indices) < 2:
+        raise CommandError("--images: the SE across images needs at least 2 images")
+    return indices
+
+
+def add_data_dir(parser: argparse.ArgumentParser, other: str) -> None:
+    """``--data-dir``: the Fashion-MNIST folder and its default, then ``other`` (what else the folder may be)."""
+    parser.add_argument("--data-dir", help=f"Fashion-MNIST folder (default ${DATA_DIR_ENV} or {DEFAULT_FMNIST_DIR}); "
+                                           + other)
+
+
+def add_attack_options(parser: argparse.ArgumentParser, eps: float | None = DEFAULT_EPS,
+                       eps_help: str = "L-inf or L2 radius in pixel units (default %(default)s)",
+                       steps: int = DEFAULT_STEPS,
+                       step_size_help: str = "PGD step size (default 2.5 eps / steps)") -> None:
+    """The attack's budget: ``--eps --steps --step-size --norm --restarts``, read by :func:`attack_settings`."""
+    parser.add_argument("--eps", type=float, default=eps, help=eps_help)
+    parser.add_argument("--steps", type=int, default=steps, help="PGD steps (default %(default)s)")
+    parser.add_argument("--step-size", type=float, help=step_size_help)
+    parser.add_argument("--norm", default="linf", choices=NORMS)
+    parser.add_argument("--restarts", type=int, default=1, help="PGD random restarts, best per image "
+                                                                "(default %(default)s)")
+
+
+def attack_settings(args) -> dict:
+    """The options of :func:`add_attack_options` as keyword arguments of an attack."""
+    return dict(eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm, restarts=args.restarts)

@@ -10,13 +10,11 @@ Writes ``<out>/<study>/<model>.json``, which the /detection, /recovery and /defe
 
 from __future__ import annotations
 
-import shlex
-
-
 from mimi import zoo
 from mimi.cli import CommandError
-from mimi.cli.common import add_device, add_threads, apply_threads, resolve_device, writable_path
-from mimi.cli.population import parse_images
+from mimi.cli.common import (add_device, add_gallery_images, add_models, add_out_dir, add_seed, add_threads,
+                             add_zoo_dir, apply_threads, command_line, model_names, parse_images, resolve_device,
+                             resolve_zoo_dir, writable_path)
 from mimi.defenses import DEFENSES_DIR, KINDS, run_study, study_path
 from mimi.detection import MAX_BOOTSTRAP
 from mimi.progress import TerminalBar
@@ -30,11 +28,10 @@ def register(sub) -> None:
                                    "(fraction of the attacking utility undone by restoring k cells ranked by their "
                                    "Shapley change) and the interaction strength by order; writes "
                                    "OUT/<study>/<model>.json for the dashboard.")
-    p.add_argument("--models", required=True, help="comma-separated zoo model names (see `mimi zoo`), or 'all'")
+    add_models(p)
     p.add_argument("--only", default=",".join(KINDS), help="comma-separated studies among "
                                                          f"{', '.join(KINDS)} (default: all)")
-    p.add_argument("--images", help="a count N (N images taken one class at a time; 50 = the first 5 of each class) "
-                                    "or indices and ranges such as 0-99 (default: all 100)")
+    add_gallery_images(p)
     p.add_argument("--all-images", action="store_true",
                    help="detection: use every image, not only those classified correctly whose attack succeeded")
     p.add_argument("--resamples", type=int, default=2000,
@@ -44,9 +41,9 @@ def register(sub) -> None:
     p.add_argument("--random-orders", type=int, default=8,
                    help=f"recovery: random cell orders of the baseline curve, 2..{MAX_RANDOM_ORDERS} "
                         "(default %(default)s)")
-    p.add_argument("--out", default=str(DEFENSES_DIR), help="output folder (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="per-image seeds are drawn from (seed, gallery index)")
-    p.add_argument("--zoo-dir", help="folder of model cards and weights (default: the shipped zoo)")
+    add_out_dir(p, DEFENSES_DIR)
+    add_seed(p, "gallery index")
+    add_zoo_dir(p)
     add_threads(p)
     add_device(p)
     p.set_defaults(run=run)
@@ -64,23 +61,16 @@ def run(args) -> int:
         raise CommandError(f"--min-utility {args.min_utility}: must be > 0")
     if not 2 <= args.random_orders <= MAX_RANDOM_ORDERS:
         raise CommandError(f"--random-orders {args.random_orders}: must be in 2..{MAX_RANDOM_ORDERS}")
-    zoo_dir = args.zoo_dir or zoo.ZOO_DIR
-    available = zoo.names(zoo_dir)
-    names = available if args.models.strip() == "all" else [n.strip() for n in args.models.split(",") if n.strip()]
-    if not names:
-        raise CommandError("--models is empty")
-    missing = [n for n in names if n not in available]
-    if missing:
-        raise CommandError(f"unknown model {missing[0]!r}; the zoo has: {', '.join(available) or '(nothing)'}")
+    names = model_names(args)
     indices = parse_images(args.images)
     paths = {(kind, name): writable_path(study_path(kind, name, args.out)) for kind in kinds for name in names}
     device = resolve_device(args.device)
-    command = "mimi " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []))
+    command = command_line(args)
     options = {"detection": {"successful_only": not args.all_images, "resamples": args.resamples},
                "recovery": {"min_utility": args.min_utility, "random_orders": args.random_orders},
                "strength": {}}
     for name in names:
-        model, _ = zoo.load(name, device, zoo_dir=zoo_dir)
+        model, _ = zoo.load(name, device, zoo_dir=resolve_zoo_dir(args))
         for kind in kinds:
             result = run_study(kind, model, model_name=name, images=indices, seed=args.seed, device=device,
                                progress=TerminalBar(f"{kind} {name}"), **options[kind])

@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 
 from mimi import registry, zoo
-from mimi.attacks.base import NORMS, check_eps, check_step_size, check_steps
+from mimi.attacks.base import check_eps, check_step_size, check_steps
 from mimi.cli import CommandError
-from mimi.cli.common import add_device, add_threads, apply_threads, resolve_device, writable_path
+from mimi.cli.common import (add_attack_options, add_data_dir, add_device, add_json_out, add_seed, add_threads,
+                             apply_threads, optional_writable_path, resolve_device, save_json)
 from mimi.data import ImageSet, load_cifar10, load_fashion_mnist, load_gallery
 from mimi.evaluation import EVAL_ATTACKS, AccuracyResult, evaluate
 from mimi.images import gallery_images, load_image_folder
@@ -46,23 +47,19 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="zoo or registered model name (see `mimi models list`)")
     p.add_argument("--attack", default="pgd", choices=EVAL_ATTACKS,
                    help="pgd, fgsm, or fgsm-rs (FGSM with random start, step 1.25*eps)")
-    p.add_argument("--eps", type=float, help="L-inf or L2 radius in pixel units (default: the dataset profile's, "
-                                            "Fashion-MNIST 0.1, CIFAR-10 8/255, ImageNet 4/255)")
-    p.add_argument("--steps", type=int, default=CARD_STEPS, help="PGD steps (default 20)")
-    p.add_argument("--step-size", type=float, help="step size (default: PGD 2.5*eps/steps, FGSM eps)")
-    p.add_argument("--norm", default="linf", choices=NORMS)
-    p.add_argument("--restarts", type=int, default=1, help="PGD random restarts (best per image)")
+    add_attack_options(p, eps=None, eps_help="L-inf or L2 radius in pixel units (default: the dataset profile's, "
+                                             "Fashion-MNIST 0.1, CIFAR-10 8/255, ImageNet 4/255)",
+                       steps=CARD_STEPS, step_size_help="step size (default: PGD 2.5*eps/steps, FGSM eps)")
     p.add_argument("--no-random-start", action="store_true", help="PGD from x itself")
     p.add_argument("--sweep", metavar="EPS,EPS,...", help="robustness curve: evaluate at each eps (overrides --eps)")
     p.add_argument("--limit", type=int, help="only the first N test images")
     p.add_argument("--gallery", action="store_true", help="the shipped gallery images with a known class instead "
                                                           "of the test set")
-    p.add_argument("--data-dir", help="Fashion-MNIST folder (default $MIMI_DATA_DIR or /usr/share/datasets/fashion-mnist); "
-                                      "CIFAR-10: cifar-10-batches-py or class folders; ImageNet: class folders "
-                                      "(named by index, class name or wnid)")
+    add_data_dir(p, "CIFAR-10: cifar-10-batches-py or class folders; ImageNet: class folders (named by index, "
+                    "class name or wnid)")
     p.add_argument("--batch-size", type=int, default=200, help="images per batch (the progress bar moves per batch)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", metavar="OUT", help="write the AccuracyResult as JSON")
+    add_seed(p)
+    add_json_out(p, "the AccuracyResult")
     p.add_argument("--update-card", action="store_true",
                    help="write the numbers into the model's card (a zoo card needs the card protocol on the full "
                         "test set; a registered model records what was measured)")
@@ -152,7 +149,7 @@ def run(args) -> int:
     check_step_size(args.step_size)
     if args.update_card and not registered:
         _check_card_protocol(args, eps_list)
-    out = writable_path(args.json) if args.json else None
+    out = optional_writable_path(args.json)
     device = resolve_device(args.device)
     model, meta = zoo.load(args.model, device, zoo_dir=zoo_dir)
     data, data_name = load_data(args, prof)
@@ -162,9 +159,7 @@ def run(args) -> int:
                       progress=TerminalBar(f"evaluate {args.model}"), device=device, attack=args.attack,
                       data_name=data_name)
     print(describe(result))
-    if out is not None:
-        result.to_json(out)
-        print(f"wrote {out}")
+    save_json(result, out)
     if args.update_card and registered:
         path = registry.update_evaluation(args.model, registered_evaluation(result, machine_description(device)))
         print(f"updated the card of {args.model} in {path}")

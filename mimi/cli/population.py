@@ -8,50 +8,12 @@ images (:func:`mimi.population.gallery_profile`), written to ``<out>/<model>.jso
 
 from __future__ import annotations
 
-import shlex
-
-
 from mimi import zoo
-from mimi.cli import CommandError
-from mimi.cli.common import add_device, add_threads, apply_threads, resolve_device, writable_path
-from mimi.population import POPULATION_DIR, balanced_indices, gallery_profile, reference_path
+from mimi.cli.common import (add_device, add_gallery_images, add_models, add_out_dir, add_seed, add_threads,
+                             add_zoo_dir, apply_threads, command_line, model_names, parse_images, resolve_device,
+                             resolve_zoo_dir, writable_path)
+from mimi.population import POPULATION_DIR, gallery_profile, reference_path
 from mimi.progress import TerminalBar
-
-GALLERY_SIZE = 100
-
-
-def parse_images(text: str | None, total: int = GALLERY_SIZE) -> list[int] | None:
-    """None (all images) from None; a count N (N images one class at a time: 50 = the first 5 of each class);
-    or indices and ranges ``0-99``, ``0-4,10-14``."""
-    if text is None:
-        return None
-    text = text.strip()
-    if text.isdigit():
-        count = int(text)
-        if not 2 <= count <= total:
-            raise CommandError(f"--images {count}: a count must be in 2..{total}")
-        return balanced_indices(count, total)
-    indices: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
-        try:
-            if "-" in part:
-                low, high = (int(v) for v in part.split("-", 1))
-                if high < low:
-                    raise ValueError
-                indices.extend(range(low, high + 1))
-            else:
-                indices.append(int(part))
-        except ValueError:
-            raise CommandError(f"--images takes a count (e.g. 50) or indices and ranges (e.g. 0-99 or 0-4,10-14), "
-                               f"got {text!r}") from None
-    bad = [i for i in indices if not 0 <= i < total]
-    if bad:
-        raise CommandError(f"--images: gallery image {bad[0]} does not exist (indices 0..{total - 1})")
-    if len(set(indices)) != len(indices):
-        raise CommandError(f"--images {text!r} names an image twice")
-    if len(indices) < 2:
-        raise CommandError("--images: the SE across images needs at least 2 images")
-    return indices
 
 
 def register(sub) -> None:
@@ -59,12 +21,11 @@ def register(sub) -> None:
                        description="For each model, PGD and the clean + adversarial order profile with the dashboard's "
                                    "default settings on each gallery image, averaged per order with the SE across "
                                    "images; writes OUT/<model>.json.")
-    p.add_argument("--models", required=True, help="comma-separated zoo model names (see `mimi zoo`), or 'all' (the shipped zoo's)")
-    p.add_argument("--images", help="a count N (N images taken one class at a time; 50 = the first 5 of each class) "
-                                    "or indices and ranges such as 0-99 (default: all 100)")
-    p.add_argument("--out", default=str(POPULATION_DIR), help="output folder (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="per-image seeds are drawn from (seed, gallery index)")
-    p.add_argument("--zoo-dir", help="folder of model cards and weights (default: the shipped zoo)")
+    add_models(p, registered=False)
+    add_gallery_images(p)
+    add_out_dir(p, POPULATION_DIR)
+    add_seed(p, "gallery index")
+    add_zoo_dir(p)
     add_threads(p)
     add_device(p)
     p.set_defaults(run=run)
@@ -72,20 +33,13 @@ def register(sub) -> None:
 
 def run(args) -> int:
     apply_threads(args)
-    zoo_dir = args.zoo_dir or zoo.ZOO_DIR
-    available = zoo.names(zoo_dir)
-    names = zoo.names(zoo_dir, registered=False) if args.models.strip() == "all" else [n.strip() for n in args.models.split(",") if n.strip()]
-    if not names:
-        raise CommandError("--models is empty")
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise CommandError(f"unknown model {unknown[0]!r}; the zoo has: {', '.join(available) or '(nothing)'}")
+    names = model_names(args, registered=False)
     indices = parse_images(args.images)
     paths = {name: writable_path(reference_path(name, args.out)) for name in names}  # before any long work
     device = resolve_device(args.device)
-    command = "mimi " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []))
+    command = command_line(args)
     for name in names:
-        model, _ = zoo.load(name, device, zoo_dir=zoo_dir)
+        model, _ = zoo.load(name, device, zoo_dir=resolve_zoo_dir(args))
         result = gallery_profile(model, images=indices, model_name=name, seed=args.seed, device=device,
                                  progress=TerminalBar(f"population {name}"))
         result.params["command"] = command

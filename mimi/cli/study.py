@@ -8,23 +8,21 @@ verdicts and writes the figures (``--html``, self-contained) and every number (`
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 
-from mimi import zoo
 from mimi.analysis import DEFAULTS
 from mimi.cli import CommandError
 from mimi.cli.analyze import parse_list
-from mimi.cli.common import add_device, resolve_device, writable_path
-from mimi.cli.population import parse_images
+from mimi.cli.common import (GALLERY_SIZE, add_attack_options, add_data_dir, add_device, add_json_out, add_models,
+                             add_out_dir, add_seed, add_zoo_dir, attack_settings, command_line, model_names,
+                             optional_writable_path, parse_images, resolve_device, resolve_zoo_dir, save_json,
+                             writable_path)
 from mimi.players import BASELINES
 from mimi.progress import TerminalBar
 from mimi.study.plan import STUDY_DIR, StudyParams, dataset_images, folder_images, gallery_images, plan_study
 from mimi.study.run import DEFAULT_RAY_TIMEOUT_S, StudyMismatch, run_study, study_status
 from mimi.values import VALUE_FUNCTIONS
-
-GALLERY_SIZE = 100
 
 
 def register(sub) -> None:
@@ -33,18 +31,14 @@ def register(sub) -> None:
                                    "`mimi study report` draws the figures and states the paper's claims.")
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     run_p = verbs.add_parser("run", help="run the jobs that have no result yet")
-    run_p.add_argument("--models", required=True, help="comma-separated model names (see `mimi zoo`), or 'all'")
+    add_models(run_p)
     run_p.add_argument("--images", required=True,
                        help="gallery:SPEC (SPEC: 0-99, 0-4,10-14, or a count N taken one class at a time), "
                             "dataset:N or dataset:A-B (Fashion-MNIST test images), or a folder of image files "
                             "(used as they are; optional labels.json {file: class})")
-    run_p.add_argument("--out", required=True, help="the study folder (created; a rerun resumes it)")
+    add_out_dir(run_p, None, "the study folder (created; a rerun resumes it)")
     run_p.add_argument("--attack", default="pgd", choices=("pgd",), help="the attack (default %(default)s)")
-    run_p.add_argument("--eps", type=float, default=DEFAULTS["eps"])
-    run_p.add_argument("--steps", type=int, default=DEFAULTS["steps"])
-    run_p.add_argument("--step-size", type=float, help="default 2.5 eps / steps")
-    run_p.add_argument("--norm", default=DEFAULTS["norm"], choices=("linf", "l2"))
-    run_p.add_argument("--restarts", type=int, default=1)
+    add_attack_options(run_p)
     run_p.add_argument("--stop-utility", type=float, help="stop once v(x) - v(x') >= U: the paper's equal-strength "
                                                           "protocol (it uses 8)")
     run_p.add_argument("--grid", default=DEFAULTS["grid"], help="ROWSxCOLS cells (default %(default)s)")
@@ -65,7 +59,7 @@ def register(sub) -> None:
                        help="pairs drawn per image for D^(m) (default %(default)s; 0 = all)")
     run_p.add_argument("--baseline", default=DEFAULTS["baseline"], choices=BASELINES)
     run_p.add_argument("--value", default=DEFAULTS["value"], choices=VALUE_FUNCTIONS)
-    run_p.add_argument("--seed", type=int, default=0, help="every job's seed is drawn from (seed, image hash)")
+    add_seed(run_p, "image hash")
     run_p.add_argument("--force", action="store_true",
                        help="replace the manifest of a study with other parameters in --out")
     run_p.add_argument("--limit", type=int, help="run at most N jobs this time")
@@ -81,8 +75,8 @@ def register(sub) -> None:
                        help="torch threads per job (default %(default)s); the same threads give bitwise the same "
                             "numbers in-process and on Ray")
     run_p.add_argument("--batch-size", type=int, help="images per forward pass (default: fits the device)")
-    run_p.add_argument("--zoo-dir", help="folder of model cards and weights (default: the shipped zoo)")
-    run_p.add_argument("--data-dir", help="Fashion-MNIST folder for dataset: images")
+    add_zoo_dir(run_p)
+    add_data_dir(run_p, "read for --images dataset:N")
     run_p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device(run_p)
     run_p.set_defaults(run=run)
@@ -92,7 +86,7 @@ def register(sub) -> None:
     report_p = verbs.add_parser("report", help="the figures and the three claims with their verdicts")
     report_p.add_argument("folder", nargs="?", default=str(STUDY_DIR))
     report_p.add_argument("--html", metavar="OUT", help="write the report as one self-contained HTML page")
-    report_p.add_argument("--json", metavar="OUT", help="write every number of the report (a StudyReport)")
+    add_json_out(report_p, "every number of the report (a StudyReport)")
     report_p.set_defaults(run=report)
 
 
@@ -120,8 +114,7 @@ def load_images(spec: str, data_dir: str | None):
 
 def settings(args) -> StudyParams:
     return StudyParams(
-        eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm, restarts=args.restarts,
-        stop_utility=args.stop_utility, grid=args.grid,
+        **attack_settings(args), stop_utility=args.stop_utility, grid=args.grid,
         ratios=tuple(parse_list(args.ratios, float, "--ratios") or StudyParams.ratios), pairs=args.pairs,
         pair_count=args.pair_count or None, samples=args.samples, contexts=args.contexts or None,
         coverage=args.coverage, shapley_samples=args.shapley_samples, d_samples=args.d_samples,
@@ -129,20 +122,12 @@ def settings(args) -> StudyParams:
 
 
 def run(args) -> int:
-    zoo_dir = Path(args.zoo_dir) if args.zoo_dir else zoo.ZOO_DIR
-    available = zoo.names(zoo_dir)
-    names = available if args.models.strip() == "all" else [n.strip() for n in args.models.split(",") if n.strip()]
-    if not names:
-        raise CommandError("--models is empty")
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise CommandError(f"unknown model {unknown[0]!r}; the zoo has: {', '.join(available) or '(nothing)'}")
+    names = model_names(args)
     device = resolve_device(args.device)
     writable_path(Path(args.out) / "study.json")
     images, description = load_images(args.images, args.data_dir)
-    command = "mimi " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []))
     plan = plan_study(names, images, settings(args), seed=args.seed, images_description=description,
-                      zoo_dir=zoo_dir, command=command)
+                      zoo_dir=resolve_zoo_dir(args), command=command_line(args))
     for skip in plan.manifest.skipped:
         print(f"mimi study: skipped {skip['image']} on {skip['model']}: {skip['reason']}", file=sys.stderr)
     where = "in-process" if args.ray is None else f"on Ray ({args.ray})"
@@ -174,14 +159,12 @@ def status(args) -> int:
 def report(args) -> int:
     from mimi.study.report import build_report, report_html
 
-    html_out = writable_path(args.html) if args.html else None
-    json_out = writable_path(args.json) if args.json else None
+    html_out = optional_writable_path(args.html)
+    json_out = optional_writable_path(args.json)
     result = build_report(args.folder)
     print(result.summary())
     if html_out is not None:
         html_out.write_text(report_html(result))
         print(f"wrote {html_out}")
-    if json_out is not None:
-        result.to_json(json_out)
-        print(f"wrote {json_out}")
+    save_json(result, json_out)
     return 0

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import torch
 
 from mimi import zoo
 from mimi.cli import CommandError
-from mimi.cli.common import add_device, add_threads, apply_threads, resolve_device, writable_path
+from mimi.cli.common import (add_data_dir, add_device, add_out_dir, add_seed, add_threads, apply_threads,
+                             command_line, resolve_device, writable_path)
 from mimi.data import load_dataset
 from mimi.evaluation import evaluate
 from mimi.models import build
@@ -30,13 +30,13 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a model with a zoo recipe")
     p.add_argument("--recipe", required=True, choices=RECIPES)
     p.add_argument("--dataset", default="fashion-mnist", choices=("fashion-mnist", "cifar10"))
-    p.add_argument("--data-dir", help="dataset folder (Fashion-MNIST IDX files or a CIFAR-10 folder)")
+    add_data_dir(p, "CIFAR-10: cifar-10-batches-py or its parent")
     p.add_argument("--name", help="model name (default: fmnist-<recipe> or cifar10-<recipe>)")
-    p.add_argument("--out", default=str(zoo.ZOO_DIR), help="folder for weights and card (default: the zoo)")
+    add_out_dir(p, zoo.ZOO_DIR, "folder for weights and card")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     p.add_argument("--eps", type=float, default=ROBUST_EPS, help="training eps for pgd-at and trades")
     p.add_argument("--attack-steps", type=int, default=7)
     p.add_argument("--beta", type=float, default=6.0, help="TRADES beta")
@@ -89,7 +89,7 @@ def run(args) -> int:
         "input": {"shape": [channels, size, size], "range": [0.0, 1.0], "normalization": "inside the model"},
         "training": {
             "recipe": args.recipe,
-            "command": shlex.join(["mimi", *args.argv]),
+            "command": command_line(args),
             "seed": args.seed, "epochs": args.epochs, "train_images": len(train_set),
             "wall_time_s": record["wall_time_s"], "machine": record["machine"], "config": record["config"],
         },
