@@ -1,9 +1,11 @@
 """Cached loaders and the Streamlit side of the compute gate.
 
-- :func:`model` loads a zoo model once per process (``st.cache_resource``); models are frozen,
-  so every session shares them.
+- :func:`model` loads a model once per process and identity (``st.cache_resource``); models are
+  frozen, so every session shares them. The identity (:func:`model_identity`) comes from the model's
+  card, which records its weights' SHA-256, so a name registered again with other weights loads them
+  on the next rerun, without a restart and without hashing the weights file on every rerun.
 - :func:`compute` runs ``fn(progress)`` through the process-wide :class:`ComputeGate`, keyed by
-  content (image bytes, model name, parameters, seed). A cache hit returns at once. Otherwise its
+  content (image bytes, model identity, parameters, seed). A cache hit returns at once. Otherwise its
   :class:`Work` (planned forward passes / the model's measured passes per second) decides: above
   ``MAX_SECONDS`` it is refused with a cheaper request named, above ``CONFIRM_SECONDS`` it waits
   for the user's button press, else it runs, with a progress bar following the engine's batches.
@@ -103,10 +105,33 @@ def device() -> str:
     return str(choose_device(os.environ.get(DEVICE_ENV) or None))
 
 
-@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+def model_identity(name: str, folder: str | None = None) -> str:
+    """``name@hash``: which weights model ``name`` is, from its card alone (the weights file is not read).
+
+    The hash covers the card less its measured accuracies: a zoo card records its weights' SHA-256, a
+    registered model's card the SHA-256 that ``mimi models add`` measured, with the file, architecture and
+    normalization (a hand-written entry without a hash: the file's size and modification time instead).
+    Registering the name again with other weights gives a new identity, so what is cached under it is fresh."""
+    card = {key: value for key, value in zoo.card(name, Path(folder) if folder else zoo_dir()).items()
+            if key != "evaluation"}
+    if not card.get("sha256") and card.get("source"):
+        with contextlib.suppress(OSError):
+            stat = Path(card["source"]).stat()
+            card["file"] = (stat.st_size, stat.st_mtime_ns)
+    return f"{name}@{content_key(card)[:16]}"
+
+
 def model(name: str, on: str, folder: str | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """A frozen zoo model on device ``on`` and its card, shared by all sessions."""
-    return zoo.load(name, on, Path(folder) if folder else zoo_dir())
+    """A frozen model on device ``on`` and its card, shared by all sessions, loaded once per identity
+    (:func:`model_identity`)."""
+    folder = folder or str(zoo_dir())
+    return _loaded(name, on, folder, model_identity(name, folder))
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+def _loaded(name: str, on: str, folder: str, identity: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Model ``name`` from ``folder`` (``identity`` only keys the cache)."""
+    return zoo.load(name, on, Path(folder))
 
 
 @st.cache_resource(show_spinner="Timing the model…", max_entries=32)

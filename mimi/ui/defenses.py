@@ -129,7 +129,8 @@ def leave_one_out(sel: Selection, name: str, adv: Optional[torch.Tensor]):
     def run(progress):
         return leave_one_out_map(net, sel.image, adv, label=sel.label, device=sel.device, progress=progress, **kwargs)
 
-    return compute.compute(f"Leave-one-out attributions of {name}", run, name, sel.image_key, sel.label, adv, kwargs)
+    return compute.compute(f"Leave-one-out attributions of {name}", run, compute.model_identity(name), sel.image_key,
+                           sel.label, adv, kwargs)
 
 
 def recovery(sel: Selection, name: str, adv: torch.Tensor):
@@ -146,7 +147,8 @@ def recovery(sel: Selection, name: str, adv: torch.Tensor):
     def run(progress):
         return recovery_curve(net, sel.image, sel.label, adv, device=sel.device, progress=progress, **kwargs)
 
-    return compute.compute(f"Recovery curve of {name}", run, name, sel.image_key, sel.label, adv, kwargs)
+    return compute.compute(f"Recovery curve of {name}", run, compute.model_identity(name), sel.image_key, sel.label,
+                           adv, kwargs)
 
 
 # --------------------------------------------------------------------------- gallery studies
@@ -164,8 +166,8 @@ def _live(kind: str, sel: Selection, name: str, count: int, options: dict[str, A
                          progress=progress, **options)
 
     work = compute.work(name, sel.device, passes, "Fewer gallery images (the setting above), samples or pairs")
-    return compute.compute(f"{kind.capitalize()} over {count} gallery images for {name}", run, name, indices, options,
-                           int(p["seed"]), planned=work)
+    return compute.compute(f"{kind.capitalize()} over {count} gallery images for {name}", run,
+                           compute.model_identity(name), indices, options, int(p["seed"]), planned=work)
 
 
 def gallery_study(kind: str, sel: Selection, name: str, **extra: Any) -> tuple[Any, bool]:

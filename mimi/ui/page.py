@@ -68,9 +68,15 @@ def card(name: str) -> dict[str, Any]:
 
 
 def _field(spec_key: str, widget, **kwargs):
+    """The form widget of parameter ``spec_key``; ``value``/``index`` set it only when it is new: afterwards it
+    shows its own state, which :func:`mimi.ui.state.follow_profile` moves with model A's dataset."""
     spec = state.param_specs()[spec_key]
-    help_text = " ".join(filter(None, [spec.help, f"Bound: {spec.bounds_text()}."]))
-    return widget(spec.label, key=f"form_{spec_key}", help=help_text, **kwargs)
+    key = state.widget_key(spec_key)
+    if key in st.session_state:
+        kwargs.pop("value", None)
+        kwargs.pop("index", None)
+    help_text = " ".join(filter(None, [spec.help, f"Bound: {spec.bounds_text()}.", state.default_note(spec_key)]))
+    return widget(spec.label, key=key, help=help_text, **kwargs)
 
 
 def _choice(key: str, values: dict, **kwargs):
@@ -124,7 +130,9 @@ def attack_summary(p: dict) -> str:
     stop = {"none": "", "success": ", stop when misclassified",
             "utility": f", stop at utility {float(p['utility']):g}"}[p["stop"]]
     goal = "untargeted" if kw["targeted"] is None else f"targeted at {_classes()[kw['targeted']]}"
-    return f"PGD {norm}, ε = {kw['eps']:g}, {kw['steps']} steps, {goal}{stop}"
+    origin = state.profile_default("eps")
+    eps = f"{kw['eps']:g}" + (f" ({origin})" if origin else "")
+    return f"PGD {norm}, ε = {eps}, {kw['steps']} steps, {goal}{stop}"
 
 
 def attack(sel: Selection, name: str) -> AttackResult:
@@ -135,7 +143,8 @@ def attack(sel: Selection, name: str) -> AttackResult:
     def run(progress):
         return pgd(net, sel.image[None].to(sel.device), [sel.label], top_k=len(sel.classes), **kwargs)
 
-    return compute.compute("PGD attack", run, name, sel.image_key, sel.label, kwargs)
+    return compute.compute("PGD attack", run, compute.model_identity(name), sel.image_key, sel.label,
+                           kwargs)
 
 
 def adversarial_image(result: AttackResult) -> torch.Tensor:
@@ -191,13 +200,19 @@ def pairs_evaluated(kwargs: dict) -> int:
     return kwargs["pair_count"] or (n * (n - 1) // 2 if kwargs["pairs"] == "all" else 4 * n)
 
 
-def interaction_summary(p: dict) -> str:
+def grid_summary(p: dict) -> str:
+    """grid 16x16 (n = 256 players, ImageNet profile default)."""
     rows, cols = parse_grid_spec(p["grid"])
+    origin = state.profile_default("grid")
+    return f"grid {p['grid']} (n = {rows * cols} players" + (f", {origin})" if origin else ")")
+
+
+def interaction_summary(p: dict) -> str:
     drawn = f"{p['pcount']} pairs drawn from the {p['pairs']} set" if p["pcount"] else f"every {p['pairs']} pair"
     effort = f"{p['samples']} × {p['ctx']} contexts per pair and order" if p["ctx"] else \
         f"{p['samples']} whole designs per pair and order"
     rounds = f", {p['refine']} precision rounds" if p["refine"] > 1 else ""
-    return (f"grid {p['grid']} (n = {rows * cols} players), {p['orders']} orders, {drawn}, {effort}{rounds}, "
+    return (f"{grid_summary(p)}, {p['orders']} orders, {drawn}, {effort}{rounds}, "
             f"baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
 
 
@@ -224,8 +239,8 @@ def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
         label = f"Order profile of {name}" + (f" (round {replicate + 1})" if replicate else "")
         work = planned(sel, name, "profile", "Fewer pairs drawn, samples, contexts or orders, or a coarser grid",
                        images=1 if adv is None else 2, seed=replicate_seed(kwargs["seed"], replicate), **plan)
-        rounds.append(compute.compute(label, run, name, sel.image_key, sel.label, adv, kwargs, replicate,
-                                      planned=work))
+        rounds.append(compute.compute(label, run, compute.model_identity(name), sel.image_key, sel.label, adv,
+                                      kwargs, replicate, planned=work))
     return combine_profiles(rounds)
 
 
@@ -262,8 +277,8 @@ def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Te
     work = planned(sel, name, "heatmap", "Fewer heatmap samples or orders, or a coarser grid",
                    images=1 if adv is None else 2, cell=cell,
                    **{k: kwargs[k] for k in ("grid", "ratios", "samples", "seed", "coverage")})
-    return compute.compute(f"Pair heatmap of {name}", run, name, sel.image_key, sel.label, cell, adv,
-                           kwargs, planned=work)
+    return compute.compute(f"Pair heatmap of {name}", run, compute.model_identity(name), sel.image_key, sel.label,
+                           cell, adv, kwargs, planned=work)
 
 
 def shapley(sel: Selection, name: str):
@@ -282,7 +297,8 @@ def shapley(sel: Selection, name: str):
 
     work = planned(sel, name, "shapley", "Fewer permutation pairs or a coarser grid", grid=kwargs["grid"],
                    samples=kwargs["samples"])
-    return compute.compute(f"Shapley map of {name}", run, name, sel.image_key, sel.label, kwargs, planned=work)
+    return compute.compute(f"Shapley map of {name}", run, compute.model_identity(name), sel.image_key, sel.label,
+                           kwargs, planned=work)
 
 
 def gallery_batch(count: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
@@ -313,12 +329,11 @@ def gallery_batch_text(count: int) -> str:
 def disentanglement_summary(p: dict) -> str:
     """The settings of :func:`disentanglement` in words (its samples and pairs are ``dsamples`` and
     ``dpcount``, not the profile's)."""
-    rows, cols = parse_grid_spec(p["grid"])
     drawn = (f"{p['dpcount']} pairs drawn per image from the {p['pairs']} set" if p["dpcount"]
              else f"every {p['pairs']} pair")
     effort = (f"{p['dsamples']} × {p['ctx']} contexts per pair and order" if p["ctx"]
               else f"{p['dsamples']} whole designs per pair and order")
-    return (f"grid {p['grid']} (n = {rows * cols} players), {p['orders']} orders, {drawn}, {effort}, "
+    return (f"{grid_summary(p)}, {p['orders']} orders, {drawn}, {effort}, "
             f"baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
 
 
@@ -369,8 +384,8 @@ def disentanglement(sel: Selection, name: str, count: int):
     work = planned(sel, name, "disentanglement", "Fewer images, pairs per image, samples or contexts, or a coarser grid",
                    images=count, **{k: kwargs[k] for k in ("grid", "ratios", "pairs", "pair_count", "samples",
                                                           "contexts", "seed", "coverage")})
-    return compute.compute(f"Disentanglement of {name} over {count} images", run, name, order, kwargs,
-                           planned=work)
+    return compute.compute(f"Disentanglement of {name} over {count} images", run, compute.model_identity(name),
+                           order, kwargs, planned=work)
 
 
 def decomposition(sel: Selection, name: str, grid: str, adv: Optional[torch.Tensor]):
@@ -386,8 +401,8 @@ def decomposition(sel: Selection, name: str, grid: str, adv: Optional[torch.Tens
 
     work = planned(sel, name, "decomposition", "A smaller decomposition grid", grid=grid,
                    images=1 if adv is None else 2)
-    return compute.compute(f"Exact decomposition for {name}", run, name, sel.image_key, sel.label, adv,
-                           kwargs, planned=work)
+    return compute.compute(f"Exact decomposition for {name}", run, compute.model_identity(name), sel.image_key,
+                           sel.label, adv, kwargs, planned=work)
 
 
 # --------------------------------------------------------------------------- rendering

@@ -3,7 +3,8 @@
 Every parameter a page can change is declared once as a :class:`Param`; :func:`parse` turns a
 URL value into a bounded value or explains why it was refused, so that no request asks for
 absurd work. The interaction defaults come from :data:`mimi.analysis.DEFAULTS`, the default
-view of the engine.
+view of the engine (on Fashion-MNIST); a model of another dataset starts at its profile's grid and ε
+(:func:`profile_defaults`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Optional, Sequence
 from mimi.data import FMNIST_CLASSES
 from mimi.interactions.pairs import PAPER_RATIOS
 from mimi.players import parse_grid_spec
+from mimi.profiles import DatasetProfile
 from mimi.values import VALUE_FUNCTIONS
 
 COARSE_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
@@ -22,6 +24,8 @@ BANDS = {"low": (0.0, 1 / 3), "middle": (1 / 3, 2 / 3), "high": (2 / 3, 1.0)}
 #: Forward passes one computation may take, checked before any planning (about 10 minutes of a
 #: Fashion-MNIST model on 2 CPU cores); the time bound users meet is ``mimi.ui.compute.MAX_SECONDS``.
 MAX_FORWARD_PASSES = 2_000_000
+#: The parameters whose default is model A's dataset profile's (:func:`profile_defaults`).
+PROFILE_PARAMS = ("grid", "eps")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,14 @@ class Param:
 def analysis_defaults() -> dict[str, Any]:
     from mimi.analysis import DEFAULTS
     return dict(DEFAULTS)
+
+
+def profile_defaults(prof: DatasetProfile) -> dict[str, Any]:
+    """The defaults a dataset profile sets in place of the dashboard's (which are Fashion-MNIST's): for any
+    other profile, its grid of players and its ε (CIFAR-10: 8x8 and 8/255; ImageNet: 16x16 and 4/255)."""
+    if prof.name == "fashion-mnist":
+        return {}
+    return {"grid": prof.grid, "eps": float(prof.eps)}
 
 
 def build_params() -> dict[str, Param]:

@@ -171,6 +171,7 @@ def render() -> Optional[Selection]:
         if problem:
             st.error(f"Your registered models are not listed: {problem}", icon=":material/error:")
         models, prof = _model_pickers(values, compute.zoo_names())
+        state.follow_profile(prof)
         classes = tuple(compute.zoo_card(models[0]).get("classes") or prof.classes) if models else prof.classes
         st.subheader("Image")
         source = st.segmented_control("Source", ["gallery", "upload"], default=values["src"], key="sb_source",

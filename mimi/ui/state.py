@@ -5,20 +5,27 @@ when a page is left). On the first run of a session the URL's query parameters a
 against the bounds in :mod:`mimi.ui.params`; values that break a bound are ignored with a
 message. After every run, :func:`sync_url` writes the choices that differ from their defaults
 into the URL, so that copying the address shares the view.
+
+The defaults of grid and ε are model A's dataset profile's (:func:`mimi.ui.params.profile_defaults`):
+:func:`follow_profile` moves them when model A's dataset changes, except where the user chose a
+value (in the URL, or one other than the default in a form), and :func:`default_note` says where a
+default came from.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import streamlit as st
 
-from mimi.profiles import same_input_space
+from mimi.profiles import DatasetProfile, profile, same_input_space
 from mimi.ui import compute
-from mimi.ui.params import Param, build_params
+from mimi.ui.params import PROFILE_PARAMS, Param, build_params, profile_defaults
 
 STATE_KEY = "mimi_params"
 NOTES_KEY = "mimi_url_notes"
+CHOSEN_KEY = "mimi_chosen"      # the parameters the user chose: a profile's defaults never replace them
+PROFILE_KEY = "mimi_profile"    # model A's dataset profile, whose grid and ε are the defaults
 MODEL_KEYS = ("a", "b")
 PREFERRED_MODELS = ("fmnist-standard", "fmnist-pgd-at", "fmnist-trades")  # A, then B in order of preference
 
@@ -37,17 +44,38 @@ def default_models(available: list[str]) -> tuple[str | None, str | None]:
     return chosen[0], chosen[1]
 
 
+def widget_key(param: str) -> str:
+    """The key of the form widget that edits ``param``."""
+    return f"form_{param}"
+
+
+def current_profile() -> DatasetProfile:
+    """Model A's dataset profile (set by :func:`follow_profile` on every run; Fashion-MNIST before the first)."""
+    return profile(st.session_state.get(PROFILE_KEY, "fashion-mnist"))
+
+
+def defaults() -> dict[str, Any]:
+    """Every parameter's default for model A's dataset: the dashboard's, with the profile's grid and ε."""
+    return {**{key: spec.default for key, spec in param_specs().items()}, **profile_defaults(current_profile())}
+
+
+def _chosen() -> set[str]:
+    """The parameters the user chose: given in the URL, or set in a form to a value other than the default."""
+    return st.session_state.setdefault(CHOSEN_KEY, set())
+
+
 def _initial() -> dict[str, Any]:
     specs = param_specs()
     values = {key: spec.default for key, spec in specs.items()}
     available = compute.zoo_names()
     values["a"], values["b"] = default_models(available)
     values["src"] = "gallery"
-    notes = []
+    notes, chosen = [], set()
     for key, text in st.query_params.to_dict().items():
         if key in specs:
             try:
                 values[key] = specs[key].parse(text)
+                chosen.add(key)
             except ValueError as exc:
                 notes.append(f"Ignored a URL parameter: {exc}.")
         elif key in MODEL_KEYS:
@@ -61,6 +89,7 @@ def _initial() -> dict[str, Any]:
     if mismatch:
         notes.append(f"{mismatch} Model B is a model of A's dataset instead.")
     st.session_state[NOTES_KEY] = notes
+    st.session_state[CHOSEN_KEY] = chosen
     return values
 
 
@@ -72,13 +101,45 @@ def params() -> dict[str, Any]:
 
 
 def update(**values: Any) -> None:
-    """Set choices, checking each against its bound (ValueError names the bound)."""
+    """Set choices, checking each against its bound (ValueError names the bound); a parameter set to a value
+    other than its default counts as chosen, one set to its default follows model A's dataset again."""
     specs = param_specs()
-    current = params()
+    current, default, chosen = params(), defaults(), _chosen()
     for key, value in values.items():
         if key in specs:
             specs[key].check(value)
+            (chosen.add if value != default[key] else chosen.discard)(key)
         current[key] = value
+
+
+def follow_profile(prof: DatasetProfile) -> None:
+    """Make ``prof`` (model A's dataset) the profile whose defaults apply: grid and ε that the user did not
+    choose take its values, and so do their form widgets (a widget with a key keeps its last value otherwise)."""
+    st.session_state[PROFILE_KEY] = prof.name
+    current, default, chosen = params(), defaults(), _chosen()
+    for key in PROFILE_PARAMS:
+        if key not in chosen and current[key] != default[key]:
+            current[key] = default[key]
+            if widget_key(key) in st.session_state:
+                st.session_state[widget_key(key)] = default[key]
+
+
+def profile_default(key: str) -> Optional[str]:
+    """Where ``key``'s value comes from when it is the default that model A's dataset sets ("ImageNet profile
+    default"), else None (a Fashion-MNIST default, or the user's choice)."""
+    prof = current_profile()
+    return f"{prof.title} profile default" if key in profile_defaults(prof) and key not in _chosen() else None
+
+
+def default_note(key: str) -> str:
+    """Where the default of ``key`` comes from, for its help text ("" for a parameter no profile changes)."""
+    if key not in PROFILE_PARAMS:
+        return ""
+    prof, value = current_profile(), defaults()[key]
+    shown = f"{value:g}" if isinstance(value, float) else value
+    if key in profile_defaults(prof):
+        return f"Default {shown}: the {prof.title} profile default (model A's dataset)."
+    return f"Default {shown}: the dashboard's, for Fashion-MNIST; a model A of another dataset starts at its profile's."
 
 
 def url_notes() -> list[str]:
@@ -86,12 +147,12 @@ def url_notes() -> list[str]:
 
 
 def sync_url() -> None:
-    """Write every choice that differs from its default into the URL (an upload cannot be shared)."""
-    specs = param_specs()
-    current = params()
+    """Write every choice that differs from its default (for model A's dataset) into the URL (an upload cannot
+    be shared)."""
+    specs, current, default_of = param_specs(), params(), defaults()
     default_a, default_b = default_models(compute.zoo_names())
     wanted = {key: str(value) for key, value in current.items()
-              if key in specs and value != specs[key].default and not (key == "img" and current["src"] != "gallery")}
+              if key in specs and value != default_of[key] and not (key == "img" and current["src"] != "gallery")}
     for key, default in (("a", default_a), ("b", default_b)):
         if current.get(key) and current[key] != default:
             wanted[key] = current[key]

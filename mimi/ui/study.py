@@ -16,7 +16,7 @@ import streamlit as st
 from mimi.study.plan import JOBS_DIR, MANIFEST_NAME
 from mimi.study.report import StudyReport, build_report
 from mimi.interactions.pairs import PAPER_RATIOS
-from mimi.ui.params import COARSE_RATIOS
+from mimi.ui.params import COARSE_RATIOS, PROFILE_PARAMS
 from mimi.ui.state import param_specs
 
 
@@ -73,7 +73,7 @@ def dashboard_query(params: dict[str, Any], model: str, other: Optional[str], ga
         except ValueError:
             dropped.append(key)
             continue
-        if value != specs[key].default:
+        if value != specs[key].default or key in PROFILE_PARAMS:  # grid, ε: their default is per dataset
             query[key] = str(value)
     return query, dropped
 
