@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import re
 import zlib
 from typing import Any, Mapping, Sequence
 
@@ -28,6 +30,7 @@ DIVERGING = "RdBu_r"
 #: The faint "typical image" reference (:mod:`mimi.population`): grey ticks on the bars.
 REFERENCE = "rgba(70,70,70,0.75)"
 TEMPLATE = "plotly_white"
+LEGEND_ROW = 22   # px per row of a legend under the plot
 #: The selection layer over cell maps: one invisible marker per cell, clickable in Streamlit.
 CELL_LAYER = "cells"
 
@@ -41,16 +44,27 @@ def _array(value: Any) -> np.ndarray | None:
     return None if value is None else np.asarray(value, dtype=float)
 
 
-def _finish(fig: go.Figure, title: str, height: int, side_legend: bool = False) -> go.Figure:
-    """Title, template, height; the legend above the plot, or at its right (``side_legend``) where panel
-    titles or a subtitle would collide with it."""
-    legend = (dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.01) if side_legend
+def _clause_lines(title: str) -> str:
+    """Every clause of a subtitle (``<sup>a; b</sup>``) on a line of its own, so that a narrow chart (1000-px
+    pages) shows them all."""
+    return re.sub(r"<sup>(.*?)</sup>", lambda m: "<br>".join(f"<sup>{c}</sup>" for c in m.group(1).split("; ")),
+                  title)
+
+
+def _finish(fig: go.Figure, title: str, height: int, legend_below: bool = False) -> go.Figure:
+    """Title, template, height; the legend above the plot, or under it (``legend_below``) where panel
+    titles or a subtitle would collide with it (and a side legend would narrow the panels on 1000-px pages)."""
+    legend = (dict(orientation="h", yref="container", yanchor="bottom", y=0, xanchor="left", x=0) if legend_below
               else dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+    title = _clause_lines(title)
     lines = title.count("<br>")   # subtitle lines: the title block grows downwards from the top
+    entries = len({trace.name for trace in fig.data if trace.showlegend is not False and trace.name
+                   and trace.type not in ("heatmap", "image")})
+    below = LEGEND_ROW * (math.ceil(entries / 2) + 1) if legend_below else 0   # two entries a row on narrow pages
     fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top",
                                  pad=dict(t=16)),
-                      template=TEMPLATE, height=height + 15 * lines,
-                      margin=dict(l=10, r=10, t=64 + 15 * lines, b=10), legend=legend)
+                      template=TEMPLATE, height=height + 15 * lines + below,
+                      margin=dict(l=10, r=10, t=64 + 15 * lines, b=10 + below), legend=legend)
     return fig
 
 
@@ -87,15 +101,15 @@ def attack_figure(clean: np.ndarray, adversarial: np.ndarray, eps: float, title:
     """Clean image, adversarial image, and the perturbation x' - x on a diverging scale of +-eps."""
     perturbation = _gray(adversarial) - _gray(clean)
     bound = float(eps) if eps > 0 else float(np.abs(perturbation).max() or 1.0)
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.04, subplot_titles=(
-        "clean x", "adversarial x′", f"δ = x′ − x (scale ±{bound:.3g})"))
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.04, subplot_titles=("x", "x′", "δ"))
     fig.add_trace(_image_trace(clean, name="clean"), 1, 1)
     fig.add_trace(_image_trace(adversarial, name="adversarial"), 1, 2)
     fig.add_trace(go.Heatmap(z=perturbation, zmin=-bound, zmax=bound, zmid=0, colorscale=DIVERGING,
-                             name="perturbation", colorbar=dict(thickness=10, len=0.9),
+                             name="perturbation",
+                             colorbar=dict(thickness=10, len=0.9, title=dict(text=f"±{bound:.3g}")),
                              hovertemplate="row %{y}, col %{x}: δ = %{z:.3f}<extra></extra>"), 1, 3)
     _square_axes(fig, 1, 3)
-    return _finish(fig, title, 300)
+    return _finish(fig, title or "clean x · attacked x′ · δ = x′ − x", 300)
 
 
 def confidence_figure(classes: Sequence[str], clean_top: Sequence[int], clean_prob: Sequence[float],
@@ -116,7 +130,8 @@ def confidence_figure(classes: Sequence[str], clean_top: Sequence[int], clean_pr
                              name=label, marker_color=colour,
                              text=[f"{v:.1%}" if v is not None else f"< {floor:.1%}" for v in values],
                              textposition="outside", hovertemplate="%{y}: %{x:.2%}<extra>" + label + "</extra>"))
-    fig.update_layout(barmode="group", xaxis=dict(title="probability", range=[0, 1.15], tickformat=".0%"),
+    fig.update_layout(barmode="group", xaxis=dict(title="probability", range=[0, 1.3], tickformat=".0%",
+                                                  tickvals=[0, 0.5, 1]),
                       yaxis=dict(autorange="reversed"))
     return _finish(fig, title, 320)
 
@@ -133,10 +148,9 @@ def _pair_set_words(p: Any) -> str:
 
 
 def _subtitle(title: str, profiles: Mapping[str, Any]) -> str:
-    """The title over one short subtitle line per clause, so that a narrow chart (1000 px pages) shows it all."""
+    """The title over what the profiles average and what their error bars cover (each clause a line: _finish)."""
     notes = list(dict.fromkeys(_pair_set_words(p) for p in profiles.values() if hasattr(p, "pair_set_size")))
-    clauses = [clause for note in notes for clause in note.split("; ")]
-    return title + "".join(f"<br><sup>{clause}</sup>" for clause in clauses)
+    return title + "".join(f"<br><sup>{note}</sup>" for note in notes)
 
 
 def _reference(name: str, profile: Any, references: Mapping[str, Any] | None) -> Any:
@@ -211,7 +225,7 @@ def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interac
     fig.update_yaxes(title_text="mean I⁽ᵐ⁾(i, j)" + ("" if shared_y or len(names) < 2 else ", own scale per panel"),
                      row=1, col=1)
     fig.update_layout(barmode="group", scattermode="group", bargap=0.2, scattergap=0.2)
-    return _finish(fig, _subtitle(title, profiles), 400, side_legend=True)
+    return _finish(fig, _subtitle(title, profiles), 400, legend_below=True)
 
 
 def delta_j_figure(profiles: Mapping[str, Any], title: str | None = None, *,
@@ -250,7 +264,7 @@ def delta_j_figure(profiles: Mapping[str, Any], title: str | None = None, *,
     fig.add_hline(y=0, line_color="#888", line_width=1)
     fig.update_layout(barmode="group", scattermode="group", bargap=0.2, scattergap=0.2,
                       xaxis_title="order r = m / (n−2)", yaxis_title="ΔJ⁽ᵐ⁾ (clean − adversarial)")
-    return _finish(fig, title, 400, side_legend=True)
+    return _finish(fig, title, 400, legend_below=True)
 
 
 def decomposition_figure(parts: Sequence[tuple[str, float]], total: float, title: str = "") -> go.Figure:

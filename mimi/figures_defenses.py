@@ -67,7 +67,7 @@ def roc_figure(studies: Mapping[str, Any], title: str | None = None) -> go.Figur
     first = next(iter(studies.values()))
     detectors = [r.name for r in first.detectors]
     fig = make_subplots(rows=1, cols=len(detectors), shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=[DETECTOR_NAMES.get(d, d) for d in detectors])
+                        subplot_titles=[DETECTOR_NAMES.get(d, d).replace(": ", "<br>") for d in detectors])
     for name, study in studies.items():
         colour = model_colour(name)
         for col, detector in enumerate(detectors, start=1):
@@ -78,7 +78,7 @@ def roc_figure(studies: Mapping[str, Any], title: str | None = None) -> go.Figur
                                      hovertemplate="false positives %{x:.2f}<br>true positives %{y:.2f}<br>"
                                                    f"AUC {roc.auc:.3f} [{roc.auc_low:.3f}, {roc.auc_high:.3f}]"
                                                    f"<extra>{name}, {detector}</extra>"), 1, col)
-            fig.update_xaxes(title_text="false-positive rate (clean flagged)", range=[0, 1], row=1, col=col)
+            fig.update_xaxes(title_text="false-positive rate", range=[0, 1], row=1, col=col)
     for col in range(1, len(detectors) + 1):
         fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#999", dash="dot", width=1),
                                  hoverinfo="skip", showlegend=False, name="chance"), 1, col)
@@ -87,7 +87,8 @@ def roc_figure(studies: Mapping[str, Any], title: str | None = None) -> go.Figur
     title = title or ("ROC: clean (negative) vs adversarial (positive) inputs<br><sup>score larger = adversarial; "
                       f"{' / '.join(map(str, counts))} images per model; the AUCs and their intervals: next chart "
                       "and hover</sup>")
-    return _finish(fig, title, 420, side_legend=True)
+    fig = _finish(fig, title, 420, legend_below=True)
+    return fig.update_layout(margin_t=fig.layout.margin.t + 18)   # the panel titles' second line
 
 
 def auc_figure(studies: Mapping[str, Any], title: str | None = None) -> go.Figure:
@@ -110,7 +111,7 @@ def auc_figure(studies: Mapping[str, Any], title: str | None = None) -> go.Figur
     fig.update_layout(barmode="group", yaxis=dict(title="AUC (adversarial scored higher)", range=[0, 1.05]))
     title = title or ("Detection AUC per model<br><sup>bars: 95% percentile bootstrap interval over images (paired); "
                       "below 0.5: adversarial inputs score lower</sup>")
-    return _finish(fig, title, 400, side_legend=True)
+    return _finish(fig, title, 400, legend_below=True)
 
 
 def recovery_figure(results: Mapping[str, Any], title: str | None = None) -> go.Figure:
@@ -150,7 +151,7 @@ def recovery_figure(results: Mapping[str, Any], title: str | None = None) -> go.
         bands = ("±1 SE over images (covers the images, the attack's start, the Shapley permutations and the random "
                  "orders)" if gallery else "random order: ±1 SE over the random orders; one image")
         title = f"Recovery: restoring the cells with the largest Shapley change first<br><sup>{bands}; ρ = area under R</sup>"
-    return _finish(fig, title, 420, side_legend=True)
+    return _finish(fig, title, 420, legend_below=True)
 
 
 def strength_share_figure(strengths: Mapping[str, Any], title: str | None = None) -> go.Figure:
@@ -166,15 +167,17 @@ def strength_share_figure(strengths: Mapping[str, Any], title: str | None = None
     fig.update_layout(xaxis_title="order r = m / (n−2)", yaxis=dict(title="share of Σ_m mean|I⁽ᵐ⁾|", rangemode="tozero"))
     title = title or ("Normalized order profile: where the interaction strength sits<br><sup>share of mean |I⁽ᵐ⁾(i, j)| "
                       "(bias-corrected) over the orders shown, averaged over gallery images; ±1 SE over images</sup>")
-    return _finish(fig, title, 400, side_legend=True)
+    return _finish(fig, title, 400, legend_below=True)
 
 
 def strength_bands_figure(strengths: Mapping[str, Any], title: str | None = None) -> go.Figure:
     """Left: the share of interaction strength in low (r < 1/3) and high (r ≥ 2/3) orders per model; right: the
     total strength Σ_m mean|I^(m)| per model; ±1 SE over images."""
     names = list(strengths)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, column_widths=[0.6, 0.4],
-                        subplot_titles=("share in low vs high orders", "total strength Σₘ mean|I⁽ᵐ⁾|"))
+    units = ", ".join(sorted({str(strengths[n].params.get("value", "v")) for n in names}))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, column_widths=[0.6, 0.4],   # units in the title:
+                        subplot_titles=("share in low<br>vs high orders",            # an axis title would reach
+                                        f"total strength<br>Σₘ mean|I⁽ᵐ⁾| ({units})"))   # into the left panel
     for band, colour in (("low", LOW_ORDERS), ("high", HIGH_ORDERS)):
         shares = [strengths[n].bands[band] for n in names]
         ratios = ", ".join(f"{r:g}" for r in shares[0]["ratios"]) if shares else ""
@@ -188,10 +191,10 @@ def strength_bands_figure(strengths: Mapping[str, Any], title: str | None = None
                          hovertemplate="%{x}<br>Σ mean|I| = %{y:.3f}<extra></extra>"), 1, 2)
     fig.update_layout(barmode="group")
     fig.update_yaxes(title_text="share of the strength", rangemode="tozero", row=1, col=1)
-    values = sorted({str(strengths[n].params.get("value", "v")) for n in names})
-    fig.update_yaxes(title_text=f"units of v ({', '.join(values)})", rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(rangemode="tozero", row=1, col=2)
     ratios = sorted({float(r) for n in names for r in strengths[n].ratios})
     shown = f"r = {ratios[0]:g} … {ratios[-1]:g}" if ratios else "none"
     title = title or ("Low vs high orders, and overall interaction strength<br><sup>±1 SE over images "
                       f"(jackknife for shares); orders shown: {shown}</sup>")
-    return _finish(fig, title, 400, side_legend=True)
+    fig = _finish(fig, title, 400, legend_below=True)
+    return fig.update_layout(margin_t=fig.layout.margin.t + 18)   # the panel titles' second line

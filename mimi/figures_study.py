@@ -9,6 +9,7 @@ of their effects with the Bonferroni-adjusted intervals, coloured by verdict.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -66,7 +67,7 @@ def interaction_distribution_figure(report: Any) -> go.Figure:
     estimand = f"{first.profile_estimand}; " if first is not None else ""
     title = (f"Mean interaction I⁽ᵐ⁾ per order across images, clean vs adversarial<br><sup>each point: one image's "
              f"{estimand}diamond: mean across images, bars: {_ci_text(report)}</sup>")
-    return _finish(fig, title, 460, side_legend=True)
+    return _finish(fig, title, 460, legend_below=True)
 
 
 def delta_j_distribution_figure(report: Any) -> go.Figure:
@@ -83,7 +84,7 @@ def delta_j_distribution_figure(report: Any) -> go.Figure:
     estimand = first.delta_j_estimand if first is not None else "ΔJ^(m)"
     title = (f"Attacking utility by order ΔJ⁽ᵐ⁾ across images<br><sup>each point: one image's {estimand}; "
              f"diamond: mean, bars: {_ci_text(report)}</sup>")
-    return _finish(fig, title, 460, side_legend=True)
+    return _finish(fig, title, 460, legend_below=True)
 
 
 def study_disentanglement_figure(report: Any) -> go.Figure:
@@ -94,8 +95,8 @@ def study_disentanglement_figure(report: Any) -> go.Figure:
 def claims_figure(report: Any) -> go.Figure:
     """The three claims: each comparison's effect (claimed > 0) with its interval, coloured by verdict."""
     claims = list(report.claims)
-    fig = make_subplots(rows=len(claims), cols=1, vertical_spacing=0.14,
-                        subplot_titles=[f"({c.key}) {c.statement} — {c.verdict}" for c in claims])
+    titles = ["<br>".join(textwrap.wrap(f"({c.key}) {c.statement} — {c.verdict}", 60)) for c in claims]  # 1000 px
+    fig = make_subplots(rows=len(claims), cols=1, vertical_spacing=0.2, subplot_titles=titles)
     shown = set()
     for row, claim in enumerate(claims, start=1):
         if not claim.comparisons:
@@ -120,7 +121,9 @@ def claims_figure(report: Any) -> go.Figure:
                                      "c": "D_low<br>AT − standard"}.get(claim.key, "effect"), row=row, col=1)
     title = ("The paper's claims: effect (claimed > 0) and its interval<br><sup>Bonferroni-adjusted t intervals "
              "across images (D: jackknife); green holds, red does not hold, grey undecided</sup>")
-    return _finish(fig, title, 170 * max(1, len(claims)) + 120, side_legend=True)
+    fig = _finish(fig, title, 190 * max(1, len(claims)) + 120, legend_below=True)
+    extra = max((t.count("<br>") for t in titles), default=0)
+    return fig.update_layout(margin_t=fig.layout.margin.t + 18 * extra)   # the first panel title's extra lines
 
 
 def study_figures(report: Any) -> dict[str, go.Figure]:

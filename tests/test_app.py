@@ -40,12 +40,15 @@ def test_attack_page_default_run_shows_both_models():
     at = app_test("views/attack.py")
     assert not errors(at)
     headers = [m.value for m in at.markdown if m.value.startswith("####")]
-    assert headers == ["#### fmnist-standard · *standard*", "#### fmnist-pgd-at · *pgd-at*"]
+    assert headers == ["#### fmnist-standard", "#### fmnist-pgd-at"]          # one line each: columns align
+    assert {"trained with the standard recipe", "trained with the pgd-at recipe"} <= {c.value for c in at.caption}
+    predictions = [m.value for m in at.markdown if m.value.startswith("Prediction after the attack: **")]
+    assert len(predictions) == 2                      # a line that wraps: a long class name is never cut
     assert len([m for m in at.metric if m.label == "Attacking utility"]) == 2
     steps = [c.value for c in at.caption if c.value.startswith("after ")]
     assert len(steps) == 2 and all(c.startswith("after 5 of 5 steps") for c in steps)   # one line per column
     downloads = [b.proto.label for b in at.get("download_button")]
-    assert downloads.count("⬇ CSV") == 4 and "⬇ JSON fmnist-standard" in downloads
+    assert downloads.count("⬇ CSV") == 4 and downloads.count("⬇ JSON") == 2     # in each model's column
 
 
 def submit(at, form: str):

@@ -123,8 +123,8 @@ def test_shapley_and_disentanglement_figures():
     assert list(line.y) == [0.8, 0.3] and line.line.color == figures.model_colour("std")
     assert list(plugin.y) == [0.85, 0.5] and plugin.line.dash == "dot" and plugin.visible == "legendonly"
     assert fig.data[4].line.color == figures.model_colour("at")
-    assert "over these 4 images" in fig.layout.title.text and "bias-corrected; band: 95% over images" in \
-        fig.layout.title.text
+    assert "over these 4 images" in fig.layout.title.text       # each subtitle clause on a line of its own:
+    assert "bias-corrected</sup><br><sup>band: 95% over images" in fig.layout.title.text
 
 
 def test_decomposition_waterfall_ends_in_a_total_beside_the_exact_value():

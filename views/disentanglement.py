@@ -18,10 +18,9 @@ specs = state.param_specs()
 available = page.comparable_models(sel)
 chosen = [m for m in st.session_state.get("dis_models", sel.models) if m in available] or sel.models
 with st.form("disentanglement_form"):
-    c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-    with c1:
-        models = st.multiselect("models", available, default=chosen, key="form_dis_models",
-                                help="model A and B by default; add any zoo model")
+    models = st.multiselect("models", available, default=chosen, key="form_dis_models",   # a row of its own:
+                            help="model A and B by default; add any zoo model")       # names stay readable
+    c2, c3, c4 = st.columns(3)
     with c2:
         images = st.number_input(specs["images"].label, 1, int(specs["images"].high), int(p["images"]),
                                  key="form_images", help=f"{specs['images'].help}. Bound: {specs['images'].bounds_text()}.")

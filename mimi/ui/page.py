@@ -413,23 +413,28 @@ def chart(fig: go.Figure, name: str, results: Optional[dict[str, Result]] = None
     event = st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points",
                             config=PLOTLY_CONFIG, width="stretch")
     results = results or {}
-    cols = st.columns(1 + len(results), gap="small")
+    many = len(results) > 2    # more JSON buttons than fit beside the CSV one on a 1000-px page: a popover
+    cols = st.columns(2 if many else 1 + len(results), gap="small")
     with cols[0]:
         st.download_button("⬇ CSV", figures.figure_csv(fig), file_name=f"{name}.csv", mime="text/csv",
                            key=f"{key}_csv", on_click="ignore", help="The numbers this chart plots")
-    for col, (label, result) in zip(cols[1:], results.items()):
-        with col:
-            st.download_button(f"⬇ JSON {label}", result.to_json(), file_name=f"{name}-{label}.json",
-                               mime="application/json", key=f"{key}_json_{label}", on_click="ignore",
+    places = [cols[1].popover("⬇ JSON results")] * len(results) if many else cols[1:]
+    for place, (label, result) in zip(places, results.items()):
+        with place:
+            st.download_button("⬇ JSON" if len(results) == 1 else f"⬇ JSON {label}", result.to_json(),
+                               file_name=f"{name}-{label}.json", mime="application/json",
+                               key=f"{key}_json_{label}", on_click="ignore",
                                help=f"The full {type(result).__name__}; read it back with mimi.results.load_result")
     return event
 
 
 def model_columns(sel: Selection):
-    """One column per model, headed by its name and recipe."""
+    """One column per model, headed by its name over a line with its training recipe (one line each, so the
+    columns stay aligned on narrow pages)."""
     cols = st.columns(len(sel.models))
     for col, name in zip(cols, sel.models):
         with col:
-            recipe = card(name).get("training", {}).get("recipe", "")
-            st.markdown(f"#### {name}" + (f" · *{recipe}*" if recipe else ""))
+            recipe = card(name).get("training", {}).get("recipe")
+            st.markdown(f"#### {name}")
+            st.caption(f"trained with the {recipe} recipe" if recipe else "a registered model")
     return cols
