@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import re
+import textwrap
 import zlib
 from typing import Any, Mapping, Sequence
 
@@ -31,6 +32,7 @@ DIVERGING = "RdBu_r"
 REFERENCE = "rgba(70,70,70,0.75)"
 TEMPLATE = "plotly_white"
 LEGEND_ROW = 22   # px per row of a legend under the plot
+SUBTITLE_CHARACTERS = 80   # a subtitle line's length that a chart on a 1000-px page shows whole
 #: The selection layer over cell maps: one invisible marker per cell, clickable in Streamlit.
 CELL_LAYER = "cells"
 
@@ -44,11 +46,13 @@ def _array(value: Any) -> np.ndarray | None:
     return None if value is None else np.asarray(value, dtype=float)
 
 
-def _clause_lines(title: str) -> str:
-    """Every clause of a subtitle (``<sup>a; b</sup>``) on a line of its own, so that a narrow chart (1000-px
-    pages) shows them all."""
-    return re.sub(r"<sup>(.*?)</sup>", lambda m: "<br>".join(f"<sup>{c}</sup>" for c in m.group(1).split("; ")),
-                  title)
+def _clause_lines(title: str, width: int = SUBTITLE_CHARACTERS) -> str:
+    """Every clause of a subtitle (``<sup>a; b</sup>``) on a line of its own, and a clause longer than ``width``
+    characters on several, so that a narrow chart (1000-px pages) shows them all."""
+    def lines(match: re.Match) -> str:
+        return "<br>".join(f"<sup>{line}</sup>" for clause in match.group(1).split("; ")
+                           for line in textwrap.wrap(clause, width) or [""])
+    return re.sub(r"<sup>(.*?)</sup>", lines, title)
 
 
 def _finish(fig: go.Figure, title: str, height: int, legend_below: bool = False) -> go.Figure:
@@ -284,7 +288,7 @@ def decomposition_figure(parts: Sequence[tuple[str, float]], total: float, title
     fig.update_xaxes(tickvals=names + ["sum of parts"],   # labels on two lines, so that neighbours never collide
                      ticktext=[name.replace(" ", "<br>", 1) for name in names + ["sum of parts"]], tickangle=0)
     fig.update_layout(yaxis=dict(title="contribution to v(N) − v(∅)", range=[low - pad, high + pad]))
-    return _finish(fig, title, 380)
+    return _finish(fig, title, 380, legend_below=True)
 
 
 # --------------------------------------------------------------------------- cell maps
@@ -414,8 +418,7 @@ def disentanglement_figure(results: Mapping[str, Any], title: str | None = None)
                                      "%{y:.3f}<extra>" + name + "</extra>"))
     fig.update_layout(xaxis=dict(title="order r = m / (n−2)", range=[0, 1.02]),
                       yaxis=dict(title="D⁽ᵐ⁾ (1 = contexts agree in sign)", rangemode="tozero"))
-    fig = _finish(fig, title if title is not None else disentanglement_title(results), 420)
-    return fig.update_layout(margin=dict(t=90))  # room for the two-line title above the legend
+    return _finish(fig, title if title is not None else disentanglement_title(results), 420, legend_below=True)
 
 
 def accuracy_figure(cards: Sequence[Mapping[str, Any]], title: str = "Accuracy on the Fashion-MNIST test set") -> go.Figure:

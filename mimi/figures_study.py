@@ -51,23 +51,28 @@ def interaction_distribution_figure(report: Any) -> go.Figure:
     """Per model (one panel each, shared y): the distribution across images of each image's mean interaction
     Ī^(m) over the pair set, clean and adversarial, with the mean across images and its interval."""
     names = list(report.models)
-    fig = make_subplots(rows=1, cols=max(1, len(names)), shared_yaxes=True, horizontal_spacing=0.03,
+    cols = min(2, max(1, len(names)))     # two panels a row: five in one row do not fit a 1000-px page
+    rows = -(-max(1, len(names)) // cols)
+    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, horizontal_spacing=0.06,
+                        vertical_spacing=0.12 if rows > 1 else 0.0,
                         subplot_titles=[f"{name} ({report.models[name].count} images)" for name in names])
-    for col, name in enumerate(names, start=1):
-        m = report.models[name]
-        labels = order_labels(m.ratios, m.orders) if len(names) <= 2 else [f"{float(r):g}" for r in m.ratios]
+    for index, name in enumerate(names):
+        m, row, col = report.models[name], index // cols + 1, index % cols + 1
+        labels = [f"{float(r):g}" for r in m.ratios]
         for label, values, colour in (("clean", m.clean, CLEAN), ("adversarial", m.adversarial, ADVERSARIAL)):
             for trace in _spread_traces(m, labels, values, name=label, colour=colour, group=label,
-                                        show_legend=col == 1, quantity="Ī"):
-                fig.add_trace(trace, 1, col)
-        fig.update_xaxes(title_text="order r = m / (n−2)", row=1, col=col)
-    fig.update_yaxes(title_text="Ī⁽ᵐ⁾ of an image (mean over its pair set)", row=1, col=1)
+                                        show_legend=index == 0, quantity="Ī"):
+                fig.add_trace(trace, row, col)
+        if row == rows or index + cols >= len(names):     # the lowest panel of its column
+            fig.update_xaxes(title_text="order r = m / (n−2)", row=row, col=col)
+    for row in range(1, rows + 1):
+        fig.update_yaxes(title_text="Ī⁽ᵐ⁾ of an image", row=row, col=1)
     fig.update_layout(boxmode="group", scattermode="group", boxgap=0.25, scattergap=0.25)
     first = next(iter(report.models.values()), None)
     estimand = f"{first.profile_estimand}; " if first is not None else ""
     title = (f"Mean interaction I⁽ᵐ⁾ per order across images, clean vs adversarial<br><sup>each point: one image's "
              f"{estimand}diamond: mean across images, bars: {_ci_text(report)}</sup>")
-    return _finish(fig, title, 460, legend_below=True)
+    return _finish(fig, title, 100 + 330 * rows, legend_below=True)
 
 
 def delta_j_distribution_figure(report: Any) -> go.Figure:

@@ -218,3 +218,61 @@ def test_the_compute_status_follows_other_sessions_without_a_rerun(server, brows
     finally:
         busy.close()
         watcher.close()
+
+
+# Every text of a chart (title and subtitle lines, panel titles, axis titles, legend entries) by its box.
+CHART_TEXTS = """() => {
+  const found = [];
+  document.querySelectorAll('.js-plotly-plot').forEach((plot, k) => {
+    const svg = plot.querySelector('.main-svg');
+    if (!svg) return;
+    const frame = svg.getBoundingClientRect();
+    const texts = [...plot.querySelectorAll('text.gtitle, text.annotation-text, text.legendtext, text[class$="title"]')]
+      .filter(e => e.textContent.trim())
+      .map(e => { const b = e.getBoundingClientRect();
+                  return {text: e.textContent.trim().slice(0, 50), left: b.left, right: b.right, top: b.top,
+                          bottom: b.bottom}; });
+    found.push({chart: k, frame: {left: frame.left, right: frame.right}, texts});
+  });
+  const metrics = [...document.querySelectorAll('[data-testid="stMetricValue"] div')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent);
+  return {charts: found, cut_metrics: metrics};
+}"""
+
+
+def layout_faults(page) -> list[str]:
+    """Chart texts that overlap each other or run out of their chart, and metric values cut short."""
+    seen = page.evaluate(CHART_TEXTS)
+    faults = [f"metric value cut: {text!r}" for text in seen["cut_metrics"]]
+    for chart in seen["charts"]:
+        texts, frame = chart["texts"], chart["frame"]
+        for t in texts:
+            if t["left"] < frame["left"] - 1 or t["right"] > frame["right"] + 1:
+                faults.append(f"chart {chart['chart']}: {t['text']!r} runs out of the chart")
+        for a, t in enumerate(texts):
+            for u in texts[a + 1:]:
+                width = min(t["right"], u["right"]) - max(t["left"], u["left"])
+                height = min(t["bottom"], u["bottom"]) - max(t["top"], u["top"])
+                if width > 2 and height > 2:
+                    faults.append(f"chart {chart['chart']}: {t['text']!r} overlaps {u['text']!r}")
+    return faults
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_chart_texts_neither_overlap_nor_run_out_at_teaching_widths(server, browser, width):
+    """At 1000 and 1400 px, on every page with charts at its defaults: no chart text (titles, panel titles,
+    axis titles, legend entries) overlaps another or leaves its chart, and no metric value is cut short."""
+    page = new_page(browser, width, 1800)
+    try:
+        faults = {}
+        for name, charts in CHARTS.items():
+            if not charts:
+                continue
+            page.goto(f"{server}/{PATHS[name]}", wait_until="domcontentloaded")
+            wait_until_idle(page, charts)
+            found = layout_faults(page)
+            if found:
+                faults[name] = found
+        assert faults == {}
+    finally:
+        page.close()
