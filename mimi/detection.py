@@ -47,7 +47,7 @@ from torch import nn
 from mimi.games import ImageGame, on_device, predict, resolve_targets
 from mimi.interactions.game import DEFAULT_BATCH_ROWS, CountingGame, Game, check_players
 from mimi.progress import ProgressFn, report
-from mimi.results import Result
+from mimi.results import GalleryStudy, Result
 from mimi.strength import band_mask
 
 DETECTORS = ("ml-loo", "high-order", "low-order")
@@ -259,7 +259,7 @@ class DetectorROC(Result):
 
 
 @dataclass
-class DetectionStudy(Result):
+class DetectionStudy(GalleryStudy):
     """Clean vs adversarial detection by ML-LOO and by order-band interaction scores, over gallery images.
 
     ``images`` are the gallery indices (``selection`` in words); ``used`` marks those that enter the ROCs
@@ -270,14 +270,6 @@ class DetectionStudy(Result):
     computed; ``forward_passes`` counts images through the model by LOO and profiles (PGD not counted).
     """
 
-    model: str
-    grid: str
-    n: int
-    selection: str
-    images: np.ndarray
-    labels: np.ndarray
-    predictions: np.ndarray
-    adv_predictions: np.ndarray
     attack_success: float
     used: np.ndarray
     used_rule: str

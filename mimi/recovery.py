@@ -38,7 +38,7 @@ from torch import nn
 from mimi.compute import BatchProgress
 from mimi.games import ImageGame, on_device
 from mimi.progress import ProgressFn, report
-from mimi.results import Result
+from mimi.results import GalleryStudy, Result
 
 MAX_RANDOM_ORDERS = 256
 DEFAULT_RANDOM_ORDERS = 8
@@ -147,7 +147,7 @@ def recovery_curve(model: nn.Module, image, label: int, adv_image, *, grid="7x7"
 
 
 @dataclass
-class RecoveryStudy(Result):
+class RecoveryStudy(GalleryStudy):
     """Recovery curves over gallery images for model ``model``.
 
     Per image (axis B, gallery indices ``images``): ``attack_utility`` U, ``ranked``/``random`` R(k) (B, n + 1)
@@ -156,14 +156,6 @@ class RecoveryStudy(Result):
     ``areas`` {"ranked", "random", "difference": {"mean", "se"}} of ρ (difference: ranked - random, per
     image), with SE = sd over the images used / sqrt(B) (``se_covers``)."""
 
-    model: str
-    grid: str
-    n: int
-    selection: str
-    images: np.ndarray
-    labels: np.ndarray
-    predictions: np.ndarray
-    adv_predictions: np.ndarray
     attack_utility: np.ndarray
     min_utility: float
     used: np.ndarray

@@ -162,6 +162,23 @@ class Result:
         return result
 
 
+
+@dataclasses.dataclass
+class GalleryStudy(Result):
+    """What a study of one model over gallery images records about them (the base of the detection and
+    recovery studies): the ``model``, its ``grid`` of ``n`` cells, the gallery indices ``images``
+    (``selection`` says which in words), their ``labels``, and the model's ``predictions`` before and
+    ``adv_predictions`` after the attack."""
+
+    model: str
+    grid: str
+    n: int
+    selection: str
+    images: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+    adv_predictions: np.ndarray
+
 def load_result(path: str | Path) -> Result:
     """Read any mimi result JSON file back into its result type."""
     return Result.from_json(Path(path).read_text())
