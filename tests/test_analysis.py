@@ -387,3 +387,5 @@ def test_a_game_refuses_options_that_belong_to_it_and_games_the_image_api_cannot
     with pytest.raises(ValueError, match="the exact decomposition needs n <= 16"):
         A.decomposition(A.image_game(model, x, 1, grid="7x7"))
     assert A.decomposition(model, x, 1).grid == "4x4"          # the convenience form's default grid
+    by_keyword = A.shapley_map(model=model, image=x, label=1, grid="3x3", samples=2)
+    assert by_keyword.phi.clean.mean.shape == (3, 3) and A.shapley_map(game=game, samples=2).label == 1

@@ -73,7 +73,11 @@ def takes_game(*between: str, **defaults) -> Callable[[Fn], Fn]:
 
     def decorate(fn: Fn) -> Fn:
         @functools.wraps(fn)
-        def call(game, *args, **kwargs):
+        def call(*args, **kwargs):
+            if args:
+                game, args = args[0], args[1:]
+            else:                          # by keyword: fn(game=...) or the convenience form's fn(model=...)
+                game = kwargs.pop("game", None) if "game" in kwargs else kwargs.pop("model", None)
             if isinstance(game, ImageGame):
                 misplaced = sorted(set(kwargs) & set(GAME_OPTIONS))
                 if misplaced:
@@ -88,7 +92,7 @@ def takes_game(*between: str, **defaults) -> Callable[[Fn], Fn]:
             if twice:
                 raise TypeError(f"{fn.__name__}() got multiple values for argument {twice[0]!r}")
             given.update({name: kwargs.pop(name) for name in positional if name in kwargs})
-            if "image" not in given:
+            if game is None or "image" not in given:
                 raise TypeError(f"{fn.__name__}() needs an image game, or a model and an image")
             options = {**defaults, **{name: kwargs.pop(name) for name in GAME_OPTIONS if name in kwargs}}
             built = image_game(game, given["image"], given.get("label"), given.get("adv_image"), **options)
