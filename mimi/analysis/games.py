@@ -77,7 +77,7 @@ def takes_game(*between: str, **defaults) -> Callable[[Fn], Fn]:
             if args:
                 game, args = args[0], args[1:]
             else:                          # by keyword: fn(game=...) or the convenience form's fn(model=...)
-                game = kwargs.pop("game", None) if "game" in kwargs else kwargs.pop("model", None)
+                game = kwargs.pop("game") if "game" in kwargs else kwargs.pop("model", None)
             if isinstance(game, ImageGame):
                 misplaced = sorted(set(kwargs) & set(GAME_OPTIONS))
                 if misplaced:
