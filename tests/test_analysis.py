@@ -202,7 +202,8 @@ def test_targets(model, images):
 @pytest.mark.parametrize("kwargs,message", [
     (dict(grid="17x17"), "at most 16 cells a side"),
     (dict(grid="13x2"), "finer than the 12x12 image"),
-    (dict(samples=1), "samples must be an integer in 2..1024"),
+    (dict(samples=0), "samples must be an integer in 1..1024"),              # pairs drawn: one unit is enough
+    (dict(samples=1, pair_count=None), "samples must be an integer in 2..1024"),   # every pair: two are needed
     (dict(orders=[0, 9]), "order 9 is outside 0..7"),
     (dict(orders=[1], ratios=[0.5]), "not both"),
     (dict(pairs=[(1, 1)]), r"pair \(1, 1\) has i == j"),

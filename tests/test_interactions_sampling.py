@@ -368,6 +368,11 @@ def test_two_stage_average_is_cochrans_variance_and_reduces_to_the_stratified_on
     np.testing.assert_allclose(whole.se ** 2, units.var(axis=0, ddof=1).sum(axis=1) / (U * K ** 2))
     with pytest.raises(ValueError, match="draw at least 2"):
         Estimate.from_strata(units[:, :, :1], 1, 10, population=population)
+    one = Estimate.from_strata(units[:1], 1, 10, population=population)   # one unit per drawn stratum:
+    np.testing.assert_allclose(one.se ** 2, units[0].var(axis=1, ddof=1) / K)  # the ultimate-cluster s²/K
+    np.testing.assert_allclose(one.mean, units[0].mean(axis=1))
+    with pytest.raises(ValueError, match="at least 2 units per stratum when every stratum is evaluated"):
+        Estimate.from_strata(units[:1], 1, 10, population=K)
 
 
 def test_combined_replicates_average_with_root_sum_square_errors():
@@ -399,6 +404,27 @@ def test_profile_over_drawn_pairs_covers_the_whole_pair_set_truth():
     assert 0.85 <= np.mean(hits) <= 0.99, np.mean(hits)   # t with 7 df: 2 SE cover about 91%
     assert np.mean(fixed_hits) < np.mean(hits) - 0.1
     assert est.info["pair_set_size"] == 66 and est.info["pair_count"] == 8 and est.info["population"] == 66
+
+
+def test_one_context_per_drawn_pair_is_unbiased_and_its_se_covers_the_draw():
+    """samples=1 with pairs drawn: every drawn pair gets one context; the SE is the spread of the drawn pairs
+    (the contexts' noise included), slightly conservative, so 2-SE intervals cover the all-pairs truth at
+    least as often as the t quantile says."""
+    n = 12
+    v = smooth_game(n, seed=7)
+    exact = exact_order_interactions(v, n)
+    pair_set = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    orders = [2, 5, 9]
+    truth = np.array([np.mean([exact[m, i, j] for i, j in pair_set]) for m in orders])
+    runs = [sample_order_profile(v, n, pair_set, orders, samples=1, contexts=1, seed=seed, pair_count=16)
+            for seed in range(300)]
+    means = np.array([r.mean for r in runs])
+    assert np.all(np.abs(means.mean(axis=0) - truth) < 4 * means.std(axis=0) / np.sqrt(len(runs)))
+    hits = np.mean([np.abs(r.mean - truth) < 2 * r.se for r in runs])
+    assert 0.9 <= hits <= 1.0, hits                           # t with 15 df: 2 SE cover about 94%
+    assert runs[0].units == 1 and runs[0].mask_rows == 4 * 16 * len(orders)
+    with pytest.raises(ValueError, match="samples must be an integer >= 2"):
+        sample_order_profile(v, n, pair_set, orders, samples=1, seed=0)     # every pair: no spread to use
 
 
 def test_pair_count_outside_the_pair_set_is_refused_with_the_value():

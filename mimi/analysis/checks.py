@@ -39,9 +39,9 @@ def check_grid(grid, height: int, width: int) -> Grid:
     return Grid.parse(grid, height, width)
 
 
-def check_samples(samples: int, name: str = "samples") -> int:
+def check_samples(samples: int, name: str = "samples", minimum: int = 2) -> int:
     """:func:`mimi.interactions.game.check_samples` with the analysis bound MAX_SAMPLES."""
-    return check_units(samples, name, MAX_SAMPLES)
+    return check_units(samples, name, MAX_SAMPLES, minimum)
 
 
 def resolve_orders(n: int, orders=None, ratios=None) -> tuple[np.ndarray, np.ndarray]:

@@ -112,7 +112,8 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
 
     ``orders`` (ints or "all") or ``ratios`` (fractions of n-2; default the paper's 0.1..0.9, 0.95, 1);
     ``pairs`` the pair set P: "neighbors" | "all" | explicit pairs; ``pair_count`` K: K pairs drawn from P
-    at random (None: all of P), the SE covering the draw; ``samples`` iid units per pair and order of
+    at random (None: all of P), the SE covering the draw; ``samples`` iid units per pair and order (1 allowed
+    when pairs are drawn) of
     mimi's block-design estimator, each of at most ``contexts`` contexts (None: a whole design)
     (:func:`mimi.interactions.sample_order_profile`; ``coverage``: how often
     each unit's block design covers every cell; ``pilot`` >= 2 first spends that many contexts per pair
@@ -123,7 +124,7 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
     """
     start = _Start.of(game)
     paired = check_image_game(game)
-    samples = check_samples(samples)
+    samples = check_samples(samples, minimum=1 if pair_count is not None else 2)   # 1: the drawn pairs' spread
     replicate = check_positive_int(replicate, "replicate", minimum=0)
     params = dict(game.params, pairs=pairs if isinstance(pairs, str) else "custom", pair_count=pair_count,
                   samples=samples, contexts=contexts, pilot=pilot, coverage=coverage, seed=seed, replicate=replicate,

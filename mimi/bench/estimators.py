@@ -320,6 +320,7 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
     delta_j = pair_set_compare(pair_game, n, all_pairs_set, set_orders, pilot_pairs=max(set_pilot_pairs, 200 if not quick else 24),
                                pilot_samples=set_pilot, repeats=set_repeats, difference=True,
                                configs={"dashboard": dashboard, "256 pairs": {**dashboard, "pair_count": 256},
+                                        "512 pairs, one unit": {**dashboard, "pair_count": 512, "samples": 1},
                                         "32 pairs, whole designs": {**dashboard, "pair_count": 32, "contexts": None}},
                                weight=(n - 1 - np.asarray(set_orders)).astype(float))
     result: dict[str, Any] = {"game": {"model": model_name, "image": "gallery 0", "label": label, "grid": "7x7",

@@ -66,26 +66,33 @@ class Estimate(Result):
         Stored as U·K pseudo-units x̄ + α (x̄_p - x̄) + β (x_{u,p} - x̄_p), α² = (1 - f)(UK - 1)/(K - 1),
         β² = f (UK - 1)/(K (U - 1)): their mean and SE are exactly these, and any linear function of
         them (a game difference, a scaling) gets the same kind of SE. ``info``: units U, strata K, and
-        ``population`` when the strata were drawn."""
+        ``population`` when the strata were drawn.
+
+        With U = 1 unit per drawn stratum the within-stratum variance cannot be told apart from the
+        between-strata one; the K stratum values are then the units (the ultimate-cluster estimator),
+        whose variance s² / K is conservative by f s_b² / K (small where the strata differ little)."""
         values = np.moveaxis(np.asarray(unit_values, dtype=np.float64), axis + 1, 1)
         units, strata = values.shape[:2]
-        if units < 2:
-            raise ValueError(f"an estimate needs at least 2 units, got {units}")
         population = strata if population is None else int(population)
+        if units < 2 and strata == population:
+            raise ValueError(f"an estimate needs at least 2 units per stratum when every stratum is evaluated, "
+                             f"got {units}")
         if not strata <= population:
             raise ValueError(f"{strata} strata cannot be drawn from a population of {population}")
         fraction = strata / population
         if fraction < 1 and strata < 2:
             raise ValueError(f"one stratum drawn from {population} gives no standard error for the draw; "
                              f"draw at least 2")
+        info = {**(info or {}), "units": units, "strata": strata}
+        if fraction < 1:
+            info["population"] = population
+        if units == 1:   # ultimate cluster: the drawn strata are the iid units
+            return cls.from_units(values[0], mask_rows, info)
         means = values.mean(axis=0)
         overall = means.mean(axis=0)
         between = np.sqrt((1 - fraction) * (units * strata - 1) / max(strata - 1, 1))
         within = np.sqrt(fraction * (units * strata - 1) / (strata * (units - 1)))
         pseudo = overall + between * (means - overall) + within * (values - means)
-        info = {**(info or {}), "units": units, "strata": strata}
-        if fraction < 1:
-            info["population"] = population
         return cls.from_units(pseudo.reshape((units * strata,) + values.shape[2:]), mask_rows, info)
 
     @classmethod

@@ -83,15 +83,17 @@ def check_positive_int(value: int, name: str, minimum: int = 1) -> int:
     return value
 
 
-def check_samples(samples: int, name: str = "samples", maximum: int | None = None) -> int:
-    """An integer number of independent units, at least 2 (a standard error needs two), at most ``maximum``."""
+def check_samples(samples: int, name: str = "samples", maximum: int | None = None, minimum: int = 2) -> int:
+    """An integer number of independent units, at least ``minimum`` (2 by default: a standard error needs two;
+    1 where the strata themselves are drawn), at most ``maximum``."""
     try:
         value = _as_int(samples, name)
     except ValueError:
         value = None
-    if value is None or value < 2 or (maximum is not None and value > maximum):
-        wanted = (f"an integer in 2..{maximum}" if maximum is not None
-                  else "an integer >= 2 (a standard error needs two independent units)")
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        wanted = (f"an integer in {minimum}..{maximum}" if maximum is not None
+                  else f"an integer >= {minimum}" + (" (a standard error needs two independent units)"
+                                                     if minimum == 2 else ""))
         raise ValueError(f"{name} must be {wanted}, got {samples!r}")
     return value
 

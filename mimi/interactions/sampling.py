@@ -278,10 +278,10 @@ def _neyman_groups(groups: list[np.ndarray], pilot: np.ndarray, rounds: float) -
 
 def _order_interaction_units(v: Game, n: int, pairs, orders, samples: int, seed: int, grouping,
                              batch_rows: int, coverage: int = DEFAULT_COVERAGE, pilot: int = 0,
-                             rounds: float = 1.0, contexts: int | None = None):
+                             rounds: float = 1.0, contexts: int | None = None, min_samples: int = 2):
     n = check_players(n)
     pairs, orders = check_pairs(pairs, n), check_orders(orders, n)
-    samples = check_samples(samples)
+    samples = check_samples(samples, minimum=min_samples)
     groups = pair_groups(pairs, grouping)
     coverage = check_positive_int(coverage, "coverage")
     if contexts is not None:
@@ -361,16 +361,17 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
     each with ``samples`` units of its own designs; the SE is the two-stage one of
     :meth:`Estimate.from_strata` and covers the draw of the pairs as well as the contexts. None (or |P|):
     every pair of P, the SE covers the contexts (stratified: P (U - 1) degrees of freedom, so even 2 units
-    give an SE to trust). ``samples`` U >= 2: iid units per pair and order, a unit being one relabelled
-    balanced block design (about ``coverage`` (n - 2) / min(m, n-2-m) contexts; module docstring), or its
+    give an SE to trust). ``samples`` U >= 2: iid units per pair and order (U = 1 is allowed when pairs are
+    drawn: the SE then comes from the spread of the drawn pairs, conservative by f s_b² / K,
+    :meth:`Estimate.from_strata`), a unit being one relabelled balanced block design (about ``coverage`` (n - 2) / min(m, n-2-m) contexts; module docstring), or its
     first ``contexts`` blocks disjoint from the pair. Between-pair variance is often as large as a
     single context's, so for a mean over a large pair set many pairs with few contexts (``contexts=1``)
     beat few pairs with whole designs (BENCHMARKS.md).
 
     Target precision: with ``max_se``, independent replicates (:func:`replicate_seed`, fresh pairs and
     contexts each) are added until every order's SE (of every game) is at most ``max_se`` or one more would
-    pass ``max_rows`` mask rows (``max_passes``: its old name, deprecated); :meth:`Estimate.combine` pools them. ``info["precision"]`` says
-    whether the target was reached.
+    pass ``max_rows`` mask rows (``max_passes``: its old name, deprecated); :meth:`Estimate.combine` pools
+    them. ``info["precision"]`` says whether the target was reached.
 
     With ``pilot`` >= 2, each sampled order first draws ``pilot`` independent contexts per
     pair (4 rows each; counted in ``mask_rows``, not used in the estimate, so it stays unbiased)
@@ -395,13 +396,15 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
         seed_r = replicate_seed(seed, r)
         drawn = draw_pairs(pair_set, pair_count, seed_r)
         independent = isinstance(grouping, str) and grouping == "pair"
-        if len(drawn) < len(pair_set) and not independent:
+        drawing = len(drawn) < len(pair_set)
+        if drawing and not independent:
             raise ValueError(f"grouping={grouping!r} shares designs between pairs, so it needs the whole pair set; "
                              f"use grouping='pair' to draw {pair_count} of {len(pair_set)} pairs")
         game, deltas, _, info = _order_interaction_units(v, n, drawn, orders, samples, seed_r, grouping,
-                                                         batch_rows, coverage, pilot, rounds, contexts)
+                                                         batch_rows, coverage, pilot, rounds, contexts,
+                                                         min_samples=1 if drawing and independent else 2)
         info.update(axes=["order"] + info["axes"][2:], pair_set_size=len(pair_set), pair_count=len(drawn),
-                    se_covers=("pairs drawn from the pair set, contexts" if len(drawn) < len(pair_set)
+                    se_covers=("pairs drawn from the pair set, contexts" if drawing
                                else "contexts (every pair of the set evaluated)"))
         units = game.shape_out(deltas)
         if independent:   # every pair draws its own designs: the pairs are independent strata
