@@ -65,7 +65,7 @@ def test_analyze_with_attack_and_an_image_file(tiny_zoo, tmp_path):
     (["--image", "gallery:100"], "gallery image 100 does not exist"),
     (["--image", "gallery:0", "--grid", "7by7"], "bad grid '7by7'"),
     (["--image", "gallery:0", "--grid", "40x40"], "at most 16 cells a side"),
-    (["--image", "gallery:0", "--samples", "1"], "samples must be an integer in 2..1024"),
+    (["--image", "gallery:0", "--samples", "0"], "samples must be an integer in 1..1024"),   # pairs drawn: 1 is enough
     (["--image", "gallery:0", "--orders", "3,x"], "--orders takes comma-separated numbers"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny_zoo, capsys, args, message):
