@@ -384,16 +384,21 @@ def test_combined_replicates_average_with_root_sum_square_errors():
     assert combined.mask_rows == 15 and combined.info["replicates"] == 3
 
 
-def test_profile_over_drawn_pairs_covers_the_whole_pair_set_truth():
-    """The estimand is the mean over the whole pair set; 8 of its 66 pairs are drawn, 2 units each. The
-    two-stage SE covers the draw: about 95% of 2-SE intervals hold the all-pairs truth (a stratified SE
-    that treated the 8 pairs as fixed covers far less: checked alongside)."""
+def all_pairs_profile():
+    """A 12-player game, its 66 pairs, three orders and the exact order profile over all the pairs."""
     n = 12
     v = smooth_game(n, seed=7)
     exact = exact_order_interactions(v, n)
     pair_set = [(i, j) for i in range(n) for j in range(i + 1, n)]
     orders = [2, 5, 9]
-    truth = np.array([np.mean([exact[m, i, j] for i, j in pair_set]) for m in orders])
+    return v, n, pair_set, orders, np.array([np.mean([exact[m, i, j] for i, j in pair_set]) for m in orders])
+
+
+def test_profile_over_drawn_pairs_covers_the_whole_pair_set_truth():
+    """The estimand is the mean over the whole pair set; 8 of its 66 pairs are drawn, 2 units each. The
+    two-stage SE covers the draw: about 95% of 2-SE intervals hold the all-pairs truth (a stratified SE
+    that treated the 8 pairs as fixed covers far less: checked alongside)."""
+    v, n, pair_set, orders, truth = all_pairs_profile()
     hits, fixed_hits = [], []
     for seed in range(200):
         est = sample_order_profile(v, n, pair_set, orders, samples=2, seed=seed, pair_count=8)
@@ -410,12 +415,7 @@ def test_one_context_per_drawn_pair_is_unbiased_and_its_se_covers_the_draw():
     """samples=1 with pairs drawn: every drawn pair gets one context; the SE is the spread of the drawn pairs
     (the contexts' noise included), slightly conservative, so 2-SE intervals cover the all-pairs truth at
     least as often as the t quantile says."""
-    n = 12
-    v = smooth_game(n, seed=7)
-    exact = exact_order_interactions(v, n)
-    pair_set = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    orders = [2, 5, 9]
-    truth = np.array([np.mean([exact[m, i, j] for i, j in pair_set]) for m in orders])
+    v, n, pair_set, orders, truth = all_pairs_profile()
     runs = [sample_order_profile(v, n, pair_set, orders, samples=1, contexts=1, seed=seed, pair_count=16)
             for seed in range(300)]
     means = np.array([r.mean for r in runs])
