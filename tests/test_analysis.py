@@ -135,6 +135,12 @@ def test_pair_heatmap(model, images):
     exact = exact_order_interactions(ImageGame(model, x, 1, grid="3x3"), 9)
     np.testing.assert_allclose(np.delete(by_order.clean.mean[0].ravel(), 4), np.delete(exact[0, 4], 4), atol=1e-9)
     assert np.nanmax(by_order.clean.se[0]) == 0
+    # the middle order by the contrast of gains (auto), the exact ends by stars; the result names them
+    assert h.params["estimator"] == "auto" and h.params["estimators"] == ["stars", "contrast", "stars"]
+    # the contrast's unit fits within a block-star unit's rows
+    stars = A.pair_heatmap(model, x, 1, (1, 1), x_adv, grid="3x3", orders=[3], samples=3, estimator="stars")
+    contrast = A.pair_heatmap(model, x, 1, (1, 1), x_adv, grid="3x3", orders=[3], samples=3)
+    assert stars.params["estimators"] == ["stars"] and contrast.forward_passes <= stars.forward_passes
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # 0/0 per image: flat game

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mimi.interactions.sampling import block_count, block_design
+from mimi.interactions.sampling import CONTRAST_RATIOS, block_count, block_design, heatmap_estimator
 from mimi.interactions import (GROUPINGS, Estimate, pair_groups, cell_pairs, exact_order_interactions, exact_shapley, exact_values,
                                neighbor_pairs, paper_order_interactions, paper_orders, paper_protocol,
                                sample_cell_heatmap, sample_disentanglement, sample_order_interactions,
@@ -189,13 +189,71 @@ def test_heatmap_effort_in_contexts_per_cell_is_unbiased_and_cheaper():
     v = table_game(n, seed=8)
     exact = exact_order_interactions(v, n)
     others = [j for j in range(n) if j != 4]
-    whole = sample_cell_heatmap(Counter(v), n, 4, [3, 5], samples=60, seed=2)
+    whole = sample_cell_heatmap(Counter(v), n, 4, [3, 5], samples=60, seed=2, estimator="stars")
     counter = Counter(v)
     one = sample_cell_heatmap(counter, n, 4, [3, 5], samples=200, seed=2, contexts=1)
     assert one.mask_rows == counter.rows and one.info["contexts_per_unit"] == 1
     assert one.mask_rows / 200 < whole.mask_rows / 60
     z = (one.mean[:, others] - exact[[3, 5]][:, 4, others]) / one.se[:, others]
     assert np.all(np.abs(z) < 4) and abs(z.mean()) < 4 / np.sqrt(z.size)
+
+@pytest.mark.parametrize("games", [None, 2])
+def test_heatmap_contrast_of_gains_is_unbiased_at_every_interior_order(games):
+    """The contrast estimator (mean gain v(T+cell) - v(T) over the sets holding j at size m+1 minus over
+    the sets missing j at size m) agrees with brute force on a game with interactions of every order,
+    for one game and for two on shared masks, and counts its rows: 2 per set."""
+    n, cell = 9, 4
+    v = table_game(n, seed=11, games=games)
+    exact = exact_order_interactions(v, n)
+    orders = list(range(1, n - 2))
+    counter = Counter(v)
+    heat = sample_cell_heatmap(counter, n, cell, orders, samples=400, seed=5, estimator="contrast")
+    assert heat.info["estimators"] == ["contrast"] * len(orders) and heat.mask_rows == counter.rows
+    others = [j for j in range(n) if j != cell]
+    truth = exact[orders][:, cell, others]
+    z = (heat.mean[:, others] - truth) / heat.se[:, others]
+    assert np.all(np.abs(z) < 4.5)
+    # the cells of one order share its sets, so their errors are correlated: test their mean with its own SE
+    row = heat.average(axis=1)
+    z_row = (row.mean - truth.mean(axis=1) * len(others) / n) / row.se
+    assert np.all(np.abs(z_row) < 4) and abs(z_row.mean()) < 4 / np.sqrt(z_row.size)
+    if games:
+        diff = heat.difference(0, 1)
+        zd = (diff.mean[:, others] - (truth[..., 0] - truth[..., 1])) / diff.se[:, others]
+        assert np.all(np.abs(zd) < 4.5)
+
+
+def test_heatmap_contrast_standard_errors_are_calibrated():
+    """Over 150 seeds on a smooth game, about 95% of the contrast estimator's 2-SE intervals (20 units, so
+    t with 19 degrees of freedom: 94%) cover the exact interaction of every cell."""
+    n, cell, m = 10, 3, 4
+    v = smooth_game(n, seed=4)
+    truth = np.delete(exact_order_interactions(v, n)[m, cell], cell)
+    hits = []
+    for seed in range(150):
+        est = sample_cell_heatmap(v, n, cell, [m], samples=20, seed=seed, estimator="contrast")
+        hits.append(np.abs(np.delete(est.mean[0], cell) - truth) <= 2 * np.delete(est.se[0], cell))
+    assert 0.90 <= np.mean(hits) <= 0.98
+
+
+def test_heatmap_estimator_choice_and_bad_input():
+    """``auto`` takes the contrast at middle orders without a contexts cap, block stars elsewhere (m = 0 and
+    n-2 exact); the estimator used is named in the result; bad choices raise ValueError naming them."""
+    n = 22
+    low, high = CONTRAST_RATIOS
+    inside = [m for m in range(2, n - 3) if low <= m / (n - 2) <= high]
+    assert inside and [heatmap_estimator("auto", m, n, None) for m in inside] == ["contrast"] * len(inside)
+    outside = [0, 1, n - 3, n - 2] + [m for m in range(n - 1) if not low <= m / (n - 2) <= high]
+    assert {heatmap_estimator("auto", m, n, None) for m in outside} == {"stars"}
+    assert heatmap_estimator("auto", 10, n, 1) == "stars"
+    assert heatmap_estimator("contrast", n - 2, n, None) == "stars"
+    est = sample_cell_heatmap(smooth_game(n), n, 0, [1, 10], samples=2, seed=0)
+    assert est.info["estimators"] == ["stars", "contrast"]
+    with pytest.raises(ValueError, match="'gains'"):
+        sample_cell_heatmap(smooth_game(n), n, 0, [10], samples=2, estimator="gains")
+    with pytest.raises(ValueError, match="contexts"):
+        sample_cell_heatmap(smooth_game(n), n, 0, [10], samples=2, estimator="contrast", contexts=2)
+
 
 def test_sampled_shapley_values():
     n = 10

@@ -206,13 +206,16 @@ def combine_profiles(profiles: Sequence[InteractionProfile]) -> InteractionProfi
 
 @takes_game("cell")
 def pair_heatmap(game: ImageGame, cell, *, orders=None, ratios=DEFAULTS["heatmap_ratios"], samples: int = 8,
-                 contexts: Optional[int] = None, coverage: int = DEFAULT_COVERAGE, seed: int = 0) -> PairHeatmap:
+                 contexts: Optional[int] = None, coverage: int = DEFAULT_COVERAGE, estimator: str = "auto",
+                 seed: int = 0) -> PairHeatmap:
     """I^(m)(cell, j) for every other cell j, per order and pooled over the orders (mean), clean and
     adversarial on shared masks, on ``game`` (:func:`image_game`; also callable as
     ``pair_heatmap(model, image, label, cell, adv_image=None, **options)``). ``cell`` is an index or
     (row, col); ``orders`` or ``ratios`` (default 0.2, 0.5, 0.8 of n-2). ``samples`` iid units per order, each
     giving every cell at most ``contexts`` contexts (None: the blocks of a whole design that miss it), as in
-    :func:`interaction_profile`."""
+    :func:`interaction_profile`. ``estimator`` per order (:func:`~mimi.interactions.sample_cell_heatmap`):
+    ``"auto"`` (the contrast of gains at middle orders when ``contexts`` is None, block stars elsewhere),
+    ``"stars"`` or ``"contrast"``; ``params["estimators"]`` names the one each order used."""
     start = _Start.of(game)
     paired = check_image_game(game)
     samples = check_samples(samples)
@@ -221,9 +224,9 @@ def pair_heatmap(game: ImageGame, cell, *, orders=None, ratios=DEFAULTS["heatmap
     n, grid = game.n, game.grid
     index = resolve_cell(grid, cell)
     order_values, ratio_values = resolve_orders(n, orders, ratios)
-    game.expect(_heatmap_rows(n, index, order_values, samples, seed, coverage, contexts), "pair heatmap")
+    game.expect(_heatmap_rows(n, index, order_values, samples, seed, coverage, contexts, estimator), "pair heatmap")
     est = sample_cell_heatmap(game, n, index, order_values, samples, seed, contexts=contexts,
-                              coverage=coverage)  # (M, n[, G])
+                              coverage=coverage, estimator=estimator)  # (M, n[, G])
     pooled = est.average(axis=0, independent=True)   # orders are sampled independently
     shape = (grid.rows, grid.cols)
 
@@ -236,7 +239,8 @@ def pair_heatmap(game: ImageGame, cell, *, orders=None, ratios=DEFAULTS["heatmap
         cell=index, cell_rc=grid.cell(index), orders=order_values, ratios=ratio_values, n=n, grid=grid.spec,
         pooled=_contrast(pooled, paired, cell_map), by_order=_contrast(est, paired, cell_map),
         **_image_fields(game, start, est.units),
-        params=dict(game.params, samples=samples, contexts=contexts, coverage=coverage, seed=seed, cell=index))
+        params=dict(game.params, samples=samples, contexts=contexts, coverage=coverage, estimator=estimator,
+                    estimators=est.info["estimators"], seed=seed, cell=index))
 
 
 @takes_game()

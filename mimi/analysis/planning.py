@@ -13,12 +13,12 @@ from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, sample_cell_heatma
 from mimi.players import Grid
 
 
-def _dry_rows(estimator, n: int, *args, **kwargs) -> int:
+def _dry_rows(sampler, n: int, *args, **kwargs) -> int:
     """Mask rows an estimator will evaluate: its masks do not depend on the values, so a run on a
     zero game with the same seed draws the same masks (a cheap numpy pass, for exact progress)."""
     zero = (lambda masks: np.zeros(len(masks)))
     with np.errstate(invalid="ignore", divide="ignore"):  # ratios of a zero game are 0/0
-        return int(estimator(zero, n, *args, **kwargs).mask_rows)
+        return int(sampler(zero, n, *args, **kwargs).mask_rows)
 
 
 def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, pilot: int = 0,
@@ -36,8 +36,9 @@ def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, pilot: int 
 
 
 def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int, coverage: int = DEFAULT_COVERAGE,
-                  contexts: Optional[int] = None) -> int:
-    return _dry_rows(sample_cell_heatmap, n, cell, orders, samples, seed, coverage=coverage, contexts=contexts)
+                  contexts: Optional[int] = None, estimator: str = "auto") -> int:
+    return _dry_rows(sample_cell_heatmap, n, cell, orders, samples, seed, coverage=coverage, contexts=contexts,
+                     estimator=estimator)
 
 
 def _image_plans(grid: Grid, pairs, pair_count: Optional[int], seed: int, images: int) -> list[tuple[int, np.ndarray]]:

@@ -11,7 +11,8 @@ adversarial), the paper's protocol drawing 33 pairs with 100 contexts each and i
 that draw; mimi runs the dashboard's settings (:data:`mimi.analysis.DEFAULTS`) and alternatives, each
 rerun with new seeds, so the variance and the SE honesty are the spread of real reruns.
 
-The rows below them measure the per-pair design on a fixed set of pairs and the heatmap.
+The rows below them measure the per-pair design on a fixed set of pairs and the heatmap (the library's
+``estimator="auto"``, and block stars at every order side by side, on the same paper-protocol draws).
 Method (per order m; the same for fixed pairs and for a heatmap):
 
 - paper protocol: ``samples`` = K contexts per pair and order, 4 rows each. With per-pair variances
@@ -49,7 +50,8 @@ import torch
 from mimi.attacks import pgd
 from mimi.analysis import DEFAULTS
 from mimi.interactions import (DEFAULT_COVERAGE, CountingGame, all_pairs, cell_pairs, neighbor_pairs, paper_order_interactions,
-                               paper_orders, sample_order_interactions, sample_order_profile, sample_pairs)
+                               paper_orders, sample_cell_heatmap, sample_order_interactions, sample_order_profile,
+                               sample_pairs)
 from mimi.models import SmallCNN, freeze
 from mimi.values import class_value
 
@@ -105,21 +107,21 @@ def _pilot_variances(v, n: int, pairs: np.ndarray, orders, samples: int, seed: i
 
 
 def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, heatmap: bool, pilot: int,
-                difference: bool = False, coverage: int = DEFAULT_COVERAGE):
+                difference: bool = False, coverage: int = DEFAULT_COVERAGE, estimator: str = "auto"):
     """Per order: unit values ((units,) profile or (units, P) cells), rows per unit, fixed rows.
 
     Profile: :func:`sample_order_profile` (pair grouping; with ``pilot`` >= 2, Neyman allocation after
-    a pilot of that many contexts per pair: fixed rows). Heatmap: :func:`sample_order_interactions` with every pair sharing
-    (``grouping="all"``). A deterministic order (m = n-2) is all fixed rows. With ``difference`` the
+    a pilot of that many contexts per pair: fixed rows). Heatmap: :func:`sample_cell_heatmap` with
+    ``estimator`` (the cell is the pairs' first player). A deterministic order (m = n-2) is all fixed rows. With ``difference`` the
     unit values are clean minus adversarial, both on the same masks."""
     values, costs, fixed = [], [], []
     for k, m in enumerate(orders):
         game = CountingGame(v, n)
         counted = game if difference else (lambda masks: game(masks)[:, 0])
         if heatmap:
-            est = sample_order_interactions(counted, n, pairs, [m], units, seed + k, grouping="all",
-                                            coverage=coverage)
-            values.append(est.unit_values[:, 0])
+            est = sample_cell_heatmap(counted, n, int(pairs[0, 0]), [m], units, seed + k, coverage=coverage,
+                                      estimator=estimator)
+            values.append(est.unit_values[:, 0, pairs[:, 1]])
             pilot_rows = 0
         else:
             # one explicit group per pair: the draws of grouping="pair", with unit-level values to resample
@@ -174,16 +176,18 @@ def _bootstrap(pilot, mimi, costs, fixed, heatmap, rng, draws=200) -> tuple[floa
 
 def compare(v, n: int, pairs: np.ndarray, orders, *, pilot_samples: int, units: int, heatmap: bool,
             allocation_pilot: int = 0, seed: int = 0, difference: bool = False,
-            coverage: int = DEFAULT_COVERAGE, reference: np.ndarray | None = None) -> dict[str, Any]:
+            coverage: int = DEFAULT_COVERAGE, reference: np.ndarray | None = None,
+            estimator: str = "auto") -> dict[str, Any]:
     """Rows mimi needs / rows the paper protocol needs for the same SE (module docstring).
     ``reference``: the paper protocol's draws (:func:`_pilot_variances` of this game, pairs, orders,
-    ``pilot_samples`` and ``seed``) when another comparison already made them."""
+    ``pilot_samples`` and ``seed``) when another comparison already made them. ``estimator``: the
+    heatmap's (:func:`~mimi.interactions.sampling.heatmap_estimator`)."""
     orders = [int(m) for m in orders]
     pilot_units = (_pilot_variances(v, n, pairs, orders, pilot_samples, seed, difference)
                    if reference is None else reference)
     pilot = [pilot_units[:, k] for k in range(len(orders))]
     mimi, costs, fixed = _mimi_units(v, n, pairs, orders, units, seed + 1000, heatmap, allocation_pilot,
-                                     difference, coverage)
+                                     difference, coverage, estimator)
     ratio, median, per_order = _ratio(pilot, mimi, costs, fixed, heatmap)
     low, high = _bootstrap(pilot, mimi, costs, fixed, heatmap, np.random.default_rng(seed))
     out = {"ratio": float(ratio), "ratio_90ci": [low, high],
@@ -191,7 +195,7 @@ def compare(v, n: int, pairs: np.ndarray, orders, *, pilot_samples: int, units: 
            "mimi_rows_per_unit": dict(zip(orders, np.round(costs, 1).tolist())),
            "mimi_fixed_rows": dict(zip(orders, fixed)),
            "pairs": len(pairs), "pilot_contexts_per_pair": pilot_samples, "mimi_units": units,
-           "estimator": (f"sample_order_interactions(grouping='all', coverage={coverage})" if heatmap else
+           "estimator": (f"sample_cell_heatmap(estimator={estimator!r}, coverage={coverage})" if heatmap else
                          f"sample_order_profile(grouping='pair', pilot={allocation_pilot}, coverage={coverage})")}
     if heatmap:
         out["median_cell_ratio"] = float(median)
@@ -268,12 +272,14 @@ def se_honesty(v, n: int, pairs: np.ndarray, order: int, *, repeats: int, units:
     """Spread of repeated estimates (different seeds) over the RMS of their reported SEs (~1 if honest)."""
     means, ses = [], []
     for seed in range(repeats):
-        if heatmap:
-            est = sample_order_interactions(v, n, pairs, [order], units, 10_000 + seed, grouping="all")
+        if heatmap:   # the cells other than the heatmap's own
+            est = sample_cell_heatmap(v, n, int(pairs[0, 0]), [order], units, 10_000 + seed)
+            mean, se = est.mean[:, pairs[:, 1]], est.se[:, pairs[:, 1]]
         else:
             est = sample_order_profile(v, n, pairs, [order], units, 10_000 + seed, pilot=pilot)
-        means.append(est.mean.reshape(-1))
-        ses.append(est.se.reshape(-1))
+            mean, se = est.mean, est.se
+        means.append(mean.reshape(-1))
+        ses.append(se.reshape(-1))
     means, ses = np.array(means), np.array(ses)
     ratio = means.std(axis=0, ddof=1).mean() / np.sqrt((ses ** 2).mean(axis=0)).mean()
     return {"order": order, "repeats": repeats, "units": units, "spread_over_se": float(ratio)}
@@ -305,7 +311,11 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
     reference = _pilot_variances(v, n, profile_pairs, profile_orders, pilot, 0)   # shared by both coverages
     profile = compare(v, n, profile_pairs, profile_orders, pilot_samples=pilot, units=units, heatmap=False,
                       reference=reference)
-    heat = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True)
+    heat_reference = _pilot_variances(v, n, cell_pairs(centre, n), heat_orders, pilot, 0)   # shared by both
+    heat = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True,
+                   reference=heat_reference)
+    heat_stars = compare(v, n, cell_pairs(centre, n), heat_orders, pilot_samples=pilot, units=units, heatmap=True,
+                         reference=heat_reference, estimator="stars")
     adversarial = pgd(model, image[None].to(device), [label], eps=ADV_EPS, steps=20, seed=0).x_adv[0].cpu()
     pair_game = image_game(model, torch.stack([image, adversarial.to(image.dtype)]), [label, label], rows_, cols_,
                            device=device)
@@ -326,7 +336,7 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
     result: dict[str, Any] = {"game": {"model": model_name, "image": "gallery 0", "label": label, "grid": "7x7",
                                        "baseline": "image mean", "value": "log-odds", "n": n,
                                        "adversarial": f"PGD-20 L-inf eps {ADV_EPS}, seed 0"},
-                              "profile": profile, "heatmap": heat, "attack_utility": utility,
+                              "profile": profile, "heatmap": heat, "heatmap_stars": heat_stars, "attack_utility": utility,
                               "pair_set_profile": set_profile, "delta_j_all_pairs": delta_j, "notes": notes}
     rows = []
     for label, section, goal in (("order profile over all 156 neighbour pairs", set_profile, "<= 0.05"),
@@ -348,6 +358,8 @@ def run(quick: bool = False, device="cpu") -> dict[str, Any]:
         ["heatmap (centre cell): mimi / paper rows for the same mean SE", round(heat["ratio"], 3), "<= 0.25"],
         ["heatmap: 90% interval of that ratio", f"{heat['ratio_90ci'][0]:.2f}..{heat['ratio_90ci'][1]:.2f}", ""],
         ["heatmap: ratio for the same SE at the median cell", round(heat["median_cell_ratio"], 3), ""],
+        ["heatmap with block stars at every order: mimi / paper rows for the same mean SE",
+         round(heat_stars["ratio"], 3), ""],
     ]
     if repeats:
         middle = int(orders[4])
