@@ -474,8 +474,9 @@ def _star_unit_rows(players: int, m: int, coverage: int) -> int:
 
 
 #: Blocks per player (geometric mean of c1 and c0) of one design of the contrast of gains. A unit averages
-#: as many independent designs as match a block-star unit's rows: on the bench image one design of
-#: coverage 50 needed 0.44-0.48 of the paper's passes where designs of coverage 8-28 needed 0.23-0.29.
+#: as many independent designs as fit in a block-star unit's rows: on the bench image a single design of
+#: 52-229 blocks per player and arm needed 0.44-0.48 of the paper's passes where designs of 6-55 needed
+#: 0.23-0.31 (BENCHMARKS.md).
 CONTRAST_COVERAGE = 12
 
 
