@@ -337,13 +337,16 @@ def pair_maps_figure(heatmaps: Mapping[str, Any], image: np.ndarray, title: str 
         cell = tuple(int(v) for v in np.atleast_1d(h.cell)) if np.size(h.cell) == 2 else divmod(int(h.cell), shape[1])
         xs, ys = _cell_axes(shape, _gray(image).shape)
         fig.add_trace(_image_trace(image, x=xs, y=ys), row, 1)
-        maps = [clean] + ([_array(h.pooled.adversarial.mean), _array(h.pooled.difference.mean)] if has_adv else [])
+        shown = [h.pooled.clean] + ([h.pooled.adversarial, h.pooled.difference] if has_adv else [])
+        maps = [clean] + [_array(e.mean) for e in shown[1:]]
         bound = _symmetric(*maps)
-        for col, (panel, z) in enumerate(zip(panels[1:], maps), start=2):
+        for col, (panel, z, estimate) in enumerate(zip(panels[1:], maps, shown), start=2):
             fig.add_trace(go.Heatmap(z=z, zmin=-bound, zmax=bound, zmid=0, colorscale=DIVERGING, name=panel,
+                                     customdata=_array(estimate.se),
                                      showscale=col == len(panels), colorbar=dict(thickness=10, len=0.9 / len(names),
                                      y=1 - (row - 0.5) / len(names)),
-                                     hovertemplate="cell (%{y}, %{x}): I = %{z:.4f}<extra>" + panel + "</extra>"),
+                                     hovertemplate="cell (%{y}, %{x}): I = %{z:.4f} ± %{customdata:.4f} (SE)<extra>"
+                                     + panel + "</extra>"),
                           row, col)
         for col in range(1, len(panels) + 1):
             fig.add_trace(_cell_layer(shape), row, col)

@@ -30,9 +30,9 @@ def profile(scale: float = 1.0, adversarial: bool = True) -> SimpleNamespace:
 
 def heatmap(cell, clean: np.ndarray, adversarial: np.ndarray | None = None) -> SimpleNamespace:
     """The fields of a PairHeatmap that :func:`figures.pair_maps_figure` draws (difference = clean - adversarial)."""
-    se = np.zeros_like(clean)
+    se = np.full_like(clean, 0.25)
     pooled = Contrast(Estimated(clean, se)) if adversarial is None else \
-        Contrast(Estimated(clean, se), Estimated(adversarial, se), Estimated(clean - adversarial, se))
+        Contrast(Estimated(clean, se), Estimated(adversarial, se / 2), Estimated(clean - adversarial, se * 1.5))
     return SimpleNamespace(cell=cell, pooled=pooled)
 
 
@@ -93,6 +93,9 @@ def test_pair_maps_have_a_clickable_cell_layer_on_every_panel_and_a_shared_symme
     assert (list(layers[0].x[:4]), list(layers[0].y[:4])) == ([0, 1, 2, 0], [0, 0, 0, 1])
     heat = [t for t in fig.data if t.type == "heatmap" and t.name != "image"]
     assert all((h.zmin, h.zmax) == (-4.0, 4.0) for h in heat)
+    # every cell's hover gives its value and its SE, of the panel it is on
+    assert [float(np.asarray(h.customdata)[0, 0]) for h in heat[:3]] == [0.25, 0.125, 0.375]
+    assert all("± %{customdata:.4f} (SE)" in h.hovertemplate for h in heat)
     image = fig.data[0]
     np.testing.assert_allclose(image.x, [-0.25, 0.25, 0.75, 1.25, 1.75, 2.25])   # 2 px per cell
     marks = [s for s in fig.layout.shapes]
