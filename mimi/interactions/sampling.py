@@ -506,10 +506,11 @@ def _contrast_units(game: CountingGame, cell: int, m: int, units: int, rng: np.r
     A design evaluates g (2 rows) on the blocks T of a relabelled design of (m+1)-sets holding each player
     c1 times and on the sets S = N'\R for the blocks R of an independent relabelled design of (n'-m)-sets
     (so each player misses c0 of the S), and gives cell j the mean of g over the T that hold j minus the
-    mean over the S that miss j; a unit averages :func:`_contrast_rows` independent designs. Unbiased: given j's position, the other members of a block are uniform,
-    so each such T (S) is a uniform (m+1)-set holding j (m-set missing j). Every evaluation serves every
-    cell, which is what beats a block star's 2 rows per Δv at middle orders; balanced designs cancel the
-    part of g that is additive in the players. c1 / c0 = sqrt((m+1) / (n'-m)) gives the two means equal
+    mean over the S that miss j; a unit averages :func:`_contrast_rows` independent designs. Unbiased:
+    given j's position, the other members of a block are uniform, so each such T (S) is a uniform
+    (m+1)-set holding j (m-set missing j). Every evaluation serves every cell, which is what beats a
+    block star's 2 rows per Δv at middle orders; balanced designs cancel the part of g that is additive
+    in the players. c1 / c0 = sqrt((m+1) / (n'-m)) gives the two means equal
     variance per row for equal-variance g (a block of T costs 2 rows and K1 = c1 n' / (m+1)); one large
     design does worse than several of moderate coverage (:data:`CONTRAST_COVERAGE`)."""
     n = game.n
