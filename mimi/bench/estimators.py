@@ -112,8 +112,8 @@ def _mimi_units(v, n: int, pairs: np.ndarray, orders, units: int, seed: int, hea
 
     Profile: :func:`sample_order_profile` (pair grouping; with ``pilot`` >= 2, Neyman allocation after
     a pilot of that many contexts per pair: fixed rows). Heatmap: :func:`sample_cell_heatmap` with
-    ``estimator`` (the cell is the pairs' first player). A deterministic order (m = n-2) is all fixed rows. With ``difference`` the
-    unit values are clean minus adversarial, both on the same masks."""
+    ``estimator`` (the cell is the pairs' first player). A deterministic order (m = n-2) is all fixed rows.
+    With ``difference`` the unit values are clean minus adversarial, both on the same masks."""
     values, costs, fixed = [], [], []
     for k, m in enumerate(orders):
         game = CountingGame(v, n)

@@ -497,6 +497,28 @@ def _contrast_rows(players: int, m: int, coverage: int) -> tuple[int, int]:
     return max(1, _star_unit_rows(players, m, coverage) // rows), rows
 
 
+def _contrast_designs(game: CountingGame, cell: int, m: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """I^(m)(cell, j) for every j != cell from each of ``draws`` independent designs (:func:`_contrast_units`):
+    (draws, n-1, G)."""
+    n = game.n
+    players = n - 1
+    kept_coverage, removed_coverage = _contrast_design(players, m)
+    excluded = np.zeros((draws, n), dtype=bool)
+    excluded[:, cell] = True
+    kept = _random_blocks(rng, excluded, m + 1, kept_coverage)
+    removed = _random_blocks(rng, excluded, players - m, removed_coverage)
+    contexts = np.concatenate([kept, ~removed & ~excluded[:, None]], axis=1).reshape(-1, n)
+    with_cell = contexts.copy()
+    with_cell[:, cell] = True
+    values = game(np.concatenate([with_cell, contexts]))
+    gain = (values[:len(contexts)] - values[len(contexts):]).reshape(draws, -1, values.shape[1])
+    others = np.delete(np.arange(n), cell)
+    hold, miss = kept[:, :, others], removed[:, :, others]
+    first = kept.shape[1]
+    return (np.einsum("ukp,ukg->upg", hold, gain[:, :first]) / hold.sum(axis=1)[..., None]
+            - np.einsum("ukp,ukg->upg", miss, gain[:, first:]) / miss.sum(axis=1)[..., None])
+
+
 def _contrast_units(game: CountingGame, cell: int, m: int, units: int, rng: np.random.Generator,
                     coverage: int) -> np.ndarray:
     r"""Per-unit I^(m)(cell, j) for every j != cell (increasing j): (units, n-1, G), by contrasting gains.
@@ -510,28 +532,16 @@ def _contrast_units(game: CountingGame, cell: int, m: int, units: int, rng: np.r
     given j's position, the other members of a block are uniform, so each such T (S) is a uniform
     (m+1)-set holding j (m-set missing j). Every evaluation serves every cell, which is what beats a
     block star's 2 rows per Δv at middle orders; balanced designs cancel the part of g that is additive
-    in the players. c1 / c0 = sqrt((m+1) / (n'-m)) gives the two means equal
-    variance per row for equal-variance g (a block of T costs 2 rows and K1 = c1 n' / (m+1)); one large
-    design does worse than several of moderate coverage (:data:`CONTRAST_COVERAGE`)."""
-    n = game.n
-    players = n - 1
-    kept_coverage, removed_coverage = _contrast_design(players, m)
-    designs = _contrast_rows(players, m, coverage)[0]
-    excluded = np.zeros((units * designs, n), dtype=bool)
-    excluded[:, cell] = True
-    kept = _random_blocks(rng, excluded, m + 1, kept_coverage)
-    removed = _random_blocks(rng, excluded, players - m, removed_coverage)
-    contexts = np.concatenate([kept, ~removed & ~excluded[:, None]], axis=1).reshape(-1, n)
-    with_cell = contexts.copy()
-    with_cell[:, cell] = True
-    values = game(np.concatenate([with_cell, contexts]))
-    gain = (values[:len(contexts)] - values[len(contexts):]).reshape(units * designs, -1, values.shape[1])
-    others = np.delete(np.arange(n), cell)
-    hold, miss = kept[:, :, others], removed[:, :, others]
-    first = kept.shape[1]
-    by_design = (np.einsum("ukp,ukg->upg", hold, gain[:, :first]) / hold.sum(axis=1)[..., None]
-                 - np.einsum("ukp,ukg->upg", miss, gain[:, first:]) / miss.sum(axis=1)[..., None])
-    return by_design.reshape((units, designs) + by_design.shape[1:]).mean(axis=1)
+    in the players. c1 / c0 = sqrt((m+1) / (n'-m)) gives the two means equal variance per row for
+    equal-variance g (a block of T costs 2 rows and K1 = c1 n' / (m+1)); one large design does worse than
+    several of moderate coverage (:data:`CONTRAST_COVERAGE`). Built in chunks of at most
+    ``_MAX_ROWS_PER_CHUNK`` rows."""
+    designs, rows = _contrast_rows(game.n - 1, m, coverage)
+    parts = []
+    for chunk in _unit_chunks(units, designs * rows):
+        by_design = _contrast_designs(game, cell, m, chunk * designs, rng)
+        parts.append(by_design.reshape((chunk, designs) + by_design.shape[1:]).mean(axis=1))
+    return np.concatenate(parts)
 
 
 HEATMAP_ESTIMATORS = ("auto", "stars", "contrast")
@@ -585,10 +595,7 @@ def sample_cell_heatmap(v: Game, n: int, cell: int, orders, samples: int = 32, s
     by_order = []
     for m, name in zip(orders, chosen):
         if name == "contrast":
-            designs, rows = _contrast_rows(n - 1, int(m), coverage)
-            rows *= designs
-            by_order.append(np.concatenate([_contrast_units(game, cell, int(m), chunk, rng, coverage)
-                                            for chunk in _unit_chunks(samples, rows)]))
+            by_order.append(_contrast_units(game, cell, int(m), samples, rng, coverage))
         else:
             by_order.append(_star_units(game, pairs, groups, int(m), samples, rng, coverage, contexts)[0])
     others = pairs[:, 1]
