@@ -17,6 +17,7 @@ from torch import nn
 from mimi.analysis import DEFAULTS
 from mimi.attacks import AttackResult, fgsm, fgsm_perturb, pgd, pgd_perturb
 from mimi.attacks.base import make_generator, positional_deprecated, project, random_start
+from mimi.attacks.landing import PAPER_PRESET
 from mimi.data import load_gallery
 from mimi.models import freeze
 from mimi.results import Result, load_result
@@ -231,27 +232,76 @@ def test_early_stop_freezes_each_sample_at_its_first_success(net, batch):
             assert not before.success.any()
 
 
-def test_stop_utility_stops_at_the_threshold(net, batch):
+def test_stop_utility_lands_each_image_in_its_band_after_a_gradient_step(net, batch):
     x, y = batch
     free = pgd(net, x, y, eps=0.2, steps=10, random_start=False)
     threshold = float(free.utility.median()) * 0.6
-    result = pgd(net, x, y, eps=0.2, steps=10, step_size=0.05, random_start=False, stop_utility=threshold)
-    assert result.params["stop_utility"] == threshold
-    assert torch.equal(result.success, result.utility >= threshold)
-    assert result.success.sum() >= len(x) // 2
-    assert (result.utility[result.success] >= threshold - 1e-5).all()
-    assert (result.steps_used[~result.success] == 10).all()
-    for s in result.steps_used[result.success].unique().tolist():
-        rows = (result.success & (result.steps_used == s)).nonzero().squeeze(1)
+    result = pgd(net, x, y, eps=0.2, steps=10, step_size=0.05, random_start=False, stop_utility=threshold,
+                 tolerance=0.05)
+    assert result.params["stop_utility"] == threshold and result.params["tolerance"] == 0.05
+    assert result.params["stop_rule"] == "utility"
+    landed = result.success
+    assert torch.equal(landed, (result.utility >= threshold) & (result.utility <= threshold + 0.05))
+    assert landed.sum() >= len(x) // 2
+    assert (result.steps_used[~landed] == 10).all() and (result.utility[~landed] < threshold).all()
+    for s in result.steps_used[landed].unique().tolist():
+        rows = (landed & (result.steps_used == s)).nonzero().squeeze(1)
         assert s >= 1  # the clean image has utility 0 < threshold
-        # the returned iterate is the s-th of the plain trajectory, and the one before is below the threshold
-        assert torch.allclose(trajectory(net, x[rows], y[rows], 0.2, 0.05, s).x_adv, result.x_adv[rows], atol=1e-5)
-        if s > 1:
-            before = trajectory(net, x[rows], y[rows], 0.2, 0.05, s - 1)
-            assert (before.utility < threshold + 1e-5).all()
+        # x' lies on the segment from the iterate before (short of U) to the s-th iterate of the plain trajectory
+        before = trajectory(net, x[rows], y[rows], 0.2, 0.05, s - 1).x_adv - x[rows]
+        after = trajectory(net, x[rows], y[rows], 0.2, 0.05, s).x_adv - x[rows]
+        if s > 1:  # the iterate before is short of U (else the attack had stopped there)
+            assert (trajectory(net, x[rows], y[rows], 0.2, 0.05, s - 1).utility < threshold).all()
+        step = (after - before).flatten(1)
+        along = ((result.perturbation[rows] - before).flatten(1) * step).sum(1) / (step * step).sum(1)
+        assert ((along >= -1e-5) & (along <= 1 + 1e-5)).all()
+        assert torch.allclose(before.flatten(1) + along[:, None] * step, result.perturbation[rows].flatten(1),
+                              atol=1e-5)
     # and the utility uses the engine's value function
     assert torch.allclose(result.utility, result.clean_value - result.adv_value)
+    assert torch.allclose(result.stop_drop, result.utility)
     assert torch.allclose(result.adv_value, class_value(net(result.x_adv), y, "log-odds"), atol=1e-5)
+
+
+def test_stop_utility_never_returns_the_random_start(net, batch):
+    # eps so large that the uniform start alone lowers v(N) past a small U on most images
+    x, y = batch
+    noise = pgd(net, x, y, eps=0.5, steps=1, step_size=1e-6, random_start=True, seed=3)
+    threshold = 0.05
+    assert (noise.utility >= threshold).sum() >= len(x) // 3
+    result = pgd(net, x, y, eps=0.5, steps=20, random_start=True, seed=3, stop_utility=threshold, tolerance=0.02)
+    assert result.success.all()
+    assert (result.steps_used >= 1).all()
+    assert ((result.utility >= threshold) & (result.utility <= threshold + 0.02)).all()
+
+
+def test_paper_rule_lands_the_logit_drop_once_misclassified(net, batch):
+    x, y = batch
+    free = pgd(net, x, y, eps=0.3, steps=20, random_start=False, value="logit")
+    threshold = float(free.utility.median()) * 0.7
+    result = pgd(net, x, y, eps=0.3, steps=20, step_size=0.03, stop_utility=threshold, tolerance=0.1,
+                 **PAPER_PRESET)
+    assert result.params["stop_rule"] == "paper" and result.params["random_start"] is False
+    drop = class_value(net(x), y, "logit") - class_value(net(result.x_adv), y, "logit")
+    assert torch.allclose(result.stop_drop, drop, atol=1e-4)
+    landed = result.success
+    assert landed.any()
+    assert torch.equal(landed, result.fooled & (drop >= threshold) & (drop <= threshold + 0.1))
+    assert (result.steps_used[landed] >= 1).all()
+    # the reported utility stays the value function's (log-odds), whatever the stop rule measured
+    assert torch.allclose(result.utility, result.clean_value - result.adv_value)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(stop_utility=0.0), "0.0"),
+    (dict(stop_utility=2.0, tolerance=0.0), "tolerance must be a finite number > 0, got 0.0"),
+    (dict(stop_utility=2.0, tolerance=-0.1), "-0.1"),
+    (dict(stop_utility=2.0, stop_rule="logit"), "'logit'"),
+    (dict(stop_utility=2.0, early_stop=True), "choose one"),
+])
+def test_bad_stop_settings_raise_a_value_error_naming_the_value(net, kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        pgd(net, images(4), [0, 1, 2, 3], eps=0.1, steps=2, **kwargs)
 
 
 def test_stop_utility_with_another_value_function(net, batch):

@@ -18,6 +18,8 @@ from mimi.analysis.defaults import DEFAULTS
 from mimi.analysis.planning import _disentanglement_rows, _heatmap_rows, _image_plans, _profile_rows, _shapley_rows
 from mimi.analysis.results import (Contrast, Decomposition, Disentanglement, Estimated, ImageReport, ImageValues,
                                    InteractionProfile, PairHeatmap, ShapleyMap)
+from mimi.attacks import pgd
+from mimi.attacks.landing import DEFAULT_TOLERANCE
 from mimi.compute import BatchProgress
 from mimi.analysis.games import check_image_game, image_game, takes_game
 from mimi.games import ImageGame, on_device, predict, resolve_targets
@@ -387,14 +389,16 @@ def decomposition(game: ImageGame) -> Decomposition:
 def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAULTS["eps"],
                steps: int = DEFAULTS["steps"], step_size: Optional[float] = None, norm: str = DEFAULTS["norm"],
                restarts: int = 1, stop_utility: Optional[float] = DEFAULTS["stop_utility"],
+               tolerance: float = DEFAULT_TOLERANCE, stop_rule: str = "utility", random_start: bool = True,
                value: str = "log-odds", seed: int = 0, device=None) -> Result:
-    """Untargeted PGD (:func:`mimi.attacks.pgd`) on one image; returns its AttackResult (x_adv[0] is x')."""
-    from mimi.attacks import pgd
-
+    """Untargeted PGD (:func:`mimi.attacks.pgd`) on one image; returns its AttackResult (x_adv[0] is x').
+    ``stop_utility`` U: equal strength, landed in [U, U + ``tolerance``] by ``stop_rule``
+    (:mod:`mimi.attacks.landing`; ``success`` says whether it landed)."""
     model, device = on_device(model, device)
     x = _as_image(image).to(device)[None]
     return pgd(model, x, torch.tensor([int(label)], device=device), eps=eps, steps=steps, step_size=step_size,
-               norm=norm, restarts=restarts, stop_utility=stop_utility, value=value, seed=seed)
+               norm=norm, restarts=restarts, stop_utility=stop_utility, tolerance=tolerance, stop_rule=stop_rule,
+               random_start=random_start, value=value, seed=seed)
 
 
 def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attack: Optional[dict] = None,

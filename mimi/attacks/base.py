@@ -216,12 +216,12 @@ def make_generator(seed: int, device: torch.device | str) -> torch.Generator:
 @torch.no_grad()
 def summarize(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor,
               targeted: Optional[torch.Tensor], steps_used: torch.Tensor, value: str, params: dict,
-              top_k: int = 5, clean_logits: Optional[torch.Tensor] = None) -> AttackResult:
+              top_k: int = 5, clean_logits: Optional[torch.Tensor] = None, stop_rule=None) -> AttackResult:
     """Evaluate the adversarial inputs once (the clean ones unless given) and fill an :class:`AttackResult`
     with tensors on x's device (no host transfer).
 
-    ``success`` is the attack's goal: misclassified (untargeted), the target class (targeted), or
-    utility >= ``params['stop_utility']`` in the stop-at-utility mode.
+    ``success`` is the attack's goal: misclassified (untargeted), the target class (targeted), or, with a
+    ``stop_rule`` (:class:`mimi.attacks.landing.StopRule`), landed in its band [U, U + tol].
     """
     check_value_function(value)
     if clean_logits is None:
@@ -232,9 +232,11 @@ def summarize(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.T
     adv_top = adv_logits.softmax(1).topk(k, dim=1)
     delta = x_adv - x
     clean_value, adv_value = class_value(clean_logits, y, value), class_value(adv_logits, y, value)
-    stop_utility = params.get("stop_utility")
-    if stop_utility is not None:
-        success = clean_value - adv_value >= stop_utility
+    stop_drop = None
+    if stop_rule is not None:
+        clean_score = stop_rule.score(clean_logits, y)
+        stop_drop = clean_score - stop_rule.score(adv_logits, y)
+        success = stop_rule.landed(adv_logits, y, clean_score)
     else:
         success = is_success(adv_logits, y, targeted)
 
@@ -245,4 +247,5 @@ def summarize(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.T
         adv_topk=adv_top.indices, adv_topk_prob=adv_top.values,
         utility=clean_value - adv_value, steps_used=steps_used,
         linf_norm=flat_norm(delta, "linf"), l2_norm=flat_norm(delta, "l2"),
-        params=params, clean_value=clean_value, adv_value=adv_value, targets=targeted, value=value)
+        params=params, clean_value=clean_value, adv_value=adv_value, targets=targeted, value=value,
+        stop_drop=stop_drop)

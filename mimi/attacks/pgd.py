@@ -10,8 +10,11 @@ is not evaluated at all (no extra forward pass over torchattacks): the last succ
 iterate is returned if there is one, else the last iterate. Over restarts, per sample, a successful run beats a
 failed one; among failed runs the highest loss wins (ranked by the log-odds of the true or target
 class, ordered like the loss but not saturating in float32; by the utility in stop-at-utility mode).
-Modes that freeze a sample: ``early_stop`` once it succeeds; ``stop_utility`` once
-v(x) - v(x + delta) >= stop_utility for its true class (the paper's equal-strength protocol).
+``early_stop`` freezes a sample once it succeeds. ``stop_utility`` U is the equal-strength mode of
+:mod:`mimi.attacks.landing`: each sample stops once a gradient step has lowered its true class's score by U,
+and lands within ``tolerance`` above U (``stop_rule`` "utility": the value function v; "paper": the logit, once
+misclassified; :data:`~mimi.attacks.landing.PAPER_PRESET` is the released code's protocol). Over restarts a
+landed run wins.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from torch import nn
 from mimi.attacks.base import (DEFAULT_EPS, DEFAULT_STEPS, ascent_direction, attack_loss, check_inputs,
                                check_step_size, check_steps, is_success, make_generator, per_sample,
                                positional_deprecated, project, random_start as draw_random_start, summarize)
+from mimi.attacks.landing import DEFAULT_TOLERANCE, StopRule, check_stop, run_to_utility
 from mimi.attacks.result import AttackResult
 from mimi.values import check_value_function, class_value
 
@@ -34,43 +38,36 @@ def default_step_size(eps: float, steps: int) -> float:
 
 
 def _run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor, eps: float, steps: int,
-         step_size: float, norm: str, targeted: Optional[torch.Tensor], stop_utility: Optional[float],
-         early_stop: bool, value: str, clean_value: Optional[torch.Tensor], rank: bool = True
+         step_size: float, norm: str, targeted: Optional[torch.Tensor], early_stop: bool, rank: bool = True
          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
     """One PGD run from ``delta``. Returns per sample (delta, steps_used, reached, score): reached is
-    success (utility >= stop_utility in that mode) of the returned iterate; score ranks failed runs:
-    the utility in that mode, else -log-odds of y (untargeted) or log-odds of the target.
+    success of the returned iterate; score ranks failed runs: -log-odds of y (untargeted) or log-odds of
+    the target.
     With ``rank=False`` (a single run) the last iterate is not evaluated, which saves one forward
     pass: reached then covers the earlier iterates only, and score is None."""
-    freezes = early_stop or stop_utility is not None
+    freezes = early_stop
     batch = len(x)
     steps_used = torch.zeros(batch, dtype=torch.long, device=x.device)
     frozen = torch.zeros(batch, dtype=torch.bool, device=x.device)
     if not freezes:  # the last successful iterate of each sample, in case a later step undoes it
         found_delta, found_steps, found = torch.zeros_like(delta), torch.zeros_like(steps_used), frozen.clone()
 
-    def reached_on(logits, ys, ts, cv):
-        if stop_utility is not None:
-            return cv - class_value(logits, ys, value) >= stop_utility
-        return is_success(logits, ys, ts)
-
     for step in range(steps):
         active = (~frozen).nonzero().squeeze(1) if freezes and bool(frozen.any()) else None
         if active is not None and len(active) == 0:
             break
         if active is None:  # the whole batch: no indexing, no copies
-            xs, ys, ts, cv, ds = x, y, targeted, clean_value, delta
+            xs, ys, ts, ds = x, y, targeted, delta
         else:
             xs, ys = x[active], y[active]
             ts = None if targeted is None else targeted[active]
-            cv = None if clean_value is None else clean_value[active]
             ds = delta[active]
         ds = ds.detach().requires_grad_(True)
         logits = model(xs + ds)
         (grad,) = torch.autograd.grad(attack_loss(logits, ys, ts).sum(), ds)
         with torch.no_grad():
             ds = ds.detach()
-            reached = reached_on(logits, ys, ts, cv)
+            reached = is_success(logits, ys, ts)
             stepped = project(ds + step_size * ascent_direction(grad, norm), xs, eps, norm)
             if not freezes:
                 found_delta = torch.where(per_sample(reached, delta), delta, found_delta)
@@ -94,10 +91,8 @@ def _run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor
         return delta, torch.where(found, found_steps, steps_used), found, None
     with torch.no_grad():
         logits = model(x + delta)
-        reached = reached_on(logits, y, targeted, clean_value)
-        if stop_utility is not None:
-            score = clean_value - class_value(logits, y, value)
-        elif targeted is None:  # log-odds: ordered like the loss, but it does not saturate in float32
+        reached = is_success(logits, y, targeted)
+        if targeted is None:  # log-odds: ordered like the loss, but it does not saturate in float32
             score = -class_value(logits, y, "log-odds")
         else:
             score = class_value(logits, targeted, "log-odds")
@@ -116,26 +111,31 @@ def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: floa
                 random_start: bool = True, restarts: int = 1, targeted: Optional[torch.Tensor] = None,
                 stop_utility: Optional[float] = None, early_stop: bool = False,
                 value: str = "log-odds", generator: Optional[torch.Generator] = None,
-                clean_value: Optional[torch.Tensor] = None, check_last: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                clean_value: Optional[torch.Tensor] = None, check_last: bool = False,
+                stop_rule: str = "utility", tolerance: float = DEFAULT_TOLERANCE) -> tuple[torch.Tensor, torch.Tensor]:
     """PGD on tensors, without input checks: returns (x_adv, steps_used per sample), on x's device.
 
-    ``clean_value`` (v(x) of the true class, stop-at-utility mode) is computed when not given;
-    ``generator`` draws the random starts (default: seeded with 0). A single run returns the last
+    ``clean_value`` (the stop rule's score of the true class on x, stop-at-utility mode) is computed when not
+    given; ``generator`` draws the random starts (default: seeded with 0). A single run returns the last
     iterate known to succeed; ``check_last`` spends one more forward pass to know the final one
     (so that "run all steps" returns all the steps when the final iterate succeeds).
     """
     step_size = default_step_size(eps, steps) if step_size is None else step_size
     generator = generator if generator is not None else make_generator(0, x.device)
-    if stop_utility is not None and clean_value is None:
+    rule = StopRule(stop_utility, tolerance, stop_rule, value) if stop_utility is not None else None
+    if rule is not None and clean_value is None:
         with torch.no_grad():
-            clean_value = class_value(model(x), y, value)
+            clean_value = rule.score(model(x), y)
     best_delta = best_steps = best_key = None
     for _ in range(restarts):
         start = draw_random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
-        delta, steps_used, reached, score = _run(model, x, y, start, eps, steps, step_size, norm, targeted,
-                                                 stop_utility, early_stop, value, clean_value,
-                                                 rank=restarts > 1 or check_last)
+        if rule is not None:
+            delta, steps_used, reached = run_to_utility(model, x, y, start, eps=eps, steps=steps, step_size=step_size,
+                                                        norm=norm, rule=rule, clean_score=clean_value)
+            score = torch.zeros(len(x), device=x.device)   # among runs that did not land, the first one stays
+        else:
+            delta, steps_used, reached, score = _run(model, x, y, start, eps, steps, step_size, norm, targeted,
+                                                     early_stop, rank=restarts > 1 or check_last)
         if restarts == 1:
             return (x + delta).clamp_(0, 1).detach(), steps_used
         key = torch.where(reached, torch.full_like(score, float("inf")), score)
@@ -154,36 +154,43 @@ def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: floa
 def pgd(model: nn.Module, x: torch.Tensor, y, *, eps: float = DEFAULT_EPS, steps: int = DEFAULT_STEPS,
         step_size: Optional[float] = None, norm: str = "linf", random_start: bool = True, restarts: int = 1,
         targeted=None, stop_utility: Optional[float] = None, seed: int = 0, early_stop: bool = False,
-        value: str = "log-odds", top_k: int = 5) -> AttackResult:
+        value: str = "log-odds", top_k: int = 5, stop_rule: str = "utility",
+        tolerance: float = DEFAULT_TOLERANCE) -> AttackResult:
     """Run PGD on a batch ``x`` (B, C, H, W) in [0, 1] with labels ``y`` (a tensor, list or int); see the
     module docstring. Returns an :class:`AttackResult` of tensors on x's device.
 
     ``eps`` and ``step_size`` are in pixel units (default step 2.5 * eps / steps); the default budget,
     eps 0.1 and 20 steps, is the dashboard's (:data:`mimi.analysis.DEFAULTS`). ``targeted`` is a class
-    per sample (or one for all); ``stop_utility`` is the paper's threshold on v(x) - v(x_adv) with the
-    value function ``value``; ``seed`` seeds a generator of this call. Everything after ``y`` is
-    keyword-only (positional values still work, with a DeprecationWarning, until the next release).
+    per sample (or one for all). ``stop_utility`` U > 0 is the equal-strength mode: land each sample's drop of
+    its true class's score in [U, U + ``tolerance``] (``stop_rule`` "utility": v with the value function
+    ``value``; "paper": the logit, once misclassified; :mod:`mimi.attacks.landing`); ``success`` then says
+    whether it landed. ``seed`` seeds a generator of this call. Everything after ``y`` is keyword-only
+    (positional values still work, with a DeprecationWarning, until the next release).
     """
     restarts = check_steps(restarts, "restarts")
     steps = check_steps(steps)
     step_size = check_step_size(step_size)
     check_value_function(value)
     y, targeted, clean_logits = check_inputs(model, x, y, eps, norm, targeted)
+    rule = None
     if stop_utility is not None:
         if targeted is not None:
             raise ValueError("stop_utility is an untargeted mode; do not combine it with targeted")
-        if not float(stop_utility) > 0:
-            raise ValueError(f"stop_utility must be > 0, got {stop_utility!r}")
-        stop_utility = float(stop_utility)
+        if early_stop:
+            raise ValueError("early_stop and stop_utility are two stop rules; choose one")
+        rule = StopRule(*check_stop(stop_utility, tolerance, stop_rule), value=value)
     eps = float(eps)
-    clean_value = class_value(clean_logits, y, value) if stop_utility is not None else None
     x_adv, steps_used = pgd_perturb(model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm,
                                     random_start=random_start, restarts=restarts, targeted=targeted,
-                                    stop_utility=stop_utility, early_stop=early_stop, value=value,
-                                    generator=make_generator(seed, x.device), clean_value=clean_value, check_last=True)
+                                    stop_utility=None if rule is None else rule.utility, early_stop=early_stop,
+                                    value=value, generator=make_generator(seed, x.device),
+                                    clean_value=None if rule is None else rule.score(clean_logits, y),
+                                    check_last=True, stop_rule=stop_rule, tolerance=tolerance)
     params = dict(attack="pgd", eps=eps, steps=steps,
                   step_size=default_step_size(eps, steps) if step_size is None else step_size,
-                  norm=norm, random_start=bool(random_start), restarts=restarts, stop_utility=stop_utility,
+                  norm=norm, random_start=bool(random_start), restarts=restarts, stop_utility=None,
                   early_stop=bool(early_stop), value=value, seed=seed,
                   targeted=None if targeted is None else targeted.tolist())
-    return summarize(model, x, x_adv, y, targeted, steps_used, value, params, top_k, clean_logits)
+    if rule is not None:
+        params.update(rule.as_params())
+    return summarize(model, x, x_adv, y, targeted, steps_used, value, params, top_k, clean_logits, rule)

@@ -22,7 +22,11 @@ class AttackResult(Result):
     device (JSON round-trip; read back, and given as numpy arrays, they are CPU tensors).
 
     - ``success``: untargeted, adv_pred != label; targeted, adv_pred == target; in the
-      stop-at-utility mode, utility >= ``params['stop_utility']``.
+      stop-at-utility mode, landed: ``stop_drop`` in [U, U + tol] (``params``: ``stop_utility``,
+      ``tolerance``, ``stop_rule``; rule "paper" also needs adv_pred != label). ``fooled`` is always
+      adv_pred != label.
+    - ``stop_drop``: in that mode, the drop the stop rule measures: v(x) - v(x_adv) (rule "utility", the
+      same as ``utility``) or the true class's logit drop (rule "paper"); else None.
     - ``utility``: the attacking utility Δv(N) = v(x) - v(x_adv) of the true class, with the
       interaction engine's value function ``value`` (``clean_value`` - ``adv_value``).
     - ``clean_topk``/``adv_topk``: the k most probable classes, most probable first, with their
@@ -52,6 +56,7 @@ class AttackResult(Result):
     adv_value: Optional[torch.Tensor] = None    # (B,) v(x_adv), true class
     targets: Optional[torch.Tensor] = None      # (B,) long target classes of a targeted attack, else None
     value: str = "log-odds"                     # the value function of utility, clean_value, adv_value
+    stop_drop: Optional[torch.Tensor] = None    # (B,) the stop rule's drop, stop-at-utility mode only
 
     def __post_init__(self) -> None:
         """numpy arrays (JSON files, older callers) become CPU tensors of the same dtype."""

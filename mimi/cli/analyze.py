@@ -15,8 +15,8 @@ import torch
 from mimi import zoo
 from mimi.analysis import DEFAULTS, analyze_image
 from mimi.cli import CommandError
-from mimi.cli.common import (add_attack_options, add_device, add_json_out, add_seed, add_zoo_dir, attack_settings,
-                             optional_writable_path, resolve_device, resolve_zoo_dir, save_json)
+from mimi.cli.common import (add_attack_options, add_device, add_json_out, add_seed, add_stop_options, add_zoo_dir,
+                             attack_settings, optional_writable_path, resolve_device, resolve_zoo_dir, save_json)
 from mimi.compute import PRECISIONS
 from mimi.players import BASELINES
 from mimi.profiles import DatasetProfile, card_profile
@@ -64,7 +64,7 @@ def register(sub) -> None:
     p.add_argument("--target", default="label", help="label, predicted or a class index")
     p.add_argument("--attack", choices=("pgd",), help="attack the image and analyze both versions")
     add_attack_options(p)
-    p.add_argument("--stop-utility", type=float, help="stop once v(x) - v(x') >= U (the paper's protocol)")
+    add_stop_options(p)
     p.add_argument("--batch-size", type=int, help="images per forward pass (default: a quarter of the free memory "
                                                    "over what one image takes)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
@@ -150,7 +150,7 @@ def run(args) -> int:
     progress = None if args.quiet else StageBars("analyze")
     attack = None
     if args.attack:
-        attack = dict(attack_settings(args), stop_utility=args.stop_utility)
+        attack = attack_settings(args)
     report = analyze_image(
         model, image, label, attack=attack, grid=args.grid or prof.grid, orders=parse_list(args.orders, int, "--orders"),
         ratios=parse_list(args.ratios, float, "--ratios"), pairs=args.pairs,

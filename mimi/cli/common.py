@@ -10,6 +10,7 @@ import torch
 
 from mimi import zoo
 from mimi.attacks.base import DEFAULT_EPS, DEFAULT_STEPS, NORMS
+from mimi.attacks.landing import DEFAULT_TOLERANCE, PAPER_PRESET, STOP_RULES
 from mimi.cli import CommandError
 from mimi.data import DATA_DIR_ENV, DEFAULT_FMNIST_DIR
 from mimi.population import balanced_indices
@@ -190,6 +191,27 @@ def add_attack_options(parser: argparse.ArgumentParser, eps: float | None = DEFA
                                                                 "(default %(default)s)")
 
 
+def add_stop_options(parser: argparse.ArgumentParser) -> None:
+    """Equal strength: ``--stop-utility --tolerance --stop-rule --no-random-start``, read by :func:`attack_settings`."""
+    parser.add_argument("--stop-utility", type=float, metavar="U",
+                        help="equal strength: stop each image once a gradient step lowers its true class's score by U "
+                             "and land within --tolerance above U (images that cannot are listed as not landed)")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                        help="width of the landing band [U, U + tol] (default %(default)s)")
+    parser.add_argument("--stop-rule", choices=STOP_RULES, default="utility",
+                        help="utility: the score is the value function v (default); paper: the released code's "
+                             "protocol, the true class's logit once misclassified, starting at x")
+    parser.add_argument("--no-random-start", dest="random_start", action="store_false",
+                        help="start PGD at x instead of a uniform draw in the eps-ball")
+
+
 def attack_settings(args) -> dict:
-    """The options of :func:`add_attack_options` as keyword arguments of an attack."""
-    return dict(eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm, restarts=args.restarts)
+    """The options of :func:`add_attack_options` (and of :func:`add_stop_options` where the command has them) as
+    keyword arguments of an attack; ``--stop-rule paper`` is :data:`~mimi.attacks.landing.PAPER_PRESET`."""
+    settings = dict(eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm, restarts=args.restarts)
+    if hasattr(args, "stop_utility"):
+        settings.update(stop_utility=args.stop_utility, tolerance=args.tolerance, stop_rule=args.stop_rule,
+                        random_start=args.random_start)
+        if args.stop_rule == "paper":
+            settings.update(PAPER_PRESET)
+    return settings

@@ -15,8 +15,8 @@ from mimi.analysis import DEFAULTS
 from mimi.cli import CommandError
 from mimi.cli.analyze import parse_list
 from mimi.cli.common import (GALLERY_SIZE, add_attack_options, add_data_dir, add_device, add_json_out, add_models,
-                             add_out_dir, add_seed, add_zoo_dir, attack_settings, command_line, model_names,
-                             optional_writable_path, parse_images, resolve_device, resolve_zoo_dir, save_json,
+                             add_out_dir, add_seed, add_stop_options, add_zoo_dir, attack_settings, command_line,
+                             model_names, optional_writable_path, parse_images, resolve_device, resolve_zoo_dir, save_json,
                              writable_path)
 from mimi.players import BASELINES
 from mimi.progress import TerminalBar
@@ -39,8 +39,7 @@ def register(sub) -> None:
     add_out_dir(run_p, None, "the study folder (created; a rerun resumes it)")
     run_p.add_argument("--attack", default="pgd", choices=("pgd",), help="the attack (default %(default)s)")
     add_attack_options(run_p)
-    run_p.add_argument("--stop-utility", type=float, help="stop once v(x) - v(x') >= U: the paper's equal-strength "
-                                                          "protocol (it uses 8)")
+    add_stop_options(run_p)
     run_p.add_argument("--grid", default=DEFAULTS["grid"], help="ROWSxCOLS cells (default %(default)s)")
     run_p.add_argument("--ratios", help="comma-separated orders as fractions of n-2 (default: the paper's "
                                         "0.1..0.9, 0.95, 1)")
@@ -114,7 +113,7 @@ def load_images(spec: str, data_dir: str | None):
 
 def settings(args) -> StudyParams:
     return StudyParams(
-        **attack_settings(args), stop_utility=args.stop_utility, grid=args.grid,
+        **attack_settings(args), grid=args.grid,
         ratios=tuple(parse_list(args.ratios, float, "--ratios") or StudyParams.ratios), pairs=args.pairs,
         pair_count=args.pair_count or None, samples=args.samples, contexts=args.contexts or None,
         coverage=args.coverage, shapley_samples=args.shapley_samples, d_samples=args.d_samples,

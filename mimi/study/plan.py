@@ -22,6 +22,7 @@ from torch import nn
 
 from mimi import zoo
 from mimi.analysis import DEFAULTS, planned_forward_passes
+from mimi.attacks.landing import DEFAULT_TOLERANCE, check_stop
 from mimi.data import ASSETS_DIR, gallery, load_fashion_mnist
 from mimi.interactions import PAPER_RATIOS
 from mimi.players import BASELINES
@@ -45,7 +46,9 @@ class StudyParams:
     """The settings every job of a study shares (defaults: the dashboard's view, :data:`DEFAULTS`).
 
     Attack: untargeted PGD (``eps``, ``steps``, ``step_size`` None = 2.5 eps/steps, ``norm``, ``restarts``,
-    ``stop_utility`` = the paper's equal-strength stop). Order profile: ``grid``, ``ratios``, ``pairs``,
+    ``random_start``; ``stop_utility`` U: equal strength, each image landed in [U, U + ``tolerance``] by
+    ``stop_rule``, :mod:`mimi.attacks.landing`; the images that do not land are left out of the claims).
+    Order profile: ``grid``, ``ratios``, ``pairs``,
     ``pair_count`` pairs drawn per image (None: the whole set), ``samples`` x ``contexts`` contexts per pair
     and order (None: whole designs), ``coverage``. Shapley map: ``shapley_samples`` permutation pairs (0: none).
     D^(m): ``d_samples`` units of whole designs for ``d_pair_count`` pairs per image. ``baseline``, ``value``."""
@@ -56,6 +59,9 @@ class StudyParams:
     norm: str = DEFAULTS["norm"]
     restarts: int = 1
     stop_utility: Optional[float] = DEFAULTS["stop_utility"]
+    tolerance: float = DEFAULT_TOLERANCE
+    stop_rule: str = "utility"
+    random_start: bool = True
     grid: str = DEFAULTS["grid"]
     ratios: tuple = tuple(PAPER_RATIOS)
     pairs: str = DEFAULTS["pairs"]
@@ -83,16 +89,19 @@ class StudyParams:
     def attack_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`mimi.analysis.run_attack`."""
         return dict(eps=self.eps, steps=self.steps, step_size=self.step_size, norm=self.norm,
-                    restarts=self.restarts, stop_utility=self.stop_utility)
+                    restarts=self.restarts, stop_utility=self.stop_utility, tolerance=self.tolerance,
+                    stop_rule=self.stop_rule, random_start=self.random_start)
 
     def check(self, image_shape: Sequence[int]) -> int:
         """Every setting checked (ValueError naming the value) for images of ``image_shape`` (C, H, W);
         returns the forward passes one job plans (profile and Shapley map on x and x', D^(m) on x;
         the PGD steps not counted)."""
-        for name in ("eps", "stop_utility", "step_size"):
+        for name in ("eps", "step_size"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if self.stop_utility is not None:
+            check_stop(self.stop_utility, self.tolerance, self.stop_rule)
         for name in ("steps", "restarts", "coverage"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
