@@ -360,10 +360,10 @@ def detection_study(model: nn.Module, *, model_name: str, images: Optional[Seque
     (each input scored for its predicted class) and their ROCs (module docstring).
 
     ``attack``: PGD settings over the dashboard's default ones; ``profile_kwargs``: settings of
-    :func:`mimi.analysis.interaction_profile` (default the dashboard's: grid, pairs, pair count, samples,
-    contexts, coverage, baseline, value) at the orders of :data:`DETECTION_RATIOS`; ``resamples``
+    :func:`mimi.analysis.interaction_profile` (default the dashboard's: grid, pairs, pair count fitted to the
+    grid, samples, contexts, coverage, baseline, value) at the orders of :data:`DETECTION_RATIOS`; ``resamples``
     bootstrap resamples (100..100,000). ``progress`` is told (images done, images, message)."""
-    from mimi.analysis import DEFAULTS, interaction_profile
+    from mimi.analysis import DEFAULTS, default_pair_count, interaction_profile
     from mimi.data import load_gallery
     from mimi.population import PROFILE_KEYS, _plain, describe_selection
 
@@ -373,6 +373,8 @@ def detection_study(model: nn.Module, *, model_name: str, images: Optional[Seque
     bootstrap_weights(2, resamples, seed)   # bound check before any work
     attack = attack_settings(attack)
     settings = {**{k: DEFAULTS[k] for k in PROFILE_KEYS if k not in ("ratios", "target")}, **profile_kwargs}
+    if "pair_count" not in profile_kwargs:
+        settings["pair_count"] = default_pair_count(settings["grid"], settings["pairs"], DEFAULTS["pair_count"])
     settings.update(ratios=DETECTION_RATIOS, target="predicted")
     model, device = on_device(model, device)
     scores = np.zeros((len(DETECTORS), len(indices), 2))

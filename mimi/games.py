@@ -14,6 +14,7 @@ identical coalitions (common random numbers). Values are returned as float64 num
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 from typing import Optional, Sequence, Union
@@ -105,7 +106,8 @@ class ImageGame:
                  batch_size: Optional[int] = None, precision: str = "float32",
                  progress: Union[ProgressFn, BatchProgress, None] = None,
                  baseline_mean: Optional[Union[float, Sequence[float]]] = None,
-                 blur_sigma: Optional[float] = None, label: Optional[int] = None) -> None:
+                 blur_sigma: Optional[float] = None, label: Optional[int] = None,
+                 twins: Sequence[str] = ()) -> None:
         image = torch.as_tensor(image)
         if image.ndim not in (3, 4):
             raise ValueError(f"image must be (C, H, W) or (G, C, H, W), got shape {tuple(image.shape)}")
@@ -120,6 +122,7 @@ class ImageGame:
         self.grid = Grid.parse(grid, *self.images.shape[-2:])
         self.n = self.grid.n
         self.value = check_value_function(value)
+        self._recorded = {check_value_function(kind): [] for kind in twins if kind != self.value}
         self.label = None if label is None else int(label)
         self.baseline_name = baseline if isinstance(baseline, str) else "custom"
         self.precision = resolve_precision(precision, self.device)
@@ -166,21 +169,67 @@ class ImageGame:
             raise ValueError(f"masks must be (k, {self.n}) for a {self.grid.spec} grid, got {tuple(masks.shape)}")
         masks = masks.to(self.device, torch.bool)
         k = masks.shape[0]
-        out = torch.empty((k, self.count), dtype=torch.float64, device=self.device)
+        kinds = (self.value, *self._recorded)
+        out = torch.empty((len(kinds), k, self.count), dtype=torch.float64, device=self.device)
         with forward_context(self.device, self.precision):
             for start in range(0, k, self.rows_per_batch):
                 rows = masks[start:start + self.rows_per_batch]
                 logits = self._runner(self.masked(rows))
                 targets = self._batch_targets[:logits.shape[0]]
-                out[start:start + len(rows)] = class_value(logits, targets, self.value).view(len(rows), -1)
+                for index, kind in enumerate(kinds):
+                    out[index, start:start + len(rows)] = class_value(logits, targets, kind).view(len(rows), -1)
                 self.mask_rows += len(rows)
                 self.forward_passes += len(rows) * self.count
                 self.tracker.advance(len(rows) * self.count)
         values = out.cpu().numpy()
+        if self._recorded:
+            shown = masks.cpu().numpy()
+            for index, kind in enumerate(kinds[1:], start=1):
+                self._recorded[kind].append((shown, self._shaped(values[index])))
+        return self._shaped(values[0])
+
+    def _shaped(self, values: np.ndarray) -> np.ndarray:
+        """(k, G) values, or (k,) for a single image."""
         return values[:, 0] if self.single else values
+
+    def twin(self, kind: str) -> "TwinGame":
+        """The game of value function ``kind`` (one of ``twins``) on the same image(s), answering from the logits
+        this game has computed so far: run the same computation on it, with the same seed, and it costs no
+        forward pass."""
+        if kind not in self._recorded:
+            raise ValueError(f"this game records no {kind!r} values; create it with twins=({kind!r},)")
+        return TwinGame(self, kind)
 
     def masked_images(self, masks) -> torch.Tensor:
         """The masked inputs x_S for ``masks`` (k, n): (k, C, H, W), or (k, G, C, H, W) for G images."""
         images = self.images[0] if self.single else self.images
         baseline = self.baseline[0] if self.single else self.baseline
         return masked_images(images, baseline, self.grid, masks)
+
+
+class TwinGame(ImageGame):
+    """v(masks) of another value function on an :class:`ImageGame`'s image(s), replayed from the logits that game
+    computed (its ``twins``): the calls must bring the same masks in the same order, as a computation rerun
+    with the same seed does (ValueError otherwise). ``forward_passes`` stays 0; ``mask_rows`` counts the rows
+    replayed."""
+
+    def __init__(self, source: ImageGame, kind: str) -> None:  # noqa: the source's state, not a fresh game
+        self.__dict__.update(source.__dict__)
+        self.value = kind
+        self._replay = collections.deque(source._recorded[kind])
+        self._recorded = {}
+        self.tracker = BatchProgress(None)
+        self.forward_passes = 0
+        self.mask_rows = 0
+
+    def __call__(self, masks) -> np.ndarray:
+        shown = np.asarray(masks.cpu() if isinstance(masks, torch.Tensor) else masks, dtype=bool)
+        if not self._replay:
+            raise ValueError(f"the {self.value} twin has no recorded values left: run the same computation, with "
+                             f"the same seed, as on the game that recorded them")
+        recorded, values = self._replay.popleft()
+        if recorded.shape != shown.shape or not np.array_equal(recorded, shown):
+            raise ValueError(f"the {self.value} twin was asked for other masks than the recording game evaluated: "
+                             f"run the same computation, with the same seed")
+        self.mask_rows += len(shown)
+        return values

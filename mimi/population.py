@@ -102,8 +102,9 @@ def describe_selection(indices: Sequence[int], total: int = 100, classes: int = 
 
 def gallery_profile(model: nn.Module, *, images: Optional[Sequence[int]] = None, model_name: str, seed: int = 0,
                     progress: Optional[ProgressFn] = None, device=None, gallery=None) -> GalleryProfile:
-    """PGD then the clean + adversarial order profile with :data:`mimi.analysis.DEFAULTS` (read now) on each
-    gallery image of ``images`` (indices; default all 100), averaged per order with the SE across images.
+    """PGD then the clean + adversarial order profile with :data:`mimi.analysis.DEFAULTS` (read now; the pair
+    count fitted to the grid, :func:`mimi.analysis.default_pair_count`) on each gallery image of ``images``
+    (indices; default all 100), averaged per order with the SE across images.
 
     ``gallery`` is an :class:`mimi.data.ImageSet` (default :func:`mimi.data.load_gallery`). ``progress``
     is told (images done, images, message) after each image. At least 2 images (an SE across images)."""
@@ -123,6 +124,8 @@ def gallery_profile(model: nn.Module, *, images: Optional[Sequence[int]] = None,
         raise ValueError(f"gallery image {bad[0]} does not exist: indices must be in 0..{total - 1}")
     defaults = analysis.DEFAULTS  # at call time: the dashboard's current default view
     profile_kwargs = {k: defaults[k] for k in PROFILE_KEYS if k in defaults}
+    profile_kwargs["pair_count"] = analysis.default_pair_count(defaults["grid"], defaults["pairs"],
+                                                               defaults["pair_count"])
     attack_kwargs = {k: defaults[k] for k in ATTACK_KEYS if k in defaults}
     profiles, attacks = [], []
     report(progress, 0, len(indices), "gallery images")

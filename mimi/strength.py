@@ -122,9 +122,10 @@ def order_strength(result, model_name: str, source: str = "") -> OrderStrength:
 def gallery_strength(model: nn.Module, *, model_name: str, images: Optional[Sequence[int]] = None, seed: int = 0,
                      device=None, gallery=None, progress: Optional[ProgressFn] = None, **settings):
     """D^(m) (:func:`mimi.analysis.disentanglement`) over the gallery images ``images`` (default all) with the
-    dashboard's interaction settings and :data:`GALLERY_SETTINGS` (``settings`` override them): the
+    dashboard's interaction settings and :data:`GALLERY_SETTINGS` (``settings`` override them; a pair count
+    not given is fitted to the grid, :func:`mimi.analysis.default_pair_count`): the
     Disentanglement result, whose :func:`order_strength` is the normalized order profile."""
-    from mimi.analysis import DEFAULTS, disentanglement
+    from mimi.analysis import DEFAULTS, default_pair_count, disentanglement
     from mimi.data import load_gallery
     from mimi.detection import check_gallery_indices
 
@@ -132,6 +133,8 @@ def gallery_strength(model: nn.Module, *, model_name: str, images: Optional[Sequ
     indices = check_gallery_indices(images, len(data))
     kwargs = {**{k: DEFAULTS[k] for k in ("grid", "pairs", "coverage", "baseline", "value", "target")},
               **GALLERY_SETTINGS, **settings}
+    if "pair_count" not in settings:
+        kwargs["pair_count"] = default_pair_count(kwargs["grid"], kwargs["pairs"], GALLERY_SETTINGS["pair_count"])
     result = disentanglement(model, data.images[indices], data.labels[indices].numpy(), seed=seed, device=device,
                              progress=progress, **kwargs)
     result.params.update(model=model_name, images=[int(i) for i in indices])

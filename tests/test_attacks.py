@@ -171,7 +171,7 @@ def test_pgd_stays_in_the_eps_ball_and_the_valid_range(seed, eps, steps, norm, s
     x = torch.rand(5, 1, 28, 28, generator=g) * (torch.rand(5, 1, 28, 28, generator=g) < 0.6)
     y = torch.randint(0, 10, (5,), generator=g)
     target = torch.randint(0, 10, (5,), generator=g) if targeted else None
-    step_size = None if step_scale is None or eps == 0 else step_scale * eps
+    step_size = None if step_scale is None or step_scale * eps == 0 else step_scale * eps   # eps may underflow
     result = pgd(net, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm, random_start=random_start,
                  restarts=restarts, targeted=target, early_stop=early_stop, seed=seed)
     assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1

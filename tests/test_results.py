@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ def test_any_result_file_reads_back_in_a_fresh_process(tmp_path):
 
 
 # --------------------------------------------------------------------------- nested clean / adversarial records
-STUDY_JOB = ASSETS_DIR / "study" / "jobs" / "e3dffa12fc426ce441edb2f8d5905083.json"   # written in the flat layout
+STUDY_JOB = Path(__file__).parent / "data" / "study-job-flat-layout.json"   # a job of an older study, flat layout
 GALLERY_REFERENCE = ASSETS_DIR / "population" / "fmnist-standard.json"
 
 

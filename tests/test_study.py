@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from mimi.cli import main
 from mimi.study import (STUDY_DIR, StudyJobResult, StudyMismatch, StudyParams, build_report, folder_images,
                         gallery_images, plan_study, report_html, run_study, study_status)
 from mimi.study.jobs import read_outcome, write_atomic
-from mimi.study.plan import image_seed, job_key
+from mimi.study.plan import StudyImage, image_seed, job_key
 from mimi.study.report import StudyReport, claim_a, claim_b, claim_c, image_rows
 from mimi.study.run import prepare_folder, result_path
 from mimi.study.stats import claim_verdict, t_quantile, verdict
@@ -113,7 +114,7 @@ def test_results_do_not_depend_on_the_order_of_the_jobs(half_plan, complete, tmp
 def test_an_interrupted_study_resumes_to_the_same_numbers(half_plan, complete, tmp_path, monkeypatch):
     import mimi.study.jobs as jobs
 
-    real, calls = jobs.analysis.analyze_image, []
+    real, calls = jobs.analysis.interaction_profile, []
 
     def interrupted(*args, **kwargs):
         calls.append(1)
@@ -121,7 +122,7 @@ def test_an_interrupted_study_resumes_to_the_same_numbers(half_plan, complete, t
             raise KeyboardInterrupt  # Ctrl-C in the middle of the third job
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(jobs.analysis, "analyze_image", interrupted)
+    monkeypatch.setattr(jobs.analysis, "interaction_profile", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_study(tmp_path / "s", half_plan)
     status = study_status(tmp_path / "s")
@@ -148,19 +149,19 @@ def test_a_limited_run_then_a_full_one_equals_one_run(half_plan, complete, tmp_p
 def test_a_failing_job_is_recorded_and_the_others_run(half_plan, complete, tmp_path, monkeypatch):
     import mimi.study.jobs as jobs
 
-    real = jobs.analysis.analyze_image
+    real = jobs.analysis.interaction_profile
 
-    def broken(model, image, label, **kwargs):
-        if kwargs["source"] == "gallery:10":
+    def broken(game, **kwargs):
+        if game.label == 1:   # gallery:10, a trouser
             raise RuntimeError("out of memory (simulated)")
-        return real(model, image, label, **kwargs)
+        return real(game, **kwargs)
 
-    monkeypatch.setattr(jobs.analysis, "analyze_image", broken)
+    monkeypatch.setattr(jobs.analysis, "interaction_profile", broken)
     status = run_study(tmp_path, half_plan)
     assert (status.done, status.failed, status.left) == (2, 2, 0)
     assert {(f["image"], f["error"]) for f in status.failures} == {("gallery:10", "RuntimeError: out of memory (simulated)")}
     assert "failed: fmnist-standard on gallery:10: RuntimeError" in status.summary()
-    monkeypatch.setattr(jobs.analysis, "analyze_image", real)
+    monkeypatch.setattr(jobs.analysis, "interaction_profile", real)
     retried = run_study(tmp_path, half_plan)                        # a rerun retries the failed jobs
     assert (retried.ran, retried.done, retried.failed) == (2, 4, 0)
     assert same_as_complete(tmp_path, complete, 4)
@@ -255,7 +256,8 @@ def test_verdict_rules():
 def synthetic(complete: Path, folder: Path) -> Path:
     """The tiny study with its numbers replaced by known effects (orders r = 0.1, 0.3 low; 0.7, 0.9, 1 high):
 
-    (a) the drop Ī(x) - Ī(x') is 1 + e_b on the high orders and 0 on the low ones, e = (-0.1, 0, 0.1, 0): holds;
+    (a) the squared change S and the drop Ī(x) - Ī(x') are 1 + e_b on the high orders and 0 on the low ones,
+        e = (-0.1, 0, 0.1, 0): holds;
     (b) ΔJ is 2 on the high orders for fmnist-pgd-at and 1.5 + e_b for fmnist-standard: does not hold;
     (c) D numerators 0.5 (standard) and 0.5 + (0.01, -0.01, 0.02, -0.02) (AT), denominators 1: effect 0, undecided."""
     shutil.copytree(complete, folder)
@@ -269,7 +271,8 @@ def synthetic(complete: Path, folder: Path) -> Path:
         old = result.profile
         difference = analysis.Estimated(high * (1 + e), old.interaction.difference.se)
         profile = dataclasses.replace(old, interaction=dataclasses.replace(old.interaction, difference=difference),
-                                      utility_by_order=analysis.Estimated(delta_j, old.utility_by_order.se))
+                                      utility_by_order=analysis.Estimated(delta_j, old.utility_by_order.se),
+                                      squared_change=analysis.Estimated(high * (1 + e), old.squared_change.se))
         d = result.disentanglement
         numerator = np.full(5, 0.5) + (0 if standard else wiggle[result.image])
         d = dataclasses.replace(d, numerator=numerator, numerator_plugin=numerator, denominator=np.ones(5))
@@ -280,13 +283,16 @@ def synthetic(complete: Path, folder: Path) -> Path:
 def test_report_verdicts_on_a_synthetic_study_with_known_effects(complete, tmp_path):
     report = build_report(synthetic(complete, tmp_path / "s"))
     a, b, c = report.claims
-    half = t_quantile(1 - 0.05 / 4, 3) * np.std([-0.1, 0, 0.1, 0], ddof=1) / 2   # Bonferroni over 2 models
-    for comparison in a.comparisons:
-        assert comparison.effect == pytest.approx(1.0) and comparison.confidence == pytest.approx(0.975)
+    half = t_quantile(1 - 0.05 / 2, 3) * np.std([-0.1, 0, 0.1, 0], ddof=1) / 2   # one normally trained model
+    assert [(c.label, c.primary) for c in a.comparisons] == [
+        ("fmnist-standard", True), ("fmnist-pgd-at", False), ("fmnist-standard", False), ("fmnist-pgd-at", False)]
+    for comparison in a.comparisons:   # the AT model and the signed drop beside, at the primary rows' level
+        assert comparison.effect == pytest.approx(1.0) and comparison.confidence == pytest.approx(0.95)
         assert (comparison.ci_low, comparison.ci_high) == pytest.approx((1 - half, 1 + half))
-        assert comparison.verdict == "holds"
+        assert comparison.verdict == "holds" and comparison.images_needed is None
     assert a.verdict == "holds"
-    (only_b,) = b.comparisons
+    (only_b,) = b.primary
+    assert [c.primary for c in b.comparisons] == [True, False]
     assert only_b.label == "fmnist-standard − fmnist-pgd-at" and only_b.effect == pytest.approx(-0.5)
     assert only_b.relative == pytest.approx(-1 / 3) and only_b.ci_high < 0
     assert (only_b.verdict, b.verdict) == ("does not hold", "does not hold")
@@ -294,6 +300,7 @@ def test_report_verdicts_on_a_synthetic_study_with_known_effects(complete, tmp_p
     (only_c,) = c.comparisons
     assert only_c.effect == pytest.approx(0.0, abs=1e-12) and only_c.ci_low < 0 < only_c.ci_high
     assert (only_c.verdict, c.verdict) == ("undecided", "undecided")
+    assert only_c.images_needed == 1_000_000   # an effect of 0: no number of images gives it power
     d = report.models["fmnist-pgd-at"].disentanglement
     assert d.d == pytest.approx(np.full(5, 0.5)) and d.count == 4
     back = StudyReport.from_json(report.to_json())                            # every number round-trips
@@ -383,7 +390,10 @@ def test_study_page_shows_the_claims_figures_and_image_links(app_env, complete):
     at.text_input(key="study_folder").set_value(str(complete)).run()
     assert not errors(at)
     claims, models, images = at.dataframe
-    assert len(claims.value) == 4 and set(claims.value["verdict"]) <= {"holds", "does not hold", "undecided"}
+    # (a): the standard model, the AT model's squared change and both signed drops beside; (b): the pair and its
+    # utility share beside; (c): the pair
+    assert list(claims.value["test"]) == ["primary", "beside", "beside", "beside", "primary", "beside", "primary"]
+    assert set(claims.value["verdict"]) <= {"holds", "does not hold", "undecided"}
     assert len(images.value) == 8
     row = images.value[images.value["image"] == "gallery:10"].iloc[0]
     link = row["interactions"]
@@ -397,23 +407,64 @@ def test_study_page_shows_the_claims_figures_and_image_links(app_env, complete):
 @pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")
 @pytest.mark.skipif(not (STUDY_DIR / "study.json").exists(), reason="no shipped study in assets/study")
-def test_study_page_in_a_real_browser_opens_an_image_in_the_single_image_pages(server, browser, tmp_path):
-    """The shipped study renders on /study with its verdicts; an image's link opens /interactions on that image."""
+def test_study_page_in_a_real_browser_opens_an_image_in_the_single_image_pages(server, browser, complete, tmp_path):
+    """The shipped study renders on /study with its verdicts; a gallery study's image link opens /interactions on
+    that image (the shipped study's Fashion-MNIST test images have no gallery index, so no link)."""
     from mimi.ui.study import image_link
 
     report = build_report(STUDY_DIR)
-    row = next(r for r in image_rows(report) if r["gallery_index"] > 0)
+    gallery_study = build_report(complete)
+    row = next(r for r in image_rows(gallery_study) if r["gallery_index"] > 0)
     page = new_page(browser, 1440, 1800)
     try:
         page.goto(f"{server}/study", wait_until="domcontentloaded")
         wait_until_idle(page, 4)
         assert problems(page) == []
         text = page.inner_text("body")
-        assert "The paper's claims" in text and all(f"→ {claim.verdict}." in text for claim in report.claims)
+        value = report.params["value"]
+        assert "The paper's claims" in text and all(f"→ {claim.verdict} (v = {value})" in text
+                                                    for claim in report.claims)
         page.screenshot(path=str(tmp_path / "study.png"), full_page=True)
-        link = image_link(report.params, "interactions", row["model"], None, row["gallery_index"], row["seed"])
+        link = image_link(gallery_study.params, "interactions", row["model"], None, row["gallery_index"], row["seed"])
         page.goto(f"{server}/{link[2:]}", wait_until="domcontentloaded")
         wait_until_idle(page, 2)
         assert problems(page) == [] and f"gallery #{row['gallery_index']}" in page.inner_text("body")
     finally:
         page.close()
+
+
+def test_a_study_image_owns_its_pixels_so_a_job_never_carries_the_data_set():
+    data_set = torch.rand(500, 1, 28, 28)
+    image = StudyImage.make("dataset:3", data_set[3], 1)
+    assert torch.equal(image.pixels, data_set[3])
+    assert image.pixels.untyped_storage().nbytes() == 28 * 28 * 4     # not the 500 images' storage
+    assert len(pickle.dumps(image)) < 20_000
+
+
+def test_an_equal_strength_study_lands_or_lists_every_image_and_survives_an_unreachable_u(zoo_dir, tmp_path, capsys):
+    """At a reachable U every image that landed took a gradient step and sits in [U, U + tol], with both value
+    functions from the same forward passes; at a U no image reaches, every job is written (attack only), the
+    report says so and the claims say there is nothing to compare."""
+    reachable = dataclasses.replace(TINY, eps=0.3, steps=20, step_size=0.02, stop_utility=1.0, tolerance=0.05,
+                                    twin_value="log-softmax")
+    plan = plan_study(MODELS, gallery_images(IMAGES[:2]), reachable, seed=3, zoo_dir=zoo_dir)
+    run_study(tmp_path / "ok", plan)
+    report = build_report(tmp_path / "ok")
+    for name, m in report.models.items():
+        assert m.count + len(m.not_landed) == m.attacked == 2
+        assert ((m.utility.per_image >= 1.0) & (m.utility.per_image <= 1.05)).all() and (m.steps_used >= 1).all()
+        assert report.twin_models[name].count == m.count and report.twin_models[name].value == "log-softmax"
+    assert [c.key for c in report.twin_claims] == ["a", "b", "c"]
+    code, out, _ = cli(["run", "--models", ",".join(MODELS), "--images", "gallery:0,10", "--zoo-dir", str(zoo_dir),
+                        "--out", str(tmp_path / "none"), *CLI_TINY, "--stop-utility", "1000"], capsys)
+    assert code == 0
+    unreachable = build_report(tmp_path / "none")
+    assert unreachable.status.done == 4 and not unreachable.models
+    assert all(f"no attack on {name} landed at U = 1000.0" in " ".join(unreachable.notes) for name in MODELS)
+    assert all(claim.verdict == "undecided" and not claim.comparisons for claim in unreachable.claims)
+    for bad, message in ((["--tolerance", "0"], "tolerance must be a finite number > 0, got 0.0"),
+                         (["--stop-utility", "-1"], "stop_utility must be a finite number > 0, got -1.0")):
+        extra = bad if bad[0] == "--stop-utility" else ["--stop-utility", "2", *bad]
+        code, out, err = cli(["run", "--models", MODELS[0], "--images", "gallery:0,10", "--zoo-dir", str(zoo_dir),
+                              "--out", str(tmp_path / "bad"), *CLI_TINY, *extra], capsys)
+        assert code != 0 and message in err + out

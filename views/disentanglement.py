@@ -29,9 +29,7 @@ with st.form("disentanglement_form"):
                                    int(p["dsamples"]),
                                    key="form_dsamples", help=f"Bound: {specs['dsamples'].bounds_text()}.")
     with c4:
-        dpcount = st.number_input(specs["dpcount"].label, int(specs["dpcount"].low), int(specs["dpcount"].high),
-                                  int(p["dpcount"]), key="form_dpcount",
-                                  help=f"{specs['dpcount'].help}. Bound: {specs['dpcount'].bounds_text()}.")
+        dpcount = page.number_field("dpcount", p)   # its default fits the grid (mimi.ui.state.PAIR_COUNTS)
     if st.form_submit_button("Compute", type="primary"):
         state.update(images=int(images), dsamples=int(dsamples), dpcount=int(dpcount))
         st.session_state["dis_models"] = models or sel.models

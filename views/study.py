@@ -5,7 +5,8 @@ import streamlit as st
 
 from mimi import figures_study
 from mimi.study import STUDY_DIR
-from mimi.study.report import CLAIM_HEADER, MODEL_HEADER, claim_rows, image_rows, model_rows, settings_text, verdict_rule
+from mimi.study.report import (CLAIM_HEADER, MODEL_HEADER, PREREGISTERED, claim_rows, image_rows, model_rows,
+                               settings_text, verdict_rule)
 from mimi.ui import compute, page
 from mimi.ui import study as study_ui
 
@@ -26,10 +27,20 @@ with compute.friendly_errors("Reading the study"):
         st.warning(note, icon=":material/info:")
 
     st.subheader("The paper's claims")
-    st.dataframe([dict(zip(CLAIM_HEADER, row)) for row in claim_rows(report)], hide_index=True, width="stretch")
     for claim in report.claims:
-        st.markdown(f"**({claim.key})** {claim.statement} → **{claim.verdict}**. *Effect:* {claim.definition}")
-    st.caption(verdict_rule(report.confidence))
+        st.markdown(f"**({claim.key})** {claim.statement} → **{claim.verdict}** (v = {report.params['value']})")
+    st.dataframe([dict(zip(CLAIM_HEADER, row)) for row in claim_rows(report.claims)], hide_index=True,
+                 width="stretch")
+    if report.twin_claims:
+        st.markdown(f"The same tests with **v = {report.twin_value}**, computed from the same forward passes: "
+                    + "; ".join(f"({c.key}) **{c.verdict}**" for c in report.twin_claims) + ".")
+        with st.expander(f"Every row with v = {report.twin_value}"):
+            st.dataframe([dict(zip(CLAIM_HEADER, row)) for row in claim_rows(report.twin_claims)], hide_index=True,
+                         width="stretch")
+    with st.expander("The registered tests: statistic, unit, bands, comparisons"):
+        for key, text in PREREGISTERED.items():
+            st.markdown(f"**({key})** {text}")
+        st.markdown(verdict_rule(report.confidence))
     figs = figures_study.study_figures(report)
     page.chart(figs["claims"], "study-claims", {"report": report}, key="study_claims")
 
@@ -40,15 +51,18 @@ with compute.friendly_errors("Reading the study"):
     page.chart(figs["disentanglement"], "study-disentanglement", key="study_disentanglement")
 
     st.subheader("Images")
-    st.caption("Each row is one job (an image and a model). *Open* shows the image in the single-image pages with "
+    st.caption("Each row is one job (an image and a model) whose attack landed at U. *Open* shows the image in the single-image pages with "
                "the study's settings and the job's seed, so they recompute that job (gallery images only).")
     names = list(report.models)
     rows = []
     for row in image_rows(report):
         other = next((n for n in names if n != row["model"]), None)
+        classes = report.models[row["model"]].classes or []
+        name = (lambda k: classes[k] if 0 <= k < len(classes) else str(k))
         rows.append({"image": row["image"], "class": row["class"] or "?", "model": row["model"],
-                     "prediction → after PGD": f"{row['prediction']} → {row['adv_prediction']}",
-                     "utility": row["utility"], "high − low drop of Ī": row["high_minus_low_drop"],
+                     "prediction → after PGD": f"{name(row['prediction'])} → {name(row['adv_prediction'])}",
+                     "steps": row["steps"], "utility": row["utility"],
+                     "S_high − S_low": row["squared_change_high_minus_low"],
                      "interactions": study_ui.image_link(report.params, "interactions", row["model"], other,
                                                          row["gallery_index"], row["seed"]),
                      "pairs": study_ui.image_link(report.params, "pairs", row["model"], other, row["gallery_index"],
@@ -57,4 +71,9 @@ with compute.friendly_errors("Reading the study"):
         "interactions": st.column_config.LinkColumn("interactions", display_text="open"),
         "pairs": st.column_config.LinkColumn("pairs", display_text="open"),
         "utility": st.column_config.NumberColumn(format="%.3f"),
-        "high − low drop of Ī": st.column_config.NumberColumn(format="%.4f")})
+        "S_high − S_low": st.column_config.NumberColumn(format="%.4f")})
+    left_out = {name: m.not_landed for name, m in report.models.items() if m.not_landed}
+    if left_out:
+        with st.expander("Images left out: the attack did not land at U"):
+            for name, images in left_out.items():
+                st.markdown(f"**{name}** ({len(images)}): {', '.join(images)}")

@@ -49,8 +49,8 @@ from mimi.analysis.defaults import DEFAULTS
 from mimi.analysis.results import (Estimated, Contrast, ImageValues, ImageResult, OrderProfile, InteractionProfile,
                                    PairHeatmap, ShapleyMap, Disentanglement, Decomposition, ImageReport)
 from mimi.analysis.checks import (MAX_GRID_SIDE, MAX_SAMPLES, PAIR_SETS, Image, Target, check_grid,
-                                  check_samples, resolve_orders, resolve_pairs, pair_set_of, resolve_cell,
-                                  disentanglement_orders)
+                                  check_samples, resolve_orders, resolve_pairs, default_pair_count, pair_set_of,
+                                  resolve_cell, disentanglement_orders)
 from mimi.analysis.planning import planned_forward_passes
 from mimi.analysis.games import GAME_OPTIONS, image_game
 from mimi.analysis.core import (Z95, t95, interaction_profile, combine_profiles, pair_heatmap, shapley_map,
@@ -59,7 +59,7 @@ from mimi.analysis.core import (Z95, t95, interaction_profile, combine_profiles,
 __all__ = ["DEFAULTS", "Estimated", "Contrast", "ImageValues", "ImageResult", "OrderProfile",
            "InteractionProfile", "PairHeatmap", "ShapleyMap", "Disentanglement", "Decomposition",
            "ImageReport", "MAX_GRID_SIDE", "MAX_SAMPLES", "PAIR_SETS", "Image", "Target", "check_grid",
-           "check_samples", "resolve_orders", "resolve_pairs", "pair_set_of", "resolve_cell",
+           "check_samples", "resolve_orders", "resolve_pairs", "default_pair_count", "pair_set_of", "resolve_cell",
            "disentanglement_orders", "planned_forward_passes", "GAME_OPTIONS", "image_game", "Z95", "t95",
            "interaction_profile", "combine_profiles", "pair_heatmap", "shapley_map", "disentanglement",
            "decomposition", "run_attack", "analyze_image", "DefaultView", "default_view"]

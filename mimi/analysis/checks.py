@@ -72,13 +72,27 @@ def resolve_orders(n: int, orders=None, ratios=None) -> tuple[np.ndarray, np.nda
 
 def resolve_pairs(grid: Grid, pairs, pair_count: Optional[int], seed: int) -> np.ndarray:
     """The pair set (:func:`pair_set_of`), then ``pair_count`` of them drawn at random (seeded) when
-    given, as in the paper (200 random pairs)."""
+    given, as in the paper (200 random pairs); a count above the set's size is refused, never cut."""
     found = pair_set_of(grid, pairs)
     if pair_count is not None:
         if isinstance(pair_count, bool) or not isinstance(pair_count, (int, np.integer)) or pair_count < 1:
             raise ValueError(f"pair_count must be a positive integer, got {pair_count!r}")
+        if pair_count > len(found):
+            raise ValueError(f"pair_count={pair_count} is more than the {len(found)} pairs the pair set holds "
+                             f"(None: all of them)")
         found = sample_pairs(found, int(pair_count), seed)
     return found
+
+
+def default_pair_count(grid, pairs, default: Optional[int]) -> Optional[int]:
+    """The pair count of a computation whose user named none: its ``default``, clamped to the pair set of
+    ``grid`` (a spec or Grid) and ``pairs`` (every pair of a smaller set; None, all of it, below 2 pairs,
+    which no draw takes). Only a default adapts: a count the user names is used as given, and one the set
+    cannot give is refused (:func:`resolve_pairs`, :func:`mimi.interactions.draw_pairs`)."""
+    size = len(pair_set_of(check_grid(grid, MAX_GRID_SIDE, MAX_GRID_SIDE), pairs))   # the set: cells only
+    if default is None or size < 2:
+        return None
+    return min(default, size)
 
 
 def pair_set_of(grid: Grid, pairs) -> np.ndarray:

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mimi.analysis.checks import (_as_image, check_grid, check_samples, disentanglement_orders, Image,
-                                  pair_set_of, resolve_cell, resolve_orders, Target)
+from mimi.analysis.checks import (_as_image, check_grid, check_samples, default_pair_count, disentanglement_orders,
+                                  Image, pair_set_of, resolve_cell, resolve_orders, Target)
 from mimi.analysis.defaults import DEFAULTS
 from mimi.analysis.planning import _disentanglement_rows, _heatmap_rows, _image_plans, _profile_rows, _shapley_rows
 from mimi.analysis.results import (Contrast, Decomposition, Disentanglement, Estimated, ImageReport, ImageValues,
@@ -23,8 +23,9 @@ from mimi.attacks.landing import DEFAULT_TOLERANCE
 from mimi.compute import BatchProgress
 from mimi.analysis.games import check_image_game, image_game, takes_game
 from mimi.games import ImageGame, on_device, predict, resolve_targets
-from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, Estimate, efficiency_decomposition, replicate_seed,
-                               sample_cell_heatmap, sample_disentanglement, sample_order_profile, sample_shapley)
+from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, Estimate, efficiency_decomposition,
+                               mean_square_over_pairs, replicate_seed, sample_cell_heatmap, sample_disentanglement,
+                               sample_order_profile, sample_shapley)
 from mimi.interactions.game import check_positive_int
 from mimi.players import Grid
 from mimi.progress import ProgressFn
@@ -141,9 +142,15 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
     # max_passes counts images through the model; the engine counts mask rows (x 2 with x')
     est = sample_order_profile(game, n, population, order_values, samples, seed_r, pair_count=pair_count,
                                contexts=contexts, pilot=pilot, coverage=coverage, max_se=max_se,
-                               max_rows=None if max_passes is None else max(1, max_passes // game.count))
+                               max_rows=None if max_passes is None else max(1, max_passes // game.count),
+                               keep_pair_units=paired)
     game.tracker.finish()
     interaction = _contrast(est, paired)
+    pair_units = est.info.pop("pair_units", None)
+    squared_change = None
+    if paired and samples >= 2 and pair_units.shape[2] >= 2:
+        change = mean_square_over_pairs(pair_units[..., 0] - pair_units[..., 1])
+        squared_change = Estimated(change.mean, change.se)
     probabilities = game.predictions[1]
     phi0_sum = (ends[2:] - ends[0]).sum(axis=0)
     set_name = pairs if isinstance(pairs, str) else "custom"
@@ -171,7 +178,7 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
         attack_single=float(phi0_sum[0] - phi0_sum[1]) if paired else None,
         attack_pairwise=(float((ends[1, 0] - ends[0, 0] - phi0_sum[0]) - (ends[1, 1] - ends[0, 1] - phi0_sum[1]))
                          if paired else None),
-        **_image_fields(game, start, est.units), params=params)
+        squared_change=squared_change, **_image_fields(game, start, est.units), params=params)
     return result
 
 
@@ -199,6 +206,8 @@ def combine_profiles(profiles: Sequence[InteractionProfile]) -> InteractionProfi
     return dataclasses.replace(
         first, interaction=Contrast.merge([p.interaction for p in profiles], pooled),
         utility_by_order=None if first.utility_by_order is None else pooled([p.utility_by_order for p in profiles]),
+        squared_change=(None if any(p.squared_change is None for p in profiles)
+                        else pooled([p.squared_change for p in profiles])),
         pairs=np.concatenate([p.pairs for p in profiles]),
         replicates=sum(p.replicates for p in profiles), forward_passes=sum(p.forward_passes for p in profiles),
         mask_rows=sum(p.mask_rows for p in profiles), units=sum(p.units for p in profiles),
@@ -453,7 +462,8 @@ class DefaultView:
 def default_view(model: nn.Module, image: Image, label: int, *, device=None, seed: int = 0,
                  progress: Optional[ProgressFn] = None, on_profile=None) -> DefaultView:
     """PGD with the default settings, then the clean + adversarial order profile (``on_profile(profile)``
-    is called as soon as it is ready) and the default cell's pair heatmap."""
+    is called as soon as it is ready; its pair count fitted to the grid, :func:`default_pair_count`) and the
+    default cell's pair heatmap."""
     start = time.perf_counter()
     d = DEFAULTS
     attack = run_attack(model, image, label, eps=d["eps"], steps=d["steps"], norm=d["norm"],
@@ -461,7 +471,8 @@ def default_view(model: nn.Module, image: Image, label: int, *, device=None, see
     x_adv = attack.x_adv[0].cpu()
     game = image_game(model, image, label, x_adv, grid=d["grid"], baseline=d["baseline"], value=d["value"],
                       target=d["target"], device=device, progress=progress)
-    profile = interaction_profile(game, ratios=d["ratios"], pairs=d["pairs"], pair_count=d["pair_count"],
+    profile = interaction_profile(game, ratios=d["ratios"], pairs=d["pairs"],
+                                  pair_count=default_pair_count(game.grid, d["pairs"], d["pair_count"]),
                                   samples=d["samples"], contexts=d["contexts"], pilot=d["pilot"],
                                   coverage=d["coverage"], seed=seed)
     profile_seconds = time.perf_counter() - start

@@ -17,7 +17,7 @@ which builds the game from the options that belong to it and passes the rest on.
 from __future__ import annotations
 
 import functools
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Optional, Sequence, TypeVar
 
 import torch
 from torch import nn
@@ -34,10 +34,11 @@ Fn = TypeVar("Fn", bound=Callable)
 def image_game(model: nn.Module, image: Image, label: Optional[int] = None, adv_image: Optional[Image] = None, *,
                grid="7x7", baseline="mean", value: str = "log-odds", target: Target = "label", device=None,
                batch_size: Optional[int] = None, precision: str = "float32",
-               progress: Optional[ProgressFn] = None) -> ImageGame:
+               progress: Optional[ProgressFn] = None, twins: Sequence[str] = ()) -> ImageGame:
     """v(S) = value(model(x_S), t) for x (C, H, W) in [0, 1], and on the same masks for x' (``adv_image``,
     then G = 2), with t = ``target``: "label" (``label``), "predicted" (the model's class for x) or a class
-    index. ``grid`` at most 16 cells a side; the other options as :class:`~mimi.games.ImageGame`."""
+    index. ``grid`` at most 16 cells a side; the other options as :class:`~mimi.games.ImageGame` (``twins``:
+    value functions whose games replay the same forward passes, ``game.twin(kind)``)."""
     model, device = on_device(model, device)
     x = _as_image(image)
     parsed = check_grid(grid, *x.shape[-2:])
@@ -51,7 +52,7 @@ def image_game(model: nn.Module, image: Image, label: Optional[int] = None, adv_
     target = int(resolve_targets(target, [label], predictions, probabilities.shape[1])[0])
     return ImageGame(model, images, [target] * len(images) if adv_image is not None else target, grid=parsed,
                      baseline=baseline, value=value, device=device, batch_size=batch_size, precision=precision,
-                     progress=progress, label=label)
+                     progress=progress, label=label, twins=twins)
 
 
 def check_image_game(game: ImageGame) -> bool:

@@ -133,7 +133,9 @@ class InteractionProfile(ImageResult, OrderProfile):
     v(∅), ``phi0_sum`` = Σ_i [v({i}) - v(∅)] and the class probabilities of x, ``adversarial_image`` those of
     x' (None without x'). ``attack_utility`` = v(N|x) - v(N|x') = ``attack_single`` + ``attack_pairwise``
     (exact; the pairwise part is Σ over all orders of ΔJ^(m)). ``forward_passes`` counts images run through
-    the model (mask rows x 2 with an adversarial image).
+    the model (mask rows x 2 with an adversarial image). ``squared_change`` (with x' and at least 2 units per
+    pair): per order, the mean over the pairs drawn of [I^(m)(i, j | x) - I^(m)(i, j | x')]², unbiased
+    (:func:`mimi.interactions.mean_square_over_pairs`), a size of the change that opposite signs cannot cancel.
     """
 
     pairs: np.ndarray
@@ -144,6 +146,7 @@ class InteractionProfile(ImageResult, OrderProfile):
     attack_utility: Optional[float]
     attack_single: Optional[float]
     attack_pairwise: Optional[float]
+    squared_change: Optional[Estimated] = None
 
     _legacy_fields: ClassVar[dict[str, str]] = {
         **OrderProfile._legacy_fields, **_legacy_image_values("v_full", "v_empty", "phi0_sum", "probabilities")}

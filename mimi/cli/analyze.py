@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from mimi import zoo
-from mimi.analysis import DEFAULTS, analyze_image
+from mimi.analysis import DEFAULTS, analyze_image, default_pair_count
 from mimi.cli import CommandError
 from mimi.cli.common import (add_attack_options, add_device, add_json_out, add_seed, add_stop_options, add_zoo_dir,
                              attack_settings, optional_writable_path, resolve_device, resolve_zoo_dir, save_json)
@@ -40,9 +40,10 @@ def register(sub) -> None:
                                     "0.1..0.9, 0.95, 1)")
     p.add_argument("--pairs", default=DEFAULTS["pairs"], choices=("neighbors", "all"),
                    help="pair set of the profile: 8-neighbour cells or all pairs (default %(default)s)")
-    p.add_argument("--pair-count", type=int, default=DEFAULTS["pair_count"],
-                   help="pairs drawn at random from the pair set (default %(default)s; 0 = all of them); the "
-                        "profile estimates the mean over the whole set and its SE covers the draw")
+    p.add_argument("--pair-count", type=int,
+                   help=f"pairs drawn at random from the pair set (default {DEFAULTS['pair_count']}, or every pair "
+                        f"of a smaller set; 0 = all of them); the profile estimates the mean over the whole set and "
+                        f"its SE covers the draw")
     p.add_argument("--samples", type=int, default=DEFAULTS["samples"],
                    help="iid units per pair and order, >= 2 (default %(default)s)")
     p.add_argument("--contexts", type=int, default=DEFAULTS["contexts"],
@@ -151,10 +152,13 @@ def run(args) -> int:
     attack = None
     if args.attack:
         attack = attack_settings(args)
+    grid = args.grid or prof.grid
+    pair_count = (default_pair_count(grid, args.pairs, DEFAULTS["pair_count"]) if args.pair_count is None
+                  else args.pair_count or None)
     report = analyze_image(
-        model, image, label, attack=attack, grid=args.grid or prof.grid, orders=parse_list(args.orders, int, "--orders"),
+        model, image, label, attack=attack, grid=grid, orders=parse_list(args.orders, int, "--orders"),
         ratios=parse_list(args.ratios, float, "--ratios"), pairs=args.pairs,
-        pair_count=args.pair_count or None, samples=args.samples, contexts=args.contexts or None,
+        pair_count=pair_count, samples=args.samples, contexts=args.contexts or None,
         max_se=args.max_se, max_passes=args.max_passes, pilot=args.pilot, coverage=args.coverage,
         shapley_samples=args.shapley_samples, baseline=args.baseline, value=args.value,
         target=parse_target(args.target), seed=args.seed, device=device, batch_size=args.batch_size,

@@ -20,7 +20,8 @@ from mimi.cli.common import (GALLERY_SIZE, add_attack_options, add_data_dir, add
                              writable_path)
 from mimi.players import BASELINES
 from mimi.progress import TerminalBar
-from mimi.study.plan import STUDY_DIR, StudyParams, dataset_images, folder_images, gallery_images, plan_study
+from mimi.study.plan import (D_PAIR_COUNT, DEFAULT_COUNT, STUDY_DIR, StudyParams, dataset_images, folder_images,
+                             gallery_images, plan_study)
 from mimi.study.run import DEFAULT_RAY_TIMEOUT_S, StudyMismatch, run_study, study_status
 from mimi.values import VALUE_FUNCTIONS
 
@@ -44,8 +45,9 @@ def register(sub) -> None:
     run_p.add_argument("--ratios", help="comma-separated orders as fractions of n-2 (default: the paper's "
                                         "0.1..0.9, 0.95, 1)")
     run_p.add_argument("--pairs", default=DEFAULTS["pairs"], choices=("neighbors", "all"))
-    run_p.add_argument("--pair-count", type=int, default=DEFAULTS["pair_count"],
-                       help="pairs drawn per image for the profile (default %(default)s; 0 = all)")
+    run_p.add_argument("--pair-count", type=int,
+                       help=f"pairs drawn per image for the profile (default {DEFAULTS['pair_count']}, or every pair "
+                            f"of a smaller pair set; 0 = all)")
     run_p.add_argument("--samples", type=int, default=DEFAULTS["samples"], help="units per pair and order, >= 2")
     run_p.add_argument("--contexts", type=int, default=DEFAULTS["contexts"],
                        help="contexts per pair in each unit (default %(default)s; 0 = a whole block design)")
@@ -54,10 +56,13 @@ def register(sub) -> None:
                        help="permutation pairs of the Shapley map (default %(default)s; 0 = none)")
     run_p.add_argument("--d-samples", type=int, default=StudyParams.d_samples,
                        help="units (whole designs) per order for D^(m) (default %(default)s)")
-    run_p.add_argument("--d-pair-count", type=int, default=StudyParams.d_pair_count,
-                       help="pairs drawn per image for D^(m) (default %(default)s; 0 = all)")
+    run_p.add_argument("--d-pair-count", type=int,
+                       help=f"pairs drawn per image for D^(m) (default {D_PAIR_COUNT}, or every pair of a smaller "
+                            f"pair set; 0 = all)")
     run_p.add_argument("--baseline", default=DEFAULTS["baseline"], choices=BASELINES)
     run_p.add_argument("--value", default=DEFAULTS["value"], choices=VALUE_FUNCTIONS)
+    run_p.add_argument("--twin-value", choices=VALUE_FUNCTIONS,
+                       help="a second value function, computed from the same forward passes and reported beside")
     add_seed(run_p, "image hash")
     run_p.add_argument("--force", action="store_true",
                        help="replace the manifest of a study with other parameters in --out")
@@ -111,13 +116,19 @@ def load_images(spec: str, data_dir: str | None):
                        f"existing folder of image files")
 
 
+def pair_count_option(value: int | None):
+    """A pair count option for StudyParams: not given, its default fitted to the grid; 0, all pairs (None)."""
+    return DEFAULT_COUNT if value is None else value or None
+
+
 def settings(args) -> StudyParams:
     return StudyParams(
         **attack_settings(args), grid=args.grid,
         ratios=tuple(parse_list(args.ratios, float, "--ratios") or StudyParams.ratios), pairs=args.pairs,
-        pair_count=args.pair_count or None, samples=args.samples, contexts=args.contexts or None,
+        pair_count=pair_count_option(args.pair_count), samples=args.samples, contexts=args.contexts or None,
         coverage=args.coverage, shapley_samples=args.shapley_samples, d_samples=args.d_samples,
-        d_pair_count=args.d_pair_count or None, baseline=args.baseline, value=args.value)
+        d_pair_count=pair_count_option(args.d_pair_count), baseline=args.baseline, value=args.value,
+        twin_value=args.twin_value)
 
 
 def run(args) -> int:

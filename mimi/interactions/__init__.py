@@ -27,6 +27,8 @@ averages and J^(m) = interaction_weights(n)[m] · I^(m) from the iid units; see 
                                      per pair and unit (effort samples x c, the paper's 100); max_se: target
                                      precision by independent replicates within max_rows
     draw_pairs(pair_set, pair_count, seed), replicate_seed(seed, r), Estimate.combine(replicates)
+    mean_square_over_pairs(pair_units)       (M,) unbiased mean over drawn pairs of I^(m)(i, j)², from
+                                     sample_order_profile(..., keep_pair_units=True).info["pair_units"]
     sample_cell_heatmap(v, n, cell, orders, samples, seed, pool=False, estimator="auto")
                                      (M, n) I^(m)(cell, j), 0 at the cell; pool=True: mean over the orders;
                                      per order block stars or the contrast of gains v(S+cell) - v(S) between
@@ -50,10 +52,10 @@ from mimi.interactions.exact import (EXACT_LIMIT, ExactDecomposition, all_masks,
                                      exact_values, interaction_weights, order_interactions_from_values,
                                      order_marginals_from_values, shapley_from_values)
 from mimi.interactions.game import DEFAULT_BATCH_ROWS, CountingGame
-from mimi.interactions.pairs import (PAPER_RATIOS, all_pairs, cell_pairs, neighbor_pairs, paper_orders,
-                                     sample_pairs)
+from mimi.interactions.pairs import (PAPER_RATIOS, RELEASED_RATIOS, all_pairs, cell_pairs, neighbor_pairs,
+                                     paper_orders, sample_pairs)
 from mimi.interactions.sampling import (CONTRAST_RATIOS, DEFAULT_COVERAGE, GROUPINGS, HEATMAP_ESTIMATORS, block_design,
-                                        draw_pairs, heatmap_estimator, pair_groups,
+                                        draw_pairs, heatmap_estimator, mean_square_over_pairs, pair_groups,
                                         paper_order_interactions, paper_protocol, replicate_seed,
                                         sample_cell_heatmap, sample_order_interactions, sample_order_profile)
 from mimi.interactions.shapley import sample_shapley
@@ -62,11 +64,11 @@ from mimi.interactions.disentanglement import (DisentanglementEstimate, disentan
 
 __all__ = [
     "CONTRAST_RATIOS", "DEFAULT_BATCH_ROWS", "DEFAULT_COVERAGE", "EXACT_LIMIT", "GROUPINGS", "HEATMAP_ESTIMATORS",
-    "PAPER_RATIOS", "CountingGame",
+    "PAPER_RATIOS", "RELEASED_RATIOS", "CountingGame",
     "DisentanglementEstimate", "Estimate", "ExactDecomposition", "all_masks", "all_pairs", "block_design",
     "cell_pairs", "disentanglement_from_units", "draw_pairs", "efficiency_decomposition", "exact_order_interactions",
     "exact_shapley", "exact_shapley_interaction", "exact_values", "heatmap_estimator", "interaction_weights",
-    "neighbor_pairs",
+    "mean_square_over_pairs", "neighbor_pairs",
     "order_interactions_from_values", "order_marginals_from_values", "pair_groups", "paper_order_interactions",
     "paper_orders", "paper_protocol", "replicate_seed", "sample_cell_heatmap", "sample_disentanglement", "sample_order_interactions",
     "sample_order_profile", "sample_pairs", "sample_shapley", "shapley_from_values",

@@ -10,6 +10,8 @@ import numpy as np
 from mimi.interactions.game import check_players, check_positive_int
 
 PAPER_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+#: The 12 order ratios of the paper's released code (0.85 added), m = int((n - 2) r).
+RELEASED_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
 
 
 def all_pairs(n: int) -> np.ndarray:

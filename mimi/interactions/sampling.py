@@ -355,6 +355,22 @@ def draw_pairs(pair_set: np.ndarray, pair_count: int | None, seed: int) -> np.nd
     return sample_pairs(pair_set, int(pair_count), [seed, _PAIR_STREAM])
 
 
+def mean_square_over_pairs(pair_units: np.ndarray) -> Estimate:
+    """The mean over pairs drawn from a pair set of I(i, j)², per order, unbiased: with U >= 2 independent units
+    x_u of a pair, ((Σ_u x_u)² - Σ_u x_u²) / (U (U - 1)) (the mean of the products x_u x_u' of distinct units) has
+    expectation I², where the square of a mean of few units would add its variance. ``pair_units`` (U, M, K[, G])
+    as ``info["pair_units"]``; the K pairs' values are iid draws, so their spread gives the SE (it covers the
+    pair draw and the contexts; conservative by the finite-population factor when K is a large part of the set)."""
+    units = np.asarray(pair_units, dtype=np.float64)
+    count = units.shape[0]
+    if count < 2:
+        raise ValueError(f"an unbiased mean of squares needs at least 2 units per pair, got {count}")
+    per_pair = (units.sum(axis=0) ** 2 - (units ** 2).sum(axis=0)) / (count * (count - 1))   # (M, K[, G])
+    if per_pair.shape[1] < 2:
+        raise ValueError("an unbiased mean of squares over pairs needs at least 2 pairs for its SE")
+    return Estimate.from_units(np.moveaxis(per_pair, 1, 0), 0, {"units": count, "pairs": per_pair.shape[1]})
+
+
 def replicate_seed(seed: int, replicate: int) -> int:
     """The seed of independent replicate ``replicate`` of a computation seeded ``seed`` (replicate 0: seed)."""
     if replicate == 0:
@@ -367,7 +383,7 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
                          pilot: int = 0, rounds: float = 3.0,
                          coverage: int = DEFAULT_COVERAGE, max_se: float | None = None,
                          max_rows: int | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
-                         max_passes: int | None = None) -> Estimate:
+                         max_passes: int | None = None, keep_pair_units: bool = False) -> Estimate:
     """Order profile: Ī^(m) = (1/|P|) Σ_{(i,j) in P} I^(m)(i, j) per order over the pair set P = ``pairs``,
     shape (len(orders),) (or (M, G)).
 
@@ -395,8 +411,14 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
     (BENCHMARKS.md). Groupings other than "pair" share designs between pairs, so they need the whole
     pair set (their SE comes from whole units). For G games on shared masks, ``.difference(0, 1)``
     gives clean-minus-adversarial with its SE.
+
+    ``keep_pair_units``: ``info["pair_units"]`` holds the raw units (U, orders, pairs drawn[, G]) of every
+    replicate's pairs side by side (grouping "pair" only), for statistics that need each pair's independent units
+    (e.g. an unbiased mean of squared interactions, :func:`mean_square_over_pairs`).
     """
     pair_set = check_pairs(pairs, check_players(n))
+    if keep_pair_units and not (isinstance(grouping, str) and grouping == "pair"):
+        raise ValueError("keep_pair_units needs grouping='pair' (each pair's own units)")
     if max_se is not None and not (isinstance(max_se, (int, float)) and max_se > 0):
         raise ValueError(f"max_se must be a positive number, got {max_se!r}")
     if max_passes is not None:
@@ -421,6 +443,8 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
                     se_covers=("pairs drawn from the pair set, contexts" if drawing
                                else "contexts (every pair of the set evaluated)"))
         units = game.shape_out(deltas)
+        if keep_pair_units:
+            info["pair_units"] = units
         if independent:   # every pair draws its own designs: the pairs are independent strata
             return Estimate.from_strata(units, 1, game.mask_rows, info, population=len(pair_set))
         return Estimate.from_units(units.mean(axis=2), game.mask_rows, info)
@@ -433,6 +457,8 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
             break
         replicates.append(replicate(len(replicates)))
         estimate = Estimate.combine(replicates)
+    if keep_pair_units:
+        estimate.info["pair_units"] = np.concatenate([r.info["pair_units"] for r in replicates], axis=2)
     if max_se is not None:
         reached = bool(np.max(estimate.se) <= max_se)
         estimate.info["precision"] = dict(

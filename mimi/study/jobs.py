@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mimi import analysis
-from mimi.games import ImageGame, on_device
+from mimi.games import ImageGame, on_device, predict
 from mimi.interactions import sample_disentanglement
 from mimi.results import Result
 from mimi.study.plan import Job, StudyParams
@@ -47,12 +47,25 @@ class ImageDisentanglement(Result):
 
 
 @dataclass
+class TwinValue(Result):
+    """The job's order profile and D^(m) contributions for a second value function, computed from the same
+    forward passes as the study's (``mimi.games.TwinGame``)."""
+
+    value: str
+    profile: Result
+    disentanglement: ImageDisentanglement
+
+
+@dataclass
 class StudyJobResult(Result):
-    """What one job computed. ``attack``: PGD's outcome in numbers (success, utility v(N|x) - v(N|x'),
-    predictions, steps, norms, settings); ``profile``: the clean + adversarial order profile with ΔJ^(m)
-    (:class:`mimi.analysis.InteractionProfile`: its estimands and SEs); ``shapley``: the Shapley maps
-    (None with ``shapley_samples`` 0); ``disentanglement``: the image's D^(m) contributions. ``seed`` drew
-    every random choice; ``device``/``threads`` say where it ran (bitwise reproducible on the same ones)."""
+    """What one job computed. ``attack``: PGD's outcome in numbers (:func:`attack_numbers`: landed, fooled,
+    utility v(N|x) - v(N|x'), predictions, steps, norms, settings); ``profile``: the clean + adversarial order
+    profile with ΔJ^(m) (:class:`mimi.analysis.InteractionProfile`: its estimands and SEs); ``shapley``: the
+    Shapley maps (None with ``shapley_samples`` 0); ``disentanglement``: the image's D^(m) contributions;
+    ``twin``: the profile and D^(m) for the study's second value function. An equal-strength attack that did
+    not land leaves ``profile``, ``shapley`` and ``disentanglement`` None: the image is out of the claims.
+    ``seed`` drew every random choice; ``device``/``threads`` say where it ran (bitwise reproducible on the same
+    ones)."""
 
     key: str
     model: str
@@ -62,13 +75,19 @@ class StudyJobResult(Result):
     label: Optional[int]
     seed: int
     attack: dict
-    profile: Result
+    profile: Optional[Result]
     shapley: Optional[Result]
-    disentanglement: ImageDisentanglement
+    disentanglement: Optional[ImageDisentanglement]
     forward_passes: int
     wall_time_s: float
     device: str
     threads: int
+    twin: Optional[TwinValue] = None
+
+    @property
+    def landed(self) -> bool:
+        """Whether the job's attack landed (always, without a stop at utility): its image counts in the claims."""
+        return self.profile is not None
 
 
 @dataclass
@@ -87,24 +106,37 @@ JobOutcome = Union[StudyJobResult, StudyJobFailure]
 
 
 def image_disentanglement(model: nn.Module, image: torch.Tensor, target: int, settings: StudyParams, seed: int, *,
-                          device=None, batch_size: Optional[int] = None) -> ImageDisentanglement:
+                          device=None, batch_size: Optional[int] = None
+                          ) -> tuple[ImageDisentanglement, Optional[ImageDisentanglement]]:
     """D^(m) contributions of one image (target class ``target``) over ``settings.d_pair_count`` pairs drawn
-    from the pair set with ``seed``, ``settings.d_samples`` units of whole designs per order."""
+    from the pair set with ``seed``, ``settings.d_samples`` units of whole designs per order: for the study's
+    value function, and for its ``twin_value`` (None without one) from the same forward passes."""
     grid = analysis.check_grid(settings.grid, *image.shape[-2:])
     orders, ratios, _ = analysis.disentanglement_orders(grid.n, None, settings.ratios)
     pairs = analysis.resolve_pairs(grid, settings.pairs, settings.d_pair_count, seed)
+    twins = (settings.twin_value,) if settings.twin_value else ()
     game = ImageGame(model, image, target, grid=grid, baseline=settings.baseline, value=settings.value,
-                     device=device, batch_size=batch_size)
-    est = sample_disentanglement(game, grid.n, pairs, orders, settings.d_samples, seed, coverage=settings.coverage)
-    return ImageDisentanglement(orders=orders, ratios=ratios, numerator=est.numerator_debiased[:, 0],
-                                numerator_plugin=est.numerator[:, 0], denominator=est.denominator[:, 0],
-                                target=int(target), pair_count=len(pairs), units=est.units,
-                                mask_rows=game.mask_rows)
+                     device=device, batch_size=batch_size, twins=twins)
+
+    def contributions(on: ImageGame) -> ImageDisentanglement:
+        est = sample_disentanglement(on, grid.n, pairs, orders, settings.d_samples, seed, coverage=settings.coverage)
+        return ImageDisentanglement(orders=orders, ratios=ratios, numerator=est.numerator_debiased[:, 0],
+                                    numerator_plugin=est.numerator[:, 0], denominator=est.denominator[:, 0],
+                                    target=int(target), pair_count=len(pairs), units=est.units,
+                                    mask_rows=game.mask_rows)
+
+    primary = contributions(game)
+    return primary, (contributions(game.twin(settings.twin_value)) if twins else None)
 
 
-def _attack_numbers(attack) -> dict:
-    """The AttackResult of one image in plain numbers (its images are not kept)."""
-    return {"success": bool(attack.success[0]), "utility": float(attack.utility[0]),
+def attack_numbers(attack) -> dict:
+    """The AttackResult of one image in plain numbers (its images are not kept): ``landed`` (equal strength:
+    the stop rule's drop in [U, U + tol]; True without a stop), ``fooled`` (the prediction changed), the
+    utility v(N|x) - v(N|x'), the stop rule's drop, predictions, steps, norms and settings."""
+    stopping = attack.params.get("stop_utility") is not None
+    return {"landed": bool(attack.success[0]) if stopping else True, "fooled": bool(attack.fooled[0]),
+            "success": bool(attack.success[0]), "utility": float(attack.utility[0]),
+            "stop_drop": float(attack.stop_drop[0]) if stopping else None,
             "clean_prediction": int(attack.clean_pred[0]), "adv_prediction": int(attack.adv_pred[0]),
             "steps_used": int(attack.steps_used[0]), "linf_norm": float(attack.linf_norm[0]),
             "l2_norm": float(attack.l2_norm[0]), "params": attack.params}
@@ -112,28 +144,46 @@ def _attack_numbers(attack) -> dict:
 
 def run_job(model: nn.Module, job: Job, settings: StudyParams, *, device="cpu", threads: int = 1,
             batch_size: Optional[int] = None) -> JobOutcome:
-    """PGD, then the order profile and the Shapley map of x and x' (:func:`mimi.analysis.analyze_image`,
-    seeded with the job's seed), and the D^(m) contributions of x; an exception becomes a StudyJobFailure."""
+    """PGD, then (when the attack landed, or without a stop) the order profile and the Shapley map of x and x'
+    on shared masks, seeded with the job's seed, and the D^(m) contributions of x; with ``twin_value`` the
+    profile and D^(m) again for that value function, from the same forward passes. An exception becomes a
+    StudyJobFailure."""
     start = time.perf_counter()
     previous = torch.get_num_threads()
     torch.set_num_threads(int(threads))
     try:
         net, where = on_device(model, device)
         x, label = job.image.pixels, job.image.label
-        report = analysis.analyze_image(
-            net, x, label, attack=settings.attack_kwargs(), grid=settings.grid, ratios=settings.ratios,
-            pairs=settings.pairs, pair_count=settings.pair_count, samples=settings.samples,
-            contexts=settings.contexts, coverage=settings.coverage, shapley_samples=settings.shapley_samples,
-            baseline=settings.baseline, value=settings.value, seed=job.seed, device=where, batch_size=batch_size,
-            model_name=job.model, source=job.image.source)
-        contributions = image_disentanglement(net, x, report.target, settings, job.seed, device=where,
-                                              batch_size=batch_size)
-        return StudyJobResult(
-            key=job.key, model=job.model, image=job.image.source, image_sha256=job.image.sha256,
-            gallery_index=job.image.gallery_index, label=label, seed=job.seed,
-            attack=_attack_numbers(report.attack), profile=report.profile, shapley=report.shapley,
-            disentanglement=contributions, forward_passes=report.forward_passes + contributions.mask_rows,
-            wall_time_s=time.perf_counter() - start, device=str(where), threads=int(threads))
+        prediction, _ = predict(net, x[None])
+        attack_label = int(prediction[0]) if label is None else int(label)
+        attack = analysis.run_attack(net, x, attack_label, value=settings.value, seed=job.seed, device=where,
+                                     **settings.attack_kwargs())
+        numbers = attack_numbers(attack)
+        outcome = dict(key=job.key, model=job.model, image=job.image.source, image_sha256=job.image.sha256,
+                       gallery_index=job.image.gallery_index, label=label, seed=job.seed, attack=numbers,
+                       device=str(where), threads=int(threads))
+        if not numbers["landed"]:
+            return StudyJobResult(**outcome, profile=None, shapley=None, disentanglement=None,
+                                  forward_passes=0, wall_time_s=time.perf_counter() - start)
+        twins = (settings.twin_value,) if settings.twin_value else ()
+        game = analysis.image_game(net, x, label, attack.x_adv[0].cpu(), grid=settings.grid, baseline=settings.baseline,
+                                   value=settings.value, target="label" if label is not None else "predicted",
+                                   device=where, batch_size=batch_size, twins=twins)
+        options = dict(ratios=settings.ratios, pairs=settings.pairs, pair_count=settings.pair_count,
+                       samples=settings.samples, contexts=settings.contexts, coverage=settings.coverage, seed=job.seed)
+        profile = analysis.interaction_profile(game, **options)
+        shapley = analysis.shapley_map(game, samples=settings.shapley_samples, seed=job.seed) \
+            if settings.shapley_samples else None
+        contributions, twin_contributions = image_disentanglement(net, x, profile.target, settings, job.seed,
+                                                                  device=where, batch_size=batch_size)
+        twin = None
+        if twins:
+            twin = TwinValue(value=settings.twin_value,
+                             profile=analysis.interaction_profile(game.twin(settings.twin_value), **options),
+                             disentanglement=twin_contributions)
+        return StudyJobResult(**outcome, profile=profile, shapley=shapley, disentanglement=contributions, twin=twin,
+                              forward_passes=game.forward_passes + contributions.mask_rows,
+                              wall_time_s=time.perf_counter() - start)
     except Exception as exc:  # recorded, and the study goes on (interrupts are not caught)
         return StudyJobFailure(key=job.key, model=job.model, image=job.image.source,
                                error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500],
@@ -171,7 +221,7 @@ def read_outcome(path: Path, key: str, orders: Optional[np.ndarray] = None) -> J
         raise CorruptResult(f"holds a {type(outcome).__name__}, not a study job")
     if outcome.key != key:
         raise CorruptResult(f"holds job {outcome.key}, not {key}")
-    if isinstance(outcome, StudyJobResult):
+    if isinstance(outcome, StudyJobResult) and outcome.landed:
         profile, d = outcome.profile, outcome.disentanglement
         size = len(np.atleast_1d(profile.orders))
         if orders is not None and not np.array_equal(np.asarray(profile.orders), np.asarray(orders)):

@@ -14,14 +14,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from mimi import zoo
-from mimi.analysis import DEFAULTS, planned_forward_passes
+from mimi.analysis import DEFAULTS, default_pair_count, planned_forward_passes
 from mimi.attacks.landing import DEFAULT_TOLERANCE, check_stop
 from mimi.data import ASSETS_DIR, gallery, load_fashion_mnist
 from mimi.interactions import PAPER_RATIOS
@@ -39,6 +39,11 @@ LABELS_FILE = "labels.json"
 AT_RECIPES = ("pgd-at", "trades")
 #: An image size every valid grid fits (at most MAX_GRID_SIDE cells a side), to check the settings alone.
 NOMINAL_SHAPE = (1, 256, 256)
+#: The value of a pair count the user did not name (``pair_count``, ``d_pair_count``): when the params are
+#: made, its default is fitted to the grid's pair set (:func:`mimi.analysis.default_pair_count`).
+DEFAULT_COUNT = "default"
+#: Pairs drawn per image for D^(m) by default.
+D_PAIR_COUNT = 8
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,10 @@ class StudyParams:
     Order profile: ``grid``, ``ratios``, ``pairs``,
     ``pair_count`` pairs drawn per image (None: the whole set), ``samples`` x ``contexts`` contexts per pair
     and order (None: whole designs), ``coverage``. Shapley map: ``shapley_samples`` permutation pairs (0: none).
-    D^(m): ``d_samples`` units of whole designs for ``d_pair_count`` pairs per image. ``baseline``, ``value``."""
+    D^(m): ``d_samples`` units of whole designs for ``d_pair_count`` pairs per image. A pair count not named
+    (:data:`DEFAULT_COUNT`) becomes its default (DEFAULTS' ``pair_count``; D^(m): :data:`D_PAIR_COUNT`) clamped
+    to the grid's pair set; a named one is kept, and :meth:`check` refuses one the set cannot give. ``baseline``, ``value``;
+    ``twin_value``: a second value function computed from the same forward passes (reported beside)."""
 
     eps: float = DEFAULTS["eps"]
     steps: int = DEFAULTS["steps"]
@@ -65,15 +73,21 @@ class StudyParams:
     grid: str = DEFAULTS["grid"]
     ratios: tuple = tuple(PAPER_RATIOS)
     pairs: str = DEFAULTS["pairs"]
-    pair_count: Optional[int] = DEFAULTS["pair_count"]
+    pair_count: Union[int, str, None] = DEFAULT_COUNT
     samples: int = DEFAULTS["samples"]
     contexts: Optional[int] = DEFAULTS["contexts"]
     coverage: int = DEFAULTS["coverage"]
     shapley_samples: int = DEFAULTS["shapley_samples"]
     d_samples: int = 4
-    d_pair_count: Optional[int] = 8
+    d_pair_count: Union[int, str, None] = DEFAULT_COUNT
     baseline: str = DEFAULTS["baseline"]
     value: str = DEFAULTS["value"]
+    twin_value: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        for name, default in (("pair_count", DEFAULTS["pair_count"]), ("d_pair_count", D_PAIR_COUNT)):
+            if getattr(self, name) == DEFAULT_COUNT:
+                object.__setattr__(self, name, default_pair_count(self.grid, self.pairs, default))
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON values (what the manifest and the job keys hold)."""
@@ -111,8 +125,12 @@ class StudyParams:
             raise ValueError(f"contexts must be an integer >= 1 (or None: whole designs), got {self.contexts!r}")
         if self.baseline not in BASELINES:
             raise ValueError(f"unknown baseline {self.baseline!r}; choose {', '.join(BASELINES)}")
-        if self.value not in VALUE_FUNCTIONS:
-            raise ValueError(f"unknown value function {self.value!r}; choose {', '.join(VALUE_FUNCTIONS)}")
+        for name in ("value", "twin_value"):
+            kind = getattr(self, name)
+            if kind not in VALUE_FUNCTIONS and not (name == "twin_value" and kind is None):
+                raise ValueError(f"unknown value function {kind!r} for {name}; choose {', '.join(VALUE_FUNCTIONS)}")
+        if self.twin_value == self.value:
+            raise ValueError(f"twin_value {self.twin_value!r} is the study's value function already")
         if self.shapley_samples and self.shapley_samples < 2:
             raise ValueError(f"shapley_samples must be 0 (no Shapley map) or >= 2, got {self.shapley_samples}")
         shape = tuple(image_shape)[-2:]
@@ -133,7 +151,8 @@ class StudyParams:
 class StudyImage:
     """One image of a study: ``pixels`` (C, H, W) in [0, 1], its ``label`` (None: unknown, the models'
     predictions stand in), where it comes from (``source``: ``gallery:K``, ``dataset:K`` or a file name),
-    its gallery index when it has one, and ``sha256`` of its shape and float32 pixels."""
+    its gallery index when it has one, and ``sha256`` of its shape and float32 pixels. The pixels are a copy:
+    a view would carry the whole data set's storage into every pickle (a Ray task per job)."""
 
     source: str
     label: Optional[int]
@@ -144,7 +163,7 @@ class StudyImage:
     @classmethod
     def make(cls, source: str, pixels: torch.Tensor, label: Optional[int],
              gallery_index: Optional[int] = None) -> "StudyImage":
-        pixels = torch.as_tensor(pixels, dtype=torch.float32).contiguous()
+        pixels = torch.as_tensor(pixels, dtype=torch.float32).clone()   # its own storage, never a data set's view
         if pixels.ndim != 3:
             raise ValueError(f"image {source} must be (C, H, W), got shape {tuple(pixels.shape)}")
         digest = hashlib.sha256(str(tuple(pixels.shape)).encode() + pixels.numpy().tobytes()).hexdigest()

@@ -79,6 +79,13 @@ def _field(spec_key: str, widget, **kwargs):
     return widget(spec.label, key=key, help=help_text, **kwargs)
 
 
+def number_field(key: str, values: dict):
+    """The whole-number form widget of parameter ``key`` within its bounds."""
+    spec = state.param_specs()[key]
+    return _field(key, st.number_input, min_value=int(spec.low), max_value=int(spec.high), value=int(values[key]),
+                  step=1)
+
+
 def _choice(key: str, values: dict, **kwargs):
     spec = state.param_specs()[key]
     options = list(spec.choices)
@@ -156,12 +163,6 @@ def interaction_form(submit: str = "Compute", expanded: bool = True) -> None:
     """Grid, orders, pair set and count, samples, baseline, value function and seed, in a form
     (inside an expander, open or closed)."""
     p = state.params()
-    specs = state.param_specs()
-
-    def number(key: str):
-        return _field(key, st.number_input, min_value=int(specs[key].low), max_value=int(specs[key].high),
-                      value=int(p[key]), step=1)
-
     with st.expander("Interaction settings (shared by all pages)", expanded=expanded, icon=":material/tune:"), \
             st.form("interaction_form"):
         c1, c2, c3, c4 = st.columns(4)
@@ -170,14 +171,14 @@ def interaction_form(submit: str = "Compute", expanded: bool = True) -> None:
             orders = _choice("orders", p)
         with c2:
             pairs = _choice("pairs", p)
-            pcount = number("pcount")
+            pcount = number_field("pcount", p)
         with c3:
-            samples = number("samples")
-            contexts = number("ctx")
+            samples = number_field("samples", p)
+            contexts = number_field("ctx", p)
         with c4:
             baseline = _choice("baseline", p)
             value = _choice("value", p)
-            seed = number("seed")
+            seed = number_field("seed", p)
         if st.form_submit_button(submit, type="primary"):
             state.update(grid=grid, orders=orders, pairs=pairs, pcount=int(pcount), samples=int(samples),
                          ctx=int(contexts), baseline=baseline, value=value, seed=int(seed), refine=1)
@@ -208,7 +209,8 @@ def grid_summary(p: dict) -> str:
 
 
 def interaction_summary(p: dict) -> str:
-    drawn = f"{p['pcount']} pairs drawn from the {p['pairs']} set" if p["pcount"] else f"every {p['pairs']} pair"
+    drawn = (f"{p['pcount']} pairs drawn from the {p['pairs']} set{state.fitted_note('pcount')}" if p["pcount"]
+             else f"every {p['pairs']} pair")
     effort = f"{p['samples']} × {p['ctx']} contexts per pair and order" if p["ctx"] else \
         f"{p['samples']} whole designs per pair and order"
     rounds = f", {p['refine']} precision rounds" if p["refine"] > 1 else ""
@@ -329,8 +331,8 @@ def gallery_batch_text(count: int) -> str:
 def disentanglement_summary(p: dict) -> str:
     """The settings of :func:`disentanglement` in words (its samples and pairs are ``dsamples`` and
     ``dpcount``, not the profile's)."""
-    drawn = (f"{p['dpcount']} pairs drawn per image from the {p['pairs']} set" if p["dpcount"]
-             else f"every {p['pairs']} pair")
+    drawn = (f"{p['dpcount']} pairs drawn per image from the {p['pairs']} set{state.fitted_note('dpcount')}"
+             if p["dpcount"] else f"every {p['pairs']} pair")
     effort = (f"{p['dsamples']} × {p['ctx']} contexts per pair and order" if p["ctx"]
               else f"{p['dsamples']} whole designs per pair and order")
     return (f"{grid_summary(p)}, {p['orders']} orders, {drawn}, {effort}, "

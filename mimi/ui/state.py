@@ -9,7 +9,10 @@ into the URL, so that copying the address shares the view.
 The defaults of grid and ε are model A's dataset profile's (:func:`mimi.ui.params.profile_defaults`):
 :func:`follow_profile` moves them when model A's dataset changes, except where the user chose a
 value (in the URL, or one other than the default in a form), and :func:`default_note` says where a
-default came from.
+default came from. The defaults of the pair counts are fitted to the grid's pair set
+(:func:`mimi.analysis.default_pair_count`): a count the user did not choose follows the grid and the pair
+set, and :func:`fitted_note` says so when it is below the dashboard's default; a chosen count that the set
+cannot give is refused by the computation.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Optional
 
 import streamlit as st
 
+from mimi.analysis import default_pair_count
 from mimi.profiles import DatasetProfile, profile, same_input_space
 from mimi.ui import compute
 from mimi.ui.params import PROFILE_PARAMS, Param, build_params, profile_defaults
@@ -26,6 +30,8 @@ STATE_KEY = "mimi_params"
 NOTES_KEY = "mimi_url_notes"
 CHOSEN_KEY = "mimi_chosen"      # the parameters the user chose: a profile's defaults never replace them
 PROFILE_KEY = "mimi_profile"    # model A's dataset profile, whose grid and ε are the defaults
+SYNC_KEY = "mimi_sync"          # parameters whose form widgets take the parameter's value before the forms are drawn
+PAIR_COUNTS = ("pcount", "dpcount")   # their defaults fit the grid's pair set
 MODEL_KEYS = ("a", "b")
 PREFERRED_MODELS = ("fmnist-standard", "fmnist-pgd-at", "fmnist-trades")  # A, then B in order of preference
 
@@ -55,8 +61,15 @@ def current_profile() -> DatasetProfile:
 
 
 def defaults() -> dict[str, Any]:
-    """Every parameter's default for model A's dataset: the dashboard's, with the profile's grid and ε."""
-    return {**{key: spec.default for key, spec in param_specs().items()}, **profile_defaults(current_profile())}
+    """Every parameter's default for model A's dataset: the dashboard's, with the profile's grid and ε, and the
+    pair counts fitted to the current grid and pair set."""
+    values = {**{key: spec.default for key, spec in param_specs().items()}, **profile_defaults(current_profile())}
+    return {**values, **{key: _fitted_count(key, params()) for key in PAIR_COUNTS}}
+
+
+def _fitted_count(key: str, values: dict[str, Any]) -> int:
+    """Pair count ``key``'s default for the grid and pair set of ``values`` (0: every pair)."""
+    return default_pair_count(values["grid"], values["pairs"], param_specs()[key].default) or 0
 
 
 def _chosen() -> set[str]:
@@ -88,6 +101,9 @@ def _initial() -> dict[str, Any]:
         if all(st.query_params.get(k) == values[k] for k in MODEL_KEYS) else None
     if mismatch:
         notes.append(f"{mismatch} Model B is a model of A's dataset instead.")
+    for key in PAIR_COUNTS:
+        if key not in chosen:
+            values[key] = _fitted_count(key, values)
     st.session_state[NOTES_KEY] = notes
     st.session_state[CHOSEN_KEY] = chosen
     return values
@@ -110,11 +126,26 @@ def update(**values: Any) -> None:
             specs[key].check(value)
             (chosen.add if value != default[key] else chosen.discard)(key)
         current[key] = value
+    moved = _fit_pair_counts()
+    if moved:   # their form widgets may be drawn already: a fresh run shows the new values
+        st.session_state[SYNC_KEY] = moved
+        st.rerun()
+
+
+def _fit_pair_counts() -> list[str]:
+    """Set every pair count the user did not choose to its default for the current grid and pair set; the
+    counts that moved."""
+    current, default, chosen = params(), defaults(), _chosen()
+    moved = [key for key in PAIR_COUNTS if key not in chosen and current[key] != default[key]]
+    for key in moved:
+        current[key] = default[key]
+    return moved
 
 
 def follow_profile(prof: DatasetProfile) -> None:
     """Make ``prof`` (model A's dataset) the profile whose defaults apply: grid and ε that the user did not
-    choose take its values, and so do their form widgets (a widget with a key keeps its last value otherwise)."""
+    choose take its values, and so do their form widgets (a widget with a key keeps its last value otherwise);
+    then the pair counts the user did not choose fit the grid, widgets included (also those moved last run)."""
     st.session_state[PROFILE_KEY] = prof.name
     current, default, chosen = params(), defaults(), _chosen()
     for key in PROFILE_PARAMS:
@@ -122,6 +153,9 @@ def follow_profile(prof: DatasetProfile) -> None:
             current[key] = default[key]
             if widget_key(key) in st.session_state:
                 st.session_state[widget_key(key)] = default[key]
+    for key in _fit_pair_counts() + st.session_state.pop(SYNC_KEY, []):
+        if widget_key(key) in st.session_state:
+            st.session_state[widget_key(key)] = current[key]
 
 
 def profile_default(key: str) -> Optional[str]:
@@ -140,6 +174,16 @@ def default_note(key: str) -> str:
     if key in profile_defaults(prof):
         return f"Default {shown}: the {prof.title} profile default (model A's dataset)."
     return f"Default {shown}: the dashboard's, for Fashion-MNIST; a model A of another dataset starts at its profile's."
+
+
+def fitted_note(key: str) -> str:
+    """" (every pair: the default 48 is more than the 4x4 grid's neighbors set holds)" when pair count ``key`` is
+    its default clamped to a smaller pair set, else ""."""
+    current, default = params(), param_specs()[key].default
+    if key in _chosen() or current[key] == default:
+        return ""
+    return (f" (every pair: the default {default} is more than the {current['grid']} grid's {current['pairs']} "
+            f"set holds)")
 
 
 def url_notes() -> list[str]:
