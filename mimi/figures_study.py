@@ -75,21 +75,40 @@ def interaction_distribution_figure(report: Any) -> go.Figure:
     return _finish(fig, title, 100 + 330 * rows, legend_below=True)
 
 
-def delta_j_distribution_figure(report: Any) -> go.Figure:
-    """ΔJ^(m) per order, all models on one axis: the distribution across images and the mean with its interval."""
+def _models_by_order_figure(report: Any, field: str, quantity: str, axis_title: str, title: str) -> go.Figure:
+    """A per-image quantity per order (``field`` of each model summary), all models on one axis: the distribution
+    across images and the mean with its interval."""
     fig = go.Figure()
-    for index, (name, m) in enumerate(report.models.items()):
-        for trace in _spread_traces(m, order_labels(m.ratios, m.orders), m.delta_j, name=name,
-                                    colour=model_colour(name), group=name, show_legend=True, quantity="ΔJ"):
+    for name, m in report.models.items():
+        if getattr(m, field) is None:
+            continue
+        for trace in _spread_traces(m, order_labels(m.ratios, m.orders), getattr(m, field), name=name,
+                                    colour=model_colour(name), group=name, show_legend=True, quantity=quantity):
             fig.add_trace(trace)
     fig.add_hline(y=0, line_color="#888", line_width=1)
     fig.update_layout(boxmode="group", scattermode="group", boxgap=0.25, scattergap=0.25,
-                      xaxis_title="order r = m / (n−2)", yaxis_title="ΔJ⁽ᵐ⁾ of an image (clean − adversarial)")
+                      xaxis_title="order r = m / (n−2)", yaxis_title=axis_title)
+    return _finish(fig, title, 460, legend_below=True)
+
+
+def delta_j_distribution_figure(report: Any) -> go.Figure:
+    """ΔJ^(m) per order, all models on one axis: the distribution across images and the mean with its interval."""
     first = next(iter(report.models.values()), None)
     estimand = first.delta_j_estimand if first is not None else "ΔJ^(m)"
-    title = (f"Attacking utility by order ΔJ⁽ᵐ⁾ across images<br><sup>each point: one image's {estimand}; "
-             f"diamond: mean, bars: {_ci_text(report)}</sup>")
-    return _finish(fig, title, 460, legend_below=True)
+    return _models_by_order_figure(
+        report, "delta_j", "ΔJ", "ΔJ⁽ᵐ⁾ of an image (clean − adversarial)",
+        f"Attacking utility by order ΔJ⁽ᵐ⁾ across images<br><sup>each point: one image's {estimand}; "
+        f"diamond: mean, bars: {_ci_text(report)}</sup>")
+
+
+def squared_change_distribution_figure(report: Any) -> go.Figure:
+    """S^(m), the mean squared change of the interactions per order (claim (a)'s statistic), all models on one
+    axis: the distribution across images and the mean with its interval."""
+    return _models_by_order_figure(
+        report, "squared_change", "S", "S⁽ᵐ⁾ of an image",
+        f"How much the attack changed the interactions, by order<br><sup>each point: one image's S⁽ᵐ⁾, the mean over "
+        f"the pairs drawn of [I⁽ᵐ⁾(i, j | x) − I⁽ᵐ⁾(i, j | x')]², unbiased (two independent units per pair)<br>"
+        f"diamond: mean, bars: {_ci_text(report)}</sup>")
 
 
 def study_disentanglement_figure(report: Any) -> go.Figure:
@@ -110,11 +129,15 @@ def claims_figure(report: Any) -> go.Figure:
             fig.update_xaxes(visible=False, row=row, col=1)
             fig.update_yaxes(visible=False, row=row, col=1)
             continue
+        statistic = (claim.primary or claim.comparisons)[0].statistic
         for c in claim.comparisons:
+            if c.statistic != statistic:   # another quantity, in other units: the tables show it
+                continue
             colour = VERDICT_COLOURS[c.verdict]
             fig.add_trace(go.Scatter(
-                x=[c.label], y=[c.effect], mode="markers", name=c.verdict, legendgroup=c.verdict,
-                showlegend=c.verdict not in shown, marker=dict(size=11, color=colour, symbol="diamond"),
+                x=[c.label if c.primary else f"{c.label} (beside)"], y=[c.effect], mode="markers", name=c.verdict,
+                legendgroup=c.verdict, showlegend=c.verdict not in shown,
+                marker=dict(size=11, color=colour, symbol="diamond" if c.primary else "diamond-open"),
                 error_y=dict(type="data", symmetric=False, array=[c.ci_high - c.effect],
                              arrayminus=[c.effect - c.ci_low], color=colour, thickness=2, width=6),
                 customdata=[[c.ci_low, c.ci_high, c.confidence, c.count]],
@@ -122,10 +145,12 @@ def claims_figure(report: Any) -> go.Figure:
                               "(%{customdata[2]:.1%})<br>%{customdata[3]} images<extra>%{x}</extra>"), row, 1)
             shown.add(c.verdict)
         fig.add_hline(y=0, line_color="#888", line_width=1, row=row, col=1)
-        fig.update_yaxes(title_text={"a": "high − low<br>drop of Ī⁽ᵐ⁾", "b": "ΔJ_high<br>standard − AT",
+        fig.update_yaxes(title_text={"a": "S_high − S_low", "b": "ΔJ_high<br>standard − AT",
                                      "c": "D_low<br>AT − standard"}.get(claim.key, "effect"), row=row, col=1)
-    title = ("The paper's claims: effect (claimed > 0) and its interval<br><sup>Bonferroni-adjusted t intervals "
-             "across images (D: jackknife); green holds, red does not hold, grey undecided</sup>")
+    value = report.params.get("value")
+    title = (f"The paper's claims (v = {value}): effect (claimed > 0) and its interval<br><sup>the registered tests: "
+             f"Bonferroni-adjusted t intervals across images (D: jackknife)<br>green holds, red does not hold, grey "
+             f"undecided; open diamonds are reported beside and decide nothing</sup>")
     fig = _finish(fig, title, 190 * max(1, len(claims)) + 120, legend_below=True)
     extra = max((t.count("<br>") for t in titles), default=0)
     return fig.update_layout(margin_t=fig.layout.margin.t + 18 * extra)   # the first panel title's extra lines
@@ -133,5 +158,8 @@ def claims_figure(report: Any) -> go.Figure:
 
 def study_figures(report: Any) -> dict[str, go.Figure]:
     """Every figure of the report, by name (the order of the HTML report and the page)."""
-    return {"claims": claims_figure(report), "interactions": interaction_distribution_figure(report),
-            "delta_j": delta_j_distribution_figure(report), "disentanglement": study_disentanglement_figure(report)}
+    figures = {"claims": claims_figure(report), "interactions": interaction_distribution_figure(report)}
+    if any(m.squared_change is not None for m in report.models.values()):
+        figures["squared_change"] = squared_change_distribution_figure(report)
+    return {**figures, "delta_j": delta_j_distribution_figure(report),
+            "disentanglement": study_disentanglement_figure(report)}

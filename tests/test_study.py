@@ -399,7 +399,7 @@ def test_study_page_shows_the_claims_figures_and_image_links(app_env, complete):
     link = row["interactions"]
     assert link.startswith("./interactions?") and "img=10" in link and f"a={row['model']}" in link
     assert "grid=4x4" in link and "pcount=4" in link and "seed=" in link
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("plotly_chart")) == 5   # claims, I, S (the squared change), ΔJ, D
     at.text_input(key="study_folder").set_value(str(complete / "jobs")).run()
     assert "holds no study" in " ".join(e.value for e in at.error)
 
@@ -418,7 +418,7 @@ def test_study_page_in_a_real_browser_opens_an_image_in_the_single_image_pages(s
     page = new_page(browser, 1440, 1800)
     try:
         page.goto(f"{server}/study", wait_until="domcontentloaded")
-        wait_until_idle(page, 4)
+        wait_until_idle(page, 5)
         assert problems(page) == []
         text = page.inner_text("body")
         value = report.params["value"]

@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from mimi.study import STUDY_DIR
+from mimi.ui import compute
+from mimi.ui import study as study_ui
+
 st.title("mimi: why do adversarial attacks work?")
 st.markdown(
     """
@@ -21,14 +25,11 @@ The paper's three claims, which the pages let you check on these models, with er
 3. Robust models rely on more **category-specific, stable low-order** patterns: they are
    *disentangled*, and that is what makes them hard to fool.
 
-What the shipped Fashion-MNIST models say, on the Study page (50 gallery images per model, attacks
-stopped at equal strength): the third claim holds, both adversarially trained models are more
-disentangled at low orders; the first two are undecided, their intervals include zero. At the default
-attack (ε = 0.1, 20 steps) the adversarially trained models' ΔJ is far smaller at every order, but that
-attack barely moves them, so it is not the paper's equal-strength comparison. One image, or the 10
-images of the Disentanglement page, often leaves the error bands too wide to tell the models apart.
 """
 )
+
+with compute.friendly_errors("Reading the shipped study"):
+    st.markdown(study_ui.findings(study_ui.report(STUDY_DIR)))
 
 st.subheader("A guided tour (5 minutes)")
 tour = [

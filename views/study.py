@@ -1,6 +1,7 @@
 """/study: a study folder's report: the paper's figures across images, its three claims with their verdicts,
 and every image, one click from the single-image pages. Reads folders only (``mimi study run`` makes them)."""
 
+import numpy as np
 import streamlit as st
 
 from mimi import figures_study
@@ -29,6 +30,13 @@ with compute.friendly_errors("Reading the study"):
     st.subheader("The paper's claims")
     for claim in report.claims:
         st.markdown(f"**({claim.key})** {claim.statement} → **{claim.verdict}** (v = {report.params['value']})")
+    if report.params.get("stop_rule") == "paper" and report.models:
+        medians = ", ".join(f"{name} {float(np.median(m.utility.per_image)):.2f}" for name, m in report.models.items())
+        st.caption(f"Equal strength here is the paper's rule: every image counted lost "
+                   f"{report.params['stop_utility']:g} to {report.params['stop_utility'] + report.params['tolerance']:g} "
+                   f"of its true class's logit once misclassified. The drop of v = {report.params['value']}, which "
+                   f"ΔJ⁽ᵐ⁾ sums to, is not equalised by that rule; its median per model: {medians}. The row beside "
+                   f"(b) that divides the high orders' ΔJ by it compares shares instead.")
     st.dataframe([dict(zip(CLAIM_HEADER, row)) for row in claim_rows(report.claims)], hide_index=True,
                  width="stretch")
     if report.twin_claims:
@@ -47,6 +55,8 @@ with compute.friendly_errors("Reading the study"):
     st.subheader("Across images")
     st.dataframe([dict(zip(MODEL_HEADER, row)) for row in model_rows(report)], hide_index=True, width="stretch")
     page.chart(figs["interactions"], "study-interactions", key="study_interactions")
+    if "squared_change" in figs:
+        page.chart(figs["squared_change"], "study-squared-change", key="study_squared_change")
     page.chart(figs["delta_j"], "study-delta-j", key="study_delta_j")
     page.chart(figs["disentanglement"], "study-disentanglement", key="study_disentanglement")
 

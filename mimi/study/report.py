@@ -565,18 +565,19 @@ def claim_rows(claims: Sequence[Claim]) -> list[list[str]]:
     rows = []
     for claim in claims:
         if not claim.comparisons:
-            rows.append([f"({claim.key})", "—", "—", "—", "—", "—", "—", "—", claim.verdict, "—", claim.note])
+            rows.append([f"({claim.key})", "—", "—", claim.verdict, "—", "—", "—", "—", "—", "—", claim.note])
         for c in claim.comparisons:
-            rows.append([f"({claim.key})", "primary" if c.primary else "beside", c.label, c.statistic,
-                         _number(c.effect), f"[{_number(c.ci_low)}, {_number(c.ci_high)}]", f"{c.confidence:.1%}",
-                         _number(c.relative, "+.0%"), c.verdict,
-                         str(c.images_needed) if c.images_needed else "—",
+            rows.append([f"({claim.key})", "primary" if c.primary else "beside", c.label, c.verdict,
+                         _number(c.effect), f"[{_number(c.ci_low)}, {_number(c.ci_high)}]",
+                         str(c.images_needed) if c.images_needed else "—", c.statistic, f"{c.confidence:.1%}",
+                         _number(c.relative, "+.0%"),
                          f"{c.count} images; claim: {claim.verdict}" + (f"; {claim.note}" if claim.note else "")])
     return rows
 
 
-CLAIM_HEADER = ("claim", "test", "comparison", "statistic", "effect", "interval", "level", "relative", "verdict",
-                "images for 80% power", "notes")
+#: Verdict first: on a narrow page the columns on the right scroll out of view.
+CLAIM_HEADER = ("claim", "test", "comparison", "verdict", "effect", "interval", "images for 80% power", "statistic",
+                "level", "relative", "notes")
 
 
 def _spread(summary: Optional[AcrossImages]) -> str:

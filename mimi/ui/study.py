@@ -40,6 +40,23 @@ def report(folder: str | Path) -> StudyReport:
     return _report(str(folder), folder_state(folder))
 
 
+def findings(report: StudyReport) -> str:
+    """What a study says about the three claims, in words from its numbers: the verdicts under its value
+    function and its twin's, the images behind them and the protocol that made them equal in strength."""
+    p = report.params
+    counts = [m.count for m in report.models.values()] or [0]
+    verdicts = "; ".join(f"({c.key}) **{c.verdict}**" for c in report.claims)
+    text = (f"What the shipped Fashion-MNIST models say, on the Study page ({p['images']['description']}; "
+            f"{min(counts)} to {max(counts)} of them per model landed at equal strength"
+            + (f", a drop of {p['stop_utility']:g} in the true class's logit once misclassified"
+               if p.get("stop_rule") == "paper" else "") + f"): with v = {p['value']}, {verdicts}.")
+    if report.twin_claims:
+        text += (f" With v = {report.twin_value}, from the same forward passes: "
+                 + "; ".join(f"({c.key}) **{c.verdict}**" for c in report.twin_claims) + ".")
+    return text + (" One image, or the 10 images of the Disentanglement page, often leaves the error bands too wide "
+                   "to tell the models apart.")
+
+
 def _ratios_choice(ratios) -> Optional[str]:
     values = tuple(round(float(r), 6) for r in ratios)
     for name, choice in (("paper", PAPER_RATIOS), ("coarse", COARSE_RATIOS)):
