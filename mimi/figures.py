@@ -151,10 +151,23 @@ def _pair_set_words(p: Any) -> str:
     return f"over all {p.pair_set_size} {described} ({sample}); bars ±1 SE covering {covers}"
 
 
+def value_words(results: Mapping[str, Any]) -> str:
+    """"v = KIND" for the value function the results were computed with ("" when they do not say, or disagree)."""
+    kinds = {(getattr(r, "params", None) or {}).get("value") for r in results.values()}
+    return f"v = {kinds.pop()}" if len(kinds) == 1 and None not in kinds else ""
+
+
+def _with_value(title: str, results: Mapping[str, Any]) -> str:
+    """The title with the value function as one more subtitle line."""
+    words = value_words(results)
+    return f"{title}<br><sup>{words}</sup>" if words and title else title
+
+
 def _subtitle(title: str, profiles: Mapping[str, Any]) -> str:
-    """The title over what the profiles average and what their error bars cover (each clause a line: _finish)."""
+    """The title over what the profiles average, what their error bars cover and the value function (each clause a
+    line: _finish)."""
     notes = list(dict.fromkeys(_pair_set_words(p) for p in profiles.values() if hasattr(p, "pair_set_size")))
-    return title + "".join(f"<br><sup>{note}</sup>" for note in notes)
+    return _with_value(title + "".join(f"<br><sup>{note}</sup>" for note in notes), profiles)
 
 
 def _reference(name: str, profile: Any, references: Mapping[str, Any] | None) -> Any:
@@ -353,7 +366,7 @@ def pair_maps_figure(heatmaps: Mapping[str, Any], image: np.ndarray, title: str 
             _mark(fig, cell, row, col)
     _square_axes(fig, len(names), len(panels))
     fig.update_layout(clickmode="event+select", dragmode=False)
-    return _finish(fig, title, 60 + 260 * len(names))
+    return _finish(fig, _with_value(title, heatmaps), 60 + 260 * len(names))
 
 
 def shapley_figure(maps: Mapping[str, Any], image: np.ndarray, title: str = "Shapley value φ(i) of each cell") -> go.Figure:
@@ -373,7 +386,7 @@ def shapley_figure(maps: Mapping[str, Any], image: np.ndarray, title: str = "Sha
                                  + (" ± %{customdata:.4f}" if se is not None else "") + "<extra>" + name + "</extra>"),
                       1, col)
     _square_axes(fig, 1, len(names) + 1)
-    return _finish(fig, title, 300)
+    return _finish(fig, _with_value(title, maps), 300)
 
 
 # --------------------------------------------------------------------------- disentanglement, zoo
@@ -384,7 +397,8 @@ def disentanglement_title(results: Mapping[str, Any]) -> str:
     images = "this one image" if one else f"these {' / '.join(map(str, counts))} images" if counts else "the images"
     numerator = "bias-corrected" if all(getattr(d, "debiased", True) for d in results.values()) else "plug-in |Î|"
     band = "95% over contexts (one image)" if one else "95% over images"
-    return f"Disentanglement D⁽ᵐ⁾ over {images} and the pair set<br><sup>{numerator}; band: {band}</sup>"
+    return _with_value(f"Disentanglement D⁽ᵐ⁾ over {images} and the pair set<br><sup>{numerator}; band: {band}</sup>",
+                       results)
 
 
 def disentanglement_figure(results: Mapping[str, Any], title: str | None = None) -> go.Figure:

@@ -171,3 +171,18 @@ def test_each_model_keeps_its_colour_on_every_chart_and_no_model_is_clean_blue_o
     one = figures.delta_j_figure({"fmnist-pgd-at": profile(), "fmnist-standard": profile(2)})
     other = figures.delta_j_figure({"fmnist-standard": profile(), "fmnist-pgd-at": profile(2)})
     assert {t.name: t.marker.color for t in one.data} == {t.name: t.marker.color for t in other.data}
+
+
+def test_every_single_image_chart_names_its_value_function():
+    def valued(result, kind):
+        result.params = {"value": kind}
+        return result
+
+    for kind in ("log-odds", "log-softmax"):
+        profiles = {"a": valued(profile(), kind), "b": valued(profile(2), kind)}
+        for fig in (figures.order_profile_figure(profiles), figures.delta_j_figure(profiles)):
+            assert f"v = {kind}" in fig.layout.title.text
+        maps = {"a": valued(heatmap(4, np.ones((3, 3)), np.zeros((3, 3))), kind)}
+        assert f"v = {kind}" in figures.pair_maps_figure(maps, np.zeros((1, 9, 9)), title="cell 4").layout.title.text
+    mixed = {"a": valued(profile(), "log-odds"), "b": valued(profile(), "logit")}
+    assert "v = " not in figures.order_profile_figure(mixed).layout.title.text   # no single value function to name
