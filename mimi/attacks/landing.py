@@ -144,11 +144,11 @@ def run_to_utility(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: to
             if stop.any():
                 rows = active[stop]
                 within = drop[stop] <= rule.utility + rule.tolerance
-                landed_delta, ok = land(model, x[rows], y[rows], below[rows], start[stop], rule, clean_score[rows])
-                delta[rows] = torch.where(per_sample(within, landed_delta), start[stop], landed_delta)
-                landed[rows] = within | ok
-                done[rows] = True
-                steps_used[rows] = step
+                delta[rows], landed[rows], done[rows], steps_used[rows] = start[stop], within, True, step
+                beyond = rows[~within]   # past the band: bisect back into it
+                if len(beyond):
+                    delta[beyond], landed[beyond] = land(model, x[beyond], y[beyond], below[beyond],
+                                                         start[stop][~within], rule, clean_score[beyond])
             if not stepping:
                 break
             moving = ~stop
