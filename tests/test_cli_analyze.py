@@ -94,3 +94,16 @@ def test_analyze_target_precision_reports_the_estimand_and_an_unreached_bound(ti
 def test_analyze_refuses_a_pair_count_above_the_pair_set_with_the_value(tiny_zoo, capsys):
     assert analyze(tiny_zoo, "--image", "gallery:3", "--grid", "4x4", "--pair-count", "500", "--quiet") == 2
     assert "pair_count=500" in capsys.readouterr().err
+
+
+def test_analyze_at_equal_strength_says_whether_the_attack_landed(tiny_zoo, tmp_path, capsys):
+    out = tmp_path / "strength.json"
+    assert analyze(tiny_zoo, "--image", "gallery:3", *SMALL, "--attack", "pgd", "--eps", "0.3", "--steps", "20",
+                   "--stop-utility", "0.5", "--tolerance", "0.1", "--no-random-start", "--json", str(out)) == 0
+    attack = load_result(out).attack
+    assert attack.params["stop_rule"] == "utility" and attack.params["random_start"] is False
+    landed = bool(attack.success[0])
+    assert landed == (0.5 <= float(attack.utility[0]) <= 0.6)
+    assert f"{'landed' if landed else 'did NOT land'} in [0.5, 0.6]" in capsys.readouterr().out
+    assert analyze(tiny_zoo, "--image", "gallery:3", *SMALL, "--attack", "pgd", "--stop-utility", "1000") == 0
+    assert "did NOT land in [1000, 1000.05]: not an equal-strength result" in capsys.readouterr().out

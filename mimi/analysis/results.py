@@ -328,6 +328,12 @@ class ImageReport(Result):
         if adversarial is not None:
             lines.append(f"attack: predicted {name(p.adv_prediction)}; attacking utility v(N|x) - v(N|x') = "
                          f"{p.attack_utility:.3f} (single cells {p.attack_single:.3f}, pairs {p.attack_pairwise:.3f})")
+        stop = None if self.attack is None else self.attack.params.get("stop_utility")
+        if stop is not None:
+            a, landed = self.attack.params, bool(self.attack.success[0])
+            lines.append(f"equal strength ({a['stop_rule']} rule): drop {float(self.attack.stop_drop[0]):.3f} after "
+                         f"{int(self.attack.steps_used[0])} gradient steps, {'landed' if landed else 'did NOT land'} in "
+                         f"[{stop:g}, {stop + a['tolerance']:g}]" + ("" if landed else ": not an equal-strength result"))
         lines.append(f"profile: {p.estimand}; SEs cover {p.se_covers}")
         if adversarial is not None:
             lines.append(f"ΔJ column: {p.delta_j_estimand}")
