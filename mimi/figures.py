@@ -394,7 +394,8 @@ def disentanglement_title(results: Mapping[str, Any]) -> str:
     """What a D^(m) chart shows: the estimand (over how many images), the numerator, and the band."""
     counts = sorted({len(d.per_image) for d in results.values() if getattr(d, "per_image", None) is not None})
     one = counts == [1]
-    images = "this one image" if one else f"these {' / '.join(map(str, counts))} images" if counts else "the images"
+    listed = " / ".join(map(str, counts)) if len(counts) <= 2 else f"{counts[0]} to {counts[-1]}"  # fits 1000 px
+    images = "this one image" if one else f"these {listed} images" if counts else "the images"
     numerator = "bias-corrected" if all(getattr(d, "debiased", True) for d in results.values()) else "plug-in |Î|"
     band = "95% over contexts (one image)" if one else "95% over images"
     return _with_value(f"Disentanglement D⁽ᵐ⁾ over {images} and the pair set<br><sup>{numerator}; band: {band}</sup>",

@@ -64,9 +64,10 @@ def test_measured_robust_accuracy_on_the_gallery_agrees_with_the_card(name):
         assert measured < 0.15                                         # not robust, measured here
 
 
-def test_all_assets_fit_in_20_mb():
+def test_all_assets_fit_in_30_mb():
+    # the equal-strength study (1,000 jobs, two value functions from the same passes) is about 16 MB of it
     total = sum(p.stat().st_size for p in zoo.ZOO_DIR.parent.rglob("*") if p.is_file() and p.suffix != ".ckpt")
-    assert total < 20 * 2**20
+    assert total < 30 * 2**20
 
 
 def test_unknown_model_lists_the_valid_names():
