@@ -101,8 +101,16 @@ def _square_axes(fig: go.Figure, rows: int, cols: int) -> None:
         axis.scaleanchor = "x" if index == 0 else f"x{index + 1}"
 
 
-def attack_figure(clean: np.ndarray, adversarial: np.ndarray, eps: float, title: str = "") -> go.Figure:
-    """Clean image, adversarial image, and the perturbation x' - x on a diverging scale of +-eps."""
+def _with_attack(title: str, attack: str) -> str:
+    """The title with ``attack`` (the attack that made the chart, in words: its protocol and achieved utilities)
+    as its last subtitle clauses ("; " between clauses)."""
+    return f"{title}<br><sup>{attack}</sup>" if attack and title else title
+
+
+def attack_figure(clean: np.ndarray, adversarial: np.ndarray, eps: float, title: str = "", *,
+                  attack: str = "") -> go.Figure:
+    """Clean image, adversarial image, and the perturbation x' - x on a diverging scale of +-eps; ``attack``:
+    subtitle clauses on the attack (:func:`_with_attack`)."""
     perturbation = _gray(adversarial) - _gray(clean)
     bound = float(eps) if eps > 0 else float(np.abs(perturbation).max() or 1.0)
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.04, subplot_titles=("x", "x′", "δ"))
@@ -113,7 +121,7 @@ def attack_figure(clean: np.ndarray, adversarial: np.ndarray, eps: float, title:
                              colorbar=dict(thickness=10, len=0.9, title=dict(text=f"±{bound:.3g}")),
                              hovertemplate="row %{y}, col %{x}: δ = %{z:.3f}<extra></extra>"), 1, 3)
     _square_axes(fig, 1, 3)
-    return _finish(fig, title or "clean x · attacked x′ · δ = x′ − x", 300)
+    return _finish(fig, _with_attack(title or "clean x · attacked x′ · δ = x′ − x", attack), 300)
 
 
 def confidence_figure(classes: Sequence[str], clean_top: Sequence[int], clean_prob: Sequence[float],
@@ -205,13 +213,15 @@ def _gallery_name(reference: Any) -> str:
 
 
 def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interaction I⁽ᵐ⁾ per order", *,
-                         references: Mapping[str, Any] | None = None, shared_y: bool = True) -> go.Figure:
+                         references: Mapping[str, Any] | None = None, shared_y: bool = True,
+                         attack: str = "") -> go.Figure:
     """Per model (one panel each): mean I^(m) over the pair set, clean vs adversarial, ±1 SE; the
     subtitle states the pair set (the estimand) and what the error bars cover. ``shared_y``: one y scale
     for all panels (magnitudes compare at a glance), else one per panel (each model's shape shows, even
     where its interactions are much smaller). ``references`` (model name ->
     :class:`mimi.population.GalleryProfile`) adds, in that model's panel, a grey tick on each bar at the
-    same quantity averaged over the gallery, only where its settings match the profile's."""
+    same quantity averaged over the gallery, only where its settings match the profile's. ``attack``: subtitle
+    clauses on the attack (:func:`_with_attack`)."""
     names = list(profiles)
     fig = make_subplots(rows=1, cols=max(1, len(names)), shared_yaxes=shared_y,   # room for each panel's ticks
                         horizontal_spacing=0.03 if shared_y else 0.12, subplot_titles=names)
@@ -242,16 +252,16 @@ def order_profile_figure(profiles: Mapping[str, Any], title: str = "Mean interac
     fig.update_yaxes(title_text="mean I⁽ᵐ⁾(i, j)" + ("" if shared_y or len(names) < 2 else ", own scale per panel"),
                      row=1, col=1)
     fig.update_layout(barmode="group", scattermode="group", bargap=0.2, scattergap=0.2)
-    return _finish(fig, _subtitle(title, profiles), 400, legend_below=True)
+    return _finish(fig, _with_attack(_subtitle(title, profiles), attack), 400, legend_below=True)
 
 
 def delta_j_figure(profiles: Mapping[str, Any], title: str | None = None, *,
-                   references: Mapping[str, Any] | None = None) -> go.Figure:
+                   references: Mapping[str, Any] | None = None, attack: str = "") -> go.Figure:
     """ΔJ^(m) per order, all models on one axis (grouped bars, ±1 SE); models without an attack are skipped.
     With the all-pairs set it is the attacking utility of order m; with another pair set, the share of it
     that set carries, and the default title says so. ``references`` (model name -> GalleryProfile) adds a
     grey tick on each model's bars at its gallery mean ΔJ, only where the settings match (as in
-    :func:`order_profile_figure`)."""
+    :func:`order_profile_figure`). ``attack``: subtitle clauses on the attack (:func:`_with_attack`)."""
     if title is None:
         sets = {getattr(p, "pair_set", "all") for p in profiles.values()}
         title = ("Attacking utility by order ΔJ⁽ᵐ⁾ (clean − adversarial, summed over all pairs)" if sets == {"all"}
@@ -281,7 +291,7 @@ def delta_j_figure(profiles: Mapping[str, Any], title: str | None = None, *,
     fig.add_hline(y=0, line_color="#888", line_width=1)
     fig.update_layout(barmode="group", scattermode="group", bargap=0.2, scattergap=0.2,
                       xaxis_title="order r = m / (n−2)", yaxis_title="ΔJ⁽ᵐ⁾ (clean − adversarial)")
-    return _finish(fig, title, 400, legend_below=True)
+    return _finish(fig, _with_attack(title, attack), 400, legend_below=True)
 
 
 def decomposition_figure(parts: Sequence[tuple[str, float]], total: float, title: str = "") -> go.Figure:
@@ -333,10 +343,12 @@ def _symmetric(*maps: np.ndarray | None) -> float:
     return peak if peak > 0 else 1.0
 
 
-def pair_maps_figure(heatmaps: Mapping[str, Any], image: np.ndarray, title: str = "") -> go.Figure:
+def pair_maps_figure(heatmaps: Mapping[str, Any], image: np.ndarray, title: str = "", *,
+                     attack: str = "") -> go.Figure:
     """Per model (one row): the image with the chosen cell, then I(cell, j) for every cell j, clean,
     adversarial and their difference, on one diverging scale per row. Every panel carries an
-    invisible clickable marker per cell (trace name :data:`CELL_LAYER`, customdata = cell index)."""
+    invisible clickable marker per cell (trace name :data:`CELL_LAYER`, customdata = cell index). ``attack``:
+    subtitle clauses on the attack (:func:`_with_attack`)."""
     names = list(heatmaps)
     first = heatmaps[names[0]]
     has_adv = first.pooled.adversarial is not None
@@ -366,7 +378,7 @@ def pair_maps_figure(heatmaps: Mapping[str, Any], image: np.ndarray, title: str 
             _mark(fig, cell, row, col)
     _square_axes(fig, len(names), len(panels))
     fig.update_layout(clickmode="event+select", dragmode=False)
-    return _finish(fig, _with_value(title, heatmaps), 60 + 260 * len(names))
+    return _finish(fig, _with_attack(_with_value(title, heatmaps), attack), 60 + 260 * len(names))
 
 
 def shapley_figure(maps: Mapping[str, Any], image: np.ndarray, title: str = "Shapley value φ(i) of each cell") -> go.Figure:

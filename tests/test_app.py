@@ -46,7 +46,8 @@ def test_attack_page_default_run_shows_both_models():
     assert len(predictions) == 2                      # a line that wraps: a long class name is never cut
     assert len([m for m in at.metric if m.label == "Attacking utility"]) == 2
     steps = [c.value for c in at.caption if c.value.startswith("after ")]
-    assert len(steps) == 2 and all(c.startswith("after 5 of 5 steps") for c in steps)   # one line per column
+    assert len(steps) == 2 and all(" of 5 steps" in c for c in steps)   # one line per column
+    assert [m.value for m in at.metric if m.label == "Outcome"] == ["landed", "landed"]   # equal strength, the default
     downloads = [b.proto.label for b in at.get("download_button")]
     assert downloads.count("⬇ CSV") == 4 and downloads.count("⬇ JSON") == 2     # in each model's column
 
@@ -58,7 +59,7 @@ def submit(at, form: str):
 
 
 def test_attack_form_changes_parameters_and_the_url_on_submit():
-    at = app_test("views/attack.py")
+    at = app_test("views/attack.py", protocol="eps")
     at.number_input(key="form_eps").set_value(0.2)
     at.selectbox(key="form_norm").select("l2")
     submit(at, "attack_form")
@@ -91,7 +92,7 @@ def test_out_of_bound_url_values_are_ignored_with_the_bound_named():
 
 def test_choices_survive_page_switches():
     at = app_test("views/attack.py")
-    at.number_input(key="form_steps").set_value(7)
+    at.number_input(key="form_usteps").set_value(7)
     submit(at, "attack_form")
     at.sidebar.selectbox(key="sb_class").select(8)
     at.run()
@@ -100,7 +101,7 @@ def test_choices_survive_page_switches():
     at.switch_page("views/attack.py")
     at.run()
     assert not errors(at)
-    assert at.number_input(key="form_steps").value == 7
+    assert at.number_input(key="form_usteps").value == 7
     assert at.sidebar.selectbox(key="sb_class").value == 8 and params(at)["img"] == 80
 
 
@@ -245,7 +246,7 @@ def test_long_computations_show_their_estimate_and_wait_for_the_users_go_ahead(m
     from mimi.analysis import planned_forward_passes
 
     monkeypatch.setenv("MIMI_CONFIRM_SECONDS", "0")       # every computation counts as long
-    at = app_test("views/interactions.py", seed="11")     # a seed of its own: nothing cached yet
+    at = app_test("views/interactions.py", seed="11", rstart="on")   # a seed of its own, moving x' too: nothing cached
     assert not errors(at) and chart_count(at) == 0
     warnings = [w.value for w in at.warning if "forward passes, about" in w.value]
     assert warnings and "Order profile of fmnist-standard" in warnings[0]
@@ -285,7 +286,7 @@ def test_default_models_prefer_standard_then_adversarially_trained():
 @pytest.mark.slow
 def test_shipped_models_the_standard_one_is_fooled_the_robust_one_loses_less(monkeypatch):
     monkeypatch.delenv("MIMI_ZOO_DIR")                   # the shipped zoo
-    at = app_test("views/attack.py", steps="20", b="fmnist-pgd-at")
+    at = app_test("views/attack.py", protocol="eps", steps="20", b="fmnist-pgd-at")
     assert not errors(at)
     outcome = [m.value for m in at.metric if m.label == "Outcome"]
     utility = [float(m.value) for m in at.metric if m.label == "Attacking utility"]

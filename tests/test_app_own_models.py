@@ -63,7 +63,7 @@ def switch_dataset(at, name: str) -> None:
 
 
 def test_an_imagenet_model_starts_at_its_profiles_grid_and_eps_and_says_so(own_env):
-    at = open_app("views/interactions.py", a=IMAGENET)
+    at = open_app("views/interactions.py", a=IMAGENET, protocol="eps")   # the profile's ε is equal ε's budget
     assert not at.exception
     assert (params(at)["grid"], params(at)["eps"]) == ("16x16", IMAGENET_EPS)
     grid = at.selectbox(key="form_grid")
@@ -79,7 +79,7 @@ def test_an_imagenet_model_starts_at_its_profiles_grid_and_eps_and_says_so(own_e
 
 
 def test_a_url_value_and_a_submitted_choice_win_over_the_profile_default(own_env):
-    at = open_app("views/attack.py", a=IMAGENET, grid="4x4", eps="0.2")
+    at = open_app("views/attack.py", a=IMAGENET, grid="4x4", eps="0.2", protocol="eps")
     assert not errors(at)
     assert (params(at)["grid"], params(at)["eps"]) == ("4x4", 0.2)
     assert at.number_input(key="form_eps").value == 0.2 and "profile default" not in captions(at)
@@ -127,7 +127,7 @@ def test_a_name_registered_again_serves_its_new_weights_and_results_without_a_re
     loaded = compute.model(CIFAR, "cpu", folder)[0]
     assert torch.equal(first_weight(loaded), first_weight(original))
     assert compute.model(CIFAR, "cpu", folder)[0] is loaded                     # cached while unchanged
-    at = app_test("views/attack.py", a=CIFAR)
+    at = app_test("views/attack.py", a=CIFAR, protocol="eps")   # equal strength would land both at U
     assert not errors(at)
     utility = [m.value for m in at.metric if m.label == "Attacking utility"]
 

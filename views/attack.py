@@ -1,4 +1,4 @@
-"""/attack: PGD on the selected image against models A and B, side by side."""
+"""/attack: PGD on the selected image against models A and B, side by side, under one protocol."""
 
 import streamlit as st
 
@@ -7,26 +7,38 @@ from mimi.ui import compute, page, state
 
 st.title("Attack")
 st.markdown("PGD takes many small steps that raise the network's loss, each time projecting the change δ back "
-            "into the budget ε. Pixels live in [0, 1]; ε = 0.1 lets each pixel move by a tenth of the full range.")
+            "into the budget ε. Pixels live in [0, 1]; ε = 0.1 lets each pixel move by a tenth of the full range. "
+            "Two protocols compare models. **Equal strength** (the paper's) stops each model's attack once it has "
+            "lowered v, the value of the true class, by the same U: the models lose the same utility, and the robust "
+            "one needs a larger change δ. **Equal ε** gives each model the same budget: the standard model loses far "
+            "more than the robust one.")
 sel = page.selection()
+page.protocol_control()
 page.attack_form()
 p = state.params()
 st.caption(page.attack_summary(p) + f" · image: {sel.title}")
 
+attacks = {}
 for col, name in zip(page.model_columns(sel), sel.models):
     with col, compute.friendly_errors(f"The attack on {name}"):
         result = page.attack(sel, name)           # a batch of one image: index 0 everywhere
+        attacks[name] = result
         clean_class, adv_class = int(result.clean_pred[0]), int(result.adv_pred[0])
         m1, m2 = st.columns(2)
-        m1.metric("Outcome", "fooled" if bool(result.success[0]) else "resisted",
-                  help="Untargeted: the prediction is no longer the true class. Targeted: it is the target class. "
-                       "Stop at utility: the utility reached the threshold.")
+        m1.metric("Outcome", page.outcome(result),
+                  help="Equal strength: landed when v fell by U (within the band). Equal ε, untargeted: fooled when "
+                       "the prediction is no longer the true class; targeted: when it is the target class.")
         m2.metric("Attacking utility", f"{float(result.utility[0]):.2f}", help="v(x) − v(x') for the true class")
         st.markdown(f"Prediction after the attack: **{sel.classes[adv_class]}** "   # a line that wraps, never cut
                     + ("(unchanged)" if adv_class == clean_class else f"(was {sel.classes[clean_class]})"))
-        st.caption(f"after {int(result.steps_used[0])} of {p['steps']} steps · v = {p['value']}")
-        scale = float(p["eps"]) if p["norm"] == "linf" else float(result.linf_norm[0])
-        page.chart(figures.attack_figure(sel.image.numpy(), result.x_adv[0].cpu().numpy(), scale),
+        st.caption(f"after {int(result.steps_used[0])} of {result.params['steps']} steps · v = {p['value']}")
+        problem = page.landing_problem(name, result)
+        if problem:
+            st.warning(problem, icon=":material/block:")
+            continue
+        page.chart(figures.attack_figure(sel.image.numpy(), result.x_adv[0].cpu().numpy(),
+                                         page.perturbation_scale(result),
+                                         attack=page.attack_note({name: result})),
                    f"attack-images-{name}", {name: result}, key=f"attack_img_{name}")
         page.chart(figures.confidence_figure(sel.classes, result.clean_topk[0], result.clean_topk_prob[0],
                                              result.adv_topk[0], result.adv_topk_prob[0], sel.label,
@@ -35,3 +47,5 @@ for col, name in zip(page.model_columns(sel), sel.models):
                    f"attack-confidence-{name}", key=f"attack_conf_{name}")
         st.caption(f"‖δ‖∞ = {float(result.linf_norm[0]):.3f} · "
                    f"‖δ‖₂ = {float(result.l2_norm[0]):.3f}")
+if attacks:
+    st.caption(page.attack_caption(p, attacks))

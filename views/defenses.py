@@ -33,7 +33,7 @@ st.dataframe([{"model": c["name"], "recipe": c.get("training", {}).get("recipe",
                "description": c.get("description", "")} for c in cards], hide_index=True)
 page.interaction_form(expanded=False)
 p = state.params()
-st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} (Attack page) · image: {sel.title}")
+st.caption(f"{page.interaction_summary(p)} · image: {sel.title}")
 
 st.subheader("Interaction strength: low orders against high orders")
 st.markdown("For each image and order m, the strength s⁽ᵐ⁾ = mean over pairs of |I⁽ᵐ⁾(i, j)| (bias-corrected). "
@@ -59,14 +59,19 @@ with compute.friendly_errors("The zoo's interaction strength"):
     st.caption(page.disentanglement_band_text(min(len(c.per_image) for c in curves.values())))
 
 st.subheader("The zoo on this image")
+page.protocol_control()
+p = state.params()
+st.caption(f"attack: {page.attack_summary(p)} (its settings: Attack page)")
 if st.toggle("Compute the order profiles and ΔJ of every zoo model on this image (about 2 s per model)",
              key="defenses_image"):
+    attacks = page.landed_attacks(sel, names)   # a warning in place of each model that did not land
     with compute.friendly_errors("The zoo's order profiles"):
-        profiles = {}
-        for name in names:
-            profiles[name] = page.profile(sel, name, page.adversarial_image(page.attack(sel, name)))
-        refs = compute.gallery_references(names, page.attack_kwargs(p))
-        page.chart(figures.order_profile_figure(profiles, references=refs), "zoo-order-profile", profiles,
-                   key="zoo_profile")
-        page.chart(figures.delta_j_figure(profiles, references=refs), "zoo-delta-j", key="zoo_delta_j")
-        st.caption(compute.reference_caption(refs))
+        profiles = {name: page.profile(sel, name, page.adversarial_image(result)) for name, result in attacks.items()}
+        if profiles:
+            note = page.attack_note(attacks)
+            refs = compute.gallery_references(list(profiles), page.attack_kwargs(p))
+            page.chart(figures.order_profile_figure(profiles, references=refs, attack=note), "zoo-order-profile",
+                       profiles, key="zoo_profile")
+            page.chart(figures.delta_j_figure(profiles, references=refs, attack=note), "zoo-delta-j",
+                       key="zoo_delta_j")
+            st.caption(f"{page.attack_caption(p, attacks)} {compute.reference_caption(refs)}")

@@ -25,11 +25,12 @@ intervals before reading a difference as a finding.
 sel = page.selection()
 page.interaction_form(expanded=False)
 p = state.params()
-st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} (Attack page) · image: {sel.title}")
+st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p, 'eps')} (Attack page; detection "
+           f"studies attacks that fool the model, so this page always attacks at equal ε) · image: {sel.title}")
 
 st.subheader("This image")
 with compute.friendly_errors("The leave-one-out maps"):
-    maps = {name: defenses.leave_one_out(sel, name, page.adversarial_image(page.attack(sel, name)))
+    maps = {name: defenses.leave_one_out(sel, name, page.adversarial_image(page.attack(sel, name, "eps")))
             for name in sel.models}
     page.chart(figures_defenses.loo_figure(maps), "loo-maps", maps, key="loo")
     st.caption("Each map: a_i of every cell for the input's predicted class, on one colour scale per model. Exact: "

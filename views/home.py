@@ -33,8 +33,9 @@ with compute.friendly_errors("Reading the shipped study"):
 
 st.subheader("A guided tour (5 minutes)")
 tour = [
-    ("views/attack.py", "Attack", "Pick an image in the sidebar and attack both models. The standard model "
-     "falls for a change of at most ε per pixel; the adversarially trained one resists."),
+    ("views/attack.py", "Attack", "Pick an image in the sidebar and attack both models. At equal strength (the "
+     "paper's protocol) both lose the same utility, and the adversarially trained one needs a far larger change; "
+     "at equal ε the standard model falls for a tiny change per pixel, and the robust one resists."),
     ("views/interactions.py", "Interactions by order", "Bars per order: blue is the clean image, red the "
      "attacked one. Look at the right end (high orders) and at ΔJ, the part of the attack each order carries."),
     ("views/pairs.py", "Pixel pairs", "Click a cell: the map shows how strongly it cooperates with every other "

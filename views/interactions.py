@@ -13,8 +13,9 @@ st.markdown("Each bar estimates the mean interaction I⁽ᵐ⁾(i, j) over the w
             "random choice (which pairs were drawn, which contexts).")
 sel = page.selection()
 page.interaction_form()
+page.protocol_control()
 p = state.params()
-st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} (change it on the Attack page) "
+st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} (its settings: Attack page) "
            f"· image: {sel.title}")
 
 Y_AXES = {"own": "own scale per model", "shared": "one scale for all"}
@@ -23,32 +24,35 @@ axes = st.segmented_control(state.param_specs()["yaxes"].label, list(Y_AXES), de
 state.update(yaxes=axes or p["yaxes"])
 shared_y = p["yaxes"] == "shared"
 
+attacks = page.landed_attacks(sel, sel.models)   # a warning in place of each model's charts where it did not land
 with compute.friendly_errors("The order profiles"):
     slot = st.empty()
     profiles = {}
-    for name in sel.models:
-        adv = page.adversarial_image(page.attack(sel, name))
-        profiles[name] = page.profile(sel, name, adv)
-        if len(profiles) < len(sel.models):  # first chart early; the full figure replaces it
+    for name, result in attacks.items():
+        profiles[name] = page.profile(sel, name, page.adversarial_image(result))
+        if len(profiles) < len(attacks):  # first chart early; the full figure replaces it
             slot.plotly_chart(figures.order_profile_figure(profiles, shared_y=shared_y), config=page.PLOTLY_CONFIG)
-    refs = compute.gallery_references(sel.models, page.attack_kwargs(p))
-    with slot.container():
-        page.chart(figures.order_profile_figure(profiles, references=refs, shared_y=shared_y), "order-profile",
-                   profiles, key="profile")
-        st.caption(compute.reference_caption(refs))
-    if st.button("More precision", icon=":material/add:",
-                 help="adds one independent round of pairs and contexts to every chart on this page and "
-                      "pools it with the rounds already computed (nothing is recomputed): error bars shrink "
-                      "by about 1/√rounds"):
-        state.update(refine=min(int(p["refine"]) + 1, int(state.param_specs()["refine"].high)))
-        st.rerun()
-    page.chart(figures.delta_j_figure(profiles, references=refs), "delta-j", key="delta_j")
-    st.markdown("**How to read ΔJ⁽ᵐ⁾.** The attack lowers v(N), the value of the true class. Summed over all "
-                "pairs of cells and all orders m = 0 … n−2, and added to the single cells' part, the ΔJ⁽ᵐ⁾ make "
-                "up that drop exactly; each bar is the part carried by order m. With the neighbour pair set "
-                "the bars are the share carried by neighbouring cells only. What these numbers show:")
-    for name, profile in profiles.items():
-        st.markdown(f"- {page.delta_j_reading(name, profile)}")
+    if profiles:
+        note, caption = page.attack_note(attacks), page.attack_caption(p, attacks)
+        refs = compute.gallery_references(list(profiles), page.attack_kwargs(p))
+        with slot.container():
+            page.chart(figures.order_profile_figure(profiles, references=refs, shared_y=shared_y, attack=note),
+                       "order-profile", profiles, key="profile")
+            st.caption(f"{caption} {compute.reference_caption(refs)}")
+        if st.button("More precision", icon=":material/add:",
+                     help="adds one independent round of pairs and contexts to every chart on this page and "
+                          "pools it with the rounds already computed (nothing is recomputed): error bars shrink "
+                          "by about 1/√rounds"):
+            state.update(refine=min(int(p["refine"]) + 1, int(state.param_specs()["refine"].high)))
+            st.rerun()
+        page.chart(figures.delta_j_figure(profiles, references=refs, attack=note), "delta-j", key="delta_j")
+        st.caption(caption)
+        st.markdown("**How to read ΔJ⁽ᵐ⁾.** The attack lowers v(N), the value of the true class. Summed over "
+                    "all pairs of cells and all orders m = 0 … n−2, and added to the single cells' part, the ΔJ⁽ᵐ⁾ "
+                    "make up that drop exactly; each bar is the part carried by order m. With the neighbour pair "
+                    "set the bars are the share carried by neighbouring cells only. What these numbers show:")
+        for name, profile in profiles.items():
+            st.markdown(f"- {page.delta_j_reading(name, profile)}")
 st.subheader("Check: the decomposition adds up")
 st.markdown("On a small grid every coalition can be evaluated, so the identity "
             "v(N) − v(∅) = Σᵢ φ⁽⁰⁾(i) + Σₘ Σᵢ≠ⱼ J⁽ᵐ⁾(i, j) can be verified exactly.")
@@ -61,7 +65,7 @@ with st.form("decomposition_form"):
         state.update(dgrid=dgrid)
 for col, name in zip(page.model_columns(sel), sel.models):
     with col, compute.friendly_errors(f"The decomposition for {name}"):
-        adv = page.adversarial_image(page.attack(sel, name))
+        adv = page.adversarial_image(attacks[name]) if name in attacks else None   # not landed: clean only
         result = page.decomposition(sel, name, p["dgrid"], adv)
         page.chart(figures.decomposition_figure(result.parts(bands=3), result.total,
                                                 title=f"clean: v(N) − v(∅) = {result.total:.4f}"),

@@ -56,20 +56,22 @@ with st.form("pairs_form"):
                      cell=int(row) * cols + int(col))
         cell = int(row) * cols + int(col)
 page.interaction_form(expanded=False)
+page.protocol_control()
 p = state.params()
 ratios = band_ratios(p["band"], float(p["ratio"]))
 st.caption(f"cell ({cell // cols}, {cell % cols}) of {p['grid']} · orders r ∈ {list(ratios)} pooled · "
            f"{p['hsamples']} samples per order · "
            f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)}")
 
+attacks = page.landed_attacks(sel, sel.models)   # a warning in place of each model's maps where it did not land
 with compute.friendly_errors("The pair heatmaps"):
-    maps = {}
-    for name in sel.models:
-        adv = page.adversarial_image(page.attack(sel, name))
-        maps[name] = page.heatmap(sel, name, cell, ratios, adv)
-    page.chart(figures.pair_maps_figure(maps, sel.image.numpy(), title=f"Interactions of cell ({cell // cols}, "
-                                        f"{cell % cols}) with every other cell"),
-               "pair-heatmap", maps, key=MAP_KEY, on_select="rerun")
+    maps = {name: page.heatmap(sel, name, cell, ratios, page.adversarial_image(result))
+            for name, result in attacks.items()}
+    if maps:
+        page.chart(figures.pair_maps_figure(maps, sel.image.numpy(), title=f"Interactions of cell ({cell // cols}, "
+                                            f"{cell % cols}) with every other cell", attack=page.attack_note(attacks)),
+                   "pair-heatmap", maps, key=MAP_KEY, on_select="rerun")
+        st.caption(page.attack_caption(p, attacks))
 
 st.subheader("Shapley values")
 st.markdown("φ(i): each cell's fair share of the network's evidence for the true class (all orders together).")

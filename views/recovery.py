@@ -27,12 +27,12 @@ sel = page.selection()
 page.interaction_form(expanded=False)
 p = state.params()
 st.caption(f"grid {p['grid']}, baseline {p['baseline']}, v = {p['value']}, {p['ssamples']} permutation pairs for the "
-           f"Shapley values (Pixel pairs page), seed {p['seed']} · attack: {page.attack_summary(p)} (Attack page) · "
-           f"image: {sel.title}")
+           f"Shapley values (Pixel pairs page), seed {p['seed']} · attack: {page.attack_summary(p, 'eps')} (Attack "
+           f"page; this page always attacks at equal ε, as its precomputed gallery studies did) · image: {sel.title}")
 
 st.subheader("This image")
 with compute.friendly_errors("The recovery curves"):
-    curves = {name: defenses.recovery(sel, name, page.adversarial_image(page.attack(sel, name)))
+    curves = {name: defenses.recovery(sel, name, page.adversarial_image(page.attack(sel, name, "eps")))
               for name in sel.models}
     page.chart(figures_defenses.recovery_figure(curves), "recovery-image", curves, key="recovery_image")
     st.markdown("\n".join(f"- **{name}**: attacking utility {c.attack_utility:.2f}; ρ = {c.recoverability:.3f} "

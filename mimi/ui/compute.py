@@ -296,7 +296,7 @@ def _gallery_reference(name: str, folder: str, stamp: float):
 def gallery_references(names, attack: dict[str, Any]) -> dict[str, Any]:
     """The shipped gallery references (:mod:`mimi.population`) of these models, for the faint grey ticks of
     the single-image charts: only their clean part when ``attack`` (keyword arguments of
-    :func:`mimi.attacks.pgd`) is not the default attack they were computed with. A model without a file
+    :func:`mimi.attacks.pgd`) is not the attack they were computed with (DEFAULTS' equal-ε one). A model without a file
     has none; a corrupt file shows one warning and gives none."""
     from mimi.population import attack_is_default, reference_path, without_attack
 
@@ -318,7 +318,9 @@ def gallery_references(names, attack: dict[str, Any]) -> dict[str, Any]:
 
 def reference_caption(references: dict[str, Any]) -> str:
     """The one line under the charts that says what the grey ticks are."""
+    from mimi.analysis import DEFAULTS
+
     counts = " / ".join(sorted({str(int(r.count)) for r in references.values()}, key=int)) or "the"
     return (f"Grey ticks: the same quantity averaged over {counts} gallery images for this model, computed with "
-            f"the default settings; shown only when the settings match (the adversarial and ΔJ ones only "
-            f"under the default attack).")
+            f"the default settings; shown only when the settings match (the adversarial and ΔJ ones only under "
+            f"the attack they were computed with: equal ε, PGD-{DEFAULTS['steps']} at ε = {DEFAULTS['eps']:g}).")

@@ -78,10 +78,10 @@ def _plain(value: Any) -> Any:
 
 
 def gallery_attack(p: dict) -> dict[str, Any]:
-    """The session's PGD settings as keyword arguments of :func:`mimi.analysis.run_attack` (gallery studies are
-    untargeted and run all steps unless the paper's stop-at-utility rule is on)."""
-    return dict(eps=float(p["eps"]), steps=int(p["steps"]), step_size=float(p["step"]) or None, norm=p["norm"],
-                restarts=int(p["restarts"]), stop_utility=float(p["utility"]) if p["stop"] == "utility" else None)
+    """The session's equal-ε PGD settings (/detection and /recovery attack at equal ε) as keyword arguments of
+    :func:`mimi.analysis.run_attack`: gallery studies are untargeted and run all steps."""
+    kwargs = page.attack_kwargs(p, "eps")
+    return {key: kwargs[key] for key in ATTACK_KEYS}
 
 
 def settings(p: dict) -> dict[str, Any]:

@@ -16,12 +16,13 @@ import torch
 
 from mimi import figures
 from mimi.attacks import AttackResult, pgd
+from mimi.attacks.pgd import default_step_size
 from mimi.data import FMNIST_CLASSES
 from mimi.profiles import card_profile
 from mimi.results import Result
 from mimi.ui import compute, state
 from mimi.players import parse_grid_spec
-from mimi.ui.params import check_work, estimate_passes, order_ratios
+from mimi.ui.params import PROTOCOLS, check_work, estimate_passes, order_ratios
 from mimi.ui.sidebar import Selection
 
 SELECTION_KEY = "mimi_selection"
@@ -93,58 +94,95 @@ def _choice(key: str, values: dict, **kwargs):
 
 
 # --------------------------------------------------------------------------- attack
-def attack_form() -> None:
-    """The PGD parameters in a form (nothing recomputes until *Run attack*)."""
+def float_field(key: str, values: dict, step: float, number_format: str = "%.3f"):
+    """The number form widget of parameter ``key`` within its bounds."""
+    spec = state.param_specs()[key]
+    return _field(key, st.number_input, min_value=float(spec.low), max_value=float(spec.high),
+                  value=float(values[key]), step=step, format=number_format)
+
+
+def protocol_control() -> None:
+    """The session's attack protocol, one control that every attacking page shows: it applies at once and moves
+    no other setting (each protocol keeps its own budget)."""
     p = state.params()
-    specs = state.param_specs()
+    spec = state.param_specs()["protocol"]
+    choice = st.segmented_control(spec.label, list(PROTOCOLS), default=p["protocol"], key="seg_protocol",
+                                  required=True, format_func=PROTOCOLS.get, help=spec.help)
+    state.update(protocol=choice or p["protocol"])
+
+
+def attack_form() -> None:
+    """The PGD parameters of the session's protocol in a form (nothing recomputes until *Run attack*): equal
+    strength's U, landing band, ε cap, steps, step size and start; equal ε's budget, target and stop rule."""
+    p = state.params()
     with st.form("attack_form"):
         c1, c2, c3, c4 = st.columns(4)
         with c1:
             norm = _choice("norm", p, format_func={"linf": "L∞", "l2": "L2"}.get)
-            eps = _field("eps", st.number_input, min_value=specs["eps"].low, max_value=specs["eps"].high,
-                         value=float(p["eps"]), step=0.01, format="%.3f")
-        with c2:
-            steps = _field("steps", st.number_input, min_value=1, max_value=int(specs["steps"].high),
-                           value=int(p["steps"]), step=1)
-            step = _field("step", st.number_input, min_value=0.0, max_value=specs["step"].high,
-                          value=float(p["step"]), step=0.005, format="%.4f")
-        with c3:
-            restarts = _field("restarts", st.number_input, min_value=1, max_value=int(specs["restarts"].high),
-                              value=int(p["restarts"]), step=1)
-            target = _choice("target", p, format_func=lambda t: "untargeted" if t == "none"
-                             else f"{t}: {_classes()[int(t)]}")
-        with c4:
-            stop = _choice("stop", p, format_func={"none": "run all steps", "success": "stop when misclassified",
-                                                   "utility": "stop at utility (paper)"}.get)
-            utility = _field("utility", st.number_input, min_value=specs["utility"].low,
-                             max_value=specs["utility"].high, value=float(p["utility"]), step=0.5)
+            restarts = number_field("restarts", p)
+        if p["protocol"] == "strength":
+            with c2:
+                utility = float_field("utility", p, step=0.5, number_format="%.2f")
+                tol = float_field("tol", p, step=0.01)
+            with c3:
+                eps = float_field("ueps", p, step=0.01)
+                steps = number_field("usteps", p)
+            with c4:
+                step = float_field("ustep", p, step=0.005, number_format="%.4f")
+                start = _choice("rstart", p, format_func={"on": "uniform in the ε-ball", "off": "at x"}.get)
+            chosen = dict(utility=float(utility), tol=float(tol), ueps=float(eps), usteps=int(steps),
+                          ustep=float(step), rstart=start)
+        else:
+            with c2:
+                eps = float_field("eps", p, step=0.01)
+                steps = number_field("steps", p)
+            with c3:
+                step = float_field("step", p, step=0.005, number_format="%.4f")
+                target = _choice("target", p, format_func=lambda t: "untargeted" if t == "none"
+                                 else f"{t}: {_classes()[int(t)]}")
+            with c4:
+                stop = _choice("stop", p, format_func={"none": "run all steps",
+                                                       "success": "stop when misclassified"}.get)
+            chosen = dict(eps=float(eps), steps=int(steps), step=float(step), target=target, stop=stop)
         if st.form_submit_button("Run attack", type="primary"):
-            state.update(norm=norm, eps=float(eps), steps=int(steps), step=float(step), restarts=int(restarts),
-                         target=target, stop=stop, utility=float(utility))
+            state.update(norm=norm, restarts=int(restarts), **chosen)
 
 
-def attack_kwargs(p: dict) -> dict[str, Any]:
-    """Keyword arguments of :func:`mimi.attacks.pgd` from the session's choices."""
-    return dict(eps=float(p["eps"]), steps=int(p["steps"]), step_size=float(p["step"]) or None, norm=p["norm"],
-                restarts=int(p["restarts"]), targeted=None if p["target"] == "none" else int(p["target"]),
-                stop_utility=float(p["utility"]) if p["stop"] == "utility" else None,
-                early_stop=p["stop"] == "success", value=p["value"], seed=int(p["seed"]))
+def attack_kwargs(p: dict, protocol: Optional[str] = None) -> dict[str, Any]:
+    """Keyword arguments of :func:`mimi.attacks.pgd` for the session's protocol (or ``protocol``). Equal strength:
+    untargeted, landed at U within its own ε cap, steps and step size; equal ε: its budget, target and stop rule."""
+    common = dict(norm=p["norm"], restarts=int(p["restarts"]), value=p["value"], seed=int(p["seed"]))
+    if (protocol or p["protocol"]) == "strength":
+        return dict(eps=float(p["ueps"]), steps=int(p["usteps"]), step_size=float(p["ustep"]) or None, targeted=None,
+                    stop_utility=float(p["utility"]), tolerance=float(p["tol"]), stop_rule="utility",
+                    random_start=p["rstart"] == "on", early_stop=False, **common)
+    return dict(eps=float(p["eps"]), steps=int(p["steps"]), step_size=float(p["step"]) or None,
+                targeted=None if p["target"] == "none" else int(p["target"]), stop_utility=None,
+                early_stop=p["stop"] == "success", **common)
 
 
-def attack_summary(p: dict) -> str:
-    kw = attack_kwargs(p)
+def attack_summary(p: dict, protocol: Optional[str] = None) -> str:
+    """The protocol and every setting of the attack :func:`attack_kwargs` makes, in words."""
+    kw = attack_kwargs(p, protocol)
     norm = "L∞" if kw["norm"] == "linf" else "L2"
-    stop = {"none": "", "success": ", stop when misclassified",
-            "utility": f", stop at utility {float(p['utility']):g}"}[p["stop"]]
+    steps = f"{kw['steps']} steps of {kw['step_size'] or default_step_size(kw['eps'], kw['steps']):g}"
+    restarts = f", best of {kw['restarts']} restarts" if kw["restarts"] > 1 else ""
+    if kw["stop_utility"] is not None:
+        start = "random start" if kw["random_start"] else "starting at x"
+        untargeted = "" if p["target"] == "none" else " (untargeted: the target class applies at equal ε only)"
+        return (f"{PROTOCOLS['strength']}: PGD {norm} until v falls by U = {kw['stop_utility']:g}, landed in "
+                f"[U, U + {kw['tolerance']:g}], within ε ≤ {kw['eps']:g} and {steps}, {start}{restarts}{untargeted}")
     goal = "untargeted" if kw["targeted"] is None else f"targeted at {_classes()[kw['targeted']]}"
+    stop = ", stop when misclassified" if kw["early_stop"] else ""
     origin = state.profile_default("eps")
     eps = f"{kw['eps']:g}" + (f" ({origin})" if origin else "")
-    return f"PGD {norm}, ε = {eps}, {kw['steps']} steps, {goal}{stop}"
+    return f"{PROTOCOLS['eps']}: PGD {norm}, ε = {eps}, {steps}, {goal}{stop}{restarts}"
 
 
-def attack(sel: Selection, name: str) -> AttackResult:
-    """PGD on the selected image against model ``name`` (cached by image, label, model and parameters)."""
-    kwargs = attack_kwargs(state.params())
+def attack(sel: Selection, name: str, protocol: Optional[str] = None) -> AttackResult:
+    """PGD on the selected image against model ``name`` under the session's protocol (or ``protocol``), cached by
+    image, label, model and every keyword of the attack (protocol, U, band, start and budget included)."""
+    kwargs = attack_kwargs(state.params(), protocol)
     net = model(sel, name)
 
     def run(progress):
@@ -152,6 +190,74 @@ def attack(sel: Selection, name: str) -> AttackResult:
 
     return compute.compute("PGD attack", run, compute.model_identity(name), sel.image_key, sel.label,
                            kwargs)
+
+
+def outcome(result: AttackResult) -> str:
+    """A one-image attack's outcome: landed or not (equal strength), else fooled or resisted (its goal)."""
+    if result.stop_drop is not None:
+        return "landed" if bool(result.success[0]) else "not landed"
+    return "fooled" if bool(result.success[0]) else "resisted"
+
+
+def landing_problem(name: str, result: AttackResult) -> Optional[str]:
+    """Why a one-image equal-strength attack on model ``name`` gives no comparison (it did not land at U), else
+    None (it landed, or the attack is not an equal-strength one)."""
+    if result.stop_drop is None or bool(result.success[0]):
+        return None
+    params, drop = result.params, float(result.stop_drop[0])
+    utility, band = float(params["stop_utility"]), float(params["tolerance"])
+    budget = f"within ε = {params['eps']:g}, {params['steps']} steps"
+    if drop < utility:
+        return (f"PGD did not reach utility U = {utility:g} on **{name}** {budget} (it reached {drop:.2f}): no "
+                f"equal-strength comparison for this image; try another image, a smaller U, a larger ε or more steps.")
+    return (f"PGD could not land the utility of **{name}** in [U, U + {band:g}] = [{utility:g}, {utility + band:g}] "
+            f"{budget} (it stopped at {drop:.2f}): no equal-strength comparison for this image; try another image, "
+            f"a smaller step size or a wider landing band.")
+
+
+def landed_attacks(sel: Selection, names: list[str]) -> dict[str, AttackResult]:
+    """The attacks on models ``names`` that charts may compare: all at equal ε; at equal strength those that
+    landed. A warning shows in place of each other one (:func:`landing_problem`), an error for an attack that
+    failed."""
+    attacks = {}
+    for name in names:
+        with compute.friendly_errors(f"The attack on {name}"):
+            result = attack(sel, name)
+            problem = landing_problem(name, result)
+            if problem:
+                st.warning(problem, icon=":material/block:")
+            else:
+                attacks[name] = result
+    return attacks
+
+
+def attack_note(attacks: dict[str, AttackResult]) -> str:
+    """A chart's subtitle clauses on its attacks (one protocol, one page run): the protocol, and each model's
+    achieved utility Δv(N)."""
+    params = next(iter(attacks.values())).params
+    protocol = (f"{PROTOCOLS['strength']}, U = {params['stop_utility']:g}" if params["stop_utility"] is not None
+                else f"{PROTOCOLS['eps']} = {params['eps']:g}")
+    utilities = " · ".join(f"{name} {float(r.utility[0]):.2f}" for name, r in attacks.items())
+    return f"attack: {protocol}; achieved Δv(N): {utilities}"
+
+
+def attack_caption(p: dict, attacks: dict[str, AttackResult]) -> str:
+    """The line under a chart of ``attacks``: the attack's settings, each model's achieved utility Δv(N), and at
+    equal ε with several models why their ΔJ do not compare at one strength."""
+    utilities = ", ".join(f"{name} {float(r.utility[0]):.2f}" for name, r in attacks.items())
+    text = f"Attack: {attack_summary(p)}. Achieved utility Δv(N) = v(x) − v(x′): {utilities}."
+    if p["protocol"] == "eps" and len(attacks) > 1:
+        text += (" At equal ε the attack lowers v by different amounts on different models, so their ΔJ differ "
+                 "partly because it went further on one; equal strength compares them at one utility.")
+    return text
+
+
+def perturbation_scale(result: AttackResult) -> float:
+    """The colour range ± of a one-image attack's δ: ε for L∞ at equal ε (the budget every model had), else its own
+    largest change (an equal-strength ε is only a cap, which would wash out a small δ)."""
+    if result.params["norm"] == "linf" and result.params["stop_utility"] is None:
+        return float(result.params["eps"])
+    return float(result.linf_norm[0])
 
 
 def adversarial_image(result: AttackResult) -> torch.Tensor:

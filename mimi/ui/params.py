@@ -3,8 +3,9 @@
 Every parameter a page can change is declared once as a :class:`Param`; :func:`parse` turns a
 URL value into a bounded value or explains why it was refused, so that no request asks for
 absurd work. The interaction defaults come from :data:`mimi.analysis.DEFAULTS`, the default
-view of the engine (on Fashion-MNIST); a model of another dataset starts at its profile's grid and ε
-(:func:`profile_defaults`).
+view of the engine (on Fashion-MNIST), and so do the attack's: the equal-ε budget from its ``eps`` and ``steps``,
+the equal-strength one from its ``equal_strength``; a model of another dataset starts at its profile's grid and ε
+(:func:`profile_defaults`; the equal-strength cap is the same for every dataset).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ BANDS = {"low": (0.0, 1 / 3), "middle": (1 / 3, 2 / 3), "high": (2 / 3, 1.0)}
 #: Forward passes one computation may take, checked before any planning (about 10 minutes of a
 #: Fashion-MNIST model on 2 CPU cores); the time bound users meet is ``mimi.ui.compute.MAX_SECONDS``.
 MAX_FORWARD_PASSES = 2_000_000
+#: The attack protocols in words: equal strength (the dashboard's default) and equal ε.
+PROTOCOLS = {"strength": "equal strength (the paper's)", "eps": "equal ε"}
 #: The parameters whose default is model A's dataset profile's (:func:`profile_defaults`).
 PROFILE_PARAMS = ("grid", "eps")
 
@@ -80,24 +83,40 @@ def profile_defaults(prof: DatasetProfile) -> dict[str, Any]:
 
 def build_params() -> dict[str, Param]:
     d = analysis_defaults()
+    strength = d["equal_strength"]
     class_choices = ("none",) + tuple(str(i) for i in range(len(FMNIST_CLASSES)))
     params = [
         # image (sidebar)
         Param("img", "gallery image", 0, 0, 99, help="index into the shipped gallery (10 per class)"),
-        # attack
+        # attack: the protocol, then each protocol's own budget (restarts and norm are shared)
+        Param("protocol", "attack protocol", "strength", choices=tuple(PROTOCOLS),
+              help="equal strength (the paper's): each model's attack stops once it has lowered v of the true class "
+                   "by the same U, so that the models' ΔJ differ because of the models, not because the attack got "
+                   "further on one; equal ε: each model gets the same budget ε, so a robust model loses much less v"),
         Param("norm", "norm", str(d["norm"]), choices=("linf", "l2"),
               help="L∞ bounds every pixel; L2 the total change"),
+        Param("restarts", "random restarts", 1, 1, 10),
         Param("eps", "ε (perturbation budget)", float(d["eps"]), 0.0, 1.0,
               help="L∞: largest change of any pixel (pixels are in [0, 1]); L2: length of δ"),
         Param("steps", "steps", int(d["steps"]), 1, 200, help="gradient steps"),
         Param("step", "step size (0 = 2.5·ε/steps)", 0.0, 0.0, 1.0),
-        Param("restarts", "random restarts", 1, 1, 10),
         Param("target", "target class", "none", choices=class_choices,
               help="none: untargeted (any wrong class); a class: push the prediction to that class"),
-        Param("stop", "stop rule", "none", choices=("none", "success", "utility"),
-              help="none: all steps; success: stop once misclassified; utility: the paper's rule, stop once "
-                   "v(x) − v(x') reaches the threshold, so that models are compared at equal attack strength"),
-        Param("utility", "utility threshold", 8.0, 0.1, 50.0),
+        Param("stop", "stop rule", "none", choices=("none", "success"),
+              help="none: all steps; success: stop once misclassified (or at the target class)"),
+        Param("utility", "utility U", float(strength["stop_utility"]), 0.01, 50.0,
+              help="each model's attack stops once a gradient step has lowered v of the true class by U (in the "
+                   "units of the value function v), and is landed in [U, U + band] by bisecting that step"),
+        Param("tol", "landing band", float(strength["tolerance"]), 0.001, 5.0,
+              help="the width of the band [U, U + band] the drop of v must land in"),
+        Param("ueps", "largest ε", float(strength["eps"]), 0.0, 1.0,
+              help="a cap, not the attack's strength: the attack stops at U, usually well inside it; an image that "
+                   "cannot lose U within it is reported as not landed"),
+        Param("usteps", "steps at most", int(strength["steps"]), 1, 200, help="gradient steps before giving up on U"),
+        Param("ustep", "step size (0 = 2.5·ε/steps)", float(strength["step_size"]), 0.0, 1.0),
+        Param("rstart", "random start", "on" if strength["random_start"] else "off", choices=("on", "off"),
+              help="off: PGD starts at x, as the paper's released code; on: at a uniform draw in the ε-ball "
+                   "(Madry et al.), which in this large cap is mostly noise that the landed δ keeps"),
         # interactions
         Param("grid", "grid (players)", str(d["grid"]), choices=GRIDS, help="the image is cut into rows×cols cells"),
         Param("pairs", "pair set", str(d["pairs"]), choices=("neighbors", "all"),

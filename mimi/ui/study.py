@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from mimi.attacks.landing import DEFAULT_TOLERANCE
 from mimi.study.plan import JOBS_DIR, MANIFEST_NAME
 from mimi.study.report import StudyReport, build_report
 from mimi.interactions.pairs import PAPER_RATIOS
@@ -69,17 +70,24 @@ def dashboard_query(params: dict[str, Any], model: str, other: Optional[str], ga
                     seed: int) -> tuple[dict[str, str], list[str]]:
     """The URL query that opens a study's gallery image in the single-image pages with the study's settings
     and the job's seed (so the page recomputes that job), and the settings that the dashboard cannot take."""
-    wanted = {"img": gallery_index, "eps": float(params["eps"]), "steps": int(params["steps"]), "norm": params["norm"],
-              "step": float(params["step_size"] or 0.0), "restarts": int(params["restarts"]),
-              "stop": "utility" if params.get("stop_utility") is not None else "none",
-              "grid": params["grid"], "pairs": params["pairs"], "pcount": int(params["pair_count"] or 0),
-              "samples": int(params["samples"]), "ctx": int(params["contexts"] or 0), "baseline": params["baseline"],
-              "value": params["value"], "orders": _ratios_choice(params["ratios"]), "seed": int(seed),
+    strength = params.get("stop_utility") is not None
+    budget = dict(eps=float(params["eps"]), steps=int(params["steps"]), step=float(params["step_size"] or 0.0))
+    wanted = {"img": gallery_index, "protocol": "strength" if strength else "eps", "norm": params["norm"],
+              "restarts": int(params["restarts"]), "grid": params["grid"], "pairs": params["pairs"],
+              "pcount": int(params["pair_count"] or 0), "samples": int(params["samples"]),
+              "ctx": int(params["contexts"] or 0), "baseline": params["baseline"], "value": params["value"],
+              "orders": _ratios_choice(params["ratios"]), "seed": int(seed),
               "ssamples": int(params["shapley_samples"]) or None, "dsamples": int(params["d_samples"]),
               "dpcount": int(params["d_pair_count"] or 0)}
-    if params.get("stop_utility") is not None:
-        wanted["utility"] = float(params["stop_utility"])
+    if strength:   # equal strength has a budget of its own
+        wanted.update({"u" + key: value for key, value in budget.items()}, utility=float(params["stop_utility"]),
+                      tol=float(params.get("tolerance", DEFAULT_TOLERANCE)),
+                      rstart="on" if params.get("random_start", True) else "off")
+    else:
+        wanted.update(budget, stop="none")
     specs, query, dropped = param_specs(), {"a": model}, []
+    if strength and params.get("stop_rule", "utility") != "utility":
+        dropped.append("stop_rule")   # the dashboard lands the drop of v only
     if other:
         query["b"] = other
     for key, value in wanted.items():
