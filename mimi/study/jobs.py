@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mimi import analysis
-from mimi.games import ImageGame, on_device, predict
+from mimi.games import ImageGame, on_device, resolve_target
 from mimi.interactions import sample_disentanglement
 from mimi.results import Result
 from mimi.study.plan import Job, StudyParams
@@ -114,9 +114,8 @@ def image_disentanglement(model: nn.Module, image: torch.Tensor, target: int, se
     grid = analysis.check_grid(settings.grid, *image.shape[-2:])
     orders, ratios, _ = analysis.disentanglement_orders(grid.n, None, settings.ratios)
     pairs = analysis.resolve_pairs(grid, settings.pairs, settings.d_pair_count, seed)
-    twins = (settings.twin_value,) if settings.twin_value else ()
     game = ImageGame(model, image, target, grid=grid, baseline=settings.baseline, value=settings.value,
-                     device=device, batch_size=batch_size, twins=twins)
+                     device=device, batch_size=batch_size, twins=settings.twins)
 
     def contributions(on: ImageGame) -> ImageDisentanglement:
         est = sample_disentanglement(on, grid.n, pairs, orders, settings.d_samples, seed, coverage=settings.coverage)
@@ -126,7 +125,7 @@ def image_disentanglement(model: nn.Module, image: torch.Tensor, target: int, se
                                     mask_rows=game.mask_rows)
 
     primary = contributions(game)
-    return primary, (contributions(game.twin(settings.twin_value)) if twins else None)
+    return primary, (contributions(game.twin(settings.twin_value)) if settings.twin_value else None)
 
 
 def attack_numbers(attack) -> dict:
@@ -154,10 +153,9 @@ def run_job(model: nn.Module, job: Job, settings: StudyParams, *, device="cpu", 
     try:
         net, where = on_device(model, device)
         x, label = job.image.pixels, job.image.label
-        prediction, _ = predict(net, x[None])
-        attack_label = int(prediction[0]) if label is None else int(label)
-        attack = analysis.run_attack(net, x, attack_label, value=settings.value, seed=job.seed, device=where,
-                                     **settings.attack_kwargs())
+        target = "label" if label is not None else "predicted"   # without a label, the model's class stands in
+        attack = analysis.run_attack(net, x, resolve_target(net, x, label, target), value=settings.value,
+                                     seed=job.seed, device=where, **settings.attack_kwargs())
         numbers = attack_numbers(attack)
         outcome = dict(key=job.key, model=job.model, image=job.image.source, image_sha256=job.image.sha256,
                        gallery_index=job.image.gallery_index, label=label, seed=job.seed, attack=numbers,
@@ -165,10 +163,9 @@ def run_job(model: nn.Module, job: Job, settings: StudyParams, *, device="cpu", 
         if not numbers["landed"]:
             return StudyJobResult(**outcome, profile=None, shapley=None, disentanglement=None,
                                   forward_passes=0, wall_time_s=time.perf_counter() - start)
-        twins = (settings.twin_value,) if settings.twin_value else ()
         game = analysis.image_game(net, x, label, attack.x_adv[0].cpu(), grid=settings.grid, baseline=settings.baseline,
-                                   value=settings.value, target="label" if label is not None else "predicted",
-                                   device=where, batch_size=batch_size, twins=twins)
+                                   value=settings.value, target=target, device=where, batch_size=batch_size,
+                                   twins=settings.twins)
         options = dict(ratios=settings.ratios, pairs=settings.pairs, pair_count=settings.pair_count,
                        samples=settings.samples, contexts=settings.contexts, coverage=settings.coverage, seed=job.seed)
         profile = analysis.interaction_profile(game, **options)
@@ -177,7 +174,7 @@ def run_job(model: nn.Module, job: Job, settings: StudyParams, *, device="cpu", 
         contributions, twin_contributions = image_disentanglement(net, x, profile.target, settings, job.seed,
                                                                   device=where, batch_size=batch_size)
         twin = None
-        if twins:
+        if settings.twin_value:
             twin = TwinValue(value=settings.twin_value,
                              profile=analysis.interaction_profile(game.twin(settings.twin_value), **options),
                              disentanglement=twin_contributions)

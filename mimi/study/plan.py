@@ -100,6 +100,11 @@ class StudyParams:
             known["ratios"] = tuple(float(r) for r in known["ratios"])
         return cls(**known)
 
+    @property
+    def twins(self) -> tuple[str, ...]:
+        """The value functions computed beside ``value`` from the same forward passes (``twin_value``, if any)."""
+        return (self.twin_value,) if self.twin_value else ()
+
     def attack_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`mimi.analysis.run_attack`."""
         return dict(eps=self.eps, steps=self.steps, step_size=self.step_size, norm=self.norm,
