@@ -100,6 +100,8 @@ def test_switching_the_dataset_moves_the_defaults_left_alone_and_the_forms_show_
     assert not at.exception
     assert (params(at)["grid"], params(at)["eps"]) == ("16x16", IMAGENET_EPS)
     assert at.selectbox(key="form_grid").value == "16x16"         # the form shows it, not its last value
+    moved = " ".join(w.value for w in at.warning)                   # and a notice says what moved
+    assert "Model A's dataset is ImageNet now: grid (players) 7x7 → 16x16, ε (perturbation budget) 0.1 → " in moved
     submit(at, "interaction_form")                                  # submitted unchanged: still the default
     switch_dataset(at, "fashion-mnist")
     assert (params(at)["grid"], params(at)["eps"]) == ("7x7", 0.1)

@@ -12,28 +12,30 @@ st.markdown("For each order m: do the contexts S agree on the sign of a pair's i
             "*The paper's claim* (Ren et al., on ImageNet): adversarially trained models learn more "
             "disentangled low-order interactions. The chart shows D for the models and images chosen here, with "
             "its uncertainty: check the bands before reading a difference between two curves as a finding.")
+MODELS_KEY, MODELS_WIDGET = "dis_models", "form_dis_models"
+
 sel = page.selection()
-p = state.params()
-specs = state.param_specs()
 available = page.comparable_models(sel)
-chosen = [m for m in st.session_state.get("dis_models", sel.models) if m in available] or sel.models
+chosen = [m for m in st.session_state.get(MODELS_KEY, sel.models) if m in available] or sel.models
+
+
+def keep_models() -> dict:
+    """Keep the models chosen in the form for the next runs (they are not a URL parameter)."""
+    st.session_state[MODELS_KEY] = st.session_state[MODELS_WIDGET] or sel.models
+    return {}
+
+
 with st.form("disentanglement_form"):
-    models = st.multiselect("models", available, default=chosen, key="form_dis_models",   # a row of its own:
-                            help="model A and B by default; add any zoo model")       # names stay readable
+    st.multiselect("models", available, key=state.show(MODELS_WIDGET, chosen),   # a row of its own:
+                   help="model A and B by default; add any zoo model")              # names stay readable
     c2, c3, c4 = st.columns(3)
     with c2:
-        images = st.number_input(specs["images"].label, 1, int(specs["images"].high), int(p["images"]),
-                                 key="form_images", help=f"{specs['images'].help}. Bound: {specs['images'].bounds_text()}.")
+        page.number_field("images")
     with c3:
-        dsamples = st.number_input(specs["dsamples"].label, int(specs["dsamples"].low), int(specs["dsamples"].high),
-                                   int(p["dsamples"]),
-                                   key="form_dsamples", help=f"Bound: {specs['dsamples'].bounds_text()}.")
+        page.number_field("dsamples")
     with c4:
-        dpcount = page.number_field("dpcount", p)   # its default fits the grid (mimi.ui.state.PAIR_COUNTS)
-    if st.form_submit_button("Compute", type="primary"):
-        state.update(images=int(images), dsamples=int(dsamples), dpcount=int(dpcount))
-        st.session_state["dis_models"] = models or sel.models
-        chosen = models or sel.models
+        page.number_field("dpcount")   # its default fits the grid (mimi.ui.state.PAIR_COUNTS)
+    page.submit("Compute", ("images", "dsamples", "dpcount"), keep_models, type="primary")
 page.interaction_form(expanded=False)
 p = state.params()
 st.caption(f"{page.gallery_batch_text(int(p['images']))}, each with its own label as the target · "

@@ -19,10 +19,7 @@ st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} (
            f"· image: {sel.title}")
 
 Y_AXES = {"own": "own scale per model", "shared": "one scale for all"}
-axes = st.segmented_control(state.param_specs()["yaxes"].label, list(Y_AXES), default=p["yaxes"], key="seg_yaxes",
-                            required=True, format_func=Y_AXES.get, help=state.param_specs()["yaxes"].help)
-state.update(yaxes=axes or p["yaxes"])
-shared_y = p["yaxes"] == "shared"
+shared_y = page.instant_choice("yaxes", Y_AXES) == "shared"
 
 attacks = page.landed_attacks(sel, sel.models)   # a warning in place of each model's charts where it did not land
 with compute.friendly_errors("The order profiles"):
@@ -56,13 +53,9 @@ with compute.friendly_errors("The order profiles"):
 st.subheader("Check: the decomposition adds up")
 st.markdown("On a small grid every coalition can be evaluated, so the identity "
             "v(N) − v(∅) = Σᵢ φ⁽⁰⁾(i) + Σₘ Σᵢ≠ⱼ J⁽ᵐ⁾(i, j) can be verified exactly.")
-specs = state.param_specs()
 with st.form("decomposition_form"):
-    options = list(specs["dgrid"].choices)
-    dgrid = st.selectbox(specs["dgrid"].label, options, index=options.index(p["dgrid"]), key="form_dgrid",
-                         help=f"{specs['dgrid'].help}. Bound: {specs['dgrid'].bounds_text()}.")
-    if st.form_submit_button("Decompose"):
-        state.update(dgrid=dgrid)
+    page.choice_field("dgrid")
+    page.submit("Decompose", ("dgrid",))
 for col, name in zip(page.model_columns(sel), sel.models):
     with col, compute.friendly_errors(f"The decomposition for {name}"):
         adv = page.adversarial_image(attacks[name]) if name in attacks else None   # not landed: clean only

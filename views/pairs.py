@@ -4,13 +4,11 @@ import streamlit as st
 
 from mimi import figures
 from mimi.ui import compute, page, state
-from mimi.interactions.pairs import PAPER_RATIOS
 from mimi.players import parse_grid_spec
 from mimi.ui.params import band_ratios
 
 MAP_KEY = "pairs_map"
 SEEN_KEY = "pairs_seen_selection"
-FORM_CELL_KEY = "pairs_form_cell"
 
 st.title("Pixel pairs")
 st.markdown("**Click any cell** of the maps (or pick one below). Each map shows I(cell, j) for every other cell j, "
@@ -30,31 +28,25 @@ if points:
         st.session_state[SEEN_KEY] = clicked
         state.update(cell=clicked[0] * cols + clicked[1])
 cell = int(p["cell"]) if 0 <= int(p["cell"]) < n else (rows // 2) * cols + cols // 2
-if st.session_state.get(FORM_CELL_KEY) != (cell, rows, cols):   # a click, a URL or a new grid moved the cell:
-    st.session_state[FORM_CELL_KEY] = (cell, rows, cols)         # the form's row and column follow it
-    st.session_state["form_row"], st.session_state["form_col"] = cell // cols, cell % cols
 
-specs = state.param_specs()
+
+def chosen_cell() -> dict:
+    """The cell of the form's row and column."""
+    return {"cell": int(st.session_state["form_row"]) * cols + int(st.session_state["form_col"])}
+
+
 with st.form("pairs_form"):
     c1, c2, c3, c4 = st.columns([2, 1.3, 1, 1])
     with c1:
-        band_options = list(specs["band"].choices)
-        band = st.radio(specs["band"].label, band_options, index=band_options.index(p["band"]), horizontal=True,
-                        key="form_band", help=specs["band"].help)
+        page.choice_field("band", st.radio, horizontal=True)
     with c2:
-        ratio = st.select_slider(specs["ratio"].label, PAPER_RATIOS, value=float(p["ratio"]), key="form_ratio",
-                                 help="used when 'single' is chosen")
-        hsamples = st.number_input(specs["hsamples"].label, int(specs["hsamples"].low), int(specs["hsamples"].high),
-                                   int(p["hsamples"]), key="form_hsamples",
-                                   help=f"Bound: {specs['hsamples'].bounds_text()}.")
-    with c3:
-        row = st.number_input("cell row", 0, rows - 1, key="form_row")
+        page.choice_field("ratio", st.select_slider)
+        page.number_field("hsamples")
+    with c3:   # they show the cell that a click, the URL or a new grid chose
+        st.number_input("cell row", 0, rows - 1, key=state.show("form_row", cell // cols))
     with c4:
-        col = st.number_input("cell column", 0, cols - 1, key="form_col")
-    if st.form_submit_button("Show", type="primary"):
-        state.update(band=band or "spread", ratio=float(ratio), hsamples=int(hsamples),
-                     cell=int(row) * cols + int(col))
-        cell = int(row) * cols + int(col)
+        st.number_input("cell column", 0, cols - 1, key=state.show("form_col", cell % cols))
+    page.submit("Show", ("band", "ratio", "hsamples"), chosen_cell, type="primary")
 page.interaction_form(expanded=False)
 page.protocol_control()
 p = state.params()

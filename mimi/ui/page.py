@@ -7,7 +7,7 @@ model through :func:`mimi.ui.compute.compute` (cached by content), and render wi
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -68,84 +68,93 @@ def card(name: str) -> dict[str, Any]:
     return compute.zoo_card(name)
 
 
-def _field(spec_key: str, widget, **kwargs):
-    """The form widget of parameter ``spec_key``; ``value``/``index`` set it only when it is new: afterwards it
-    shows its own state, which :func:`mimi.ui.state.follow_profile` moves with model A's dataset."""
+def field(spec_key: str, widget, **kwargs):
+    """The form widget of parameter ``spec_key``, showing the session's value (:func:`mimi.ui.state.show`); its
+    form's :func:`submit` commits it."""
     spec = state.param_specs()[spec_key]
-    key = state.widget_key(spec_key)
-    if key in st.session_state:
-        kwargs.pop("value", None)
-        kwargs.pop("index", None)
+    key = state.show(state.widget_key(spec_key), state.params()[spec_key])
     help_text = " ".join(filter(None, [spec.help, f"Bound: {spec.bounds_text()}.", state.default_note(spec_key)]))
     return widget(spec.label, key=key, help=help_text, **kwargs)
 
 
-def number_field(key: str, values: dict):
+def number_field(key: str):
     """The whole-number form widget of parameter ``key`` within its bounds."""
     spec = state.param_specs()[key]
-    return _field(key, st.number_input, min_value=int(spec.low), max_value=int(spec.high), value=int(values[key]),
-                  step=1)
+    return field(key, st.number_input, min_value=int(spec.low), max_value=int(spec.high), step=1)
 
 
-def _choice(key: str, values: dict, **kwargs):
+def choice_field(key: str, widget=st.selectbox, **kwargs):
+    """The form widget (a select box by default) of parameter ``key`` over its choices."""
+    return field(key, widget, options=list(state.param_specs()[key].choices), **kwargs)
+
+
+def float_field(key: str, step: float, number_format: str = "%.3f"):
+    """The number form widget of parameter ``key`` within its bounds."""
     spec = state.param_specs()[key]
-    options = list(spec.choices)
-    return _field(key, st.selectbox, options=options, index=options.index(values[key]), **kwargs)
+    return field(key, st.number_input, min_value=float(spec.low), max_value=float(spec.high), step=step,
+                 format=number_format)
+
+
+def submit(label: str, keys: Sequence[str], extra: Optional[Callable[[], dict[str, Any]]] = None, **kwargs) -> bool:
+    """The form's submit button: a click makes the form values of parameters ``keys`` (and ``extra()``) the
+    session's choices before the page runs again, so that the whole run, widgets included, shows them."""
+    def values() -> dict[str, Any]:
+        return {**state.widget_values(keys), **(extra() if extra else {})}
+
+    return st.form_submit_button(label, on_click=state.commit(values), **kwargs)
 
 
 # --------------------------------------------------------------------------- attack
-def float_field(key: str, values: dict, step: float, number_format: str = "%.3f"):
-    """The number form widget of parameter ``key`` within its bounds."""
-    spec = state.param_specs()[key]
-    return _field(key, st.number_input, min_value=float(spec.low), max_value=float(spec.high),
-                  value=float(values[key]), step=step, format=number_format)
+def instant_choice(param: str, words: dict[str, str]) -> str:
+    """A segmented control of parameter ``param`` (choices named by ``words``) that applies at once, without a
+    form; the session's value."""
+    spec = state.param_specs()[param]
+    key = state.show(f"seg_{param}", state.params()[param])
+    st.segmented_control(spec.label, list(words), key=key, required=True, format_func=words.get, help=spec.help,
+                         on_change=state.commit(lambda: {param: st.session_state[key]}))
+    return state.params()[param]
 
 
 def protocol_control() -> None:
     """The session's attack protocol, one control that every attacking page shows: it applies at once and moves
     no other setting (each protocol keeps its own budget)."""
-    p = state.params()
-    spec = state.param_specs()["protocol"]
-    choice = st.segmented_control(spec.label, list(PROTOCOLS), default=p["protocol"], key="seg_protocol",
-                                  required=True, format_func=PROTOCOLS.get, help=spec.help)
-    state.update(protocol=choice or p["protocol"])
+    instant_choice("protocol", PROTOCOLS)
+
+
+STRENGTH_FIELDS = ("utility", "tol", "ueps", "usteps", "ustep", "rstart")
+EPS_FIELDS = ("eps", "steps", "step", "target", "stop")
 
 
 def attack_form() -> None:
     """The PGD parameters of the session's protocol in a form (nothing recomputes until *Run attack*): equal
     strength's U, landing band, ε cap, steps, step size and start; equal ε's budget, target and stop rule."""
-    p = state.params()
+    strength = state.params()["protocol"] == "strength"
     with st.form("attack_form"):
         c1, c2, c3, c4 = st.columns(4)
         with c1:
-            norm = _choice("norm", p, format_func={"linf": "L∞", "l2": "L2"}.get)
-            restarts = number_field("restarts", p)
-        if p["protocol"] == "strength":
+            choice_field("norm", format_func={"linf": "L∞", "l2": "L2"}.get)
+            number_field("restarts")
+        if strength:
             with c2:
-                utility = float_field("utility", p, step=0.5, number_format="%.2f")
-                tol = float_field("tol", p, step=0.01)
+                float_field("utility", step=0.5, number_format="%.2f")
+                float_field("tol", step=0.01)
             with c3:
-                eps = float_field("ueps", p, step=0.01)
-                steps = number_field("usteps", p)
+                float_field("ueps", step=0.01)
+                number_field("usteps")
             with c4:
-                step = float_field("ustep", p, step=0.005, number_format="%.4f")
-                start = _choice("rstart", p, format_func={"on": "uniform in the ε-ball", "off": "at x"}.get)
-            chosen = dict(utility=float(utility), tol=float(tol), ueps=float(eps), usteps=int(steps),
-                          ustep=float(step), rstart=start)
+                float_field("ustep", step=0.005, number_format="%.4f")
+                choice_field("rstart", format_func={"on": "uniform in the ε-ball", "off": "at x"}.get)
         else:
             with c2:
-                eps = float_field("eps", p, step=0.01)
-                steps = number_field("steps", p)
+                float_field("eps", step=0.01)
+                number_field("steps")
             with c3:
-                step = float_field("step", p, step=0.005, number_format="%.4f")
-                target = _choice("target", p, format_func=lambda t: "untargeted" if t == "none"
-                                 else f"{t}: {_classes()[int(t)]}")
+                float_field("step", step=0.005, number_format="%.4f")
+                choice_field("target", format_func=lambda t: "untargeted" if t == "none"
+                             else f"{t}: {_classes()[int(t)]}")
             with c4:
-                stop = _choice("stop", p, format_func={"none": "run all steps",
-                                                       "success": "stop when misclassified"}.get)
-            chosen = dict(eps=float(eps), steps=int(steps), step=float(step), target=target, stop=stop)
-        if st.form_submit_button("Run attack", type="primary"):
-            state.update(norm=norm, restarts=int(restarts), **chosen)
+                choice_field("stop", format_func={"none": "run all steps", "success": "stop when misclassified"}.get)
+        submit("Run attack", ("norm", "restarts") + (STRENGTH_FIELDS if strength else EPS_FIELDS), type="primary")
 
 
 def attack_kwargs(p: dict, protocol: Optional[str] = None) -> dict[str, Any]:
@@ -265,29 +274,27 @@ def adversarial_image(result: AttackResult) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- interactions
-def interaction_form(submit: str = "Compute", expanded: bool = True) -> None:
+def interaction_form(submit_label: str = "Compute", expanded: bool = True) -> None:
     """Grid, orders, pair set and count, samples, baseline, value function and seed, in a form
-    (inside an expander, open or closed)."""
-    p = state.params()
+    (inside an expander, open or closed); a submission starts the precision rounds again."""
     with st.expander("Interaction settings (shared by all pages)", expanded=expanded, icon=":material/tune:"), \
             st.form("interaction_form"):
         c1, c2, c3, c4 = st.columns(4)
         with c1:
-            grid = _choice("grid", p)
-            orders = _choice("orders", p)
+            choice_field("grid")
+            choice_field("orders")
         with c2:
-            pairs = _choice("pairs", p)
-            pcount = number_field("pcount", p)
+            choice_field("pairs")
+            number_field("pcount")
         with c3:
-            samples = number_field("samples", p)
-            contexts = number_field("ctx", p)
+            number_field("samples")
+            number_field("ctx")
         with c4:
-            baseline = _choice("baseline", p)
-            value = _choice("value", p)
-            seed = number_field("seed", p)
-        if st.form_submit_button(submit, type="primary"):
-            state.update(grid=grid, orders=orders, pairs=pairs, pcount=int(pcount), samples=int(samples),
-                         ctx=int(contexts), baseline=baseline, value=value, seed=int(seed), refine=1)
+            choice_field("baseline")
+            choice_field("value")
+            number_field("seed")
+        submit(submit_label, ("grid", "orders", "pairs", "pcount", "samples", "ctx", "baseline", "value", "seed"),
+               lambda: {"refine": 1}, type="primary")
 
 
 def interaction_kwargs(p: dict) -> dict[str, Any]:

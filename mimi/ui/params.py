@@ -144,7 +144,7 @@ def build_params() -> dict[str, Param]:
         Param("band", "orders shown", "spread", choices=("spread", "low", "middle", "high", "single"),
               help="spread: r = " + ", ".join(f"{r:g}" for r in d["heatmap_ratios"]) + " pooled; low: r < 1/3 "
                    "(simple, local); middle; high: r ≥ 2/3 (complex, global); or a single order"),
-        Param("ratio", "single order r", 1.0, choices=PAPER_RATIOS),
+        Param("ratio", "single order r", 1.0, choices=PAPER_RATIOS, help="used when 'single' is chosen"),
         Param("hsamples", "samples per order (heatmap)", int(d["heatmap_samples"]), 2, 64),
         Param("ssamples", "permutation pairs (Shapley)", int(d["shapley_samples"]), 2, 128),
         Param("dgrid", "decomposition grid", "3x3", choices=("2x2", "3x3", "3x4", "4x4"),

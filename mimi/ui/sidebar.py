@@ -41,18 +41,17 @@ def preview_scale(image: torch.Tensor) -> int:
 
 
 def _gallery_picker(values: dict) -> tuple[torch.Tensor, int, str]:
+    """Fashion-MNIST's gallery: a class, its ten thumbnails, and one of them (a new class starts at its first)."""
     images = compute.gallery()
     index = int(values["img"])
-    klass = st.selectbox("Class", range(len(FMNIST_CLASSES)), index=index // PER_CLASS,
-                         format_func=lambda c: FMNIST_CLASSES[c], key="sb_class")
-    start = klass * PER_CLASS
+    start = index // PER_CLASS * PER_CLASS
+    st.selectbox("Class", range(len(FMNIST_CLASSES)), format_func=lambda c: FMNIST_CLASSES[c],
+                 key=state.show("sb_class", index // PER_CLASS),
+                 on_change=state.commit(lambda: {"img": st.session_state["sb_class"] * PER_CLASS}))
     st.image([enlarge(images.images[start + k], 2) for k in range(PER_CLASS)],
              caption=[str(k + 1) for k in range(PER_CLASS)], width=40, output_format="PNG")
-    current = index - start + 1 if start <= index < start + PER_CLASS else 1
-    pick = st.pills("Image of this class", list(range(1, PER_CLASS + 1)), default=current, key="sb_pick",
-                    required=True)
-    index = start + int(pick or 1) - 1
-    state.update(img=index)
+    st.pills("Image of this class", list(range(1, PER_CLASS + 1)), key=state.show("sb_pick", index - start + 1),
+             required=True, on_change=state.commit(lambda: {"img": start + int(st.session_state["sb_pick"]) - 1}))
     label = int(images.labels[index])
     return images.images[index], label, f"gallery #{index} ({FMNIST_CLASSES[label]})"
 
@@ -82,10 +81,9 @@ def _natural_picker(values: dict, prof: DatasetProfile, models: list[str], dev: 
     index = int(values["img"]) if int(values["img"]) < len(items) else 0
     st.image([enlarge(item.image) for item in items], caption=[str(k + 1) for k in range(len(items))], width=44,
              output_format="PNG")
-    pick = st.pills("Photo", list(range(1, len(items) + 1)), default=index + 1, key=f"sb_photo_{prof.name}",
-                    required=True)
-    index = int(pick or 1) - 1
-    state.update(img=index)
+    key = state.show(f"sb_photo_{prof.name}", index + 1)
+    st.pills("Photo", list(range(1, len(items) + 1)), key=key, required=True,
+             on_change=state.commit(lambda: {"img": int(st.session_state[key]) - 1}))
     item = items[index]
     if item.label is not None and item.label < len(classes):
         return item.image, item.label, f"gallery: {item.title} ({classes[item.label]})"
@@ -130,8 +128,13 @@ def _model_pickers(values: dict, available: list[str]) -> tuple[list[str], Datas
     current_a = values.get("a") if values.get("a") in available else state.default_models(available)[0]
     chosen_profile = card_profile(compute.zoo_card(current_a)).name
     if len(groups) > 1:
-        chosen_profile = st.selectbox(
-            "Dataset", list(groups), index=list(groups).index(chosen_profile), key="sb_profile",
+        def first_models() -> dict:
+            """A new dataset starts at its own default models A and B."""
+            a, b = state.default_models(groups[st.session_state["sb_profile"]])
+            return {"a": a, "b": b}
+
+        st.selectbox(
+            "Dataset", list(groups), key=state.show("sb_profile", chosen_profile), on_change=state.commit(first_models),
             format_func=lambda n: f"{profile(n).title} · {'×'.join(map(str, profile(n).shape))} · "
                                   f"{len(groups[n])} model{'s' if len(groups[n]) > 1 else ''}",
             help="Models A and B are compared on one image, so they share a dataset profile: input size, "
@@ -142,10 +145,11 @@ def _model_pickers(values: dict, available: list[str]) -> tuple[list[str], Datas
         current = values.get(key) if values.get(key) in names else state.default_models(names)[key == "b"]
         if current is None:
             continue
-        choice = st.selectbox(title, names, index=names.index(current), key=f"sb_model_{key}",
-                              help=compute.zoo_card(current).get("description", ""))
-        state.update(**{key: choice})
-        chosen.append(choice)
+        state.update(**{key: current})   # a model B of another profile is replaced here
+        widget = state.show(f"sb_model_{key}", current)
+        st.selectbox(title, names, key=widget, help=compute.zoo_card(current).get("description", ""),
+                     on_change=state.commit(lambda key=key, widget=widget: {key: st.session_state[widget]}))
+        chosen.append(current)
     return list(dict.fromkeys(chosen)), profile(chosen_profile)
 
 
@@ -174,11 +178,11 @@ def render() -> Optional[Selection]:
         state.follow_profile(prof)
         classes = tuple(compute.zoo_card(models[0]).get("classes") or prof.classes) if models else prof.classes
         st.subheader("Image")
-        source = st.segmented_control("Source", ["gallery", "upload"], default=values["src"], key="sb_source",
-                                      required=True, label_visibility="collapsed",
-                                      format_func={"gallery": ":material/photo_library: Gallery",
-                                                   "upload": ":material/upload: Upload"}.get)
-        state.update(src=source or "gallery")
+        st.segmented_control("Source", ["gallery", "upload"], key=state.show("sb_source", values["src"]),
+                             required=True, label_visibility="collapsed",
+                             format_func={"gallery": ":material/photo_library: Gallery",
+                                          "upload": ":material/upload: Upload"}.get,
+                             on_change=state.commit(lambda: {"src": st.session_state["sb_source"]}))
         if values["src"] == "upload":
             picked = _upload_picker(models, dev, prof, classes)
         elif prof.name == "fashion-mnist":
@@ -192,7 +196,7 @@ def render() -> Optional[Selection]:
                      f"{'grayscale' if image.shape[0] == 1 else 'colour'}, true class {classes[label]}",
                      width=preview_scale(image) * image.shape[-1], output_format="PNG")
         _compute_status(dev)
-    for note in state.url_notes():
+    for note in state.notices():
         st.warning(note)
     if picked is None or not models:
         return None

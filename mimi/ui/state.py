@@ -6,18 +6,24 @@ against the bounds in :mod:`mimi.ui.params`; values that break a bound are ignor
 message. After every run, :func:`sync_url` writes the choices that differ from their defaults
 into the URL, so that copying the address shares the view.
 
+Widgets never hold a choice of their own: every widget bound to a choice is set to the session's value before
+it is drawn (:func:`show`), and its change reaches the session through a callback that runs before the page does
+(a form's submit button, or the widget's ``on_change``). A widget that a run did not draw (the page stopped for
+an upload, another page was open) therefore comes back showing the session's value, never one that Streamlit
+restored or reset.
+
 The defaults of grid and ε are model A's dataset profile's (:func:`mimi.ui.params.profile_defaults`):
 :func:`follow_profile` moves them when model A's dataset changes, except where the user chose a
-value (in the URL, or one other than the default in a form), and :func:`default_note` says where a
-default came from. The defaults of the pair counts are fitted to the grid's pair set
-(:func:`mimi.analysis.default_pair_count`): a count the user did not choose follows the grid and the pair
-set, and :func:`fitted_note` says so when it is below the dashboard's default; a chosen count that the set
+value (in the URL, or one other than the default in a form), says so in a notice (:func:`notices`), and
+:func:`default_note` says where a default came from. The defaults of the pair counts are fitted to the grid's
+pair set (:func:`mimi.analysis.default_pair_count`): a count the user did not choose follows the grid and the
+pair set, and :func:`fitted_note` says so when it is below the dashboard's default; a chosen count that the set
 cannot give is refused by the computation.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import streamlit as st
 
@@ -27,10 +33,9 @@ from mimi.ui import compute
 from mimi.ui.params import PROFILE_PARAMS, Param, build_params, profile_defaults
 
 STATE_KEY = "mimi_params"
-NOTES_KEY = "mimi_url_notes"
+NOTES_KEY = "mimi_notices"   # what the next run tells the user: ignored URL parameters, moved values
 CHOSEN_KEY = "mimi_chosen"      # the parameters the user chose: a profile's defaults never replace them
 PROFILE_KEY = "mimi_profile"    # model A's dataset profile, whose grid and ε are the defaults
-SYNC_KEY = "mimi_sync"          # parameters whose form widgets take the parameter's value before the forms are drawn
 PAIR_COUNTS = ("pcount", "dpcount")   # their defaults fit the grid's pair set
 MODEL_KEYS = ("a", "b")
 PREFERRED_MODELS = ("fmnist-standard", "fmnist-pgd-at", "fmnist-trades")  # A, then B in order of preference
@@ -118,7 +123,8 @@ def params() -> dict[str, Any]:
 
 def update(**values: Any) -> None:
     """Set choices, checking each against its bound (ValueError names the bound); a parameter set to a value
-    other than its default counts as chosen, one set to its default follows model A's dataset again."""
+    other than its default counts as chosen, one set to its default follows model A's dataset again. Pair counts
+    the user did not choose then fit the grid and pair set."""
     specs = param_specs()
     current, default, chosen = params(), defaults(), _chosen()
     for key, value in values.items():
@@ -126,36 +132,53 @@ def update(**values: Any) -> None:
             specs[key].check(value)
             (chosen.add if value != default[key] else chosen.discard)(key)
         current[key] = value
-    moved = _fit_pair_counts()
-    if moved:   # their form widgets may be drawn already: a fresh run shows the new values
-        st.session_state[SYNC_KEY] = moved
-        st.rerun()
+    _fit_pair_counts()
 
 
-def _fit_pair_counts() -> list[str]:
-    """Set every pair count the user did not choose to its default for the current grid and pair set; the
-    counts that moved."""
+def show(key: str, value: Any) -> str:
+    """Make widget ``key`` show ``value`` when it is drawn in this run (set in Session State before it exists,
+    never through ``value=``); ``key``. Its changes must reach the session through a callback (:func:`commit`)."""
+    st.session_state[key] = value
+    return key
+
+
+def widget_values(keys: Sequence[str]) -> dict[str, Any]:
+    """The values of the form widgets of parameters ``keys`` (read in a submit button's callback)."""
+    return {key: st.session_state[widget_key(key)] for key in keys}
+
+
+def commit(values: Callable[[], dict[str, Any]]) -> Callable[[], None]:
+    """A widget callback that makes ``values()`` the session's choices (:func:`update`) before the page runs."""
+    return lambda: update(**values())
+
+
+def _fit_pair_counts() -> None:
+    """Set every pair count the user did not choose to its default for the current grid and pair set."""
     current, default, chosen = params(), defaults(), _chosen()
-    moved = [key for key in PAIR_COUNTS if key not in chosen and current[key] != default[key]]
-    for key in moved:
-        current[key] = default[key]
-    return moved
+    for key in PAIR_COUNTS:
+        if key not in chosen:
+            current[key] = default[key]
 
 
 def follow_profile(prof: DatasetProfile) -> None:
     """Make ``prof`` (model A's dataset) the profile whose defaults apply: grid and ε that the user did not
-    choose take its values, and so do their form widgets (a widget with a key keeps its last value otherwise);
-    then the pair counts the user did not choose fit the grid, widgets included (also those moved last run)."""
+    choose take its values, with a notice, and so do the pair counts the user did not choose."""
+    before = st.session_state.get(PROFILE_KEY)
     st.session_state[PROFILE_KEY] = prof.name
     current, default, chosen = params(), defaults(), _chosen()
+    moved = []
     for key in PROFILE_PARAMS:
         if key not in chosen and current[key] != default[key]:
+            moved.append(f"{param_specs()[key].label} {_shown(current[key])} → {_shown(default[key])}")
             current[key] = default[key]
-            if widget_key(key) in st.session_state:
-                st.session_state[widget_key(key)] = default[key]
-    for key in _fit_pair_counts() + st.session_state.pop(SYNC_KEY, []):
-        if widget_key(key) in st.session_state:
-            st.session_state[widget_key(key)] = current[key]
+    if moved and before is not None:
+        notice(f"Model A's dataset is {prof.title} now: " + ", ".join(moved) + f" (the {prof.title} defaults; "
+               "a value you set yourself stays).")
+    _fit_pair_counts()
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def profile_default(key: str) -> Optional[str]:
@@ -169,8 +192,7 @@ def default_note(key: str) -> str:
     """Where the default of ``key`` comes from, for its help text ("" for a parameter no profile changes)."""
     if key not in PROFILE_PARAMS:
         return ""
-    prof, value = current_profile(), defaults()[key]
-    shown = f"{value:g}" if isinstance(value, float) else value
+    prof, shown = current_profile(), _shown(defaults()[key])
     if key in profile_defaults(prof):
         return f"Default {shown}: the {prof.title} profile default (model A's dataset)."
     return f"Default {shown}: the dashboard's, for Fashion-MNIST; a model A of another dataset starts at its profile's."
@@ -186,7 +208,13 @@ def fitted_note(key: str) -> str:
             f"set holds)")
 
 
-def url_notes() -> list[str]:
+def notice(text: str) -> None:
+    """Tell the user ``text`` at the top of the page (once)."""
+    st.session_state.setdefault(NOTES_KEY, []).append(text)
+
+
+def notices() -> list[str]:
+    """What the user has not been told yet (ignored URL parameters, values that moved), once."""
     return st.session_state.pop(NOTES_KEY, [])
 
 
