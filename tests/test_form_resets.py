@@ -85,3 +85,44 @@ def test_the_gallery_image_and_the_protocol_survive_an_upload_detour():
     assert params(at)["img"] == 66 and params(at)["protocol"] == "eps"
     assert at.sidebar.selectbox(key="sb_class").value == 6
     assert at.number_input(key="form_eps")           # equal ε's form is shown
+
+
+def test_pairs_and_disentanglement_values_survive_upload_then_gallery():
+    at = app_test("views/pairs.py")
+    at.radio(key="form_band").set_value("high")
+    at.number_input(key="form_hsamples").set_value(3)
+    at.number_input(key="form_row").set_value(0)
+    at.number_input(key="form_col").set_value(1)
+    submit(at, "pairs_form")
+    at.switch_page("views/disentanglement.py")
+    at.run()
+    at.multiselect(key="form_dis_models").set_value(["fmnist-pgd-at"])
+    at.number_input(key="form_dsamples").set_value(3)
+    submit(at, "disentanglement_form")
+    source(at, "upload")
+    source(at, "gallery")
+    assert not errors(at)
+    assert at.multiselect(key="form_dis_models").value == ["fmnist-pgd-at"]
+    assert at.number_input(key="form_dsamples").value == 3 and params(at)["dsamples"] == 3
+    at.switch_page("views/pairs.py")
+    at.run()
+    assert not errors(at)
+    assert (at.radio(key="form_band").value, at.number_input(key="form_hsamples").value) == ("high", 3)
+    assert (at.number_input(key="form_row").value, at.number_input(key="form_col").value) == (0, 1)
+    assert "cell (0, 1) of 4x4" in captions(at)
+
+
+def test_toggles_and_the_study_folder_survive_upload_then_gallery(tmp_path):
+    at = app_test("views/detection.py")
+    at.toggle(key="detection_every_image").set_value(True)
+    at.run()
+    at.switch_page("views/study.py")
+    at.run()
+    at.text_input(key="study_folder").set_value(str(tmp_path))
+    at.run()
+    source(at, "upload")
+    source(at, "gallery")
+    assert at.text_input(key="study_folder").value == str(tmp_path)
+    at.switch_page("views/detection.py")
+    at.run()
+    assert at.toggle(key="detection_every_image").value is True

@@ -63,7 +63,7 @@ page.protocol_control()
 p = state.params()
 st.caption(f"attack: {page.attack_summary(p)} (its settings: Attack page)")
 if st.toggle("Compute the order profiles and ΔJ of every zoo model on this image (about 2 s per model)",
-             key="defenses_image"):
+             **state.keep("defenses_image", False)):
     attacks = page.landed_attacks(sel, names)   # a warning in place of each model that did not land
     with compute.friendly_errors("The zoo's order profiles"):
         profiles = {name: page.profile(sel, name, page.adversarial_image(result)) for name, result in attacks.items()}

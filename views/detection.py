@@ -42,7 +42,8 @@ with compute.friendly_errors("The detection study"):
     names = sel.models + [n for n in compute.zoo_names()
                           if n not in sel.models and defenses.precomputed("detection", n, defenses.settings(p))]
     every_image = st.toggle("Every image, also those the attack did not fool (default: ML-LOO's protocol, clean "
-                            "image classified correctly and attack successful)", key="detection_every_image")
+                            "image classified correctly and attack successful)",
+                            **state.keep("detection_every_image", False))
     studies, sources = {}, {}
     for name in names:
         study, live = defenses.detection(sel, name, successful_only=not every_image)

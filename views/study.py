@@ -8,7 +8,7 @@ from mimi import figures_study
 from mimi.study import STUDY_DIR
 from mimi.study.report import (CLAIM_HEADER, MODEL_HEADER, PREREGISTERED, claim_rows, image_rows, model_rows,
                                settings_text, verdict_rule)
-from mimi.ui import compute, page
+from mimi.ui import compute, page, state
 from mimi.ui import study as study_ui
 
 st.title("Study")
@@ -16,7 +16,7 @@ st.markdown("One image's chart is an anecdote; the paper's claims are about many
             "order profiles, ΔJ⁽ᵐ⁾, the Shapley map and D⁽ᵐ⁾ on every image for every model "
             "(`mimi study run`, see the README); this page reads its folder and shows the figures with intervals "
             "across images, and the paper's three claims, each with an effect, an interval and a verdict.")
-folder = st.text_input("Study folder", value=str(STUDY_DIR), key="study_folder",
+folder = st.text_input("Study folder", **state.keep("study_folder", str(STUDY_DIR)),
                        help="a folder made by `mimi study run --out DIR`; by default the study shipped with mimi")
 
 with compute.friendly_errors("Reading the study"):

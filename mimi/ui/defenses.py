@@ -238,10 +238,9 @@ def strength_reading(reference, other) -> str:
 def gallery_count_form(key: str) -> None:
     """The number of gallery images of a study computed now (the session's ``images``, shared with the
     Disentanglement page), in a small form."""
-    spec = state.param_specs()["images"]
+    spec, widget = state.param_specs()["images"], f"form_{key}_images"
     with st.form(f"{key}_form"):
-        count = st.number_input(f"{spec.label} (for a study computed now)", int(spec.low), int(spec.high),
-                                int(state.params()["images"]), key=f"form_{key}_images",
-                                help=f"{spec.help}. Bound: {spec.bounds_text()}. Precomputed studies keep their own.")
-        if st.form_submit_button("Compute"):
-            state.update(images=int(count))
+        st.number_input(f"{spec.label} (for a study computed now)", int(spec.low), int(spec.high),
+                        key=state.show(widget, int(state.params()["images"])),
+                        help=f"{spec.help}. Bound: {spec.bounds_text()}. Precomputed studies keep their own.")
+        st.form_submit_button("Compute", on_click=state.commit(lambda: {"images": int(st.session_state[widget])}))

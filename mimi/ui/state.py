@@ -35,6 +35,7 @@ from mimi.ui.params import PROFILE_PARAMS, Param, build_params, profile_defaults
 STATE_KEY = "mimi_params"
 NOTES_KEY = "mimi_notices"   # what the next run tells the user: ignored URL parameters, moved values
 CHOSEN_KEY = "mimi_chosen"      # the parameters the user chose: a profile's defaults never replace them
+KEPT_KEY = "mimi_kept"          # the values of widgets that are no URL parameter (see keep)
 PROFILE_KEY = "mimi_profile"    # model A's dataset profile, whose grid and ε are the defaults
 PAIR_COUNTS = ("pcount", "dpcount")   # their defaults fit the grid's pair set
 MODEL_KEYS = ("a", "b")
@@ -140,6 +141,14 @@ def show(key: str, value: Any) -> str:
     never through ``value=``); ``key``. Its changes must reach the session through a callback (:func:`commit`)."""
     st.session_state[key] = value
     return key
+
+
+def keep(key: str, default: Any) -> dict[str, Any]:
+    """``key`` and ``on_change`` for a widget whose value is no URL parameter (a toggle, a folder): it shows the
+    value the session kept for it (``default`` at first), also after runs that did not draw it."""
+    kept = st.session_state.setdefault(KEPT_KEY, {})
+    show(key, kept.get(key, default))
+    return {"key": key, "on_change": lambda: kept.__setitem__(key, st.session_state[key])}
 
 
 def widget_values(keys: Sequence[str]) -> dict[str, Any]:
