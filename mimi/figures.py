@@ -1,8 +1,9 @@
 """Plotly figures of mimi's results, shared by the dashboard and notebooks (no Streamlit here).
 
 Every function returns a ``go.Figure``. Colours are fixed by meaning: clean is blue,
-adversarial red, each model keeps its colour on every chart (:func:`model_colour`); interaction maps use a
-diverging scale centred at zero. Error bars are one standard error (the engine's ``*_se``).
+adversarial red, each model keeps its colour on every chart (:func:`model_colour`); signed values that are
+neither (interaction and attribution maps, the parts of a decomposition) are green above zero and purple below,
+on a diverging scale centred at zero. Error bars are one standard error (the engine's ``*_se``).
 :func:`figure_rows` / :func:`figure_csv` turn any of these figures into the table it plots.
 """
 
@@ -27,7 +28,10 @@ ADVERSARIAL = "#d62728"
 ZOO_COLOURS = {"fmnist-standard": "#f58518", "fmnist-pgd-at": "#54a24b", "fmnist-trades": "#b279a2",
                "fmnist-cutout": "#9d755d", "fmnist-dropout": "#72b7b2"}
 MODEL_COLOURS = ("#eeca3b", "#ff9da6", "#bcbd22", "#636363", "#e377c2", "#7b4173", "#8c6d31", "#843c39")
-DIVERGING = "RdBu_r"
+#: Signed values, neither clean nor adversarial: maps on a purple (< 0) to green (> 0) scale centred at zero, and
+#: the parts of a decomposition in its two ends; a sum of parts in neutral grey.
+DIVERGING = "PRGn"
+POSITIVE, NEGATIVE, TOTAL = "#1b7837", "#762a83", "#525252"
 #: The faint "typical image" reference (:mod:`mimi.population`): grey ticks on the bars.
 REFERENCE = "rgba(70,70,70,0.75)"
 TEMPLATE = "plotly_white"
@@ -295,23 +299,29 @@ def delta_j_figure(profiles: Mapping[str, Any], title: str | None = None, *,
 
 
 def decomposition_figure(parts: Sequence[tuple[str, float]], total: float, title: str = "") -> go.Figure:
-    """Waterfall of v(N) − v(∅) into its parts (name, value), ending at the sum beside the exact total."""
-    names = [name for name, _ in parts]
+    """Waterfall of v(N) − v(∅) into its parts (name, value), one row each, read top to bottom, ending at the sum
+    beside the exact total (a black tick). Horizontal, so that the parts' names sit on rows of their own and never
+    collide on a narrow column; a part above zero in :data:`POSITIVE`, below in :data:`NEGATIVE`, the sum in
+    :data:`TOTAL` (blue and red mean clean and adversarial, which these parts are not)."""
+    names = [name for name, _ in parts] + ["sum of parts"]
     values = [float(v) for _, v in parts]
     fig = go.Figure(go.Waterfall(
-        x=names + ["sum of parts"], y=values + [0.0], measure=["relative"] * len(values) + ["total"],
-        increasing=dict(marker_color="#54a24b"), decreasing=dict(marker_color=ADVERSARIAL),
-        totals=dict(marker_color="#4c78a8"), connector=dict(line=dict(color="#bbb")),
-        hovertemplate="%{x}: %{y:.4f}<extra></extra>", name="parts"))
-    fig.add_trace(go.Scatter(x=["sum of parts"], y=[float(total)], mode="markers", name="exact v(N) − v(∅)",
-                             marker=dict(symbol="line-ew-open", size=40, line=dict(width=3, color="black"))))
+        y=names, x=values + [0.0], orientation="h", measure=["relative"] * len(values) + ["total"],
+        increasing=dict(marker_color=POSITIVE), decreasing=dict(marker_color=NEGATIVE),
+        totals=dict(marker_color=TOTAL), connector=dict(line=dict(color="#bbb")), showlegend=False,
+        hovertemplate="%{y}: %{x:.4f}<extra></extra>", name="parts"))
+    fig.add_trace(go.Scatter(y=["sum of parts"], x=[float(total)], orientation="h", mode="markers",
+                             name="exact v(N) − v(∅)",
+                             marker=dict(symbol="line-ns-open", size=26, color="black",
+                                         line=dict(width=3, color="black"))))
     levels = np.concatenate([[0.0], np.cumsum(values), [float(total)]])
     low, high = float(min(levels.min(), 0.0)), float(max(levels.max(), 0.0))
-    pad = 0.12 * (high - low or 1.0)                      # headroom above the tallest bar, room below
-    fig.update_xaxes(tickvals=names + ["sum of parts"],   # labels on two lines, so that neighbours never collide
-                     ticktext=[name.replace(" ", "<br>", 1) for name in names + ["sum of parts"]], tickangle=0)
-    fig.update_layout(yaxis=dict(title="contribution to v(N) − v(∅)", range=[low - pad, high + pad]))
-    return _finish(fig, title, 380, legend_below=True)
+    pad = 0.08 * (high - low or 1.0)                      # room beyond the longest bar and below zero
+    short = [name.replace("single cells ", "single ").replace("orders ", "") for name in names]
+    fig.update_yaxes(tickvals=names, ticktext=short, autorange="reversed")
+    fig.update_layout(xaxis=dict(title="contribution to v(N) − v(∅)", range=[low - pad, high + pad]))
+    key = "<sup>green: part > 0, purple: part < 0, grey: their sum</sup>"
+    return _finish(fig, f"{title}<br>{key}" if title else key, 300, legend_below=True)
 
 
 # --------------------------------------------------------------------------- cell maps
@@ -322,13 +332,15 @@ def _cell_axes(shape: tuple[int, int], image_shape: tuple[int, int]) -> tuple[np
     return (np.arange(width) + 0.5) * cols / width - 0.5, (np.arange(height) + 0.5) * rows / height - 0.5
 
 
-def _cell_layer(shape: tuple[int, int]) -> go.Scatter:
+def _cell_layer(shape: tuple[int, int], text: Sequence[str] | None = None) -> go.Scatter:
+    """The clickable cells; ``text`` (one per cell, row-major): what their hover says, since it covers the map's."""
     rows, cols = shape
     rr, cc = np.mgrid[0:rows, 0:cols]
     return go.Scatter(x=cc.ravel(), y=rr.ravel(), mode="markers", name=CELL_LAYER, showlegend=False,
-                      customdata=(rr * cols + cc).ravel(),
+                      customdata=(rr * cols + cc).ravel(), text=text,
                       marker=dict(size=18, symbol="square", color="rgba(0,0,0,0)", opacity=0.01),
-                      hovertemplate="cell (%{y}, %{x})<extra>click to select</extra>")
+                      hovertemplate="cell (%{y}, %{x})" + (": %{text}" if text is not None else "")
+                      + "<extra>click to select</extra>")
 
 
 def _mark(fig: go.Figure, cell: tuple[int, int] | None, row: int, col: int, colour: str = "#ffbf00") -> None:
@@ -343,12 +355,60 @@ def _symmetric(*maps: np.ndarray | None) -> float:
     return peak if peak > 0 else 1.0
 
 
+#: The mark over a map cell whose value is within 2 SE of zero (:func:`within_2se`): a ring around the cell's centre,
+#: drawn in the map's own units so that it keeps its share of the cell on any page width, the cell's colour visible
+#: around and inside it; a trace of its own per panel (:func:`_uncertain_layer`).
+UNCERTAIN_LAYER = "within 2 SE of zero"
+UNCERTAIN_MARK = "○"
+_RING = np.linspace(0.0, 2.0 * np.pi, 17)   # vertices of a ring's polyline, closed
+
+
+def within_2se(value: Any, se: Any) -> np.ndarray:
+    """Cells that cannot be told from zero: |value| < 2 SE. False where the value or its SE is NaN (the chosen
+    cell, an SE unknown) and where SE = 0 (an exact value)."""
+    with np.errstate(invalid="ignore"):
+        return np.abs(np.asarray(value, dtype=float)) < 2 * np.asarray(se, dtype=float)
+
+
+def uncertainty_rule(covers: str) -> str:
+    """The mark's rule as a subtitle clause; ``covers``: the randomness the SE is taken over."""
+    return f"cells marked {UNCERTAIN_MARK}: within 2 SE of zero (SE over {covers})"
+
+
+def _uncertain_layer(value: np.ndarray, se: np.ndarray, halo: bool = False) -> go.Scatter:
+    """A ring of radius 0.3 cell around the centre of every cell of a (rows, cols) map with :func:`within_2se` (an
+    empty trace when none is): one dark grey polyline, NaN between rings, customdata the (row, col) of each vertex's
+    ring; never hovered or clicked. ``halo``: the same rings wider and white, drawn under them so that they read on
+    the darkest colours too (named :data:`UNCERTAIN_LAYER` + " halo")."""
+    rr, cc = np.nonzero(within_2se(value, se))
+    ring = np.append(0.3 * np.exp(1j * _RING), complex(np.nan, np.nan))   # x + iy about a centre, then a gap
+    points = ((cc + 1j * rr)[:, None] + ring).ravel()
+    cells = np.repeat(np.stack([rr, cc], axis=1), len(ring), axis=0)
+    width = 2 if max(value.shape) <= 8 else 1
+    line = (dict(color="rgba(255,255,255,0.6)", width=width + 1.5) if halo
+            else dict(color="rgba(30,30,30,0.9)", width=width))
+    return go.Scatter(x=points.real, y=points.imag, mode="lines", name=UNCERTAIN_LAYER + " halo" * halo,
+                      showlegend=False, hoverinfo="skip", customdata=cells, connectgaps=False, line=line)
+
+
+def _samples_words(results: Mapping[str, Any], unit: str) -> str:
+    """"K {unit}" from the results' ``params["samples"]`` ("K1 / K2 …" where they differ; the unit alone, plural,
+    when they do not say)."""
+    counts = sorted({(getattr(r, "params", None) or {}).get("samples") for r in results.values()}, key=str)
+    if None in counts:
+        return f"the random {unit}"
+    return f"{' / '.join(map(str, counts))} random {unit}"
+
+
 def pair_maps_figure(heatmaps: Mapping[str, Any], image: np.ndarray, title: str = "", *,
                      attack: str = "") -> go.Figure:
     """Per model (one row): the image with the chosen cell, then I(cell, j) for every cell j, clean,
     adversarial and their difference, on one diverging scale per row. Every panel carries an
-    invisible clickable marker per cell (trace name :data:`CELL_LAYER`, customdata = cell index). ``attack``:
-    subtitle clauses on the attack (:func:`_with_attack`)."""
+    invisible clickable marker per cell (trace name :data:`CELL_LAYER`, customdata = cell index; on a map its hover
+    gives the cell's value ± SE, since it covers the map's), and every map a
+    ring on each cell within 2 SE of zero (:func:`_uncertain_layer`; the SE of its panel, clean, adversarial or
+    difference: over the contexts drawn for each order, orders pooled as strata), the rule in the subtitle.
+    ``attack``: subtitle clauses on the attack (:func:`_with_attack`)."""
     names = list(heatmaps)
     first = heatmaps[names[0]]
     has_adv = first.pooled.adversarial is not None
@@ -373,16 +433,27 @@ def pair_maps_figure(heatmaps: Mapping[str, Any], image: np.ndarray, title: str 
                                      hovertemplate="cell (%{y}, %{x}): I = %{z:.4f} ± %{customdata:.4f} (SE)<extra>"
                                      + panel + "</extra>"),
                           row, col)
-        for col in range(1, len(panels) + 1):
-            fig.add_trace(_cell_layer(shape), row, col)
+        hovers = [None]
+        for col, (z, estimate) in enumerate(zip(maps, shown), start=2):
+            se = _array(estimate.se)
+            for halo in (True, False):
+                fig.add_trace(_uncertain_layer(z, se, halo), row, col)
+            hovers.append(["the chosen cell" if np.isnan(v) else f"I = {v:.4f} ± {e:.4f} (SE)"
+                           + (", within 2 SE of zero" if near else "")
+                           for v, e, near in zip(z.ravel(), se.ravel(), within_2se(z, se).ravel())])
+        for col, hover in enumerate(hovers, start=1):
+            fig.add_trace(_cell_layer(shape, hover), row, col)
             _mark(fig, cell, row, col)
     _square_axes(fig, len(names), len(panels))
     fig.update_layout(clickmode="event+select", dragmode=False)
-    return _finish(fig, _with_attack(_with_value(title, heatmaps), attack), 60 + 260 * len(names))
+    rule = f"<sup>{uncertainty_rule(_samples_words(heatmaps, 'context draws per order'))}</sup>"
+    return _finish(fig, _with_attack(_with_value(f"{title}<br>{rule}" if title else rule, heatmaps), attack),
+                   60 + 260 * len(names))
 
 
 def shapley_figure(maps: Mapping[str, Any], image: np.ndarray, title: str = "Shapley value φ(i) of each cell") -> go.Figure:
-    """Per model: the Shapley value of every cell (diverging, shared scale) beside the image."""
+    """Per model: the Shapley value of every cell (diverging, shared scale) beside the image, a ring on each cell
+    within 2 SE of zero (:func:`_uncertain_layer`; SE over the permutation pairs drawn), the rule in the subtitle."""
     names = list(maps)
     fig = make_subplots(rows=1, cols=len(names) + 1, horizontal_spacing=0.03,
                         subplot_titles=["image"] + names)
@@ -397,7 +468,12 @@ def shapley_figure(maps: Mapping[str, Any], image: np.ndarray, title: str = "Sha
                                  hovertemplate="cell (%{y}, %{x}): φ = %{z:.4f}"
                                  + (" ± %{customdata:.4f}" if se is not None else "") + "<extra>" + name + "</extra>"),
                       1, col)
+        if se is not None:
+            for halo in (True, False):
+                fig.add_trace(_uncertain_layer(z, se, halo), 1, col)
     _square_axes(fig, 1, len(names) + 1)
+    if any(maps[n].phi.clean.se is not None for n in names):
+        title = f"{title}<br><sup>{uncertainty_rule(_samples_words(maps, 'permutation pairs'))}</sup>"
     return _finish(fig, _with_value(title, maps), 300)
 
 
@@ -466,16 +542,23 @@ def accuracy_figure(cards: Sequence[Mapping[str, Any]], title: str = "Accuracy o
 
 # --------------------------------------------------------------------------- exports
 def figure_rows(fig: go.Figure) -> list[dict[str, Any]]:
-    """The data a figure plots, one row per value: trace, panel, x, y, (z), error."""
+    """The data a figure plots, one row per value: trace, panel, x, y, (z), error. Every cell of a map whose
+    panel has an :data:`UNCERTAIN_LAYER` also has its SE (the map's customdata) as error and ``within_2se``:
+    whether it carries the mark."""
     rows: list[dict[str, Any]] = []
+    marked = {trace.xaxis or "x": {(int(c), int(r)) for r, c in np.reshape(trace.customdata, (-1, 2))}
+              for trace in fig.data if trace.name == UNCERTAIN_LAYER}
     for trace in fig.data:
         if trace.name == CELL_LAYER or trace.hoverinfo == "skip":
             continue
         panel = trace.xaxis or "x"
         if trace.type == "heatmap":
             z = np.asarray(trace.z, dtype=float)
+            cells = marked.get(panel)
+            se = None if cells is None else np.broadcast_to(_array(trace.customdata), z.shape)
             for (r, c), value in np.ndenumerate(z):
-                rows.append(dict(trace=trace.name, panel=panel, x=c, y=r, value=value, error=None))
+                row = dict(trace=trace.name, panel=panel, x=c, y=r, value=value, error=None)
+                rows.append(row if se is None else {**row, "error": float(se[r, c]), "within_2se": (c, r) in cells})
             continue
         xs = list(trace.x) if trace.x is not None else []
         ys = list(trace.y) if trace.y is not None else []
@@ -489,9 +572,12 @@ def figure_rows(fig: go.Figure) -> list[dict[str, Any]]:
 
 
 def figure_csv(fig: go.Figure) -> str:
+    """:func:`figure_rows` as CSV; the ``within_2se`` column only for a figure with marked maps (empty on its
+    other rows)."""
     rows = figure_rows(fig)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["trace", "panel", "x", "y", "value", "error"])
+    fields = ["trace", "panel", "x", "y", "value", "error"]
+    writer = csv.DictWriter(out, fieldnames=fields + ["within_2se"] * any("within_2se" in r for r in rows))
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

@@ -134,9 +134,9 @@ def test_decomposition_waterfall_ends_in_a_total_beside_the_exact_value():
     fig = figures.decomposition_figure([("φ⁰", 0.5), ("m=0", 1.0), ("m=1", -0.25)], total=1.25)
     waterfall, exact = fig.data
     assert list(waterfall.measure) == ["relative"] * 3 + ["total"]
-    assert exact.y[0] == 1.25 and exact.x[0] == "sum of parts"
-    low, high = fig.layout.yaxis.range                 # the running total peaks at 1.5: room above it and 0
-    assert low < 0 < 1.5 < high and list(fig.layout.xaxis.ticktext)[-1] == "sum<br>of parts"
+    assert exact.x[0] == 1.25 and exact.y[0] == "sum of parts"     # parts on rows of their own (narrow columns)
+    low, high = fig.layout.xaxis.range                 # the running total peaks at 1.5: room beyond it and 0
+    assert low < 0 < 1.5 < high and list(fig.layout.yaxis.ticktext)[-1] == "sum of parts"
 
 
 def test_accuracy_from_cards_tolerates_missing_numbers():

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from mimi import figures
-from mimi.ui import compute, page, state
+from mimi.ui import compute, defenses, page, state
 from mimi.players import parse_grid_spec
 from mimi.ui.params import band_ratios
 
@@ -12,8 +12,8 @@ SEEN_KEY = "pairs_seen_selection"
 
 st.title("Pixel pairs")
 st.markdown("**Click any cell** of the maps (or pick one below). Each map shows I(cell, j) for every other cell j, "
-            "averaged over the orders of the chosen band: red cells cooperate with the chosen cell for the true "
-            "class, blue cells work against it. Compare the clean and attacked image in the last column.")
+            "averaged over the orders of the chosen band: green cells cooperate with the chosen cell for the true "
+            "class, purple cells work against it. The last column is the clean map minus the attacked one.")
 sel = page.selection()
 p = state.params()
 rows, cols = parse_grid_spec(p["grid"])
@@ -64,6 +64,13 @@ with compute.friendly_errors("The pair heatmaps"):
                                             f"{cell % cols}) with every other cell", attack=page.attack_note(attacks)),
                    "pair-heatmap", maps, key=MAP_KEY, on_select="rerun")
         st.caption(page.attack_caption(p, attacks))
+        weak = defenses.weak_attack_caveat({n: float(r.utility[0]) for n, r in attacks.items()},
+                                           "its adversarial and difference maps can barely differ from the clean one")
+        if weak:
+            st.warning(weak, icon=":material/warning:")
+st.caption(f"{figures.UNCERTAIN_MARK} on a cell of these maps and the Shapley maps: its value is within 2 standard errors "
+           "of zero, so the random contexts (permutations, for φ) leave its sign open; hover for value ± SE, or take "
+           "both from the CSV (error, within_2se).")
 
 st.subheader("Shapley values")
 st.markdown("φ(i): each cell's fair share of the network's evidence for the true class (all orders together).")
