@@ -12,8 +12,9 @@ from plotly.subplots import make_subplots
 
 from mimi.figures import DIVERGING, _finish, model_colour, order_labels
 
-#: Order bands on a sequential scale (light: low orders, dark: high orders), apart from clean blue / adversarial red.
-LOW_ORDERS, HIGH_ORDERS = "#9ecae1", "#08519c"
+#: Order bands: light grey low orders, dark grey high orders, apart from clean blue / adversarial red, the
+#: green / purple of signed values and the models' colours.
+LOW_ORDERS, HIGH_ORDERS = "#bdbdbd", "#404040"
 DETECTOR_NAMES = {"ml-loo": "ML-LOO: IQR of LOO attributions", "high-order": "high orders (r ≥ 2/3): mean Ī⁽ᵐ⁾",
                   "low-order": "low orders (r < 1/3): mean Ī⁽ᵐ⁾"}
 
@@ -83,10 +84,9 @@ def roc_figure(studies: Mapping[str, Any], title: str | None = None) -> go.Figur
         fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#999", dash="dot", width=1),
                                  hoverinfo="skip", showlegend=False, name="chance"), 1, col)
     fig.update_yaxes(title_text="true-positive rate (adversarial flagged)", range=[0, 1.02], row=1, col=1)
-    counts = sorted({int(np.sum(s.used)) for s in studies.values()})
+    counts = ", ".join(f"{name} {int(np.sum(s.used))}" for name, s in studies.items())   # one count per model
     title = title or ("ROC: clean (negative) vs adversarial (positive) inputs<br><sup>score larger = adversarial; "
-                      f"{' / '.join(map(str, counts))} images per model; the AUCs and their intervals: next chart "
-                      "and hover</sup>")
+                      f"images used: {counts}; the AUCs and their intervals: next chart and hover</sup>")
     fig = _finish(fig, title, 420, legend_below=True)
     return fig.update_layout(margin_t=fig.layout.margin.t + 18)   # the panel titles' second line
 

@@ -16,9 +16,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from mimi.figures import ADVERSARIAL, CLEAN, _finish, disentanglement_figure, model_colour, order_labels
+from mimi.figures import (ADVERSARIAL, CLEAN, NEGATIVE, POSITIVE, _finish, disentanglement_figure, model_colour,
+                          order_labels)
 
-VERDICT_COLOURS = {"holds": "#2ca02c", "does not hold": "#d62728", "undecided": "#7f7f7f"}
+#: The verdicts in the colours of signs (green for, purple against, grey open): red means adversarial everywhere.
+VERDICT_COLOURS = {"holds": POSITIVE, "does not hold": NEGATIVE, "undecided": "#7f7f7f"}
+#: The claims' forest plot: px per comparison row, and between panels (the x axis, its title, the next panel's title).
+CLAIM_ROW, CLAIM_GAP = 34, 140
 
 
 def _ci_text(report: Any) -> str:
@@ -117,42 +121,50 @@ def study_disentanglement_figure(report: Any) -> go.Figure:
 
 
 def claims_figure(report: Any) -> go.Figure:
-    """The three claims: each comparison's effect (claimed > 0) with its interval, coloured by verdict."""
+    """The three claims as a forest plot: one row per comparison (its label on the y axis, so that long labels
+    never collide on a narrow page), the effect (claimed > 0) on x with its interval, coloured by verdict."""
     claims = list(report.claims)
     titles = ["<br>".join(textwrap.wrap(f"({c.key}) {c.statement} — {c.verdict}", 60)) for c in claims]  # 1000 px
-    fig = make_subplots(rows=len(claims), cols=1, vertical_spacing=0.2, subplot_titles=titles)
+    shown_rows = []
+    for claim in claims:
+        statistic = (claim.primary or claim.comparisons)[0].statistic if claim.comparisons else None
+        shown_rows.append([c for c in claim.comparisons if c.statistic == statistic])  # other units: the tables
+    heights = [CLAIM_ROW * max(1, len(rows)) + 24 for rows in shown_rows]
+    plot = sum(heights) + CLAIM_GAP * (len(claims) - 1)
+    fig = make_subplots(rows=max(1, len(claims)), cols=1, subplot_titles=titles, row_heights=heights or None,
+                        vertical_spacing=CLAIM_GAP / plot if len(claims) > 1 else 0.0)
     shown = set()
-    for row, claim in enumerate(claims, start=1):
-        if not claim.comparisons:
+    for row, (claim, comparisons) in enumerate(zip(claims, shown_rows), start=1):
+        if not comparisons:
             fig.add_annotation(text=f"nothing to compare: {claim.note}"[:140], showarrow=False, row=row, col=1,
                                x=0, y=0, font=dict(color="#666"))
             fig.update_xaxes(visible=False, row=row, col=1)
             fig.update_yaxes(visible=False, row=row, col=1)
             continue
-        statistic = (claim.primary or claim.comparisons)[0].statistic
-        for c in claim.comparisons:
-            if c.statistic != statistic:   # another quantity, in other units: the tables show it
-                continue
+        labels = [c.label + ("" if c.primary else " (beside)") for c in comparisons]
+        for c, label in zip(comparisons, labels):
             colour = VERDICT_COLOURS[c.verdict]
             fig.add_trace(go.Scatter(
-                x=[c.label if c.primary else f"{c.label} (beside)"], y=[c.effect], mode="markers", name=c.verdict,
+                y=[label], x=[c.effect], orientation="h", mode="markers", name=c.verdict,   # "h": the CSV's x is y
                 legendgroup=c.verdict, showlegend=c.verdict not in shown,
                 marker=dict(size=11, color=colour, symbol="diamond" if c.primary else "diamond-open"),
-                error_y=dict(type="data", symmetric=False, array=[c.ci_high - c.effect],
+                error_x=dict(type="data", symmetric=False, array=[c.ci_high - c.effect],
                              arrayminus=[c.effect - c.ci_low], color=colour, thickness=2, width=6),
                 customdata=[[c.ci_low, c.ci_high, c.confidence, c.count]],
-                hovertemplate="effect %{y:.4g}<br>interval %{customdata[0]:.4g} .. %{customdata[1]:.4g} "
-                              "(%{customdata[2]:.1%})<br>%{customdata[3]} images<extra>%{x}</extra>"), row, 1)
+                hovertemplate="effect %{x:.4g}<br>interval %{customdata[0]:.4g} .. %{customdata[1]:.4g} "
+                              "(%{customdata[2]:.1%})<br>%{customdata[3]} images<extra>%{y}</extra>"), row, 1)
             shown.add(c.verdict)
-        fig.add_hline(y=0, line_color="#888", line_width=1, row=row, col=1)
-        fig.update_yaxes(title_text={"a": "S_high − S_low", "b": "ΔJ_high<br>standard − AT",
-                                     "c": "D_low<br>AT − standard"}.get(claim.key, "effect"), row=row, col=1)
+        fig.add_vline(x=0, line_color="#888", line_width=1, row=row, col=1)
+        fig.update_yaxes(autorange="reversed", tickvals=labels, row=row, col=1,   # a difference on two lines
+                         ticktext=[label.replace(" − ", " −<br>") for label in labels])
+        fig.update_xaxes(title_text={"a": "S_high − S_low", "b": "ΔJ_high: standard − AT",
+                                     "c": "D_low: AT − standard"}.get(claim.key, "effect"), row=row, col=1)
     value = report.params.get("value")
     title = (f"The paper's claims (v = {value}): effect (claimed > 0) and its interval<br><sup>the registered tests: "
-             f"Bonferroni-adjusted t intervals across images (D: jackknife)<br>green holds, red does not hold, grey "
+             f"Bonferroni-adjusted t intervals across images (D: jackknife)<br>green holds, purple does not hold, grey "
              f"undecided; open diamonds are reported beside and decide nothing</sup>")
-    fig = _finish(fig, title, 190 * max(1, len(claims)) + 120, legend_below=True)
     extra = max((t.count("<br>") for t in titles), default=0)
+    fig = _finish(fig, title, plot + 74 + 18 * extra, legend_below=True)   # a plot area of ``plot`` px: gaps hold
     return fig.update_layout(margin_t=fig.layout.margin.t + 18 * extra)   # the first panel title's extra lines
 
 

@@ -220,59 +220,118 @@ def test_the_compute_status_follows_other_sessions_without_a_rerun(server, brows
         watcher.close()
 
 
-# Every text of a chart (title and subtitle lines, panel titles, axis titles, legend entries) by its box.
+# Every text of a chart (title and subtitle lines, panel titles, axis titles, legend entries, tick labels) as the four
+# corners of its box on the screen (rotated tick labels rotate their box); select boxes whose value is cut; tables
+# that scroll sideways.
 CHART_TEXTS = """() => {
+  const corners = e => { const b = e.getBBox(), m = e.getScreenCTM();
+    return [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height], [b.x, b.y + b.height]]
+      .map(([x, y]) => { const p = new DOMPoint(x, y).matrixTransform(m); return [p.x, p.y]; }); };
   const found = [];
   document.querySelectorAll('.js-plotly-plot').forEach((plot, k) => {
     const svg = plot.querySelector('.main-svg');
     if (!svg) return;
     const frame = svg.getBoundingClientRect();
-    const texts = [...plot.querySelectorAll('text.gtitle, text.annotation-text, text.legendtext, text[class$="title"]')]
-      .filter(e => e.textContent.trim())
-      .map(e => { const b = e.getBoundingClientRect();
-                  return {text: e.textContent.trim().slice(0, 50), left: b.left, right: b.right, top: b.top,
-                          bottom: b.bottom}; });
-    found.push({chart: k, frame: {left: frame.left, right: frame.right}, texts});
+    const texts = [...plot.querySelectorAll('text.gtitle, text.annotation-text, text.legendtext, ' +
+                                            'text[class$="title"], g.xtick > text, g.ytick > text')]
+      .filter(e => e.textContent.trim() && getComputedStyle(e).display !== 'none' && e.getBBox().width > 0)
+      .map(e => ({text: e.textContent.trim().slice(0, 50), tick: !!e.closest('g.xtick, g.ytick'),
+                  corners: corners(e)}));
+    const panels = [...plot.querySelectorAll('g.hm image')].map(i => i.getBoundingClientRect().width);
+    found.push({chart: k, frame: {left: frame.left, right: frame.right}, texts, panels});
   });
   const metrics = [...document.querySelectorAll('[data-testid="stMetricValue"] div')]
     .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent);
-  return {charts: found, cut_metrics: metrics};
+  const selects = [...document.querySelectorAll('[data-testid="stSelectbox"] input')]
+    .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1).map(e => e.value);
+  const tables = [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+    .filter(t => t.offsetParent !== null)
+    .map(t => [t.querySelector('.dvn-scroller'), t.getAttribute('data-testid')])
+    .filter(([s]) => s && s.scrollWidth > s.clientWidth + 1).map(([s]) => s.scrollWidth - s.clientWidth);
+  return {charts: found, cut_metrics: metrics, cut_selects: selects, wide_tables: tables};
 }"""
 
 
+#: px: an image or map panel narrower than this shows its cells as specks (the /attack images were 55 px wide
+#: beside empty space at 1000 px; the four maps a row of /pairs are 82).
+SMALLEST_PANEL = 75
+
+
+def _overlap(a: list, b: list, slack: float = 2.0) -> bool:
+    """Whether two convex quadrilaterals (corner lists) overlap by more than ``slack`` px along every separating
+    axis (the edge normals of both)."""
+    for quad in (a, b):
+        for k in range(4):
+            (x1, y1), (x2, y2) = quad[k], quad[(k + 1) % 4]
+            nx, ny = y1 - y2, x2 - x1
+            length = (nx * nx + ny * ny) ** 0.5
+            if length == 0:
+                continue
+            pa = [(x * nx + y * ny) / length for x, y in a]
+            pb = [(x * nx + y * ny) / length for x, y in b]
+            if min(max(pa), max(pb)) - max(min(pa), min(pb)) <= slack:
+                return False
+    return True
+
+
 def layout_faults(page) -> list[str]:
-    """Chart texts that overlap each other or run out of their chart, and metric values cut short."""
+    """Chart texts (tick labels included) that overlap each other or run out of their chart, image and map panels
+    too small to read, metric values and select boxes cut short, and tables wider than the page (their right
+    columns out of view)."""
     seen = page.evaluate(CHART_TEXTS)
     faults = [f"metric value cut: {text!r}" for text in seen["cut_metrics"]]
+    faults += [f"select box cut: {text!r}" for text in seen["cut_selects"]]
+    faults += [f"a table scrolls sideways by {int(extra)} px" for extra in seen["wide_tables"]]
     for chart in seen["charts"]:
         texts, frame = chart["texts"], chart["frame"]
+        faults += [f"chart {chart['chart']}: an image or map panel only {int(w)} px wide" for w in chart["panels"]
+                   if w < SMALLEST_PANEL]
         for t in texts:
-            if t["left"] < frame["left"] - 1 or t["right"] > frame["right"] + 1:
+            xs = [x for x, _ in t["corners"]]
+            if min(xs) < frame["left"] - 1 or max(xs) > frame["right"] + 1:
                 faults.append(f"chart {chart['chart']}: {t['text']!r} runs out of the chart")
         for a, t in enumerate(texts):
             for u in texts[a + 1:]:
-                width = min(t["right"], u["right"]) - max(t["left"], u["left"])
-                height = min(t["bottom"], u["bottom"]) - max(t["top"], u["top"])
-                if width > 2 and height > 2:
+                if _overlap(t["corners"], u["corners"]):
                     faults.append(f"chart {chart['chart']}: {t['text']!r} overlaps {u['text']!r}")
     return faults
 
 
+#: The layout test's pages: every page with charts at its defaults, and /attack's other protocol (its own form).
+LAYOUT_PATHS = {**{name: PATHS[name] for name, charts in CHARTS.items() if charts},
+                "attack at equal ε": "attack?protocol=eps"}
+
+
 @pytest.mark.parametrize("width", [1000, 1400])
 def test_chart_texts_neither_overlap_nor_run_out_at_teaching_widths(server, browser, width):
-    """At 1000 and 1400 px, on every page with charts at its defaults: no chart text (titles, panel titles,
-    axis titles, legend entries) overlaps another or leaves its chart, and no metric value is cut short."""
+    """At 1000 and 1400 px, on every page with charts at its defaults (and /attack at equal ε): no chart text
+    (titles, panel titles, axis titles, legend entries, tick labels) overlaps another or leaves its chart, no metric
+    value or select box is cut short, no image or map panel is a speck, and no table needs scrolling sideways."""
     page = new_page(browser, width, 1800)
     try:
         faults = {}
-        for name, charts in CHARTS.items():
-            if not charts:
-                continue
-            page.goto(f"{server}/{PATHS[name]}", wait_until="domcontentloaded")
-            wait_until_idle(page, charts)
+        for name, path in LAYOUT_PATHS.items():
+            page.goto(f"{server}/{path}", wait_until="domcontentloaded")
+            wait_until_idle(page, CHARTS[name.split()[0]])
             found = layout_faults(page)
             if found:
                 faults[name] = found
         assert faults == {}
+    finally:
+        page.close()
+
+
+def test_no_page_asks_another_host(server, browser):
+    """Offline, nothing fails to load: the favicon is drawn in the browser (an emoji, not a material icon that the
+    front end fetches from a font host) and no request leaves the server."""
+    page = new_page(browser, 1000, 1000)
+    elsewhere = []
+    page.on("request", lambda r: elsewhere.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
+    try:
+        page.goto(f"{server}/attack", wait_until="domcontentloaded")
+        wait_until_idle(page, CHARTS["attack"])
+        icons = page.evaluate("() => [...document.querySelectorAll(\"link[rel*='icon']\")].map(l => l.href)")
+        assert icons and all(icon.startswith(("data:", server)) for icon in icons)
+        assert elsewhere == []
     finally:
         page.close()

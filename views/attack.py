@@ -26,26 +26,32 @@ for col, name in zip(page.model_columns(sel), sel.models):
         clean_class, adv_class = int(result.clean_pred[0]), int(result.adv_pred[0])
         m1, m2 = st.columns(2)
         m1.metric("Outcome", page.outcome(result),
-                  help="Equal strength: landed when v fell by U (within the band). Equal ε, untargeted: fooled when "
-                       "the prediction is no longer the true class; targeted: when it is the target class.")
+                  help="Equal strength: landed when v fell by U (within the band). Equal ε, untargeted: misclassified "
+                       "when the prediction is not the true class (an image misclassified before the attack counts "
+                       "too: the line below says whether the prediction changed); targeted: when it is the target "
+                       "class.")
         m2.metric("Attacking utility", f"{float(result.utility[0]):.2f}", help="v(x) − v(x') for the true class")
         st.markdown(f"Prediction after the attack: **{sel.classes[adv_class]}** "   # a line that wraps, never cut
                     + ("(unchanged)" if adv_class == clean_class else f"(was {sel.classes[clean_class]})"))
         st.caption(f"after {int(result.steps_used[0])} of {result.params['steps']} steps · v = {p['value']}")
+        st.caption(f"‖δ‖∞ = {float(result.linf_norm[0]):.3f} · ‖δ‖₂ = {float(result.l2_norm[0]):.3f}")
         problem = page.landing_problem(name, result)
         if problem:
             st.warning(problem, icon=":material/block:")
-            continue
+landed = {name: result for name, result in attacks.items() if not page.landing_problem(name, result)}
+for name, result in landed.items():   # the page's full width: three panels a reader can see on a 1000-px page
+    with compute.friendly_errors(f"The images of the attack on {name}"):
         page.chart(figures.attack_figure(sel.image.numpy(), result.x_adv[0].cpu().numpy(),
                                          page.perturbation_scale(result),
+                                         title=f"clean x · attacked x′ · δ = x′ − x for {name}",
                                          attack=page.attack_note({name: result})),
                    f"attack-images-{name}", {name: result}, key=f"attack_img_{name}")
+for col, (name, result) in zip(st.columns(len(sel.models)), landed.items()):
+    with col, compute.friendly_errors(f"The confidences of {name}"):
         page.chart(figures.confidence_figure(sel.classes, result.clean_topk[0], result.clean_topk_prob[0],
                                              result.adv_topk[0], result.adv_topk_prob[0], sel.label,
-                                             title="The 5 most probable classes<br>"
-                                                   "<sup>before or after the attack</sup>"),
+                                             title=f"{name}<br><sup>the 5 most probable classes; "
+                                                   "before or after the attack</sup>"),
                    f"attack-confidence-{name}", key=f"attack_conf_{name}")
-        st.caption(f"‖δ‖∞ = {float(result.linf_norm[0]):.3f} · "
-                   f"‖δ‖₂ = {float(result.l2_norm[0]):.3f}")
 if attacks:
     st.caption(page.attack_caption(p, attacks))

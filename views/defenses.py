@@ -7,19 +7,11 @@ from mimi import figures, figures_defenses
 from mimi.ui import compute, defenses, page, state
 
 st.title("Defenses: one explanation for many")
-st.markdown(
-    """
-Ren et al. argue that very different defenses work for the same reason:
-- **Adversarial training** (PGD-AT, TRADES) and **Cutout** keep discriminative *low-order* interactions and
-  suppress fragile *high-order* ones, which are exactly what attacks exploit.
-- **Detection** methods (ML-LOO, rank-based) catch inputs whose most sensitive, highest-order components
-  changed.
-- **Dropout** lowers interaction strength overall.
-
-Below, every model of the zoo: the claims above can be read off the charts with their error bars, whatever the
-data says. Detection and recovery have pages of their own (Detection, Recovery).
-"""
-)
+st.markdown("Ren et al. argue that very different defenses work for the same reason. Each of their claims below, "
+            "with what mimi measures on the zoo's models over the gallery images of the charts further down, whether "
+            "it agrees or not (±1 SE). Detection and recovery have pages of their own (Detection, Recovery).")
+claims = st.empty()   # the paper's claims now; with mimi's numbers once they are in
+claims.markdown("\n".join(f"- {text}" for text in defenses.PAPER_DEFENSES.values()))
 sel = page.selection()
 p = state.params()
 names = page.comparable_models(sel)   # the models of the selection's dataset profile
@@ -51,12 +43,17 @@ with compute.friendly_errors("The zoo's interaction strength"):
     page.chart(figures_defenses.strength_bands_figure(strengths), "zoo-strength-bands", key="zoo_strength_bands")
     st.caption(defenses.sources_caption(sources) + " A model is computed now (over the gallery images setting) "
                "when no precomputed study has the session's grid, pair set, orders, baseline and value function.")
-    reference = state.default_models(names)[0]
+    reference = defenses.reference_model(names)
     st.markdown(f"**What the data says** (each model minus {reference}; SE of the difference of independent "
                 f"estimates):\n" + "\n".join(f"- {defenses.strength_reading(strengths[reference], strengths[name])}"
                                               for name in names if name != reference))
     page.chart(figures.disentanglement_figure(curves), "zoo-disentanglement", curves, key="zoo_dis")
-    st.caption(page.disentanglement_band_text(min(len(c.per_image) for c in curves.values())))
+    count = min(len(c.per_image) for c in curves.values())
+    st.caption(page.disentanglement_band_text(count))
+    measured = {**defenses.PAPER_DEFENSES, **defenses.strength_against_paper(strengths, reference)}
+    measured["disentanglement"] = (defenses.disentanglement_against_paper(curves, reference, count)
+                                   or measured["disentanglement"])
+    claims.markdown("\n".join(f"- {text}" for text in measured.values()))
 
 st.subheader("The zoo on this image")
 page.protocol_control()
@@ -75,3 +72,8 @@ if st.toggle("Compute the order profiles and ΔJ of every zoo model on this imag
             page.chart(figures.delta_j_figure(profiles, references=refs, attack=note), "zoo-delta-j",
                        key="zoo_delta_j")
             st.caption(f"{page.attack_caption(p, attacks)} {compute.reference_caption(refs)}")
+            weak = defenses.weak_attack_caveat({n: float(r.utility[0]) for n, r in attacks.items()},
+                                               "its ΔJ⁽ᵐ⁾ bars share out a drop this small, so they say little about "
+                                               "the model")
+            if weak:
+                st.warning(weak, icon=":material/warning:")

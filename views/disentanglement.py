@@ -3,15 +3,15 @@
 import streamlit as st
 
 from mimi import figures
-from mimi.ui import compute, page, state
+from mimi.ui import compute, defenses, page, state
 
 st.title("Disentanglement")
 st.markdown("For each order m: do the contexts S agree on the sign of a pair's interaction? "
             "D⁽ᵐ⁾ = Σ |I⁽ᵐ⁾(i, j)| / Σ E_S |Δv(i, j, S)|, both sums over the images and the pairs: "
             "near 1 the contexts push the same way (a stable, category-specific pattern); near 0 they cancel out. "
-            "*The paper's claim* (Ren et al., on ImageNet): adversarially trained models learn more "
-            "disentangled low-order interactions. The chart shows D for the models and images chosen here, with "
-            "its uncertainty: check the bands before reading a difference between two curves as a finding.")
+            "The chart shows D for the models and images chosen here, with its uncertainty: check the bands before "
+            "reading a difference between two curves as a finding.")
+measured = st.container()   # the paper's claim against these images' numbers, once they are in
 MODELS_KEY, MODELS_WIDGET = "dis_models", "form_dis_models"
 
 sel = page.selection()
@@ -45,3 +45,8 @@ with compute.friendly_errors("The disentanglement curves"):
     curves = {name: page.disentanglement(sel, name, int(p["images"])) for name in chosen}
     page.chart(figures.disentanglement_figure(curves), "disentanglement", curves, key="disentanglement")
     st.caption(page.disentanglement_band_text(int(p["images"])))
+    claim = defenses.disentanglement_against_paper(curves, defenses.reference_model(list(curves)), int(p["images"]))
+    if claim:
+        with measured:
+            st.markdown(claim + " The Defenses and Study pages show D over more images (their precomputed "
+                        "studies), so with narrower bands.")

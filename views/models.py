@@ -31,7 +31,10 @@ st.dataframe([{"model": c["name"], "from": "registry" if "registered" in c else 
                "measured on": c.get("evaluation", {}).get("data") or (
                    f"{c['evaluation']['split']} set, {c['evaluation']['n_images']:,} images"
                    if "n_images" in c.get("evaluation", {}) else "–")} for c in cards],
-             hide_index=True, key="models_table")
+             hide_index=True, key="models_table",   # the columns that fit a 1000-px page; the rest: toolbar, CSV
+             column_order=("model", "from", "dataset", "architecture", "clean accuracy"))
+st.caption("Input, format, parameters and where the accuracy was measured: each model's card below, or the "
+           "table's toolbar (Show/hide columns).")
 
 for c in cards:
     prof = card_profile(c)
@@ -68,7 +71,7 @@ mimi models check my-resnet          # loads it, checks its hash, classifies a g
 mimi models list
 mimi models convert model.pt --to model.safetensors --arch resnet18 --dataset imagenet
 mimi evaluate --model my-wrn --data-dir ~/data/cifar10 --limit 1000 --update-card
-mimi models remove my-resnet""", language="bash")
+mimi models remove my-resnet""", language="bash", wrap_lines=True)
 st.caption(f"The registry is `{registry.registry_file()}` (set `MIMI_HOME` to use another folder). Architectures: "
            "torchvision's classifiers by name, `cifar-resnet18` and `wrn-DEPTH-WIDTH` in RobustBench's key layout, "
            "the zoo's `small-cnn`. Dataset profiles: fashion-mnist, cifar10, imagenet.")

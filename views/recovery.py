@@ -8,8 +8,7 @@ from mimi.ui import compute, defenses, page, state
 st.title("Recovery: undoing the attack cell by cell")
 st.markdown(
     r"""
-*The paper's claim* (Ren et al.): adversarial examples of adversarially trained models are highly recoverable.
-mimi's operational measure of recoverability:
+mimi's operational measure of how recoverable an adversarial example is:
 
 1. Rank the cells by how much the attack changed their Shapley value, $|\varphi_i(x) - \varphi_i(x')|$, largest
    first (both images on the same sampled permutations).
@@ -23,6 +22,7 @@ The dotted curve restores the cells in a random order instead: the gap between t
 Shapley change locates the attack.
 """
 )
+measured = st.container()   # the paper's claim against the gallery's numbers, once they are in
 sel = page.selection()
 page.interaction_form(expanded=False)
 p = state.params()
@@ -36,8 +36,14 @@ with compute.friendly_errors("The recovery curves"):
               for name in sel.models}
     page.chart(figures_defenses.recovery_figure(curves), "recovery-image", curves, key="recovery_image")
     st.markdown("\n".join(f"- **{name}**: attacking utility {c.attack_utility:.2f}; ρ = {c.recoverability:.3f} "
-                          f"restoring by Shapley change, {c.random_recoverability:.3f} in random order."
-                          for name, c in curves.items()))
+                          f"restoring by Shapley change, {c.random_recoverability:.3f} in random order"
+                          + (" (unreliable: utility below 1, see below)." if c.attack_utility < defenses.WEAK_UTILITY
+                             else ".") for name, c in curves.items()))
+    weak = defenses.weak_attack_caveat({n: float(c.attack_utility) for n, c in curves.items()},
+                                       "R(k) divides by that drop, so ρ is unstable there",
+                                       gallery="The gallery below", hint=defenses.EQUAL_EPS_HINT)
+    if weak:
+        st.warning(weak, icon=":material/warning:")
 
 st.subheader("Over the gallery")
 defenses.gallery_count_form("recovery")
@@ -54,8 +60,12 @@ with compute.friendly_errors("The recovery study"):
                "(the ratio is unstable there). Bands: ±1 SE over the images; each image has its own seed, so they "
                "cover the attack's start, the Shapley permutations that set the ranking and the random orders.")
     st.markdown("\n".join(f"- {study.summary()}." for study in studies.values()))
-    reference = names[0]
-    for name in names[1:]:
+    reference = defenses.reference_model(names)
+    for name in [n for n in names if n != reference]:
         a, b = studies[reference].areas["ranked"], studies[name].areas["ranked"]
         st.markdown(f"- ρ of {name} − ρ of {reference}: "
                     f"{defenses.contrast(a['mean'], a['se'], b['mean'], b['se'])}.")
+    claim = defenses.recovery_against_paper(studies, reference)
+    if claim:
+        with measured:
+            st.markdown(claim + " Over the gallery, details below.")

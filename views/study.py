@@ -6,8 +6,7 @@ import streamlit as st
 
 from mimi import figures_study
 from mimi.study import STUDY_DIR
-from mimi.study.report import (CLAIM_HEADER, MODEL_HEADER, PREREGISTERED, claim_rows, image_rows, model_rows,
-                               settings_text, verdict_rule)
+from mimi.study.report import MODEL_HEADER, PREREGISTERED, image_rows, model_rows, settings_text, verdict_rule
 from mimi.ui import compute, page, state
 from mimi.ui import study as study_ui
 
@@ -37,14 +36,18 @@ with compute.friendly_errors("Reading the study"):
                    f"of its true class's logit once misclassified. The drop of v = {report.params['value']}, which "
                    f"ΔJ⁽ᵐ⁾ sums to, is not equalised by that rule; its median per model: {medians}. The row beside "
                    f"(b) that divides the high orders' ΔJ by it compares shares instead.")
-    st.dataframe([dict(zip(CLAIM_HEADER, row)) for row in claim_rows(report.claims)], hide_index=True,
-                 width="stretch")
+    weak = study_ui.weak_utility_note(report)
+    if weak:
+        st.caption(weak)
+    st.dataframe(study_ui.claim_table(report.claims), hide_index=True,
+                 width="stretch", **study_ui.CLAIM_TABLE)
+    st.caption(study_ui.MORE_COLUMNS)
     if report.twin_claims:
         st.markdown(f"The same tests with **v = {report.twin_value}**, computed from the same forward passes: "
                     + "; ".join(f"({c.key}) **{c.verdict}**" for c in report.twin_claims) + ".")
         with st.expander(f"Every row with v = {report.twin_value}"):
-            st.dataframe([dict(zip(CLAIM_HEADER, row)) for row in claim_rows(report.twin_claims)], hide_index=True,
-                         width="stretch")
+            st.dataframe(study_ui.claim_table(report.twin_claims), hide_index=True,
+                         width="stretch", **study_ui.CLAIM_TABLE)
     with st.expander("The registered tests: statistic, unit, bands, comparisons"):
         for key, text in PREREGISTERED.items():
             st.markdown(f"**({key})** {text}")
@@ -53,7 +56,8 @@ with compute.friendly_errors("Reading the study"):
     page.chart(figs["claims"], "study-claims", {"report": report}, key="study_claims")
 
     st.subheader("Across images")
-    st.dataframe([dict(zip(MODEL_HEADER, row)) for row in model_rows(report)], hide_index=True, width="stretch")
+    st.dataframe([dict(zip(MODEL_HEADER, row)) for row in model_rows(report)], hide_index=True, width="stretch",
+                 **study_ui.MODEL_TABLE)
     page.chart(figs["interactions"], "study-interactions", key="study_interactions")
     if "squared_change" in figs:
         page.chart(figs["squared_change"], "study-squared-change", key="study_squared_change")
@@ -61,27 +65,28 @@ with compute.friendly_errors("Reading the study"):
     page.chart(figs["disentanglement"], "study-disentanglement", key="study_disentanglement")
 
     st.subheader("Images")
-    st.caption("Each row is one job (an image and a model) whose attack landed at U. *Open* shows the image in the single-image pages with "
-               "the study's settings and the job's seed, so they recompute that job (gallery images only).")
+    st.caption("Each row is one job (an image and a model) whose attack landed at U. *Open* shows the image in the "
+               "single-image pages with the study's settings and the job's seed, so they recompute that job (gallery "
+               "images only). ✗ marks a clean prediction that was already wrong (the true class: column *class*, "
+               "hidden at first). "
+               + study_ui.MORE_COLUMNS)
     names = list(report.models)
     rows = []
     for row in image_rows(report):
         other = next((n for n in names if n != row["model"]), None)
-        classes = report.models[row["model"]].classes or []
-        name = (lambda k: classes[k] if 0 <= k < len(classes) else str(k))
-        rows.append({"image": row["image"], "class": row["class"] or "?", "model": row["model"],
-                     "prediction → after PGD": f"{name(row['prediction'])} → {name(row['adv_prediction'])}",
+        name = study_ui.class_namer(report, row["model"])
+        rows.append({"image": row["image"], "model": row["model"],
+                     "class": row["class"] or (name(row["label"]) if row["label"] >= 0 else "?"),
+                     "prediction → after PGD": f"{name(row['prediction'])}"   # ✗: wrong before the attack
+                                               + (" ✗" if 0 <= row["label"] != row["prediction"] else "")
+                                               + f" → {name(row['adv_prediction'])}",
                      "steps": row["steps"], "utility": row["utility"],
                      "S_high − S_low": row["squared_change_high_minus_low"],
                      "interactions": study_ui.image_link(report.params, "interactions", row["model"], other,
                                                          row["gallery_index"], row["seed"]),
                      "pairs": study_ui.image_link(report.params, "pairs", row["model"], other, row["gallery_index"],
                                                   row["seed"])})
-    st.dataframe(rows, hide_index=True, width="stretch", key="study_images", column_config={
-        "interactions": st.column_config.LinkColumn("interactions", display_text="open"),
-        "pairs": st.column_config.LinkColumn("pairs", display_text="open"),
-        "utility": st.column_config.NumberColumn(format="%.3f"),
-        "S_high − S_low": st.column_config.NumberColumn(format="%.4f")})
+    st.dataframe(rows, hide_index=True, width="stretch", key="study_images", **study_ui.IMAGE_TABLE)
     left_out = {name: m.not_landed for name, m in report.models.items() if m.not_landed}
     if left_out:
         with st.expander("Images left out: the attack did not land at U"):

@@ -130,7 +130,7 @@ def attack_form() -> None:
     strength's U, landing band, ε cap, steps, step size and start; equal ε's budget, target and stop rule."""
     strength = state.params()["protocol"] == "strength"
     with st.form("attack_form"):
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2, c3, c4 = st.columns(4, gap="xsmall")   # select boxes wide enough at 1000 px
         with c1:
             choice_field("norm", format_func={"linf": "L∞", "l2": "L2"}.get)
             number_field("restarts")
@@ -143,17 +143,16 @@ def attack_form() -> None:
                 number_field("usteps")
             with c4:
                 float_field("ustep", step=0.005, number_format="%.4f")
-                choice_field("rstart", format_func={"on": "uniform in the ε-ball", "off": "at x"}.get)
+                choice_field("rstart", format_func={"on": "uniform", "off": "at x"}.get)
         else:
             with c2:
                 float_field("eps", step=0.01)
                 number_field("steps")
             with c3:
                 float_field("step", step=0.005, number_format="%.4f")
-                choice_field("target", format_func=lambda t: "untargeted" if t == "none"
-                             else f"{t}: {_classes()[int(t)]}")
+                choice_field("target", format_func=lambda t: "untargeted" if t == "none" else _classes()[int(t)])
             with c4:
-                choice_field("stop", format_func={"none": "run all steps", "success": "stop when misclassified"}.get)
+                choice_field("stop", format_func={"none": "all steps", "success": "until fooled"}.get)
         submit("Run attack", ("norm", "restarts") + (STRENGTH_FIELDS if strength else EPS_FIELDS), type="primary")
 
 
@@ -202,10 +201,13 @@ def attack(sel: Selection, name: str, protocol: Optional[str] = None) -> AttackR
 
 
 def outcome(result: AttackResult) -> str:
-    """A one-image attack's outcome: landed or not (equal strength), else fooled or resisted (its goal)."""
+    """A one-image attack's outcome: landed or not (equal strength), else whether it reached its goal at equal ε
+    (misclassified, or the target class); whether the prediction changed is said beside it."""
     if result.stop_drop is not None:
         return "landed" if bool(result.success[0]) else "not landed"
-    return "fooled" if bool(result.success[0]) else "resisted"
+    if result.targets is not None:
+        return "target reached" if bool(result.success[0]) else "target missed"
+    return "misclassified" if bool(result.success[0]) else "still right"
 
 
 def landing_problem(name: str, result: AttackResult) -> Optional[str]:
@@ -279,7 +281,7 @@ def interaction_form(submit_label: str = "Compute", expanded: bool = True) -> No
     (inside an expander, open or closed); a submission starts the precision rounds again."""
     with st.expander("Interaction settings (shared by all pages)", expanded=expanded, icon=":material/tune:"), \
             st.form("interaction_form"):
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2, c3, c4 = st.columns(4, gap="xsmall")   # select boxes wide enough at 1000 px
         with c1:
             choice_field("grid")
             choice_field("orders")

@@ -135,8 +135,7 @@ def _model_pickers(values: dict, available: list[str]) -> tuple[list[str], Datas
 
         st.selectbox(
             "Dataset", list(groups), key=state.show("sb_profile", chosen_profile), on_change=state.commit(first_models),
-            format_func=lambda n: f"{profile(n).title} · {'×'.join(map(str, profile(n).shape))} · "
-                                  f"{len(groups[n])} model{'s' if len(groups[n]) > 1 else ''}",
+            format_func=lambda n: f"{profile(n).title} · {len(groups[n])} model{'s' * (len(groups[n]) > 1)}",
             help="Models A and B are compared on one image, so they share a dataset profile: input size, "
                  "channels and classes.")
     names = groups[chosen_profile]

@@ -20,6 +20,39 @@ from mimi.interactions.pairs import PAPER_RATIOS
 from mimi.ui.params import COARSE_RATIOS, PROFILE_PARAMS
 from mimi.ui.state import param_specs
 
+# The tables' columns shown at first: they fit a 1000-px page (no sideways scrolling, verdicts and links in view);
+# the others stay in the data, behind the table's toolbar (Show/hide columns) and in its CSV.
+MORE_COLUMNS = "More columns: the table's toolbar (Show/hide columns) or its CSV download."
+CLAIM_TABLE = dict(column_order=("claim", "comparison", "verdict", "effect", "interval"))
+MODEL_TABLE = dict(column_order=("model", "images landed", "clean accuracy", "attack success (prediction changed)"),
+                   column_config={"attack success (prediction changed)": st.column_config.TextColumn(
+                       "prediction changed", help="attack success: the fraction of the attacked images whose "
+                       "prediction changed")})
+IMAGE_TABLE = dict(
+    column_order=("image", "model", "prediction → after PGD", "utility", "interactions", "pairs"),
+    column_config={"interactions": st.column_config.LinkColumn("interactions", display_text="open"),
+                   "pairs": st.column_config.LinkColumn("pairs", display_text="open"),
+                   "utility": st.column_config.NumberColumn(format="%.2f"),
+                   "S_high − S_low": st.column_config.NumberColumn(format="%.4f")})
+
+
+def claim_table(claims) -> list[dict]:
+    """The rows of :func:`mimi.study.report.claim_rows` by column name, a row reported beside (it decides nothing)
+    saying so in its comparison, since the test column is not shown at first; effect and interval to 3 digits."""
+    from mimi.study.report import CLAIM_HEADER, claim_rows
+
+    def short(text: str) -> str:   # 3 significant digits, so that the table fits a 1000-px page
+        try:
+            return format(float(text), "+.3g")
+        except ValueError:
+            return text
+
+    rows = [dict(zip(CLAIM_HEADER, row)) for row in claim_rows(claims)]
+    return [{**row, "comparison": row["comparison"] + (" (beside)" if row["test"] == "beside" else ""),
+             "effect": short(row["effect"]),
+             "interval": "[" + ", ".join(short(v) for v in row["interval"].strip("[]").split(", ")) + "]"}
+            for row in rows]
+
 
 def folder_state(folder: str | Path) -> tuple:
     """What identifies the content of a study folder: each file's name, size and modification time."""
@@ -39,6 +72,36 @@ def report(folder: str | Path) -> StudyReport:
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
     return _report(str(folder), folder_state(folder))
+
+
+def class_namer(report: StudyReport, model: str):
+    """A function from a class index to its name for ``model``: the study's class names, else its card's dataset
+    profile's (a model of the zoo or registry), else "class k"."""
+    classes = list(report.models[model].classes or [])
+    if not classes:
+        from mimi.profiles import card_profile
+        from mimi.ui import compute
+
+        try:
+            classes = list(card_profile(compute.zoo_card(model)).classes)
+        except (KeyError, ValueError, OSError):
+            classes = []
+    return lambda k: classes[k] if 0 <= k < len(classes) else f"class {k}"
+
+
+def weak_utility_note(report: StudyReport, below: float = 1.0) -> Optional[str]:
+    """How many landed images of each model have an attacking utility v(N|x) − v(N|x') below ``below``, where the
+    Recovery page's gallery leaves an image out; None when none has."""
+    import numpy as np
+
+    counts = {name: int(np.sum(np.asarray(m.utility.per_image, dtype=float) < below))
+              for name, m in report.models.items()}
+    if not any(counts.values()):
+        return None
+    listed = ", ".join(f"{name} {count} of {report.models[name].count}" for name, count in counts.items() if count)
+    return (f"Images whose attack lowered v = {report.params['value']} by less than {below:g}: {listed}. Their ΔJ⁽ᵐ⁾ "
+            f"share out a drop this small; the Recovery page's gallery leaves such images out, while the registered "
+            f"tests here keep every landed image.")
 
 
 def findings(report: StudyReport) -> str:
