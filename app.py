@@ -9,11 +9,12 @@ import streamlit as st
 from mimi.ui import sidebar, state
 from mimi.ui.page import SELECTION_KEY
 
-st.set_page_config(page_title="mimi · why adversarial attacks work", page_icon=":material/extension:", layout="wide",
+st.set_page_config(page_title="mimi · why adversarial attacks work", page_icon="🧩", layout="wide",
                    menu_items={"About": "mimi: multi-order interactions of image models, and what attacks do to them."})
 
 PAGES = [
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/lesson.py", title="Lesson", icon=":material/school:", url_path="lesson"),
     st.Page("views/attack.py", title="Attack", icon=":material/bolt:", url_path="attack"),
     st.Page("views/interactions.py", title="Interactions by order", icon=":material/bar_chart:", url_path="interactions"),
     st.Page("views/pairs.py", title="Pixel pairs", icon=":material/grid_on:", url_path="pairs"),

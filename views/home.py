@@ -1,4 +1,4 @@
-"""Home: what mimi shows and why, a guided tour, and the key terms with their formulas."""
+"""Home: what mimi shows and why, the way into the lesson, and the key terms with their formulas."""
 
 import streamlit as st
 
@@ -31,27 +31,11 @@ The paper's three claims, which the pages let you check on these models, with er
 with compute.friendly_errors("Reading the shipped study"):
     st.markdown(study_ui.findings(study_ui.report(STUDY_DIR)))
 
-st.subheader("A guided tour (5 minutes)")
-tour = [
-    ("views/attack.py", "Attack", "Pick an image in the sidebar and attack both models. At equal strength (the "
-     "paper's protocol) both lose the same utility, and the adversarially trained one needs a far larger change; "
-     "at equal ε the standard model falls for a tiny change per pixel, and the robust one resists."),
-    ("views/interactions.py", "Interactions by order", "Bars per order: blue is the clean image, red the "
-     "attacked one. Look at the right end (high orders) and at ΔJ, the part of the attack each order carries."),
-    ("views/pairs.py", "Pixel pairs", "Click a cell: the map shows how strongly it cooperates with every other "
-     "cell, before and after the attack, at low, middle or high order."),
-    ("views/disentanglement.py", "Disentanglement", "Over several images: how consistently do interactions of each "
-     "order point the same way? The paper reports higher values for robust models at low orders; the bands "
-     "show whether the models here differ."),
-    ("views/defenses.py", "Defenses", "The whole model zoo side by side, and one picture that explains why "
-     "several defenses work."),
-]
-for step, (path, label, text) in enumerate(tour, start=1):
-    c1, c2 = st.columns([2, 4], vertical_alignment="center")
-    with c1:
-        st.page_link(path, label=f"{step}. {label}")
-    with c2:
-        st.markdown(text)
+st.subheader("A guided lesson (10 minutes)")
+st.markdown("One claim per step, for a class or for yourself: each claim on the study's average over its images, "
+            "beside the same chart for the image you choose in the sidebar, with what the numbers support and "
+            "what they do not. A projector mode enlarges the text, and the last step leads to the full study.")
+st.page_link("views/lesson.py", label="Start the lesson: the paper's three claims, measured", icon=":material/school:")
 
 st.subheader("Key terms")
 st.markdown("**Player.** One cell of an n-cell grid over the image; N = {1, …, n}. A coalition S ⊆ N keeps its "

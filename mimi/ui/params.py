@@ -29,6 +29,8 @@ MAX_FORWARD_PASSES = 2_000_000
 PROTOCOLS = {"strength": "equal strength (the paper's)", "eps": "equal ε"}
 #: The parameters whose default is model A's dataset profile's (:func:`profile_defaults`).
 PROFILE_PARAMS = ("grid", "eps")
+#: The parts of /lesson, in order: an introduction, then the paper's claims (a), (b) and (c).
+LESSON_PARTS = ("intro", "a", "b", "c")
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,10 @@ def build_params() -> dict[str, Param]:
         Param("dpcount", "pairs per image (D; 0 = all)", 8, 0, 2000,
               help="pairs drawn from the pair set for each image (each image draws its own); the band covers "
                    "the draw"),
+        # lesson ("step" is the attack's step size)
+        Param("part", "lesson part", 1, 1, len(LESSON_PARTS),
+              help="the part of /lesson shown: 1 the introduction, 2 to 4 the claims (a) to (c)"),
+        Param("projector", "projector mode", 0, 0, 1, help="1: larger fonts and the sidebar collapsed, for a room"),
     ]
     return {p.key: p for p in params}
 
