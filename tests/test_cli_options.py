@@ -35,6 +35,8 @@ EXPECTED = {
     "models list": {"--json": "print the model cards as JSON"},
     "population": {"--zoo-dir": ZOO_DIR_HELP, "--seed": GALLERY_SEED, "--out": "output folder (default",
                    "--models": "or 'all' (the shipped zoo's)", "--images": "(default: all 100)"},
+    "precompute": {"--zoo-dir": ZOO_DIR_HELP, "--out": "store folder (default", "--models": "or 'all' (default)",
+                   "--images": "gallery indices and ranges"},
     "study run": {"--zoo-dir": ZOO_DIR_HELP, "--seed": "per-image seeds are drawn from (seed, image hash)",
                   "--out": "the study folder (created; a rerun resumes it)", "--models": "or 'all'",
                   "--images": "gallery:SPEC", "--data-dir": FMNIST_DIR + "; read for --images dataset:N", **ATTACK},

@@ -13,7 +13,8 @@ import sys
 
 from mimi.data import DatasetMissing
 
-COMMANDS = ("zoo", "train", "evaluate", "analyze", "population", "defenses", "bench", "models", "study")
+COMMANDS = ("zoo", "train", "evaluate", "analyze", "population", "defenses", "bench", "models", "study",
+            "precompute")
 
 
 class CommandError(Exception):

@@ -5,7 +5,8 @@
   card, which records its weights' SHA-256, so a name registered again with other weights loads them
   on the next rerun, without a restart and without hashing the weights file on every rerun.
 - :func:`compute` runs ``fn(progress)`` through the process-wide :class:`ComputeGate`, keyed by
-  content (image bytes, model identity, parameters, seed). A cache hit returns at once. Otherwise its
+  content (image bytes, model identity, parameters, seed). A cache hit returns at once, and so does a result
+  of the shipped store (:mod:`mimi.ui.precomputed`, which ``MIMI_PRECOMPUTE_RECORD=1`` fills). Otherwise its
   :class:`Work` (planned forward passes / the model's measured passes per second) decides: above
   ``MAX_SECONDS`` it is refused with a cheaper request named, above ``CONFIRM_SECONDS`` it waits
   for the user's button press, else it runs, with a progress bar following the engine's batches.
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -31,6 +33,7 @@ from mimi import zoo
 from mimi.compute import choose_device, passes_per_second
 from mimi.data import load_gallery
 from mimi.progress import Cancelled, ProgressFn
+from mimi.ui import precomputed
 from mimi.ui.gate import ComputeGate, content_key
 from mimi.ui.params import WorkTooLarge, check_work
 
@@ -68,13 +71,22 @@ def duration(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class Work:
-    """One computation's planned forward passes, the time they should take here, and how to ask for less."""
+    """One computation's planned forward passes, the time they should take here (:attr:`seconds`), and how to ask
+    for less."""
 
     passes: int
-    seconds: float
     device: str
     cheaper: str
     model: str = ""
+    folder: str = ""
+
+    @functools.cached_property
+    def seconds(self) -> float:
+        """At the speed of the model's last computation here (masking and bookkeeping included, under the server's
+        load), or of a timed probe batch before the first one; worked out when first asked (never for a result
+        that is cached or precomputed)."""
+        key = (self.model, self.device, self.folder)
+        return self.passes / (_observed_rates().get(key) or _probed_rate(*key))
 
     def describe(self) -> str:
         return f"{self.passes:,} forward passes, about {duration(self.seconds)} on this server's {self.device}"
@@ -148,12 +160,8 @@ def _observed_rates() -> dict[tuple[str, str, str], float]:
 
 
 def work(name: str, on: str, passes: int, cheaper: str) -> Work:
-    """The :class:`Work` of ``passes`` forward passes of model ``name`` on device ``on``: at the speed of
-    the model's last computation here (masking and bookkeeping included, under the server's load),
-    or of a timed probe batch before the first one."""
-    folder = str(zoo_dir())
-    rate = _observed_rates().get((name, on, folder)) or _probed_rate(name, on, folder)
-    return Work(int(passes), passes / rate, on, cheaper, name)
+    """The :class:`Work` of ``passes`` forward passes of model ``name`` on device ``on``."""
+    return Work(int(passes), on, cheaper, name, str(zoo_dir()))
 
 
 def _timed(fn: Callable[[ProgressFn], T], planned: Work | None) -> Callable[[ProgressFn], T]:
@@ -166,7 +174,7 @@ def _timed(fn: Callable[[ProgressFn], T], planned: Work | None) -> Callable[[Pro
         result = fn(progress)
         elapsed = time.perf_counter() - start
         if planned.passes >= 1000 and elapsed > 0:   # too small a run says more about overheads than speed
-            _observed_rates()[(planned.model, planned.device, str(zoo_dir()))] = planned.passes / elapsed
+            _observed_rates()[(planned.model, planned.device, planned.folder)] = planned.passes / elapsed
         return result
 
     return run
@@ -207,7 +215,8 @@ def profile_gallery(profile: str):
 
 
 def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any, planned: Work | None = None) -> T:
-    """``fn(progress)`` through the gate, cached under ``content_key(label, *key_parts)``, with a progress bar.
+    """``fn(progress)`` through the gate, cached under ``content_key(label, *key_parts)``, with a progress bar;
+    a result of the precomputed store comes at once (and is cached), and in record mode a computed one is stored.
 
     Not cached: ``planned`` work above the time bound is refused, above the confirmation threshold it
     waits for the user (:class:`AwaitingConfirmation`); a computation that announces more than
@@ -219,6 +228,10 @@ def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any, planned:
     hit = shared.lookup(key, missing)
     if hit is not missing:
         return hit
+    stored = precomputed.load(key)
+    if stored is not precomputed.MISSING:
+        shared.put(key, stored)
+        return stored
     if planned is not None:
         _approve(label, key, planned)
     slot = st.empty()
@@ -246,6 +259,8 @@ def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any, planned:
             raise exc.__cause__ from None  # let Streamlit run the newer request
         raise
     slot.empty()
+    if precomputed.recording():
+        precomputed.save(key, label, result)
     return result
 
 

@@ -88,6 +88,14 @@ class ComputeGate:
                 return self._cache[key]
         return default
 
+    def put(self, key: str, value: Any) -> None:
+        """Cache ``value`` under ``key`` (a result obtained without computing, e.g. a precomputed one)."""
+        with self._cond:
+            self._cache[key] = value
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_entries:
+                self._cache.popitem(last=False)
+
     def clear(self) -> None:
         with self._cond:
             self._cache.clear()
@@ -117,10 +125,7 @@ class ComputeGate:
                     result = compute()
                 finally:
                     self._release()
-                with self._cond:
-                    self._cache[key] = result
-                    while len(self._cache) > self.cache_entries:
-                        self._cache.popitem(last=False)
+                self.put(key, result)
                 return result
             finally:
                 with self._cond:
