@@ -74,6 +74,15 @@ class DatasetProfile:
         return f"{self.title}: {self.channels}×{self.size}×{self.size} {colour}, {len(self.classes)} classes; uploads: {how}"
 
 
+def eps_text(eps: float) -> str:
+    """A budget as people write it: exact decimals of up to 4 significant digits as they are (0.3), k/255 when it
+    is one (4/255, not 0.0156863), anything else at 4 significant digits."""
+    if float(f"{eps:.4g}") == eps:
+        return f"{eps:g}"
+    k = round(eps * 255)
+    return f"{k}/255" if k and abs(eps - k / 255) < 1e-9 else f"{eps:.4g}"
+
+
 def check_normalization(mean: Sequence[float], std: Sequence[float], channels: int) -> None:
     """mean and std have one value or one per channel; every std is positive (ValueError naming the value)."""
     for label, values in (("mean", mean), ("std", std)):

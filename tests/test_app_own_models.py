@@ -69,7 +69,7 @@ def test_an_imagenet_model_starts_at_its_profiles_grid_and_eps_and_says_so(own_e
     grid = at.selectbox(key="form_grid")
     assert grid.value == "16x16" and "Default 16x16: the ImageNet profile default" in grid.help
     assert "grid 16x16 (n = 256 players, ImageNet profile default)" in captions(at)
-    assert "ε = 0.0156863 (ImageNet profile default)" in captions(at)
+    assert "ε = 4/255 (ImageNet profile default)" in captions(at)   # as people write it
     assert "grid" not in at.query_params and "eps" not in at.query_params   # defaults stay out of the URL
     at.switch_page("views/attack.py")
     at.run()

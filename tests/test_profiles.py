@@ -12,7 +12,8 @@ from PIL import Image
 
 from mimi.data import CIFAR10_CLASSES, FMNIST_CLASSES
 from mimi.images import (decode_upload, gallery_images, load_image_folder, resize_center_crop, to_model_input)
-from mimi.profiles import (PROFILE_NAMES, card_profile, input_shape, profile, read_classes, same_input_space)
+from mimi.profiles import (PROFILE_NAMES, card_profile, eps_text, input_shape, profile, read_classes,
+                           same_input_space)
 
 
 def png(array: np.ndarray) -> bytes:
@@ -148,3 +149,9 @@ def test_image_folders_map_indices_class_names_and_wnids(tmp_path):
     write_folder(tmp_path / "big", {"12": 1})
     with pytest.raises(ValueError, match="index 12 is not in 0..9"):
         load_image_folder(tmp_path / "big", cifar)
+
+
+@pytest.mark.parametrize("eps, text", [(0.3, "0.3"), (0.1, "0.1"), (4 / 255, "4/255"), (8 / 255, "8/255"),
+                                       (0.2, "0.2"), (0.0, "0"), (0.123456, "0.1235"), (1 / 7, "0.1429"), (1 / 3, "85/255")])
+def test_a_budget_is_shown_as_people_write_it(eps, text):
+    assert eps_text(eps) == text

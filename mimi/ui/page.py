@@ -18,7 +18,7 @@ from mimi import figures
 from mimi.attacks import AttackResult, pgd
 from mimi.attacks.pgd import default_step_size
 from mimi.data import FMNIST_CLASSES
-from mimi.profiles import card_profile
+from mimi.profiles import card_profile, eps_text
 from mimi.results import Result
 from mimi.ui import compute, state
 from mimi.players import parse_grid_spec
@@ -173,17 +173,18 @@ def attack_summary(p: dict, protocol: Optional[str] = None) -> str:
     """The protocol and every setting of the attack :func:`attack_kwargs` makes, in words."""
     kw = attack_kwargs(p, protocol)
     norm = "L∞" if kw["norm"] == "linf" else "L2"
-    steps = f"{kw['steps']} steps of {kw['step_size'] or default_step_size(kw['eps'], kw['steps']):g}"
+    steps = f"{kw['steps']} steps of {kw['step_size'] or default_step_size(kw['eps'], kw['steps']):.4g}"
     restarts = f", best of {kw['restarts']} restarts" if kw["restarts"] > 1 else ""
     if kw["stop_utility"] is not None:
         start = "random start" if kw["random_start"] else "starting at x"
         untargeted = "" if p["target"] == "none" else " (untargeted: the target class applies at equal ε only)"
         return (f"{PROTOCOLS['strength']}: PGD {norm} until v falls by U = {kw['stop_utility']:g}, landed in "
-                f"[U, U + {kw['tolerance']:g}], within ε ≤ {kw['eps']:g} and {steps}, {start}{restarts}{untargeted}")
+                f"[U, U + {kw['tolerance']:g}], within ε ≤ {eps_text(kw['eps'])} and {steps}, "
+                f"{start}{restarts}{untargeted}")
     goal = "untargeted" if kw["targeted"] is None else f"targeted at {_classes()[kw['targeted']]}"
     stop = ", stop when misclassified" if kw["early_stop"] else ""
     origin = state.profile_default("eps")
-    eps = f"{kw['eps']:g}" + (f" ({origin})" if origin else "")
+    eps = eps_text(kw["eps"]) + (f" ({origin})" if origin else "")
     return f"{PROTOCOLS['eps']}: PGD {norm}, ε = {eps}, {steps}, {goal}{stop}{restarts}"
 
 
@@ -217,7 +218,7 @@ def landing_problem(name: str, result: AttackResult) -> Optional[str]:
         return None
     params, drop = result.params, float(result.stop_drop[0])
     utility, band = float(params["stop_utility"]), float(params["tolerance"])
-    budget = f"within ε = {params['eps']:g}, {params['steps']} steps"
+    budget = f"within ε = {eps_text(params['eps'])}, {params['steps']} steps"
     if drop < utility:
         return (f"PGD did not reach utility U = {utility:g} on **{name}** {budget} (it reached {drop:.2f}): no "
                 f"equal-strength comparison for this image; try another image, a smaller U, a larger ε or more steps.")
@@ -247,7 +248,7 @@ def attack_note(attacks: dict[str, AttackResult]) -> str:
     achieved utility Δv(N)."""
     params = next(iter(attacks.values())).params
     protocol = (f"{PROTOCOLS['strength']}, U = {params['stop_utility']:g}" if params["stop_utility"] is not None
-                else f"{PROTOCOLS['eps']} = {params['eps']:g}")
+                else f"{PROTOCOLS['eps']} = {eps_text(params['eps'])}")
     utilities = " · ".join(f"{name} {float(r.utility[0]):.2f}" for name, r in attacks.items())
     return f"attack: {protocol}; achieved Δv(N): {utilities}"
 

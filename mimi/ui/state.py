@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional, Sequence
 import streamlit as st
 
 from mimi.analysis import default_pair_count
-from mimi.profiles import DatasetProfile, profile, same_input_space
+from mimi.profiles import DatasetProfile, eps_text, profile, same_input_space
 from mimi.ui import compute
 from mimi.ui.params import PROFILE_PARAMS, Param, build_params, profile_defaults
 
@@ -187,7 +187,8 @@ def follow_profile(prof: DatasetProfile) -> None:
 
 
 def _shown(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """A grid as it is, a budget as people write it (4/255)."""
+    return eps_text(value) if isinstance(value, float) else str(value)
 
 
 def profile_default(key: str) -> Optional[str]:
