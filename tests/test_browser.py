@@ -11,16 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from mimi.bench.sessions import server as fresh_server
 from tests.conftest_app import ROOT, make_zoo
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,12 +31,6 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def shipped_zoo_ready() -> bool:
     """fmnist-standard and an adversarially trained model (PGD-AT, else TRADES) are in assets/zoo."""
     from mimi import zoo
@@ -50,30 +41,8 @@ def shipped_zoo_ready() -> bool:
 @contextlib.contextmanager
 def streamlit_server(env: dict, log_dir: Path) -> Iterator[str]:
     """``streamlit run app.py`` on a free port with ``env``, until it answers its health check; its URL."""
-    port = free_port()
-    log = open(log_dir / "streamlit.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if time.time() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"streamlit did not start; see {log.name}")
-                time.sleep(0.5)
+    with fresh_server(env, log_dir / "streamlit.log") as (url, _pid):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
