@@ -61,7 +61,8 @@ def test_switching_to_equal_eps_runs_the_fixed_budget_and_moves_no_other_setting
     at = choose_protocol(app_test("views/attack.py"), "eps")
     assert not errors(at)
     assert params(at)["protocol"] == "eps" and at.query_params["protocol"] == "eps"
-    assert {m.value for m in at.metric if m.label == "Outcome"} <= {"misclassified", "still right"}
+    changed = [m.value for m in at.metric if m.label == "Prediction changed"]
+    assert len(changed) == 2 and set(changed) <= {"yes", "no"}
     text = captions(at)
     assert "equal ε: PGD L∞, ε = 0.1, 5 steps of 0.05, untargeted" in text and names_both_utilities(text)
     assert "At equal ε the attack lowers v by different amounts on different models" in text

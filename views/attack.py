@@ -25,11 +25,9 @@ for col, name in zip(page.model_columns(sel), sel.models):
         attacks[name] = result
         clean_class, adv_class = int(result.clean_pred[0]), int(result.adv_pred[0])
         m1, m2 = st.columns(2)
-        m1.metric("Outcome", page.outcome(result),
-                  help="Equal strength: landed when v fell by U (within the band). Equal ε, untargeted: misclassified "
-                       "when the prediction is not the true class (an image misclassified before the attack counts "
-                       "too: the line below says whether the prediction changed); targeted: when it is the target "
-                       "class.")
+        m1.metric(*page.outcome(result),
+                  help="Equal strength: landed when v fell by U (within the band). Equal ε, untargeted: whether the "
+                       "prediction changed; targeted: whether it is the target class.")
         m2.metric("Attacking utility", f"{float(result.utility[0]):.2f}", help="v(x) − v(x') for the true class")
         st.markdown(f"Prediction after the attack: **{sel.classes[adv_class]}** "   # a line that wraps, never cut
                     + ("(unchanged)" if adv_class == clean_class else f"(was {sel.classes[clean_class]})"))

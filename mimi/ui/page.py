@@ -201,14 +201,14 @@ def attack(sel: Selection, name: str, protocol: Optional[str] = None) -> AttackR
                            kwargs)
 
 
-def outcome(result: AttackResult) -> str:
-    """A one-image attack's outcome: landed or not (equal strength), else whether it reached its goal at equal ε
-    (misclassified, or the target class); whether the prediction changed is said beside it."""
+def outcome(result: AttackResult) -> tuple[str, str]:
+    """A one-image attack's outcome as (label, value): landed or not (equal strength); at equal ε, whether it
+    reached the target class (targeted), else whether the prediction changed (success means a changed prediction)."""
     if result.stop_drop is not None:
-        return "landed" if bool(result.success[0]) else "not landed"
+        return "Outcome", "landed" if bool(result.success[0]) else "not landed"
     if result.targets is not None:
-        return "target reached" if bool(result.success[0]) else "target missed"
-    return "misclassified" if bool(result.success[0]) else "still right"
+        return "On target", "yes" if bool(result.success[0]) else "no"
+    return "Prediction changed", "yes" if int(result.adv_pred[0]) != int(result.clean_pred[0]) else "no"
 
 
 def landing_problem(name: str, result: AttackResult) -> Optional[str]:
