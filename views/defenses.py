@@ -72,8 +72,4 @@ if st.toggle("Compute the order profiles and ΔJ of every zoo model on this imag
             page.chart(figures.delta_j_figure(profiles, references=refs, attack=note), "zoo-delta-j",
                        key="zoo_delta_j")
             st.caption(f"{page.attack_caption(p, attacks)} {compute.reference_caption(refs)}")
-            weak = defenses.weak_attack_caveat({n: float(r.utility[0]) for n, r in attacks.items()},
-                                               "its ΔJ⁽ᵐ⁾ bars share out a drop this small, so they say little about "
-                                               "the model")
-            if weak:
-                st.warning(weak, icon=":material/warning:")
+            defenses.warn_if_weak(defenses.attack_utilities(attacks), defenses.DELTA_J_TOO_WEAK)

@@ -36,11 +36,8 @@ with compute.friendly_errors("The leave-one-out maps"):
     page.chart(figures_defenses.loo_figure(maps), "loo-maps", maps, key="loo")
     st.caption("Each map: a_i of every cell for the input's predicted class, on one colour scale per model. Exact: "
                "n + 1 forward passes per input, no sampling, so no error bars.")
-    weak = defenses.weak_attack_caveat({n: float(r.utility[0]) for n, r in attacks.items()},
-                                       "its adversarial map can barely differ from the clean one",
-                                       hint=defenses.EQUAL_EPS_HINT)
-    if weak:
-        st.warning(weak, icon=":material/warning:")
+    defenses.warn_if_weak(defenses.attack_utilities(attacks),
+                          "its adversarial map can barely differ from the clean one", hint=defenses.EQUAL_EPS_HINT)
 
 st.subheader("Over the gallery: clean vs adversarial")
 defenses.gallery_count_form("detection")

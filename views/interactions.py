@@ -51,11 +51,7 @@ with compute.friendly_errors("The order profiles"):
                     "affect high-order interactions (bars on the right); *on this image mimi measures*:")
         for name, profile in profiles.items():
             st.markdown(f"- {page.delta_j_reading(name, profile)}")
-        weak = defenses.weak_attack_caveat({n: float(r.utility[0]) for n, r in attacks.items()},
-                                           "its ΔJ⁽ᵐ⁾ bars share out a drop this small, so they say little about the "
-                                           "model")
-        if weak:
-            st.warning(weak, icon=":material/warning:")
+        defenses.warn_if_weak(defenses.attack_utilities(attacks), defenses.DELTA_J_TOO_WEAK)
 st.subheader("Check: the decomposition adds up")
 st.markdown("On a small grid every coalition can be evaluated, so the identity "
             "v(N) − v(∅) = Σᵢ φ⁽⁰⁾(i) + Σₘ Σᵢ≠ⱼ J⁽ᵐ⁾(i, j) can be verified exactly.")

@@ -64,10 +64,8 @@ with compute.friendly_errors("The pair heatmaps"):
                                             f"{cell % cols}) with every other cell", attack=page.attack_note(attacks)),
                    "pair-heatmap", maps, key=MAP_KEY, on_select="rerun")
         st.caption(page.attack_caption(p, attacks))
-        weak = defenses.weak_attack_caveat({n: float(r.utility[0]) for n, r in attacks.items()},
-                                           "its adversarial and difference maps can barely differ from the clean one")
-        if weak:
-            st.warning(weak, icon=":material/warning:")
+        defenses.warn_if_weak(defenses.attack_utilities(attacks),
+                              "its adversarial and difference maps can barely differ from the clean one")
 st.caption(f"{figures.UNCERTAIN_MARK} on a cell of these maps and the Shapley maps: its value is within 2 standard errors "
            "of zero, so the random contexts (permutations, for φ) leave its sign open; hover for value ± SE, or take "
            "both from the CSV (error, within_2se).")

@@ -39,11 +39,9 @@ with compute.friendly_errors("The recovery curves"):
                           f"restoring by Shapley change, {c.random_recoverability:.3f} in random order"
                           + (" (unreliable: utility below 1, see below)." if c.attack_utility < defenses.WEAK_UTILITY
                              else ".") for name, c in curves.items()))
-    weak = defenses.weak_attack_caveat({n: float(c.attack_utility) for n, c in curves.items()},
-                                       "R(k) divides by that drop, so ρ is unstable there",
-                                       gallery="The gallery below", hint=defenses.EQUAL_EPS_HINT)
-    if weak:
-        st.warning(weak, icon=":material/warning:")
+    defenses.warn_if_weak({n: float(c.attack_utility) for n, c in curves.items()},
+                          "R(k) divides by that drop, so ρ is unstable there", gallery="The gallery below",
+                          hint=defenses.EQUAL_EPS_HINT)
 
 st.subheader("Over the gallery")
 defenses.gallery_count_form("recovery")

@@ -283,6 +283,22 @@ def weak_attack_caveat(utilities: dict[str, float], consequence: str, *, gallery
             f"such images (attacking utility below {WEAK_UTILITY:g}); {hint}.")
 
 
+#: What a weak attack means for ΔJ⁽ᵐ⁾ bars (/interactions, /defenses).
+DELTA_J_TOO_WEAK = "its ΔJ⁽ᵐ⁾ bars share out a drop this small, so they say little about the model"
+
+
+def attack_utilities(attacks: dict[str, Any]) -> dict[str, float]:
+    """Each model's attacking utility v(x) − v(x') of a one-image attack (:class:`mimi.attacks.AttackResult`)."""
+    return {name: float(result.utility[0]) for name, result in attacks.items()}
+
+
+def warn_if_weak(utilities: dict[str, float], consequence: str, **kwargs: Any) -> None:
+    """Show :func:`weak_attack_caveat` as a warning where it applies."""
+    caveat = weak_attack_caveat(utilities, consequence, **kwargs)
+    if caveat:
+        st.warning(caveat, icon=":material/warning:")
+
+
 def _direction(difference: float, se: float, larger: str, smaller: str) -> str:
     if abs(difference) <= 2 * se:
         return "no resolved difference"
