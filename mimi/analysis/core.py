@@ -14,13 +14,16 @@ from torch import nn
 
 from mimi.analysis.checks import (_as_image, check_grid, check_samples, default_pair_count, disentanglement_orders,
                                   Image, pair_set_of, resolve_cell, resolve_orders, Target)
+from mimi.analysis.budget import (BudgetTooSmall, check_budget, Design, FIRST_ROUND_SHARE, fit_design, next_orders,
+                                  probe_speed, smallest_design, STOPS, too_small)
 from mimi.analysis.defaults import DEFAULTS
-from mimi.analysis.planning import _disentanglement_rows, _heatmap_rows, _image_plans, _profile_rows, _shapley_rows
+from mimi.analysis.planning import (_disentanglement_rows, _heatmap_rows, _image_plans, _profile_calls, _profile_rows,
+                                    _shapley_rows)
 from mimi.analysis.results import (Contrast, Decomposition, Disentanglement, Estimated, ImageReport, ImageValues,
                                    InteractionProfile, PairHeatmap, ShapleyMap)
 from mimi.attacks import pgd
 from mimi.attacks.landing import DEFAULT_TOLERANCE
-from mimi.compute import BatchProgress
+from mimi.compute import BatchProgress, default_batch_size, resolve_precision
 from mimi.analysis.games import check_image_game, image_game, takes_game
 from mimi.games import ImageGame, on_device, predict, resolve_targets
 from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, Estimate, efficiency_decomposition,
@@ -74,10 +77,11 @@ def _image_fields(game: ImageGame, start: _Start, units: int) -> dict:
                 mask_rows=game.mask_rows - start.mask_rows, units=units, wall_time_s=time.perf_counter() - start.time)
 
 
-def _ends(game: ImageGame) -> np.ndarray:
-    """v(∅), v(N) and v({i}) for every cell: (n + 2, G)."""
+def _ends(game: ImageGame, singletons: bool = True) -> np.ndarray:
+    """v(∅), v(N) and (``singletons``) v({i}) for every cell: (n + 2, G) or (2, G)."""
     n = game.n
-    masks = np.concatenate([np.zeros((1, n), bool), np.ones((1, n), bool), np.eye(n, dtype=bool)])
+    masks = [np.zeros((1, n), bool), np.ones((1, n), bool)] + ([np.eye(n, dtype=bool)] if singletons else [])
+    masks = np.concatenate(masks)
     return game(masks).reshape(len(masks), -1)
 
 
@@ -108,6 +112,7 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
                         pair_count: Optional[int] = None, samples: int = 32, contexts: Optional[int] = None,
                         pilot: int = 0, coverage: int = DEFAULT_COVERAGE, replicate: int = 0,
                         max_se: Optional[float] = None, max_passes: Optional[int] = None,
+                        max_seconds: Optional[float] = None, singletons: bool = True,
                         seed: int = 0) -> InteractionProfile:
     """Order profile Ī^(m) = mean over the pair set P of I^(m)(i, j) per order for x (and x' on the same
     masks), and ΔJ^(m) = (n-1-m) (Ī^(m)(x) - Ī^(m)(x')) (module docstring), on ``game`` (:func:`image_game`;
@@ -123,22 +128,34 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
     and order on a Neyman allocation of the rest). ``replicate`` r > 0 is an independent rerun
     (fresh pairs and contexts) that :func:`combine_profiles` pools with replicates 0..r-1 ("more
     precision"); ``max_se`` adds replicates until every shown SE is at most that or one more would pass
-    ``max_passes`` forward passes (``precision`` says which).
+    ``max_passes`` forward passes (``precision`` says which). ``singletons`` False skips the n forward passes
+    of v({i}) (``phi0_sum``, ``attack_single`` and ``attack_pairwise`` are then None).
+
+    ``max_seconds``: an anytime estimate within that time budget (:mod:`mimi.analysis.budget`): rounds of
+    this design (shrunk when one round would take more than a quarter of the budget), the first over every
+    order, each later one over the half of the orders with the largest SE against their chart's bars, pooled by
+    :func:`combine_profiles`, until the budget or ``max_se`` is reached; ``precision`` records the budget, the
+    rounds, the design, why it stopped and the wall time. A budget below one round of the smallest honest design
+    raises :class:`~mimi.analysis.budget.BudgetTooSmall` before any forward pass.
     """
+    if max_seconds is not None:
+        return _budgeted_profile(game, max_seconds, max_se, orders=orders, ratios=ratios, pairs=pairs,
+                                 pair_count=pair_count, samples=samples, contexts=contexts, pilot=pilot,
+                                 coverage=coverage, singletons=singletons, seed=seed)
     start = _Start.of(game)
     paired = check_image_game(game)
     samples = check_samples(samples, minimum=1 if pair_count is not None else 2)   # 1: the drawn pairs' spread
     replicate = check_positive_int(replicate, "replicate", minimum=0)
     params = dict(game.params, pairs=pairs if isinstance(pairs, str) else "custom", pair_count=pair_count,
                   samples=samples, contexts=contexts, pilot=pilot, coverage=coverage, seed=seed, replicate=replicate,
-                  max_se=max_se, max_passes=max_passes)
+                  max_se=max_se, max_passes=max_passes, singletons=singletons)
     n, grid = game.n, game.grid
     order_values, ratio_values = resolve_orders(n, orders, ratios)
     population = pair_set_of(grid, pairs)
     seed_r = replicate_seed(seed, replicate)
-    game.expect(_profile_rows(n, population, order_values, samples, seed_r, pilot, coverage, pair_count, contexts),
-                "order profile")
-    ends = _ends(game)
+    game.expect(_profile_rows(n, population, order_values, samples, seed_r, pilot, coverage, pair_count, contexts,
+                              singletons), "order profile")
+    ends = _ends(game, singletons)
     # max_passes counts images through the model; the engine counts mask rows (x 2 with x')
     est = sample_order_profile(game, n, population, order_values, samples, seed_r, pair_count=pair_count,
                                contexts=contexts, pilot=pilot, coverage=coverage, max_se=max_se,
@@ -152,7 +169,11 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
         change = mean_square_over_pairs(pair_units[..., 0] - pair_units[..., 1])
         squared_change = Estimated(change.mean, change.se)
     probabilities = game.predictions[1]
-    phi0_sum = (ends[2:] - ends[0]).sum(axis=0)
+    phi0_sum = (ends[2:] - ends[0]).sum(axis=0) if singletons else np.full(ends.shape[1], np.nan)
+
+    def exact(value) -> Optional[float]:
+        return float(value) if singletons else None
+
     set_name = pairs if isinstance(pairs, str) else "custom"
     described = {"neighbors": "pairs of 8-neighbouring cells", "all": "pairs of cells"}.get(set_name, "given pairs")
     if set_name != "all" and len(population) == n * (n - 1) // 2:
@@ -171,37 +192,56 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
         precision=_precision_in_passes(est.info.get("precision"), est, max_passes, game.count),
         interaction=interaction,
         utility_by_order=None if interaction.difference is None else interaction.difference.scaled(weight),
-        clean_image=ImageValues(float(ends[1, 0]), float(ends[0, 0]), float(phi0_sum[0]), probabilities[0]),
-        adversarial_image=(ImageValues(float(ends[1, 1]), float(ends[0, 1]), float(phi0_sum[1]), probabilities[1])
+        clean_image=ImageValues(float(ends[1, 0]), float(ends[0, 0]), exact(phi0_sum[0]), probabilities[0]),
+        adversarial_image=(ImageValues(float(ends[1, 1]), float(ends[0, 1]), exact(phi0_sum[1]), probabilities[1])
                            if paired else None),
         attack_utility=float(ends[1, 0] - ends[1, 1]) if paired else None,
-        attack_single=float(phi0_sum[0] - phi0_sum[1]) if paired else None,
-        attack_pairwise=(float((ends[1, 0] - ends[0, 0] - phi0_sum[0]) - (ends[1, 1] - ends[0, 1] - phi0_sum[1]))
+        attack_single=exact(phi0_sum[0] - phi0_sum[1]) if paired else None,
+        attack_pairwise=(exact((ends[1, 0] - ends[0, 0] - phi0_sum[0]) - (ends[1, 1] - ends[0, 1] - phi0_sum[1]))
                          if paired else None),
         squared_change=squared_change, **_image_fields(game, start, est.units), params=params)
     return result
 
 
 def combine_profiles(profiles: Sequence[InteractionProfile]) -> InteractionProfile:
-    """Pool independent replicates (``replicate`` 0..R-1, same parameters otherwise) of one profile:
-    means averaged, SE sqrt(Σ_r se_r²) / R for every estimated quantity, costs added. The refinement of the
-    dashboard's "more precision": earlier replicates are reused, never recomputed."""
+    """Pool independent replicates (``replicate`` 0..R-1, same parameters otherwise) of one profile, order by
+    order: a later replicate may cover only some of the first one's orders (a budget's refining rounds). Per
+    order m over the R_m replicates that cover it: mean averaged, SE sqrt(Σ_r se_r²) / R_m, for every estimated
+    quantity; costs added; ``order_replicates`` holds R_m. The refinement of the dashboard's rounds: earlier
+    replicates are reused, never recomputed."""
     profiles = list(profiles)
     if not profiles:
         raise ValueError("no profiles to combine")
     first = profiles[0]
-    keys = {k: v for k, v in first.params.items() if k != "replicate"}
+    ignored = ("replicate", "singletons")
+
+    def setting(profile: InteractionProfile) -> dict:
+        return {k: v for k, v in profile.params.items() if k not in ignored}
+
     for other in profiles[1:]:
-        if {k: v for k, v in other.params.items() if k != "replicate"} != keys:
+        if setting(other) != setting(first):
             raise ValueError("only replicates of the same computation (same parameters) can be combined")
-    if len({p.params.get("replicate", 0) for p in profiles}) != len(profiles):
+        if not np.isin(other.orders, first.orders).all():
+            raise ValueError("a later replicate may cover only orders of the first one")
+    if len({str(p.params.get("replicate", 0)) for p in profiles}) != len(profiles):
         raise ValueError("each replicate can be combined once")
     if len(profiles) == 1:
         return first
+    positions = [np.searchsorted(first.orders, p.orders) for p in profiles]
+    counts = np.zeros(len(first.orders), dtype=np.int64)
+    for index, profile in zip(positions, profiles):
+        counts[index] += profile.order_replicates if profile.order_replicates is not None else 1
 
     def pooled(replicates: list[Estimated]) -> Estimated:
-        return Estimated(np.mean([r.mean for r in replicates], axis=0),
-                         np.sqrt(np.sum([np.square(r.se) for r in replicates], axis=0)) / len(replicates))
+        shape = (len(first.orders),) + np.shape(replicates[0].mean)[1:]
+        total, variance = np.zeros(shape), np.zeros(shape)
+        for index, profile, replicate in zip(positions, profiles, replicates):
+            weight = profile.order_replicates if profile.order_replicates is not None else 1
+            weight = np.reshape(weight, (-1,) + (1,) * (len(shape) - 1)) * np.ones((len(index),) + shape[1:])
+            total[index] += weight * np.asarray(replicate.mean)
+            variance[index] += weight ** 2 * np.square(replicate.se)
+        count = np.reshape(counts, (-1,) + (1,) * (len(shape) - 1))
+        return Estimated(total / count, np.sqrt(variance) / count)
 
     return dataclasses.replace(
         first, interaction=Contrast.merge([p.interaction for p in profiles], pooled),
@@ -211,8 +251,79 @@ def combine_profiles(profiles: Sequence[InteractionProfile]) -> InteractionProfi
         pairs=np.concatenate([p.pairs for p in profiles]),
         replicates=sum(p.replicates for p in profiles), forward_passes=sum(p.forward_passes for p in profiles),
         mask_rows=sum(p.mask_rows for p in profiles), units=sum(p.units for p in profiles),
-        wall_time_s=sum(p.wall_time_s for p in profiles),
-        params={**first.params, "replicate": sorted(p.params.get("replicate", 0) for p in profiles)})
+        wall_time_s=sum(p.wall_time_s for p in profiles), order_replicates=counts,
+        params={**first.params, "replicate": sorted(r for p in profiles for r in np.atleast_1d(p.params.get("replicate", 0)))})
+
+
+def _budgeted_profile(game: ImageGame, max_seconds, max_se: Optional[float], *, orders, ratios, pairs,
+                      pair_count: Optional[int], samples: int, contexts: Optional[int], pilot: int, coverage: int,
+                      singletons: bool, seed: int) -> InteractionProfile:
+    """:func:`interaction_profile` within ``max_seconds`` (its docstring; :mod:`mimi.analysis.budget`)."""
+    start = time.perf_counter()
+    budget = check_budget(max_seconds)
+    if max_se is not None and not (isinstance(max_se, (int, float)) and max_se > 0):
+        raise ValueError(f"max_se must be a positive number, got {max_se!r}")
+    check_image_game(game)
+    n = game.n
+    order_values, _ = resolve_orders(n, orders, ratios)
+    population = pair_set_of(game.grid, pairs)
+    speed = probe_speed(game.model, tuple(game.images.shape[1:]), game.device, game.batch_size, game.precision)
+    slower = 1.0      # how much longer than the speed's estimate the latest round took
+
+    def calls(design: Design, chosen=None, with_singletons: bool = singletons, replicate: int = 0):
+        """The round's game calls (mask rows each) and how long drawing its masks took (a dry run)."""
+        shown = order_values if chosen is None else order_values[chosen]
+        began = time.perf_counter()
+        sizes = _profile_calls(n, population, shown, design.samples, replicate_seed(seed, replicate), pilot,
+                               coverage, design.pair_count, design.contexts, with_singletons)
+        return sizes, time.perf_counter() - began
+
+    def seconds(design: Design, chosen=None, with_singletons: bool = singletons, replicate: int = 0) -> float:
+        """A round's time: the model's (:class:`Speed`) plus drawing its masks twice (planning and the round)."""
+        sizes, drawing = calls(design, chosen, with_singletons, replicate)
+        return slower * (speed.seconds(sizes, game.count) + 2 * drawing)
+
+    smallest = smallest_design(len(population))
+    spent = time.perf_counter() - start            # the speed probe (once per model) is part of the budget
+    if spent + seconds(smallest) > budget:
+        raise too_small("this order profile", game.count * sum(calls(smallest)[0]), spent + seconds(smallest), budget,
+                        smallest.words(len(population)))
+    requested = Design(pair_count, check_samples(samples, minimum=1 if pair_count is not None else 2), contexts)
+    design = fit_design(requested, seconds, max(budget * FIRST_ROUND_SHARE, seconds(smallest)), len(population))
+    rounds: list[InteractionProfile] = []
+    chosen = np.arange(len(order_values))
+    while True:
+        rounds.append(interaction_profile(
+            game, orders=order_values[chosen], pairs=pairs, pair_count=design.pair_count, samples=design.samples,
+            contexts=design.contexts, pilot=pilot, coverage=coverage, seed=seed, replicate=len(rounds),
+            singletons=singletons and not rounds))
+        slower = 1.0
+        slower = rounds[-1].wall_time_s / seconds(design, chosen, singletons and len(rounds) == 1, len(rounds) - 1)
+        pooled = combine_profiles(rounds)
+        shown = {side: getattr(pooled.interaction, side) for side in ("clean", "adversarial")}
+        shown = {side: est for side, est in shown.items() if est is not None}
+        if pooled.utility_by_order is not None:
+            shown["utility_by_order"] = pooled.utility_by_order
+        chosen = next_orders({k: v.mean for k, v in shown.items()}, {k: v.se for k, v in shown.items()}, max_se)
+        if not len(chosen):
+            stopped = "target"
+            break
+        if time.perf_counter() - start + seconds(design, chosen, False, len(rounds)) > budget:
+            stopped = "budget"
+            break
+    wall = time.perf_counter() - start
+    largest = float(max(np.max(est.se) for est in shown.values()))
+    record = {"max_seconds": budget, "max_se": max_se, "rounds": len(rounds), "stopped": stopped,
+              "reached": stopped == "target" if max_se is not None else None,
+              "design": dataclasses.asdict(design), "requested": dataclasses.asdict(requested),
+              "largest_se": largest, "wall_time_s": wall,
+              "message": (f"{len(rounds)} round(s) of {design.words(len(population))} in {wall:.1f} s of a "
+                          f"{budget:g} s budget, stopped {STOPS[stopped]}; largest SE {largest:.3g}"
+                          + ("" if design == requested else
+                             f" (the settings ask {requested.words(len(population))} per round, over a quarter of "
+                             f"the budget)"))}
+    return dataclasses.replace(pooled, precision=record, wall_time_s=wall,
+                               params={**pooled.params, "max_seconds": budget, "max_se": max_se})
 
 
 @takes_game("cell")
@@ -418,13 +529,23 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
                   baseline="mean",
                   value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
                   precision: str = "float32", progress: Optional[ProgressFn] = None, model_name: str = "model",
-                  source: str = "image", classes: Optional[Sequence[str]] = None) -> ImageReport:
+                  source: str = "image", classes: Optional[Sequence[str]] = None,
+                  max_seconds: Optional[float] = None) -> ImageReport:
     """What ``mimi analyze`` computes: prediction, optional PGD (``attack``: keyword arguments of
     :func:`run_attack`), order profile (clean, adversarial, ΔJ) and Shapley map (``shapley_samples``
-    0 skips it). Without a label, the attack uses the model's prediction as the true class."""
+    0 skips it). Without a label, the attack uses the model's prediction as the true class.
+
+    ``max_seconds``: the whole analysis within that time budget. The Shapley map gets at most a quarter of it
+    (fewer permutation pairs, at least 2), the order profile what the attack and the map leave
+    (:func:`interaction_profile`'s ``max_seconds``). Before anything runs, a budget below the attack's estimate
+    (3 passes per step), two permutation pairs and the profile's smallest honest round raises
+    :class:`~mimi.analysis.budget.BudgetTooSmall` with the time they need."""
     start = time.perf_counter()
     x = _as_image(image)
     model, device = on_device(model, device)
+    if max_seconds is not None:
+        shapley_samples = _budget_analysis(model, x, device, precision, check_budget(max_seconds), attack, grid,
+                                           pairs, shapley_samples)
     prediction, probabilities = predict(model, x[None])
     attack_label = int(prediction[0]) if label is None else int(label)
     if target == "label" and label is None:
@@ -435,17 +556,48 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
         x_adv = attack_result.x_adv[0].cpu()
     game = image_game(model, x, label, x_adv, grid=grid, baseline=baseline, value=value, target=target,
                       device=device, batch_size=batch_size, precision=precision, progress=progress)
+    shapley = shapley_map(game, samples=shapley_samples, seed=seed) if shapley_samples else None
+    left = None if max_seconds is None else max_seconds - (time.perf_counter() - start)
+    if left is not None and left <= 0:
+        raise BudgetTooSmall(f"the attack and the Shapley map took {time.perf_counter() - start:.1f} s of the "
+                             f"{max_seconds:g} s budget, leaving no time for the order profile; give more time")
     profile = interaction_profile(game, orders=orders, ratios=ratios, pairs=pairs, pair_count=pair_count,
                                   samples=samples, contexts=contexts, max_se=max_se, max_passes=max_passes,
-                                  pilot=pilot, coverage=coverage, seed=seed)
-    shapley = shapley_map(game, samples=shapley_samples, seed=seed) if shapley_samples else None
+                                  max_seconds=left, pilot=pilot, coverage=coverage, seed=seed)
     return ImageReport(
         model=model_name, source=source, label=label, target=profile.target,
         classes=None if classes is None else list(classes), prediction=int(prediction[0]),
         probabilities=probabilities[0], image=x.numpy(), profile=profile, shapley=shapley, attack=attack_result,
         forward_passes=profile.forward_passes + (shapley.forward_passes if shapley else 0),
         wall_time_s=time.perf_counter() - start,
-        params=dict(profile.params, attack=attack, shapley_samples=shapley_samples))
+        params=dict(profile.params, attack=attack, shapley_samples=shapley_samples, max_seconds=max_seconds))
+
+
+def _budget_analysis(model: nn.Module, x: torch.Tensor, device, precision: str, budget: float,
+                     attack: Optional[dict], grid, pairs, shapley_samples: int) -> int:
+    """The Shapley map's permutation pairs within a quarter of ``budget`` (at most ``shapley_samples``, at
+    least 2; 0 stays 0), after checking that the attack (3 forward passes' time per step and restart, for x and
+    x'), two permutation pairs and the smallest honest profile round fit it (:class:`BudgetTooSmall` otherwise)."""
+    grid_ = check_grid(grid, *x.shape[-2:])
+    n, images = grid_.n, 1 + (attack is not None)
+    batch = default_batch_size(model, tuple(x.shape), torch.device(device), precision)
+    speed = probe_speed(model, tuple(x.shape), device, batch, resolve_precision(precision, torch.device(device)))
+    population = pair_set_of(grid_, pairs)
+    smallest = smallest_design(len(population))
+    profile_calls = _profile_calls(n, population, resolve_orders(n, None, None)[0], smallest.samples, 0,
+                                   pair_count=smallest.pair_count, contexts=smallest.contexts)
+    steps = (int(attack.get("steps", DEFAULTS["steps"])) * int(attack.get("restarts", 1))) if attack else 0
+    if shapley_samples:
+        per_pair = speed.seconds([2 * (n - 1)], images)
+        shapley_samples = max(2, min(shapley_samples, int(budget * FIRST_ROUND_SHARE / per_pair)))
+    shapley_calls = [_shapley_rows(n, shapley_samples)] if shapley_samples else []
+    needed = 3 * speed.seconds([1] * steps, 1) + speed.seconds(profile_calls + shapley_calls, images)
+    if needed > budget:
+        passes = 3 * steps + images * sum(profile_calls + shapley_calls)
+        raise too_small("this analysis", passes, needed, budget,
+                        "the attack, " * (attack is not None) + f"{shapley_samples} Shapley permutation pairs "
+                        * bool(shapley_samples) + f"and a profile of {smallest.words(len(population))}")
+    return shapley_samples
 
 
 @dataclass

@@ -13,26 +13,42 @@ from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, sample_cell_heatma
 from mimi.players import Grid
 
 
-def _dry_rows(sampler, n: int, *args, **kwargs) -> int:
-    """Mask rows an estimator will evaluate: its masks do not depend on the values, so a run on a
-    zero game with the same seed draws the same masks (a cheap numpy pass, for exact progress)."""
-    zero = (lambda masks: np.zeros(len(masks)))
+def _call_sizes(sampler, n: int, *args, noise_seed: Optional[int] = None, **kwargs) -> list[int]:
+    """The mask rows of each call an estimator makes to its game: its masks do not depend on the values, so a
+    run on a zero game with the same seed draws the same masks (a cheap numpy pass, for exact progress). With
+    ``noise_seed`` the game returns iid noise instead (for an allocation that depends on the values)."""
+    sizes: list[int] = []
+    rng = None if noise_seed is None else np.random.default_rng(noise_seed)
+
+    def game(masks):
+        sizes.append(len(masks))
+        return np.zeros(len(masks)) if rng is None else rng.standard_normal(len(masks))
+
     with np.errstate(invalid="ignore", divide="ignore"):  # ratios of a zero game are 0/0
-        return int(sampler(zero, n, *args, **kwargs).mask_rows)
+        sampler(game, n, *args, **kwargs)
+    return sizes
 
 
-def _profile_rows(n: int, pair_set, orders, samples: int, seed: int, pilot: int = 0,
-                  coverage: int = DEFAULT_COVERAGE, pair_count: Optional[int] = None,
-                  contexts: Optional[int] = None) -> int:
-    """v(∅), v(N), the n singletons, and the estimator's rows (one replicate). With a pilot the
-    allocation depends on the values: the count is then that of a game of iid noise (equal variances),
-    an estimate."""
-    kwargs = dict(pilot=pilot, coverage=coverage, pair_count=pair_count, contexts=contexts)
-    if not pilot:
-        return n + 2 + _dry_rows(sample_order_profile, n, pair_set, orders, samples, seed, **kwargs)
-    rng = np.random.default_rng(seed)
-    noise = (lambda masks: rng.standard_normal(len(masks)))
-    return n + 2 + int(sample_order_profile(noise, n, pair_set, orders, samples, seed, **kwargs).mask_rows)
+def _dry_rows(sampler, n: int, *args, **kwargs) -> int:
+    """Mask rows an estimator will evaluate (:func:`_call_sizes`)."""
+    return sum(_call_sizes(sampler, n, *args, **kwargs))
+
+
+def _profile_calls(n: int, pair_set, orders, samples: int, seed: int, pilot: int = 0,
+                   coverage: int = DEFAULT_COVERAGE, pair_count: Optional[int] = None,
+                   contexts: Optional[int] = None, singletons: bool = True) -> list[int]:
+    """The mask rows of each game call of one replicate of an order profile: v(∅), v(N) and the n singletons
+    (unless ``singletons`` is False) in one, then the estimator's. With a pilot the allocation depends on the
+    values: the calls are then those of a game of iid noise (equal variances), an estimate."""
+    kwargs = dict(pilot=pilot, coverage=coverage, pair_count=pair_count, contexts=contexts,
+                  noise_seed=seed if pilot else None)
+    return [2 + (n if singletons else 0)] + _call_sizes(sample_order_profile, n, pair_set, orders, samples, seed,
+                                                         **kwargs)
+
+
+def _profile_rows(*args, **kwargs) -> int:
+    """Mask rows of one replicate of an order profile (:func:`_profile_calls`)."""
+    return sum(_profile_calls(*args, **kwargs))
 
 
 def _heatmap_rows(n: int, cell: int, orders, samples: int, seed: int, coverage: int = DEFAULT_COVERAGE,
@@ -62,9 +78,11 @@ def _shapley_rows(n: int, samples: int) -> int:
 def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequence[int] = (28, 28), images: int = 1,
                            orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
                            samples: int = 32, contexts: Optional[int] = None, seed: int = 0, cell=0,
-                           pilot: int = 0, coverage: int = DEFAULT_COVERAGE) -> int:
+                           pilot: int = 0, coverage: int = DEFAULT_COVERAGE, singletons: bool = True) -> int:
     """Forward passes (images through the model) of ``computation`` with these parameters, without
-    running the model (exact, except for a profile with a ``pilot``, whose allocation depends on values): "profile", "heatmap", "shapley", "disentanglement" or "decomposition".
+    running the model (exact, except for a profile with a ``pilot``, whose allocation depends on values): "profile",
+    "heatmap", "shapley", "disentanglement" or "decomposition" (``singletons``: the profile's v({i}), as in
+    :func:`~mimi.analysis.interaction_profile`).
     ``images`` is 2 for clean + adversarial, B for disentanglement; ``image_shape`` is (H, W).
     The same checks as the computation itself (ValueError naming the value)."""
     grid_ = check_grid(grid, *image_shape[-2:])
@@ -73,7 +91,7 @@ def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequenc
         if n > EXACT_LIMIT:
             raise ValueError(f"grid {grid_.spec} has n={n} cells; the exact decomposition needs n <= {EXACT_LIMIT}")
         return images * 2 ** n
-    samples = check_samples(samples)
+    samples = check_samples(samples, minimum=1 if computation == "profile" and pair_count is not None else 2)
     if computation == "shapley":
         return images * _shapley_rows(n, samples)
     if computation == "heatmap":
@@ -83,7 +101,7 @@ def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequenc
     if computation == "profile":
         order_values, _ = resolve_orders(n, orders, ratios)
         return images * _profile_rows(n, pair_set_of(grid_, pairs), order_values, samples, seed, pilot, coverage,
-                                      pair_count, contexts)
+                                      pair_count, contexts, singletons)
     if computation == "disentanglement":
         order_values, _, _ = disentanglement_orders(n, orders, ratios)
         return _disentanglement_rows(n, _image_plans(grid_, pairs, pair_count, seed, images), order_values, samples,

@@ -136,6 +136,7 @@ class InteractionProfile(ImageResult, OrderProfile):
     the model (mask rows x 2 with an adversarial image). ``squared_change`` (with x' and at least 2 units per
     pair): per order, the mean over the pairs drawn of [I^(m)(i, j | x) - I^(m)(i, j | x')]², unbiased
     (:func:`mimi.interactions.mean_square_over_pairs`), a size of the change that opposite signs cannot cancel.
+    ``order_replicates`` (pooled rounds that covered only some orders): the replicates pooled at each order.
     """
 
     pairs: np.ndarray
@@ -147,6 +148,7 @@ class InteractionProfile(ImageResult, OrderProfile):
     attack_single: Optional[float]
     attack_pairwise: Optional[float]
     squared_change: Optional[Estimated] = None
+    order_replicates: Optional[np.ndarray] = None
 
     _legacy_fields: ClassVar[dict[str, str]] = {
         **OrderProfile._legacy_fields, **_legacy_image_values("v_full", "v_empty", "phi0_sum", "probabilities")}
@@ -327,7 +329,8 @@ class ImageReport(Result):
                  f"v(∅) = {p.clean_image.v_empty:.3f}"]
         if adversarial is not None:
             lines.append(f"attack: predicted {name(p.adv_prediction)}; attacking utility v(N|x) - v(N|x') = "
-                         f"{p.attack_utility:.3f} (single cells {p.attack_single:.3f}, pairs {p.attack_pairwise:.3f})")
+                         f"{p.attack_utility:.3f}" + ("" if p.attack_single is None else
+                                                      f" (single cells {p.attack_single:.3f}, pairs {p.attack_pairwise:.3f})"))
         stop = None if self.attack is None else self.attack.params.get("stop_utility")
         if stop is not None:
             a, landed = self.attack.params, bool(self.attack.success[0])
@@ -337,7 +340,9 @@ class ImageReport(Result):
         lines.append(f"profile: {p.estimand}; SEs cover {p.se_covers}")
         if adversarial is not None:
             lines.append(f"ΔJ column: {p.delta_j_estimand}")
-        if p.precision and not p.precision["reached"]:
+        if p.precision and "max_seconds" in p.precision:
+            lines.append(f"time budget: {p.precision['message']}")
+        elif p.precision and not p.precision["reached"]:
             lines.append(f"target precision not reached: {p.precision['message']}")
         lines.append(f"{'ratio':>6} {'m':>3} {'I clean':>17}"
                      + (f" {'I adversarial':>17} {'ΔJ':>17}" if adversarial is not None else ""))
@@ -347,5 +352,7 @@ class ImageReport(Result):
                 row += (f" {adversarial.mean[k]:9.4f} ± {adversarial.se[k]:.4f} "
                         f"{delta_j.mean[k]:9.4f} ± {delta_j.se[k]:.4f}")
             lines.append(row)
-        lines.append(f"{self.forward_passes:,} forward passes in {self.wall_time_s:.1f} s")
+        budget = self.params.get("max_seconds")
+        lines.append(f"{self.forward_passes:,} forward passes in {self.wall_time_s:.1f} s"
+                     + ("" if budget is None else f" (time budget {budget:g} s)"))
         return "\n".join(lines)

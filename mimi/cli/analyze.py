@@ -7,6 +7,7 @@ Shapley map, and the attack's outcome.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 
 from mimi import zoo
 from mimi.analysis import DEFAULTS, analyze_image, default_pair_count
+from mimi.analysis.budget import check_budget
 from mimi.cli import CommandError
 from mimi.cli.common import (add_attack_options, add_device, add_json_out, add_seed, add_stop_options, add_zoo_dir,
                              attack_settings, optional_writable_path, resolve_device, resolve_zoo_dir, save_json)
@@ -52,6 +54,11 @@ def register(sub) -> None:
     p.add_argument("--max-se", type=float, help="target precision: add independent replicates until every SE of the "
                                                 "profile is at most this (or --max-passes is reached)")
     p.add_argument("--max-passes", type=int, help="forward-pass budget of --max-se")
+    p.add_argument("--time-budget", type=time_budget, metavar="SECONDS",
+                   help="answer within this many seconds: the Shapley map gets at most a quarter, the profile runs "
+                        "rounds of the design above (shrunk when one round takes over a quarter of what is left) "
+                        "until the time is spent or --max-se is reached; too small a budget says how long the "
+                        "smallest honest answer takes")
     p.add_argument("--pilot", type=int, default=DEFAULTS["pilot"],
                    help="contexts per pair and order for a Neyman-allocation pilot (0 = none, else >= 2)")
     p.add_argument("--coverage", type=int, default=DEFAULTS["coverage"],
@@ -74,6 +81,14 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device(p)
     p.set_defaults(run=run)
+
+
+def time_budget(text: str) -> float:
+    """A time budget in seconds: a number > 0 (argparse says what was wrong otherwise)."""
+    try:
+        return check_budget(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_list(text: str | None, kind, option: str):
@@ -163,7 +178,8 @@ def run(args) -> int:
         shapley_samples=args.shapley_samples, baseline=args.baseline, value=args.value,
         target=parse_target(args.target), seed=args.seed, device=device, batch_size=args.batch_size,
         precision=args.precision,
-        progress=progress, model_name=args.model, source=source, classes=card.get("classes"))
+        progress=progress, model_name=args.model, source=source, classes=card.get("classes"),
+        max_seconds=args.time_budget)
     print(report.summary())
     save_json(report, out)
     return 0
