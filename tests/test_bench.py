@@ -74,3 +74,23 @@ def test_paper224_section_needs_cuda_for_the_full_run_and_runs_quick_on_cpu():
     assert quick["mimi_forward_passes"] > 0 and set(quick["units"]) == {127, 254}
     assert 0 < metrics["(a) engine / raw throughput"] < 10
     assert 0 < quick["ratio"]["ratio"] < 10 and quick["ratio"]["per_order_ratio"][254] < 0.05
+
+
+def test_masked224_section_quick_on_cpu_reports_rates_and_ratios(monkeypatch, capsys):
+    from mimi.bench import masked224
+
+    assert "masked224" in bench.SECTIONS
+    section = masked224.run(quick=True, device="cpu")
+    result = section["throughput"]
+    assert result["device"] == "cpu" and result["grid"] == "16x16" and result["precision"] == "float32"
+    assert result["rows_per_batch"] == {"single": result["batch_size"], "pair": max(1, result["batch_size"] // 2)}
+    assert result["single_ratio"] == pytest.approx(result["single_rows_per_s"] / result["raw_images_per_s"])
+    assert result["pair_ratio"] == pytest.approx(2 * result["pair_rows_per_s"] / result["raw_images_per_s"])
+    assert all(result[key] > 0 for key in ("raw_images_per_s", "raw_stored_images_per_s", "single_rows_per_s",
+                                           "pair_rows_per_s"))
+    goals = [row for row in section["rows"] if row[2] == ">= 0.9"]
+    assert [row[1] for row in goals] == [round(result["single_ratio"], 3), round(result["pair_ratio"], 3)]
+    monkeypatch.setattr(masked224, "run", lambda quick=False, device="cpu": section)
+    assert main(["bench", "--only", "masked224", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "| masked224 | batch size (images per forward pass, the engine's default) |" in out
