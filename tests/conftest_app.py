@@ -18,10 +18,12 @@ from mimi.models import SmallCNN
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-#: Small, fast settings for every page (grid 4x4 = 16 players, 2 contexts, coarse orders, 2 images, 5 PGD steps).
+#: Small, fast settings for every page (grid 4x4 = 16 players, 2 contexts, coarse orders, 2 images, 5 PGD steps,
+#: order profiles refined for 2 s).
 #: The untrained stand-ins barely move under PGD: equal strength lands them at U = 0.01 (every gallery image does).
 FAST = {"grid": "4x4", "samples": "2", "pcount": "4", "orders": "coarse", "images": "2", "dsamples": "2", "dpcount": "4",
-        "hsamples": "2", "ssamples": "2", "dgrid": "2x2", "steps": "5", "usteps": "5", "utility": "0.01"}
+        "hsamples": "2", "ssamples": "2", "dgrid": "2x2", "steps": "5", "usteps": "5", "utility": "0.01",
+        "budget": "2"}
 
 
 def make_zoo(folder: Path) -> Path:

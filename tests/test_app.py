@@ -306,16 +306,3 @@ def test_a_corrupt_model_file_gives_a_message_and_the_other_model_still_works(te
     shown = " ".join(e.value for e in at.error)
     assert "fmnist-pgd-at" in shown and "corrupted" in shown
     assert len([m for m in at.metric if m.label == "Attacking utility"]) == 1
-
-
-def test_more_precision_adds_a_round_and_pools_it_with_the_first():
-    at = app_test("views/interactions.py")
-    assert not errors(at)
-    first = " ".join(c.value for c in at.caption)
-    assert "1 precision rounds" not in first and "pairs drawn from the neighbors set" in first
-    next(b for b in at.button if b.label == "More precision").click()
-    at.run()
-    assert not errors(at)
-    assert "2 precision rounds" in " ".join(c.value for c in at.caption)
-    from mimi.ui.state import STATE_KEY
-    assert at.session_state[STATE_KEY]["refine"] == 2

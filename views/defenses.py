@@ -63,7 +63,7 @@ if st.toggle("Compute the order profiles and ΔJ of every zoo model on this imag
              **state.keep("defenses_image", False)):
     attacks = page.landed_attacks(sel, names)   # a warning in place of each model that did not land
     with compute.friendly_errors("The zoo's order profiles"):
-        profiles = {name: page.profile(sel, name, page.adversarial_image(result)) for name, result in attacks.items()}
+        profiles, _ = page.profiles(sel, attacks, lambda *_: None, refine=False)   # first rounds: one chart each
         if profiles:
             note = page.attack_note(attacks)
             refs = compute.gallery_references(list(profiles), page.attack_kwargs(p))

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from mimi import figures
-from mimi.ui import compute, defenses, page, state
+from mimi.ui import compute, defenses, page, refine, state
 
 st.title("Interactions by order")
 st.markdown("Each bar estimates the mean interaction I⁽ᵐ⁾(i, j) over the whole pair set (the chart's subtitle "
@@ -23,25 +23,37 @@ shared_y = page.instant_choice("yaxes", Y_AXES) == "shared"
 
 attacks = page.landed_attacks(sel, sel.models)   # a warning in place of each model's charts where it did not land
 with compute.friendly_errors("The order profiles"):
-    slot = st.empty()
-    profiles = {}
-    for name, result in attacks.items():
-        profiles[name] = page.profile(sel, name, page.adversarial_image(result))
-        if len(profiles) < len(attacks):  # first chart early; the full figure replaces it
-            slot.plotly_chart(figures.order_profile_figure(profiles, shared_y=shared_y), config=page.PLOTLY_CONFIG)
+    slot, drawn = st.empty(), iter(range(10 ** 6))
+
+    def draw(profiles, statuses):
+        """The charts so far, redrawn after every round (the full figures with their downloads replace them)."""
+        with slot.container():
+            k = next(drawn)
+            st.plotly_chart(figures.order_profile_figure(profiles, shared_y=shared_y), config=page.PLOTLY_CONFIG,
+                            key=f"refining_profile_{k}")
+            st.caption(page.refinement_lines(statuses))
+            st.plotly_chart(figures.delta_j_figure(profiles), config=page.PLOTLY_CONFIG, key=f"refining_delta_j_{k}")
+
+    profiles, statuses = page.profiles(sel, attacks, draw)
     if profiles:
         note, caption = page.attack_note(attacks), page.attack_caption(p, attacks)
         refs = compute.gallery_references(list(profiles), page.attack_kwargs(p))
         with slot.container():
             page.chart(figures.order_profile_figure(profiles, references=refs, shared_y=shared_y, attack=note),
                        "order-profile", profiles, key="profile")
+            st.caption(page.refinement_lines(statuses))
             st.caption(f"{caption} {compute.reference_caption(refs)}")
-        if st.button("More precision", icon=":material/add:",
-                     help="adds one independent round of pairs and contexts to every chart on this page and "
-                          "pools it with the rounds already computed (nothing is recomputed): error bars shrink "
-                          "by about 1/√rounds"):
-            state.update(refine=min(int(p["refine"]) + 1, int(state.param_specs()["refine"].high)))
-            st.rerun()
+        budget, high = float(p["budget"]), float(state.param_specs()["budget"].high)
+
+        def more_time():
+            refine.resume()
+            state.update(budget=min(2 * budget, high))
+
+        if budget < high:
+            st.button(f"Refine {min(budget, high - budget):g} s more", icon=":material/add:", on_click=more_time,
+                      help="raises the time budget (the settings' field shows it) and goes on adding rounds to every "
+                           "chart on this page, keeping the rounds already computed: error bars shrink by about "
+                           "1/√rounds")
         page.chart(figures.delta_j_figure(profiles, references=refs, attack=note), "delta-j", key="delta_j")
         st.caption(caption)
         st.markdown("**How to read ΔJ⁽ᵐ⁾.** The attack lowers v(N), the value of the true class. Summed over "

@@ -214,25 +214,34 @@ def profile_gallery(profile: str):
     return gallery_images(profile)
 
 
-def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any, planned: Work | None = None) -> T:
-    """``fn(progress)`` through the gate, cached under ``content_key(label, *key_parts)``, with a progress bar;
-    a result of the precomputed store comes at once (and is cached), and in record mode a computed one is stored.
+def known(label: str, *key_parts: Any) -> Any:
+    """The result :func:`compute` would return at once for these arguments (cached or precomputed), else None."""
+    key = content_key(label, *key_parts)
+    hit = gate().lookup(key, precomputed.MISSING)
+    if hit is precomputed.MISSING:
+        hit = precomputed.load(key)
+        if hit is precomputed.MISSING:
+            return None
+        gate().put(key, hit)
+    return hit
 
-    Not cached: ``planned`` work above the time bound is refused, above the confirmation threshold it
-    waits for the user (:class:`AwaitingConfirmation`); a computation that announces more than
-    ``MAX_FORWARD_PASSES`` is refused at its first batch (:class:`~mimi.ui.params.WorkTooLarge`, a
-    ValueError that :func:`friendly_errors` shows)."""
+
+def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any, planned: Work | None = None,
+            approve: bool = True, priority: int = 0) -> T:
+    """``fn(progress)`` through the gate (queued at ``priority``, lower first), cached under
+    ``content_key(label, *key_parts)``, with a progress bar; a result of the precomputed store comes at once (and
+    is cached), and in record mode a computed one is stored.
+
+    Not cached: with ``approve``, ``planned`` work above the time bound is refused, above the confirmation
+    threshold it waits for the user (:class:`AwaitingConfirmation`; a time budget the user chose needs neither);
+    a computation that announces more than ``MAX_FORWARD_PASSES`` is refused at its first batch
+    (:class:`~mimi.ui.params.WorkTooLarge`, a ValueError that :func:`friendly_errors` shows)."""
     key = content_key(label, *key_parts)
     shared = gate()
-    missing = object()
-    hit = shared.lookup(key, missing)
-    if hit is not missing:
+    hit = known(label, *key_parts)
+    if hit is not None:
         return hit
-    stored = precomputed.load(key)
-    if stored is not precomputed.MISSING:
-        shared.put(key, stored)
-        return stored
-    if planned is not None:
+    if planned is not None and approve:
         _approve(label, key, planned)
     slot = st.empty()
     bar = slot.progress(0.0, text=f"{label}: starting…")
@@ -253,7 +262,7 @@ def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any, planned:
 
     try:
         timed = _timed(fn, planned)
-        result = shared.run(key, lambda: timed(progress), on_wait=waiting)
+        result = shared.run(key, lambda: timed(progress), on_wait=waiting, priority=priority)
     except Cancelled as exc:
         if isinstance(exc.__cause__, ScriptControlException):
             raise exc.__cause__ from None  # let Streamlit run the newer request

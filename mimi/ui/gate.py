@@ -12,6 +12,7 @@ and lets the next waiter for the same key compute it.
 from __future__ import annotations
 
 import hashlib
+import bisect
 import itertools
 import threading
 from collections import OrderedDict
@@ -65,14 +66,14 @@ class GateStatus:
 class ComputeGate:
     """A FIFO gate of ``slots`` concurrent computations plus an LRU result cache of ``cache_entries``."""
 
-    def __init__(self, slots: int = 1, cache_entries: int = 256, poll_s: float = 0.1) -> None:
+    def __init__(self, slots: int = 1, cache_entries: int = 1024, poll_s: float = 0.1) -> None:
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
         self.slots, self.cache_entries, self.poll_s = slots, cache_entries, poll_s
         self._cond = threading.Condition()
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._inflight: dict[str, threading.Event] = {}
-        self._queue: list[int] = []
+        self._queue: list[tuple[int, int]] = []     # (priority, ticket), in the order they run
         self._tickets = itertools.count()
         self._running = 0
 
@@ -100,8 +101,9 @@ class ComputeGate:
         with self._cond:
             self._cache.clear()
 
-    def run(self, key: str, compute: Callable[[], T], on_wait: Optional[WaitFn] = None) -> T:
-        """The cached result for ``key``, else ``compute()`` run when a slot is free (FIFO), then cached.
+    def run(self, key: str, compute: Callable[[], T], on_wait: Optional[WaitFn] = None, priority: int = 0) -> T:
+        """The cached result for ``key``, else ``compute()`` run when a slot is free, then cached. The queue is
+        FIFO within a ``priority``; a lower one goes first (a chart's first round before refining rounds).
 
         ``on_wait(ahead)`` is called every ``poll_s`` while queued; it may raise to give up.
         """
@@ -120,7 +122,7 @@ class ComputeGate:
                         on_wait(0)
                 continue
             try:
-                self._acquire(on_wait)
+                self._acquire(on_wait, priority)
                 try:
                     result = compute()
                 finally:
@@ -132,10 +134,10 @@ class ComputeGate:
                     self._inflight.pop(key, None)
                 mine.set()
 
-    def _acquire(self, on_wait: Optional[WaitFn]) -> None:
-        ticket = next(self._tickets)
+    def _acquire(self, on_wait: Optional[WaitFn], priority: int = 0) -> None:
+        ticket = (priority, next(self._tickets))
         with self._cond:
-            self._queue.append(ticket)
+            bisect.insort(self._queue, ticket)
         try:
             while True:
                 with self._cond:

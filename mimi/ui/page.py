@@ -20,7 +20,7 @@ from mimi.attacks.pgd import default_step_size
 from mimi.data import FMNIST_CLASSES
 from mimi.profiles import card_profile, eps_text
 from mimi.results import Result
-from mimi.ui import compute, state
+from mimi.ui import compute, refine as refine_, state
 from mimi.players import parse_grid_spec
 from mimi.ui.params import PROTOCOLS, check_work, estimate_passes, order_ratios
 from mimi.ui.sidebar import Selection
@@ -278,17 +278,19 @@ def adversarial_image(result: AttackResult) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- interactions
 def interaction_form(submit_label: str = "Compute", expanded: bool = True) -> None:
-    """Grid, orders, pair set and count, samples, baseline, value function and seed, in a form
-    (inside an expander, open or closed); a submission starts the precision rounds again."""
+    """Grid, orders, time budget, pair set and count, target SE, samples, baseline, value function and seed, in a
+    form (inside an expander, open or closed)."""
     with st.expander("Interaction settings (shared by all pages)", expanded=expanded, icon=":material/tune:"), \
             st.form("interaction_form"):
         c1, c2, c3, c4 = st.columns(4, gap="xsmall")   # select boxes wide enough at 1000 px
         with c1:
             choice_field("grid")
             choice_field("orders")
+            float_field("budget", step=10.0, number_format="%.0f")
         with c2:
             choice_field("pairs")
             number_field("pcount")
+            float_field("tse", step=0.01, number_format="%.3f")
         with c3:
             number_field("samples")
             number_field("ctx")
@@ -296,8 +298,8 @@ def interaction_form(submit_label: str = "Compute", expanded: bool = True) -> No
             choice_field("baseline")
             choice_field("value")
             number_field("seed")
-        submit(submit_label, ("grid", "orders", "pairs", "pcount", "samples", "ctx", "baseline", "value", "seed"),
-               lambda: {"refine": 1}, type="primary")
+        submit(submit_label, ("grid", "orders", "budget", "pairs", "pcount", "tse", "samples", "ctx", "baseline",
+                              "value", "seed"), type="primary")
 
 
 def interaction_kwargs(p: dict) -> dict[str, Any]:
@@ -329,37 +331,37 @@ def interaction_summary(p: dict) -> str:
              else f"every {p['pairs']} pair")
     effort = f"{p['samples']} × {p['ctx']} contexts per pair and order" if p["ctx"] else \
         f"{p['samples']} whole designs per pair and order"
-    rounds = f", {p['refine']} precision rounds" if p["refine"] > 1 else ""
-    return (f"{grid_summary(p)}, {p['orders']} orders, {drawn}, {effort}{rounds}, "
-            f"baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
+    target = f" or SE ±{p['tse']:g}" if p["tse"] else ""
+    return (f"{grid_summary(p)}, {p['orders']} orders, {drawn}, {effort} per round, refined for up to "
+            f"{p['budget']:g} s{target}, baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
 
 
-def profile(sel: Selection, name: str, adv: Optional[torch.Tensor]):
-    """The order profile (clean and adversarial) of model ``name`` on the selected image: the
-    ``refine`` independent rounds of the settings, each computed once (cached) and pooled."""
-    from mimi.analysis import combine_profiles, interaction_profile
-    from mimi.interactions.sampling import replicate_seed
-
+def profiles(sel: Selection, attacks: dict[str, AttackResult], draw: Callable[[dict, dict], None],
+             refine: bool = True) -> tuple[dict, dict]:
+    """The order profiles (clean and adversarial) of the models of ``attacks`` on the selected image, refined
+    round by round within the session's time budget (:mod:`mimi.ui.refine`; ``refine`` False: first rounds
+    only), ``draw(profiles, statuses)`` after each round, with a Stop button while it runs; the pooled profiles
+    and each chart's :class:`~mimi.ui.refine.Refinement`."""
     p = state.params()
     kwargs = interaction_kwargs(p)
-    check_work(estimate_passes("profile", grid=kwargs["grid"], orders=len(kwargs["ratios"]),
-                               pairs=pairs_evaluated(kwargs), samples=kwargs["samples"],
-                               contexts=kwargs["contexts"] or 0, images=1 if adv is None else 2),
-               f"The order profile of {name}")
-    plan = {k: kwargs[k] for k in ("grid", "ratios", "pairs", "pair_count", "samples", "contexts", "coverage")}
-    net = model(sel, name)
-    rounds = []
-    for replicate in range(int(p["refine"])):
-        def run(progress, replicate=replicate):
-            return interaction_profile(net, sel.image, sel.label, adv, device=sel.device, progress=progress,
-                                       replicate=replicate, **kwargs)
+    key = refine_.request_key(sel, list(attacks), kwargs, {n: a.params for n, a in attacks.items()})
+    button = st.empty()
+    if refine:
+        button.button("Stop refining", icon=":material/stop_circle:", on_click=refine_.stop, args=(key,),
+                      help="ends the refinement: the charts keep the rounds computed so far")
+    try:
+        return refine_.refined_profiles(sel, attacks, kwargs, float(p["budget"]), float(p["tse"]) or None, planned,
+                                        adversarial_image, draw, key, refine)
+    finally:
+        button.empty()
 
-        label = f"Order profile of {name}" + (f" (round {replicate + 1})" if replicate else "")
-        work = planned(sel, name, "profile", "Fewer pairs drawn, samples, contexts or orders, or a coarser grid",
-                       images=1 if adv is None else 2, seed=replicate_seed(kwargs["seed"], replicate), **plan)
-        rounds.append(compute.compute(label, run, compute.model_identity(name), sel.image_key, sel.label, adv,
-                                      kwargs, replicate, planned=work))
-    return combine_profiles(rounds)
+
+def refinement_lines(statuses: dict) -> str:
+    """One line per chart on its refinement (rounds, time, largest SE, why it stopped), and what a fitted
+    design asks less than the settings."""
+    lines = [f"**{name}**: {status.line()}" + (f" {status.shrunk}" if status.shrunk else "")
+             for name, status in statuses.items()]
+    return "  \n".join(lines)
 
 
 def delta_j_reading(name: str, profile) -> str:

@@ -25,6 +25,8 @@ BANDS = {"low": (0.0, 1 / 3), "middle": (1 / 3, 2 / 3), "high": (2 / 3, 1.0)}
 #: Forward passes one computation may take, checked before any planning (about 10 minutes of a
 #: Fashion-MNIST model on 2 CPU cores); the time bound users meet is ``mimi.ui.compute.MAX_SECONDS``.
 MAX_FORWARD_PASSES = 2_000_000
+#: Seconds of compute each order profile may take to refine (the "budget" parameter's default).
+DEFAULT_BUDGET = 30.0
 #: The attack protocols in words: equal strength (the dashboard's default) and equal ε.
 PROTOCOLS = {"strength": "equal strength (the paper's)", "eps": "equal ε"}
 #: The parameters whose default is model A's dataset profile's (:func:`profile_defaults`).
@@ -131,8 +133,11 @@ def build_params() -> dict[str, Param]:
         Param("ctx", "contexts per sample (0 = a whole design)", int(d["contexts"]), 0, 64,
               help="contexts S per pair in each sample; each pair gets samples × contexts contexts per order "
                    "(the paper: 100). Many pairs with few contexts beat few pairs with many"),
-        Param("refine", "precision rounds", 1, 1, 16,
-              help="independent rounds pooled into the chart; 'More precision' adds one and keeps the others"),
+        Param("budget", "time budget per chart (s)", DEFAULT_BUDGET, 1.0, 600.0,
+              help="each order profile shows its first round at once, then adds rounds (fresh pairs and contexts "
+                   "on the orders whose error bars are largest) and redraws until its rounds have taken this long"),
+        Param("tse", "target SE (0 = none)", 0.0, 0.0, 100.0,
+              help="refining also stops once every error bar of the chart is at most this (± one SE)"),
         Param("baseline", "baseline (absent cells)", str(d["baseline"]), choices=("mean", "zero", "blur")),
         Param("value", "value function v", str(d["value"]), choices=VALUE_FUNCTIONS),
         Param("orders", "orders", "paper", choices=("paper", "coarse"),
