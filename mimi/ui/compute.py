@@ -30,6 +30,7 @@ import streamlit as st
 import torch
 
 from mimi import zoo
+from mimi.analysis.planning import planned_forward_passes
 from mimi.compute import choose_device, passes_per_second
 from mimi.data import load_gallery
 from mimi.progress import Cancelled, ProgressFn
@@ -69,16 +70,34 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
+#: What :meth:`Work.remedy` may shrink, per computation: (planner keyword, words), mildest change first.
+SHRINKABLE = {
+    "profile": (("samples", "samples per pair and order"), ("pair_count", "pairs drawn"), ("grid", "grid")),
+    "heatmap": (("samples", "heatmap samples per order"), ("grid", "grid")),
+    "shapley": (("samples", "Shapley permutation pairs"), ("grid", "grid")),
+    "disentanglement": (("samples", "samples per order (D)"), ("pair_count", "pairs per image (D)"),
+                        ("images", "gallery images"), ("grid", "grid")),
+    "decomposition": (("grid", "decomposition grid"),),
+}
+#: Grids a remedy may propose, finest first (decomposition grids included).
+REMEDY_GRIDS = ("16x16", "14x14", "8x8", "7x7", "4x4", "3x4", "3x3", "2x2")
+
+
 @dataclass(frozen=True)
 class Work:
     """One computation's planned forward passes, the time they should take here (:attr:`seconds`), and how to ask
-    for less."""
+    for less: :meth:`remedy` names a change that brings it under a time limit, from the planner's own count
+    (``computation`` and ``plan``: :func:`mimi.analysis.planned_forward_passes`' arguments), else ``cheaper``.
+    ``confirm_seconds``: above this it waits for the user's go-ahead (the page's time budget)."""
 
     passes: int
     device: str
     cheaper: str
     model: str = ""
     folder: str = ""
+    computation: str = ""
+    plan: tuple = ()
+    confirm_seconds: float = CONFIRM_SECONDS
 
     @functools.cached_property
     def seconds(self) -> float:
@@ -90,6 +109,35 @@ class Work:
 
     def describe(self) -> str:
         return f"{self.passes:,} forward passes, about {duration(self.seconds)} on this server's {self.device}"
+
+    def remedy(self, limit: float) -> str:
+        """The mildest single change of the plan (:data:`SHRINKABLE`) whose planned passes take at most ``limit``
+        seconds at this speed, with its count and time; ``cheaper`` when none does."""
+        plan, per_pass = dict(self.plan), self.seconds / max(1, self.passes)
+        for key, words in SHRINKABLE.get(self.computation, ()):
+            for value in _smaller(key, plan.get(key)):
+                try:
+                    passes = planned_forward_passes(self.computation, **{**plan, key: value})
+                except ValueError:      # e.g. a grid the image cannot be cut into
+                    continue
+                if passes * per_pass <= limit:
+                    return (f"{words.capitalize()} {value} instead of {plan[key]} would need {passes:,} forward "
+                            f"passes, about {duration(passes * per_pass)}")
+        return self.cheaper
+
+
+def _smaller(key: str, value: Any) -> list:
+    """Values a remedy may try for planner keyword ``key`` now at ``value``, mildest first."""
+    if value is None:
+        return []
+    if key == "grid":
+        return list(REMEDY_GRIDS[REMEDY_GRIDS.index(value) + 1:]) if value in REMEDY_GRIDS else []
+    floor = 1 if key == "images" else 2
+    values, value = [], int(value)
+    while value // 2 >= floor:
+        value //= 2
+        values.append(value)
+    return values if not values or values[-1] == floor else values + [floor]
 
 
 def zoo_dir() -> Path:
@@ -159,9 +207,12 @@ def _observed_rates() -> dict[tuple[str, str, str], float]:
     return {}
 
 
-def work(name: str, on: str, passes: int, cheaper: str) -> Work:
-    """The :class:`Work` of ``passes`` forward passes of model ``name`` on device ``on``."""
-    return Work(int(passes), on, cheaper, name, str(zoo_dir()))
+def work(name: str, on: str, passes: int, cheaper: str, computation: str = "", plan: dict | None = None,
+         confirm_seconds: float = CONFIRM_SECONDS) -> Work:
+    """The :class:`Work` of ``passes`` forward passes of model ``name`` on device ``on`` (``computation`` and
+    ``plan``: what the planner counted, for :meth:`Work.remedy`)."""
+    return Work(int(passes), on, cheaper, name, str(zoo_dir()), computation, tuple(sorted((plan or {}).items())),
+                confirm_seconds)
 
 
 def _timed(fn: Callable[[ProgressFn], T], planned: Work | None) -> Callable[[ProgressFn], T]:
@@ -181,18 +232,20 @@ def _timed(fn: Callable[[ProgressFn], T], planned: Work | None) -> Callable[[Pro
 
 
 def _approve(label: str, key: str, planned: Work) -> None:
-    """Refuse work above the time bound; ask before work above the confirmation threshold (once per request)."""
+    """Refuse work above the time bound; ask before work above the confirmation threshold (the page's time budget,
+    or ``MIMI_CONFIRM_SECONDS``), once per request. Each names a change that brings it under (:meth:`Work.remedy`)."""
     limit = float(os.environ.get(LIMIT_ENV) or MAX_SECONDS)
     if planned.seconds > limit:
         raise WorkTooLarge(f"{label} would need {planned.describe()}; the dashboard's bound is {duration(limit)} "
-                           f"per computation. {planned.cheaper} (the `mimi analyze` CLI has no bound).")
+                           f"per computation. {planned.remedy(limit)} (the `mimi analyze` CLI has no bound).")
     confirmed = st.session_state.setdefault(CONFIRMED_KEY, set())
-    if planned.seconds <= float(os.environ.get(CONFIRM_ENV) or CONFIRM_SECONDS) or key in confirmed:
+    threshold = float(os.environ.get(CONFIRM_ENV) or planned.confirm_seconds)
+    if planned.seconds <= threshold or key in confirmed:
         return
     holder = st.empty()
     with holder.container():
-        st.warning(f"**{label}** needs {planned.describe()}. {planned.cheaper} to make it faster, or run it:",
-                   icon=":material/schedule:")
+        st.warning(f"**{label}** needs {planned.describe()}, over the time budget of {duration(threshold)}. "
+                   f"{planned.remedy(threshold)}; or run it:", icon=":material/schedule:")
         pressed = st.button(f"Run it (about {duration(planned.seconds)})", key=f"confirm-{key[:16]}")
     if not pressed:
         raise AwaitingConfirmation(label)

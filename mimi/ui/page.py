@@ -59,8 +59,9 @@ def planned(sel: Selection, name: str, computation: str, cheaper: str, **plan: A
     with ``plan``) for model ``name`` on the selected image's size and device."""
     from mimi.analysis import planned_forward_passes
 
-    passes = planned_forward_passes(computation, image_shape=tuple(sel.image.shape[-2:]), **plan)
-    return compute.work(name, sel.device, passes, cheaper)
+    plan = dict(plan, image_shape=tuple(sel.image.shape[-2:]))
+    passes = planned_forward_passes(computation, **plan)
+    return compute.work(name, sel.device, passes, cheaper, computation, plan, float(state.params()["budget"]))
 
 
 def card(name: str) -> dict[str, Any]:
