@@ -23,7 +23,7 @@ from mimi.study import (STUDY_DIR, StudyJobResult, StudyMismatch, StudyParams, b
 from mimi.study.jobs import read_outcome, write_atomic
 from mimi.study.plan import StudyImage, image_seed, job_key
 from mimi.study.report import StudyReport, claim_a, claim_b, claim_c, image_rows
-from mimi.study.run import prepare_folder, result_path
+from mimi.study.run import prepare_folder, read_manifest, result_path
 from mimi.study.stats import claim_verdict, t_quantile, verdict
 from tests.conftest_app import ROOT, app_env, app_test, errors, make_zoo, test_zoo  # noqa: F401  (fixtures)
 from tests.test_browser import CHROMIUM, browser, new_page, problems, server, wait_until_idle  # noqa: F401
@@ -468,3 +468,24 @@ def test_an_equal_strength_study_lands_or_lists_every_image_and_survives_an_unre
         code, out, err = cli(["run", "--models", MODELS[0], "--images", "gallery:0,10", "--zoo-dir", str(zoo_dir),
                               "--out", str(tmp_path / "bad"), *CLI_TINY, *extra], capsys)
         assert code != 0 and message in err + out
+
+
+def test_cli_time_budget_fits_the_design_keeps_the_budget_and_resumes_with_it(zoo_dir, tmp_path, capsys):
+    out = tmp_path / "budgeted"
+    base = ["run", "--models", MODELS[0], "--images", "gallery:0,10,20,30", "--zoo-dir", str(zoo_dir),
+            "--out", str(out), "--quiet"]
+    code, stdout, stderr = cli([*base, "--time-budget", "4"], capsys)
+    assert code == 0 and "fitted to the 4 s budget" in stderr
+    ran = float(stdout.split("ran 4 jobs in ")[1].split(" s")[0])
+    assert ran <= 1.5 * 4, stdout
+    recorded = read_manifest(out).params
+    assert recorded["pair_count"] < StudyParams().pair_count       # the default design does not fit 4 s
+    code, _, stderr = cli([*base, "--time-budget", "1000"], capsys)   # the folder's design, not a new fit
+    assert code == 0 and "resuming" in stderr and read_manifest(out).params == recorded
+    code, _, stderr = cli([*base, "--out", str(tmp_path / "tiny"), "--time-budget", "0.001"], capsys)
+    assert code != 0 and "too small for this study" in stderr and "give at least" in stderr
+    assert not (tmp_path / "tiny" / "study.json").exists()            # nothing computed for nothing
+    for bad in ("0", "-1", "soon"):
+        with pytest.raises(SystemExit):
+            cli([*base, "--time-budget", bad], capsys)
+        assert "number of seconds > 0" in capsys.readouterr().err

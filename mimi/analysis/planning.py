@@ -108,3 +108,27 @@ def planned_forward_passes(computation: str, *, grid="7x7", image_shape: Sequenc
                                      coverage, contexts)
     raise ValueError(f"unknown computation {computation!r}; choose profile, heatmap, shapley, disentanglement "
                      f"or decomposition")
+
+
+def planned_calls(computation: str, *, grid="7x7", image_shape: Sequence[int] = (28, 28), images: int = 1,
+                  orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None, samples: int = 32,
+                  contexts: Optional[int] = None, seed: int = 0, coverage: int = DEFAULT_COVERAGE,
+                  singletons: bool = True) -> list[int]:
+    """The mask rows of each game call of ``computation`` ("profile", "shapley" or "disentanglement"; the
+    arguments of :func:`planned_forward_passes`), for a time estimate that counts the calls as well as the rows
+    (:meth:`mimi.analysis.budget.Speed.seconds`); D^(m) lists the calls of its ``images`` games in turn."""
+    grid_ = check_grid(grid, *image_shape[-2:])
+    n = grid_.n
+    if computation == "profile":
+        order_values, _ = resolve_orders(n, orders, ratios)
+        return _profile_calls(n, pair_set_of(grid_, pairs), order_values,
+                              check_samples(samples, minimum=1 if pair_count is not None else 2), seed,
+                              coverage=coverage, pair_count=pair_count, contexts=contexts, singletons=singletons)
+    if computation == "shapley":
+        return [_shapley_rows(n, check_samples(samples))]
+    if computation == "disentanglement":
+        order_values, _, _ = disentanglement_orders(n, orders, ratios)
+        return [rows for image_seed, image_pairs in _image_plans(grid_, pairs, pair_count, seed, images)
+                for rows in _call_sizes(sample_disentanglement, n, image_pairs, order_values, check_samples(samples),
+                                        image_seed, coverage=coverage, contexts=contexts)]
+    raise ValueError(f"unknown computation {computation!r}; choose profile, shapley or disentanglement")

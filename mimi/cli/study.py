@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mimi.analysis import DEFAULTS
 from mimi.cli import CommandError
-from mimi.cli.analyze import parse_list
+from mimi.cli.analyze import parse_list, time_budget
 from mimi.cli.common import (GALLERY_SIZE, add_attack_options, add_data_dir, add_device, add_json_out, add_models,
                              add_out_dir, add_seed, add_stop_options, add_zoo_dir, attack_settings, command_line,
                              model_names, optional_writable_path, parse_images, resolve_device, resolve_zoo_dir, save_json,
@@ -22,7 +22,8 @@ from mimi.players import BASELINES
 from mimi.progress import TerminalBar
 from mimi.study.plan import (D_PAIR_COUNT, DEFAULT_COUNT, STUDY_DIR, StudyParams, dataset_images, folder_images,
                              gallery_images, plan_study)
-from mimi.study.run import DEFAULT_RAY_TIMEOUT_S, StudyMismatch, run_study, study_status
+from mimi.study.budget import fit_study
+from mimi.study.run import DEFAULT_RAY_TIMEOUT_S, StudyMismatch, manifest_path, read_manifest, run_study, study_status
 from mimi.values import VALUE_FUNCTIONS
 
 
@@ -44,14 +45,17 @@ def register(sub) -> None:
     run_p.add_argument("--grid", default=DEFAULTS["grid"], help="ROWSxCOLS cells (default %(default)s)")
     run_p.add_argument("--ratios", help="comma-separated orders as fractions of n-2 (default: the paper's "
                                         "0.1..0.9, 0.95, 1)")
-    run_p.add_argument("--pairs", default=DEFAULTS["pairs"], choices=("neighbors", "all"))
+    run_p.add_argument("--pairs", default=DEFAULTS["pairs"], choices=("neighbors", "all"),
+                       help="pair set of the profile and of D^(m): 8-neighbour cells or all pairs "
+                            "(default %(default)s)")
     run_p.add_argument("--pair-count", type=int,
                        help=f"pairs drawn per image for the profile (default {DEFAULTS['pair_count']}, or every pair "
                             f"of a smaller pair set; 0 = all)")
     run_p.add_argument("--samples", type=int, default=DEFAULTS["samples"], help="units per pair and order, >= 2")
     run_p.add_argument("--contexts", type=int, default=DEFAULTS["contexts"],
                        help="contexts per pair in each unit (default %(default)s; 0 = a whole block design)")
-    run_p.add_argument("--coverage", type=int, default=DEFAULTS["coverage"])
+    run_p.add_argument("--coverage", type=int, default=DEFAULTS["coverage"],
+                       help="how often each unit's block design covers every cell (default %(default)s)")
     run_p.add_argument("--shapley-samples", type=int, default=DEFAULTS["shapley_samples"],
                        help="permutation pairs of the Shapley map (default %(default)s; 0 = none)")
     run_p.add_argument("--d-samples", type=int, default=StudyParams.d_samples,
@@ -59,14 +63,22 @@ def register(sub) -> None:
     run_p.add_argument("--d-pair-count", type=int,
                        help=f"pairs drawn per image for D^(m) (default {D_PAIR_COUNT}, or every pair of a smaller "
                             f"pair set; 0 = all)")
-    run_p.add_argument("--baseline", default=DEFAULTS["baseline"], choices=BASELINES)
-    run_p.add_argument("--value", default=DEFAULTS["value"], choices=VALUE_FUNCTIONS)
+    run_p.add_argument("--baseline", default=DEFAULTS["baseline"], choices=BASELINES,
+                       help="what an absent cell shows: mean (the dataset mean), zero or blur (default %(default)s)")
+    run_p.add_argument("--value", default=DEFAULTS["value"], choices=VALUE_FUNCTIONS,
+                       help="value function v(S): log-odds, log-softmax or logit of the image's label (else the "
+                            "predicted class) (default %(default)s)")
     run_p.add_argument("--twin-value", choices=VALUE_FUNCTIONS,
                        help="a second value function, computed from the same forward passes and reported beside")
     add_seed(run_p, "image hash")
     run_p.add_argument("--force", action="store_true",
                        help="replace the manifest of a study with other parameters in --out")
     run_p.add_argument("--limit", type=int, help="run at most N jobs this time")
+    run_p.add_argument("--time-budget", type=time_budget, metavar="SECONDS",
+                       help="fit the study's effort to this many seconds: contexts, units, pairs drawn, Shapley "
+                            "permutation pairs and D's units and pairs are halved in turn until the jobs' estimate "
+                            "fits (the same design for every job); a folder that holds the study resumes with the "
+                            "design it recorded")
     run_p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                        help="run the jobs on Ray: a local instance (no ADDRESS), or the cluster at ADDRESS "
                             "(HOST:PORT, ray://HOST:PORT or auto); needs pip install -e \".[ray]\"")
@@ -85,10 +97,12 @@ def register(sub) -> None:
     add_device(run_p)
     run_p.set_defaults(run=run)
     status_p = verbs.add_parser("status", help="what is done, failed and left")
-    status_p.add_argument("folder", nargs="?", default=str(STUDY_DIR))
+    status_p.add_argument("folder", nargs="?", default=str(STUDY_DIR),
+                          help="the study folder (default: the shipped study, assets/study)")
     status_p.set_defaults(run=status)
     report_p = verbs.add_parser("report", help="the figures and the three claims with their verdicts")
-    report_p.add_argument("folder", nargs="?", default=str(STUDY_DIR))
+    report_p.add_argument("folder", nargs="?", default=str(STUDY_DIR),
+                          help="the study folder (default: the shipped study, assets/study)")
     report_p.add_argument("--html", metavar="OUT", help="write the report as one self-contained HTML page")
     add_json_out(report_p, "every number of the report (a StudyReport)")
     report_p.set_defaults(run=report)
@@ -131,13 +145,37 @@ def settings(args) -> StudyParams:
         twin_value=args.twin_value)
 
 
+def budgeted_settings(args, plan, params: StudyParams, images: int, device) -> StudyParams:
+    """The study's settings fitted to ``--time-budget`` (:func:`mimi.study.budget.fit_study`), or, in a folder that
+    holds this study already (and without --force), the design it recorded."""
+    folder = Path(args.out)
+    if manifest_path(folder).exists() and not args.force:
+        recorded = StudyParams.from_dict(read_manifest(folder).params)
+        print(f"mimi study: resuming {folder} with the design it recorded (pairs {recorded.pair_count}, "
+              f"units {recorded.samples}, contexts {recorded.contexts})", file=sys.stderr)
+        return recorded
+    shape = tuple(plan.jobs[0].image.pixels.shape)
+    fitted, seconds = fit_study(params, plan.models, images, shape, args.time_budget, device)
+    changed = [f"{name} {getattr(params, name)} -> {getattr(fitted, name)}"
+               for name in ("contexts", "samples", "pair_count", "shapley_samples", "d_samples", "d_pair_count")
+               if getattr(params, name) != getattr(fitted, name)]
+    print(f"mimi study: fitted to the {args.time_budget:g} s budget: about {seconds:.0f} s estimated"
+          + (f" ({', '.join(changed)})" if changed else " with the settings as given"), file=sys.stderr)
+    return fitted
+
+
 def run(args) -> int:
     names = model_names(args)
     device = resolve_device(args.device)
     writable_path(Path(args.out) / "study.json")
     images, description = load_images(args.images, args.data_dir)
-    plan = plan_study(names, images, settings(args), seed=args.seed, images_description=description,
+    params = settings(args)
+    plan = plan_study(names, images, params, seed=args.seed, images_description=description,
                       zoo_dir=resolve_zoo_dir(args), command=command_line(args))
+    if args.time_budget is not None:
+        params = budgeted_settings(args, plan, params, len(images), device)
+        plan = plan_study(names, images, params, seed=args.seed, images_description=description,
+                          zoo_dir=resolve_zoo_dir(args), command=command_line(args))
     for skip in plan.manifest.skipped:
         print(f"mimi study: skipped {skip['image']} on {skip['model']}: {skip['reason']}", file=sys.stderr)
     where = "in-process" if args.ray is None else f"on Ray ({args.ray})"
