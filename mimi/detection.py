@@ -10,7 +10,7 @@ IQR(a) = Q_0.75 - Q_0.25 over the n cells (linear interpolation between order st
 sees the input only, so the value v is that of the class the model predicts for that input (``target``
 "predicted"); an adversarial input is scored for its adversarial class.
 
-**Link to the orders** (PAPER.md, marginal contributions φ^(m+1)(i) - φ^(m)(i) = E_{j≠i} I^(m)(i, j)).
+**Link to the orders** (docs/science.md §3, marginal contributions φ^(m+1)(i) - φ^(m)(i) = E_{j≠i} I^(m)(i, j)).
 a_i is the marginal contribution of i at the largest context, φ^(n-1)(i); summing the differences,
 
     a_i = φ^(0)(i) + Σ_{m=0}^{n-2} E_{j≠i} I^(m)(i, j),       φ^(0)(i) = v({i}) - v(∅),

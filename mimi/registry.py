@@ -21,9 +21,13 @@ import json
 import math
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Optional, Sequence
+
+try:
+    import tomllib
+except ModuleNotFoundError:   # Python 3.10: the same parser as the tomli package
+    import tomli as tomllib
 
 import torch
 from torch import nn
@@ -33,7 +37,7 @@ from mimi.profiles import DatasetProfile, profile, read_classes
 
 HOME_ENV = "MIMI_HOME"
 REGISTRY_FILE = "models.toml"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")   # \Z: "$" also matches before a final newline
 REQUIRED = {"architecture": str, "dataset": str, "weights": str}
 OPTIONAL = {"format": str, "sha256": str, "size": int, "parameters": int, "mean": list, "std": list,
             "normalization": str, "classes": list, "description": str, "trust_code": bool, "max_bytes": int,
@@ -229,7 +233,7 @@ def update_evaluation(name: str, evaluation: dict[str, Any]) -> Path:
 
 
 # --------------------------------------------------------------------------- TOML writing
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+\Z")
 
 
 def _string(text: str) -> str:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:   # Python 3.10
+    import tomli as tomllib
 
 import numpy as np
 import pytest

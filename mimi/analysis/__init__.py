@@ -10,7 +10,7 @@ JSON round-trip) with standard errors, the forward passes used, the parameters a
 With an adversarial image, clean and adversarial games share every mask (common random numbers):
 one (k, 2) game, so differences have honest, small standard errors.
 
-Definitions (``shared/PAPER.md``): I^(m)(i, j) = E_{|S| = m} Δv(i, j, S); J^(m)(i, j) =
+Definitions (``docs/science.md`` §3-§5): I^(m)(i, j) = E_{|S| = m} Δv(i, j, S); J^(m)(i, j) =
 (n-1-m)/(n(n-1)) I^(m)(i, j); v(N) - v(∅) = Σ_i φ^(0)(i) + Σ_m Σ_{i≠j} J^(m)(i, j).
 
 **Order profile** (``InteractionProfile.interaction``): Ī^(m) = mean over the whole pair set P

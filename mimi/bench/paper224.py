@@ -5,7 +5,7 @@ a 16x16 grid (n = 256 cells of 14x14 px), ImageNet's channel means as baseline, 
 predicted class, bf16 autocast on CUDA, the engine's default batch size.
 
 - (a) throughput: raw forward vs the engine's masked forward, same module and batch (goal >= 0.9);
-- the released protocol for one image (PAPER.md): 200 random 8-neighbour pairs, the 11 ratio
+- the released protocol for one image (docs/science.md §10): 200 random 8-neighbour pairs, the 11 ratio
   orders, 100 contexts per pair and order, four forward passes each (880,000), run end to end by
   :func:`mimi.interactions.paper_order_interactions` (goal < 30 s on one H100);
 - (b) mimi / paper forward passes for the same SE on the order profile, measured as in the

@@ -65,10 +65,14 @@ def register(sub) -> None:
                    help="how often each unit's block design covers every cell: 1 the smallest units (default), "
                         "4 (the library's) about 20%% fewer forward passes for a given SE")
     p.add_argument("--shapley-samples", type=int, default=DEFAULTS["shapley_samples"],
-                   help="permutations for the Shapley map (default %(default)s; 0 skips it)")
+                   help="antithetic permutation pairs for the Shapley map (default %(default)s; 0 skips it)")
     add_seed(p)
-    p.add_argument("--baseline", default="mean", choices=BASELINES)
-    p.add_argument("--value", default="log-odds", choices=VALUE_FUNCTIONS)
+    p.add_argument("--baseline", default="mean", choices=BASELINES,
+                   help="what an absent cell shows: mean (the dataset mean, 0 after normalization), zero or blur "
+                        "(default %(default)s)")
+    p.add_argument("--value", default="log-odds", choices=VALUE_FUNCTIONS,
+                   help="value function v(S) of the target class: log-odds (the paper's formula), log-softmax "
+                        "(its released code) or logit (default %(default)s)")
     p.add_argument("--target", default="label", help="label, predicted or a class index")
     p.add_argument("--attack", choices=("pgd",), help="attack the image and analyze both versions")
     add_attack_options(p)

@@ -186,7 +186,9 @@ def add_attack_options(parser: argparse.ArgumentParser, eps: float | None = DEFA
     parser.add_argument("--eps", type=float, default=eps, help=eps_help)
     parser.add_argument("--steps", type=int, default=steps, help="PGD steps (default %(default)s)")
     parser.add_argument("--step-size", type=float, help=step_size_help)
-    parser.add_argument("--norm", default="linf", choices=NORMS)
+    parser.add_argument("--norm", default="linf", choices=NORMS,
+                        help="linf bounds every pixel's change by eps, l2 the length of the whole change "
+                             "(default %(default)s)")
     parser.add_argument("--restarts", type=int, default=1, help="PGD random restarts, best per image "
                                                                 "(default %(default)s)")
 

@@ -43,11 +43,11 @@ def register(sub) -> None:
     add.set_defaults(run=run_add)
 
     rm = verbs.add_parser("remove", help="forget a registered model (its weights file is kept)")
-    rm.add_argument("name")
+    rm.add_argument("name", help="the registered model's name (see `mimi models list`)")
     rm.set_defaults(run=run_remove)
 
     check = verbs.add_parser("check", help="load a model and classify a gallery image with it")
-    check.add_argument("name")
+    check.add_argument("name", help="a zoo or registered model name (see `mimi models list`)")
     add_device(check)
     check.set_defaults(run=run_check)
 

@@ -28,17 +28,22 @@ ROBUST_EPS = 0.1
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a model with a zoo recipe")
-    p.add_argument("--recipe", required=True, choices=RECIPES)
-    p.add_argument("--dataset", default="fashion-mnist", choices=("fashion-mnist", "cifar10"))
+    p.add_argument("--recipe", required=True, choices=RECIPES,
+                   help="standard, pgd-at (PGD adversarial training), trades, cutout or dropout")
+    p.add_argument("--dataset", default="fashion-mnist", choices=("fashion-mnist", "cifar10"),
+                   help="fashion-mnist trains the small CNN, cifar10 a ResNet-18 (default %(default)s)")
     add_data_dir(p, "CIFAR-10: cifar-10-batches-py or its parent")
     p.add_argument("--name", help="model name (default: fmnist-<recipe> or cifar10-<recipe>)")
     add_out_dir(p, zoo.ZOO_DIR, "folder for weights and card")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training set (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=128, help="training images per batch (default %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-3,
+                   help="peak learning rate of Adam with a one-cycle schedule (default %(default)g)")
     add_seed(p)
     p.add_argument("--eps", type=float, default=ROBUST_EPS, help="training eps for pgd-at and trades")
-    p.add_argument("--attack-steps", type=int, default=7)
+    p.add_argument("--attack-steps", type=int, default=7,
+                   help="PGD steps of the training attack of pgd-at and trades, step size 2.5 eps / steps "
+                        "(default %(default)s)")
     p.add_argument("--beta", type=float, default=6.0, help="TRADES beta")
     p.add_argument("--dropout", type=float, default=0.3, help="dropout probability of the dropout recipe")
     p.add_argument("--limit", type=int, help="train on the first N images only (for quick trials)")

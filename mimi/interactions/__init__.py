@@ -1,4 +1,4 @@
-"""The interaction engine for generic games (definitions: ``shared/PAPER.md``, formulas in each module).
+"""The interaction engine for generic games (definitions: ``docs/science.md`` §1-§7, formulas in each module).
 
 A game is any callable ``v(masks) -> values``: masks a (k, n) bool array, values (k,) or (k, G) for G
 games on the same masks. Every function accepts both; outputs carry a trailing G axis only when v

@@ -1,4 +1,4 @@
-"""Disentanglement D^(m) (PAPER.md, as in the released code), with standard errors and a bias note.
+"""Disentanglement D^(m) (docs/science.md §6.4 and §7.7, as in the released code), with standard errors and a bias note.
 
 Over pairs p of a pair set (and over the G games, e.g. images, for the pooled value):
 

@@ -11,7 +11,7 @@ equal strength (images that did not land are counted and listed, never mixed in;
 - D^(m) = Σ_b numerator_b / Σ_b denominator_b (bias-corrected numerators, as
   :func:`mimi.analysis.disentanglement` pools images) with a delete-one-image jackknife interval.
 
-The claims of PAPER.md are tested as registered in :data:`PREREGISTERED` (order bands low r < 1/3 and high
+The claims of docs/science.md §11 are tested as registered in :data:`PREREGISTERED` (order bands low r < 1/3 and high
 r ≥ 2/3, :data:`mimi.strength.BANDS`): one primary comparison set per claim decides its verdict; the other rows
 are shown beside it and decide nothing. A study with a ``twin_value`` gets the same claims for that value
 function (``twin_claims``), from the same forward passes; where the verdicts differ, a note gives both.
@@ -221,7 +221,7 @@ class Comparison(Result):
 
 @dataclass
 class Claim(Result):
-    """A claim of PAPER.md: ``statement``, its registered test (``definition``), the ``rule``, its
+    """A claim of docs/science.md §11: ``statement``, its registered test (``definition``), the ``rule``, its
     ``comparisons`` (primary rows first) and its ``verdict`` (from the primary rows); ``note`` says why it could
     not be decided or what to keep in mind."""
 
