@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 
+import numpy as np
 import pytest
 
 import mimi.bench as bench
@@ -94,3 +95,16 @@ def test_masked224_section_quick_on_cpu_reports_rates_and_ratios(monkeypatch, ca
     assert main(["bench", "--only", "masked224", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "| masked224 | batch size (images per forward pass, the engine's default) |" in out
+
+
+def test_anytime_section_quick_keeps_each_budget_on_the_zoo_and_at_224_px():
+    from mimi.bench import anytime
+
+    assert "anytime" in bench.SECTIONS
+    section = anytime.run(quick=True, device="cpu")
+    results = section["anytime"]
+    assert [r["budget_s"] for r in results] == [b for case in anytime.QUICK_BUDGETS for b in case]
+    for r in results:
+        assert r["wall_s"] <= 1.5 * r["budget_s"] and 0 < r["first_chart_s"] <= r["wall_s"], r
+        assert r["rounds"] >= 1 and np.isfinite(r["high_order_delta_i_se"]) and r["first_round_estimate_s"] > 0
+    assert results[-1]["design"]["pair_count"] < 48     # at 224 px one round as asked would take minutes

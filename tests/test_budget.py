@@ -191,3 +191,39 @@ def test_a_224_px_resnet_keeps_its_budget(resnet224):
     assert wall <= SLACK * 25, p.precision["message"]
     assert p.precision["design"]["pair_count"] < 48          # one round as asked would take minutes
     assert all(np.isfinite(e.se).all() for e in p.estimates().values())
+
+
+# --------------------------------------------------------------------------- CLI
+def analyze(args, tmp_path, capsys) -> tuple[int, str, dict | None]:
+    from mimi.cli import main
+
+    out = tmp_path / "report.json"
+    code = main(["analyze", *args, "--quiet", "--json", str(out)])
+    err = capsys.readouterr().err
+    return code, err, Result.from_json(out.read_text()) if out.exists() else None
+
+
+def test_mimi_analyze_keeps_its_time_budget_on_the_zoo(tmp_path, capsys):
+    code, _, report = analyze(["--model", "fmnist-standard", "--image", "gallery:3", "--attack", "pgd",
+                               "--time-budget", "6"], tmp_path, capsys)
+    assert code == 0 and report.wall_time_s <= SLACK * 6
+    assert report.profile.precision["max_seconds"] <= 6 and report.params["max_seconds"] == 6
+    assert all(np.isfinite(e.se).all() for e in report.profile.estimates().values())
+
+
+def test_mimi_analyze_keeps_its_time_budget_on_a_registered_224_px_resnet(tmp_path, capsys, monkeypatch):
+    from mimi import registry
+    from mimi.profiles import profile
+    from tests.test_checkpoints import random_network
+
+    monkeypatch.setenv("MIMI_HOME", str(tmp_path))
+    weights = tmp_path / "r18.pt"
+    torch.save(random_network("resnet18", profile("imagenet")).state_dict(), weights)
+    registry.add("r18", weights, "resnet18", "imagenet", note="random weights, for the tests")
+    code, err, report = analyze(["--model", "r18", "--image", "gallery:0", "--attack", "pgd", "--steps", "5",
+                                 "--shapley-samples", "0", "--time-budget", "30"], tmp_path, capsys)
+    assert code == 0, err
+    assert report.wall_time_s <= SLACK * 30 and report.profile.grid == "16x16"
+    assert all(np.isfinite(e.se).all() for e in report.profile.estimates().values())
+    code, err, _ = analyze(["--model", "r18", "--image", "gallery:0", "--time-budget", "0.5"], tmp_path, capsys)
+    assert code != 0 and "too small for this analysis" in err and "give at least" in err

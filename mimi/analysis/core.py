@@ -113,6 +113,7 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
                         pilot: int = 0, coverage: int = DEFAULT_COVERAGE, replicate: int = 0,
                         max_se: Optional[float] = None, max_passes: Optional[int] = None,
                         max_seconds: Optional[float] = None, singletons: bool = True,
+                        on_round: Optional[Callable[[InteractionProfile], None]] = None,
                         seed: int = 0) -> InteractionProfile:
     """Order profile Ī^(m) = mean over the pair set P of I^(m)(i, j) per order for x (and x' on the same
     masks), and ΔJ^(m) = (n-1-m) (Ī^(m)(x) - Ī^(m)(x')) (module docstring), on ``game`` (:func:`image_game`;
@@ -134,14 +135,16 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
     ``max_seconds``: an anytime estimate within that time budget (:mod:`mimi.analysis.budget`): rounds of
     this design (shrunk when one round would take more than a quarter of the budget), the first over every
     order, each later one over the half of the orders with the largest SE against their chart's bars, pooled by
-    :func:`combine_profiles`, until the budget or ``max_se`` is reached; ``precision`` records the budget, the
-    rounds, the design, why it stopped and the wall time. A budget below one round of the smallest honest design
-    raises :class:`~mimi.analysis.budget.BudgetTooSmall` before any forward pass.
+    :func:`combine_profiles`, until the budget or ``max_se`` is reached, calling ``on_round(pooled)`` after each
+    round (a notebook's progressive chart); ``precision`` records the budget, the rounds, the design, why it
+    stopped, the wall time, the first round's time and its estimate, and (elapsed s, largest SE) after each round.
+    A budget below one round of the smallest honest design raises :class:`~mimi.analysis.budget.BudgetTooSmall`
+    before any forward pass.
     """
     if max_seconds is not None:
         return _budgeted_profile(game, max_seconds, max_se, orders=orders, ratios=ratios, pairs=pairs,
                                  pair_count=pair_count, samples=samples, contexts=contexts, pilot=pilot,
-                                 coverage=coverage, singletons=singletons, seed=seed)
+                                 coverage=coverage, singletons=singletons, on_round=on_round, seed=seed)
     start = _Start.of(game)
     paired = check_image_game(game)
     samples = check_samples(samples, minimum=1 if pair_count is not None else 2)   # 1: the drawn pairs' spread
@@ -257,7 +260,7 @@ def combine_profiles(profiles: Sequence[InteractionProfile]) -> InteractionProfi
 
 def _budgeted_profile(game: ImageGame, max_seconds, max_se: Optional[float], *, orders, ratios, pairs,
                       pair_count: Optional[int], samples: int, contexts: Optional[int], pilot: int, coverage: int,
-                      singletons: bool, seed: int) -> InteractionProfile:
+                      singletons: bool, on_round: Optional[Callable], seed: int) -> InteractionProfile:
     """:func:`interaction_profile` within ``max_seconds`` (its docstring; :mod:`mimi.analysis.budget`)."""
     start = time.perf_counter()
     budget = check_budget(max_seconds)
@@ -292,6 +295,7 @@ def _budgeted_profile(game: ImageGame, max_seconds, max_se: Optional[float], *, 
     design = fit_design(requested, seconds, max(budget * FIRST_ROUND_SHARE, seconds(smallest)), len(population))
     rounds: list[InteractionProfile] = []
     chosen = np.arange(len(order_values))
+    first_estimate, trace = seconds(design), []
     while True:
         rounds.append(interaction_profile(
             game, orders=order_values[chosen], pairs=pairs, pair_count=design.pair_count, samples=design.samples,
@@ -300,10 +304,13 @@ def _budgeted_profile(game: ImageGame, max_seconds, max_se: Optional[float], *, 
         slower = 1.0
         slower = rounds[-1].wall_time_s / seconds(design, chosen, singletons and len(rounds) == 1, len(rounds) - 1)
         pooled = combine_profiles(rounds)
+        if on_round is not None:
+            on_round(pooled)
         shown = {side: getattr(pooled.interaction, side) for side in ("clean", "adversarial")}
         shown = {side: est for side, est in shown.items() if est is not None}
         if pooled.utility_by_order is not None:
             shown["utility_by_order"] = pooled.utility_by_order
+        trace.append([time.perf_counter() - start, float(max(np.max(est.se) for est in shown.values()))])
         chosen = next_orders({k: v.mean for k, v in shown.items()}, {k: v.se for k, v in shown.items()}, max_se)
         if not len(chosen):
             stopped = "target"
@@ -316,7 +323,8 @@ def _budgeted_profile(game: ImageGame, max_seconds, max_se: Optional[float], *, 
     record = {"max_seconds": budget, "max_se": max_se, "rounds": len(rounds), "stopped": stopped,
               "reached": stopped == "target" if max_se is not None else None,
               "design": dataclasses.asdict(design), "requested": dataclasses.asdict(requested),
-              "largest_se": largest, "wall_time_s": wall,
+              "largest_se": largest, "wall_time_s": wall, "first_round_s": float(rounds[0].wall_time_s),
+              "first_round_estimate_s": float(first_estimate), "trace": trace,
               "message": (f"{len(rounds)} round(s) of {design.words(len(population))} in {wall:.1f} s of a "
                           f"{budget:g} s budget, stopped {STOPS[stopped]}; largest SE {largest:.3g}"
                           + ("" if design == requested else

@@ -22,7 +22,7 @@ import torch
 
 from mimi.results import Result
 
-SECTIONS = ("engine", "estimators", "attacks", "dashboard", "paper224", "masked224", "study", "sessions")
+SECTIONS = ("engine", "estimators", "attacks", "dashboard", "paper224", "masked224", "anytime", "study", "sessions")
 _GOAL = re.compile(r"^\s*(<=|>=|<|>|=)\s*([-+0-9.eE]+)")
 
 
