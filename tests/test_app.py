@@ -236,10 +236,17 @@ def test_full_result_json_downloads_read_back(tmp_path):
 
 
 def test_requests_above_the_work_bound_are_refused_with_the_bound():
-    at = app_test("views/interactions.py", grid="14x14", samples="64", pcount="200", pairs="all", ctx="0")
+    at = app_test("views/disentanglement.py", grid="14x14", dsamples="64", dpcount="2000", pairs="all", images="100")
     assert not at.exception
     shown = " ".join(e.value for e in at.error)
     assert "2,000,000" in shown and "forward passes" in shown
+
+
+def test_an_absurd_profile_request_is_fitted_to_the_budget_and_says_so():
+    at = app_test("views/interactions.py", grid="14x14", samples="64", pcount="200", pairs="all", ctx="0")
+    assert not errors(at)
+    shown = " ".join(c.value for c in at.caption)
+    assert "fitted to the 2 s budget (the settings ask 200 pairs drawn × 64 units of a whole design per order" in shown
 
 
 def test_long_computations_show_their_estimate_and_wait_for_the_users_go_ahead(monkeypatch):

@@ -3,13 +3,13 @@
 A budgeted profile runs *rounds*: independent replicates of one design (K pairs drawn from the pair set, U
 units per pair and order, c contexts per unit), pooled order by order (:func:`mimi.analysis.combine_profiles`).
 
-- The design is the one asked for when one round of it takes at most :data:`FIRST_ROUND_SHARE` of the budget;
-  otherwise it shrinks, contexts first (to 1), then units (to 1 when pairs are drawn), then pairs, never below
+- The design is the one asked for when one round of it takes at most a quarter of the budget and at most 8 s
+  (:func:`round_seconds`); otherwise it shrinks, contexts first (to 1), then units (to 1 when pairs are drawn), then pairs, never below
   the smallest honest design (:func:`smallest_design`: two pairs drawn and one context per unit, the fewest that
   give every order a finite SE). A budget too small for one round of that raises :class:`BudgetTooSmall`,
   before any forward pass, with the time that round needs.
-- The first round covers every order; each later one the half of the orders whose SE is largest against the
-  size of the bars the chart shows (:func:`next_orders`), until the budget, a target SE, or a stop.
+- The first round covers every order; each later one the half of the orders whose bars are least resolved (SE
+  against the bar's size, :func:`next_orders`), until the budget, a target SE, or a stop.
 - Times come from the model's measured speed (:func:`probe_speed`: one image and one batch timed, once per
   model, shape, device and batch size), summed over the game calls a dry run of the round makes; after each
   round, scaled by how much longer than that estimate it actually took (masking and bookkeeping included).
@@ -29,8 +29,17 @@ from torch import nn
 
 from mimi.compute import forward_context, inference_model
 
-#: One round of the design asked for may take this share of the budget, so that several rounds sharpen it.
+#: One round of the design asked for may take this share of the budget, so that several rounds sharpen it,
+#: and at most ROUND_SECONDS, so that the first chart comes soon whatever the budget.
 FIRST_ROUND_SHARE = 0.25
+ROUND_SECONDS = 8.0
+
+
+def round_seconds(budget: float) -> float:
+    """The most one round may take within ``budget``: a quarter of it, at most :data:`ROUND_SECONDS`."""
+    return min(budget * FIRST_ROUND_SHARE, ROUND_SECONDS)
+#: A bar smaller than this share of its chart's largest counts as that size when rounds pick orders to refine.
+SMALL_BAR = 0.1
 #: The fewest pairs whose spread gives an SE (one unit each).
 MIN_PAIRS = 2
 #: Images in the larger of the two timed batches of :func:`probe_speed`.
@@ -109,9 +118,11 @@ def fit_design(requested: Design, seconds_of: Callable[[Design], float], seconds
 
 def next_orders(means: dict[str, np.ndarray], ses: dict[str, np.ndarray], max_se: Optional[float]) -> np.ndarray:
     """Positions of the orders the next round refines: among those not yet at ``max_se`` (every SE of the
-    order at most it), the half (rounded up) with the largest SE relative to the size of the bars on its chart
-    (the largest |mean| of that quantity over the orders). Empty when every order is at the target."""
-    relative = np.max([se / max(float(np.max(np.abs(means[name]))), 1e-12) for name, se in ses.items()], axis=0)
+    order at most it), the half (rounded up) whose bars are least resolved: the largest SE relative to the bar's
+    own size, a bar smaller than :data:`SMALL_BAR` of its chart's largest counting as that size (so that a bar
+    at zero does not take every round). Empty when every order is at the target."""
+    relative = np.max([se / np.maximum(np.abs(means[name]), SMALL_BAR * max(float(np.max(np.abs(means[name]))), 1e-12))
+                       for name, se in ses.items()], axis=0)
     largest = np.max(list(ses.values()), axis=0)
     open_ = np.flatnonzero(largest > max_se) if max_se is not None else np.arange(len(largest))
     if not len(open_):

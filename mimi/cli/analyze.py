@@ -56,7 +56,7 @@ def register(sub) -> None:
     p.add_argument("--max-passes", type=int, help="forward-pass budget of --max-se")
     p.add_argument("--time-budget", type=time_budget, metavar="SECONDS",
                    help="answer within this many seconds: the Shapley map gets at most a quarter, the profile runs "
-                        "rounds of the design above (shrunk when one round takes over a quarter of what is left) "
+                        "rounds of the design above (shrunk when one round takes over a quarter of what is left, or 8 s) "
                         "until the time is spent or --max-se is reached; too small a budget says how long the "
                         "smallest honest answer takes")
     p.add_argument("--pilot", type=int, default=DEFAULTS["pilot"],

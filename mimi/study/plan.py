@@ -22,6 +22,7 @@ from torch import nn
 
 from mimi import zoo
 from mimi.analysis import DEFAULTS, default_pair_count, planned_forward_passes
+from mimi.analysis.checks import check_samples
 from mimi.attacks.landing import DEFAULT_TOLERANCE, check_stop
 from mimi.data import ASSETS_DIR, gallery, load_fashion_mnist
 from mimi.interactions import PAPER_RATIOS
@@ -138,6 +139,7 @@ class StudyParams:
             raise ValueError(f"twin_value {self.twin_value!r} is the study's value function already")
         if self.shapley_samples and self.shapley_samples < 2:
             raise ValueError(f"shapley_samples must be 0 (no Shapley map) or >= 2, got {self.shapley_samples}")
+        check_samples(self.samples)   # every job's profile needs two units per pair for its squared change
         shape = tuple(image_shape)[-2:]
         common = dict(grid=self.grid, image_shape=shape, ratios=self.ratios, pairs=self.pairs,
                       coverage=self.coverage)

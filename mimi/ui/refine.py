@@ -21,7 +21,7 @@ import streamlit as st
 import torch
 
 from mimi.analysis import combine_profiles, image_game, interaction_profile
-from mimi.analysis.budget import BudgetTooSmall, Design, FIRST_ROUND_SHARE, STOPS, fit_design, next_orders
+from mimi.analysis.budget import BudgetTooSmall, Design, STOPS, fit_design, next_orders, round_seconds
 from mimi.analysis.checks import pair_set_of
 from mimi.attacks import AttackResult
 from mimi.interactions.sampling import replicate_seed
@@ -111,7 +111,7 @@ class _Chart:
                             singletons=singletons, **plan)
 
     def _design(self) -> Design:
-        """The requested design, or one fitted to a quarter of the budget; remembered per request, so that a
+        """The requested design, or one fitted to :func:`~mimi.analysis.budget.round_seconds`; remembered per request, so that a
         revisit finds its rounds. :class:`BudgetTooSmall` when even the smallest honest round would not fit."""
         key = content_key("profile design", compute.model_identity(self.name), self.sel.image_key, self.kwargs,
                           self.images)
@@ -125,7 +125,7 @@ class _Chart:
                     return math.inf
                 return self._work(design, 0, self.kwargs["ratios"], False).seconds
 
-            known = fit_design(self.requested, seconds, self.budget * FIRST_ROUND_SHARE, self.pair_set_size)
+            known = fit_design(self.requested, seconds, round_seconds(self.budget), self.pair_set_size)
             if seconds(known) > self.budget:
                 work = self._work(known, 0, self.kwargs["ratios"], False)
                 raise BudgetTooSmall(
@@ -204,7 +204,7 @@ class _Chart:
         pooled = self.pooled()
         shrunk = "" if self.design == self.requested else (
             f"Each round: {self.design.words(self.pair_set_size)}, fitted to the {self.budget:g} s budget (the settings "
-            f"ask {self.requested.words(self.pair_set_size)}, over a quarter of it).")
+            f"ask {self.requested.words(self.pair_set_size)}, longer than a round may take).")
         return Refinement(len(self.rounds), self.seconds, self.budget, largest_se(pooled),
                           self.design.words(self.pair_set_size), shrunk, self.stopped)
 
