@@ -363,7 +363,7 @@ def detection_study(model: nn.Module, *, model_name: str, images: Optional[Seque
     :func:`mimi.analysis.interaction_profile` (default the dashboard's: grid, pairs, pair count fitted to the
     grid, samples, contexts, coverage, baseline, value) at the orders of :data:`DETECTION_RATIOS`; ``resamples``
     bootstrap resamples (100..100,000). ``progress`` is told (images done, images, message)."""
-    from mimi.analysis import DEFAULTS, default_pair_count, interaction_profile
+    from mimi.analysis import DEFAULTS, GAME_OPTIONS, default_pair_count, image_game, interaction_profile
     from mimi.data import load_gallery
     from mimi.population import PROFILE_KEYS, _plain, describe_selection
 
@@ -376,6 +376,8 @@ def detection_study(model: nn.Module, *, model_name: str, images: Optional[Seque
     if "pair_count" not in profile_kwargs:
         settings["pair_count"] = default_pair_count(settings["grid"], settings["pairs"], DEFAULTS["pair_count"])
     settings.update(ratios=DETECTION_RATIOS, target="predicted")
+    game_settings = {k: v for k, v in settings.items() if k in GAME_OPTIONS}
+    options = {k: v for k, v in settings.items() if k not in GAME_OPTIONS}
     model, device = on_device(model, device)
     scores = np.zeros((len(DETECTORS), len(indices), 2))
     labels, predictions, adv_predictions, passes = [], [], [], 0
@@ -386,8 +388,8 @@ def detection_study(model: nn.Module, *, model_name: str, images: Optional[Seque
         x_adv = result.x_adv[0].cpu()
         loo = leave_one_out_map(model, x, x_adv, label=label, grid=settings["grid"], baseline=settings["baseline"],
                                 value=settings["value"], device=device)
-        profiles = [interaction_profile(model, image, label, seed=s, device=device, **settings)
-                    for image in (x, x_adv)]
+        profiles = [interaction_profile(image_game(model, image, label, device=device, **game_settings), seed=s,
+                                        **options) for image in (x, x_adv)]
         for g, (attribution, profile) in enumerate(zip((loo.clean, loo.adversarial), profiles)):
             scores[:, b, g] = [attribution.iqr, *band_scores(profile)]
         labels.append(label)

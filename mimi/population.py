@@ -127,6 +127,8 @@ def gallery_profile(model: nn.Module, *, images: Optional[Sequence[int]] = None,
     profile_kwargs["pair_count"] = analysis.default_pair_count(defaults["grid"], defaults["pairs"],
                                                                defaults["pair_count"])
     attack_kwargs = {k: defaults[k] for k in ATTACK_KEYS if k in defaults}
+    game_kwargs = {k: v for k, v in profile_kwargs.items() if k in analysis.GAME_OPTIONS}
+    options = {k: v for k, v in profile_kwargs.items() if k not in analysis.GAME_OPTIONS}
     profiles, attacks = [], []
     report(progress, 0, len(indices), "gallery images")
     for done, index in enumerate(indices, start=1):
@@ -134,7 +136,8 @@ def gallery_profile(model: nn.Module, *, images: Optional[Sequence[int]] = None,
         s = image_seed(seed, index)
         attack = analysis.run_attack(model, x, label, value=defaults["value"], seed=s, device=device, **attack_kwargs)
         x_adv = attack.x_adv[0].cpu()
-        profiles.append(analysis.interaction_profile(model, x, label, x_adv, seed=s, device=device, **profile_kwargs))
+        game = analysis.image_game(model, x, label, x_adv, device=device, **game_kwargs)
+        profiles.append(analysis.interaction_profile(game, seed=s, **options))
         attacks.append(attack)
         report(progress, done, len(indices), f"image {index}")
     return summarize(profiles, attacks, indices, model_name=model_name, seed=seed,

@@ -107,7 +107,7 @@ def recovery_curve(model: nn.Module, image, label: int, adv_image, *, grid="7x7"
     """R(k) for every k with the cells ranked by |Δφ| (``samples`` antithetic permutation pairs for the
     Shapley values) and for ``random_orders`` random orders (seeded by ``seed``). ValueError when the attack
     left the true class's value unchanged (U = 0: nothing to recover)."""
-    from mimi.analysis import shapley_map
+    from mimi.analysis import image_game, shapley_map
     from mimi.analysis.checks import _as_image
 
     start = time.perf_counter()
@@ -118,8 +118,8 @@ def recovery_curve(model: nn.Module, image, label: int, adv_image, *, grid="7x7"
     x, x_adv = _as_image(image), _as_image(adv_image, "adv_image")
     tracker = BatchProgress(progress)     # one progress bar over both computations
     common = dict(grid=grid, value=value, device=device, batch_size=batch_size, precision=precision, progress=tracker)
-    shapley = shapley_map(model, x, int(label), x_adv, samples=samples, baseline=baseline, target="label", seed=seed,
-                          **common)
+    shapley = shapley_map(image_game(model, x, int(label), x_adv, baseline=baseline, target="label", **common),
+                          samples=samples, seed=seed)
     change = np.asarray(shapley.phi.difference.mean).reshape(-1)
     n = shapley.n
     ranked_order = np.argsort(-np.abs(change), kind="stable")

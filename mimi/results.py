@@ -19,9 +19,7 @@ JSON a reader without mimi can use (``jq .probabilities out.json``, ``pandas.Dat
 - nested results are ``{"__result__": type name, field: value, ...}``; tuples are written as lists.
 
 Files of the first layout (no ``schema``; arrays as ``{"__ndarray__": [...], "dtype": ..., "shape": [...]}``,
-NaN as ``NaN``) still read. A type that moved flat fields into nested records lists them in ``_legacy_fields``
-(old name -> dotted path of the new place): the old names still read, with a DeprecationWarning, and files
-written in the flat layout still load (:meth:`Result.from_dict`).
+NaN as ``NaN``) still read.
 """
 
 from __future__ import annotations
@@ -29,8 +27,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import typing
-import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -187,81 +183,15 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _follow(value: Any, path: str) -> Any:
-    """The value at a dotted ``path`` of attributes; None as soon as one step is None."""
-    for name in path.split("."):
-        if value is None:
-            return None
-        value = getattr(value, name)
-    return value
-
-
-def _record_type(owner: type, name: str) -> type:
-    """The result type of field ``name`` of ``owner`` (``Optional[...]`` unwrapped)."""
-    hint = typing.get_type_hints(owner)[name]
-    for kind in (hint, *typing.get_args(hint)):
-        if isinstance(kind, type) and issubclass(kind, Result):
-            return kind
-    raise TypeError(f"{owner.__name__}.{name} is not a result record")
-
-
-def _nested_fields(owner: type, tree: dict[str, Any]) -> dict[str, Any]:
-    """The fields of ``owner`` from a tree of decoded values (subtrees are dicts): a subtree becomes the
-    record of its field's type, or None when every value in it is None (an absent adversarial side)."""
-    values = {}
-    for name, value in tree.items():
-        if isinstance(value, dict):
-            kind = _record_type(owner, name)
-            fields = _nested_fields(kind, value)
-            value = None if all(v is None for v in fields.values()) else kind(**fields)
-        values[name] = value
-    return values
-
-
 class Result:
-    """Base of all result dataclasses: ``to_dict``/``from_dict``, ``to_json``/``from_json``.
-
-    ``_legacy_fields`` maps a deprecated flat field name to the dotted path of its new place: reading
-    the old name warns (DeprecationWarning) and returns the value there (None when a record on the way
-    is None); setting it is refused."""
+    """Base of all result dataclasses: ``to_dict``/``from_dict``, ``to_json``/``from_json``."""
 
     result_type: ClassVar[str] = "Result"
-    _legacy_fields: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.result_type = cls.__name__
         _REGISTRY[cls.__name__] = cls
-
-    def __getattr__(self, name: str) -> Any:
-        path = type(self)._legacy_fields.get(name)
-        if path is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        warnings.warn(f"{type(self).__name__}.{name} is deprecated and goes in the next release; use .{path}",
-                      DeprecationWarning, stacklevel=2)
-        return _follow(self, path)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        path = type(self)._legacy_fields.get(name)
-        if path is not None:
-            raise AttributeError(f"{type(self).__name__}.{name} is a deprecated read-only name; set .{path}")
-        super().__setattr__(name, value)
-
-    @classmethod
-    def _from_legacy(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """``data`` with the flat fields of an older file (``_legacy_fields``) moved to their nested places."""
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        moved = [k for k in data if k in cls._legacy_fields and k not in names]
-        if not moved:
-            return data
-        tree: dict[str, Any] = {}
-        for key in moved:
-            *parents, leaf = cls._legacy_fields[key].split(".")
-            node = tree
-            for parent in parents:
-                node = node.setdefault(parent, {})
-            node[leaf] = _decode(data[key])
-        return {**{k: v for k, v in data.items() if k not in moved}, **_nested_fields(cls, tree)}
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of this result (module doc): ``schema``, ``__result__``, the fields as plain JSON
@@ -287,7 +217,7 @@ class Result:
             raise ValueError(f"unknown result type {kind!r}; known: {sorted(_REGISTRY)}")
         cls = _REGISTRY[kind]
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: _decode(v) for k, v in cls._from_legacy(data).items() if k in names})
+        return cls(**{k: _decode(v) for k, v in data.items() if k in names})
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The result as JSON text (strict JSON: no NaN literals), written to ``path`` when given."""

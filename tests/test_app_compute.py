@@ -47,7 +47,7 @@ def use_bar(monkeypatch, fail_at: int) -> FakeSlot:
 
 
 def test_a_rerun_request_cancels_the_engine_at_its_next_batch_and_caches_nothing(monkeypatch, fresh_gate):
-    from mimi.analysis import interaction_profile
+    from mimi.analysis import image_game, interaction_profile
     from mimi.models import SmallCNN, freeze
 
     torch.manual_seed(0)
@@ -59,8 +59,8 @@ def test_a_rerun_request_cancels_the_engine_at_its_next_batch_and_caches_nothing
         def counting(done, total, message=""):
             batches.append(done)
             progress(done, total, message)
-        return interaction_profile(model, image, 0, grid="3x3", ratios=(0.5, 1.0), samples=2, pair_count=2,
-                                   batch_size=8, progress=counting)
+        return interaction_profile(image_game(model, image, 0, grid="3x3", batch_size=8, progress=counting),
+                                   ratios=(0.5, 1.0), samples=2, pair_count=2)
 
     use_bar(monkeypatch, fail_at=3)
     with pytest.raises(RerunException):

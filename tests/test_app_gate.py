@@ -116,16 +116,16 @@ def test_lru_eviction():
 def test_concurrent_sessions_through_the_gate_get_the_serial_results_of_the_engine():
     """Four sessions ask for order profiles of different images at once: each gets exactly the
     result a lone, serial call gives (no cross-talk between sessions sharing one model)."""
-    from mimi.analysis import interaction_profile
+    from mimi.analysis import image_game, interaction_profile
     from mimi.models import SmallCNN, freeze
 
     torch.manual_seed(0)
     model = freeze(SmallCNN())
     images = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    kwargs = dict(grid="4x4", samples=2, pair_count=4, ratios=(0.1, 0.5, 1.0), seed=3)
+    kwargs = dict(samples=2, pair_count=4, ratios=(0.1, 0.5, 1.0), seed=3)
 
     def profile(k: int):
-        return interaction_profile(model, images[k], k, images[k] * 0.9, **kwargs)
+        return interaction_profile(image_game(model, images[k], k, images[k] * 0.9, grid="4x4"), **kwargs)
 
     serial = [profile(k) for k in range(4)]
     gate = ComputeGate(slots=2, poll_s=0.01)

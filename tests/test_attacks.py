@@ -1,12 +1,11 @@
 """PGD and FGSM on tiny models: exact optima of linear models, bounds, modes, determinism, bad input,
-tensor results on the input's device, keyword-only parameters and the deprecated positional form."""
+tensor results on the input's device, keyword-only parameters."""
 
 from __future__ import annotations
 
 import functools
 import inspect
 import json
-import warnings
 
 import pytest
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 
 from mimi.analysis import DEFAULTS
 from mimi.attacks import AttackResult, fgsm, fgsm_perturb, pgd, pgd_perturb
-from mimi.attacks.base import make_generator, positional_deprecated, project, random_start
+from mimi.attacks.base import make_generator, project, random_start
 from mimi.attacks.landing import PAPER_PRESET
 from mimi.data import load_gallery
 from mimi.models import freeze
@@ -485,52 +484,6 @@ def test_keyword_only_signatures_with_the_dashboards_defaults():
         assert inspect.signature(attack).parameters["eps"].default == DEFAULTS["eps"]
     assert inspect.signature(pgd).parameters["steps"].default == DEFAULTS["steps"]
     assert inspect.signature(pgd_perturb).parameters["steps"].default == DEFAULTS["steps"]
-
-
-def assert_same(a: AttackResult, b: AttackResult) -> None:
-    assert a.params == b.params
-    for name, value in tensor_fields(a).items():
-        assert torch.equal(value, getattr(b, name)), name
-
-
-@pytest.mark.parametrize("attack, positional, keywords", [
-    (pgd, (0.1, 3), dict(eps=0.1, steps=3)),
-    (pgd, (0.1, 3, 0.05, "l2", False, 2, 4, None, 9), dict(eps=0.1, steps=3, step_size=0.05, norm="l2",
-                                                           random_start=False, restarts=2, targeted=4, seed=9)),
-    (fgsm, (0.1,), dict(eps=0.1)),
-    (fgsm, (0.1, "linf", True, 0.2, None, 3), dict(eps=0.1, random_start=True, step_size=0.2, seed=3)),
-])
-def test_the_old_positional_form_warns_and_gives_the_keyword_result(net, batch, attack, positional, keywords):
-    x, y = batch
-    with pytest.warns(DeprecationWarning, match=f"positionally is deprecated.*{attack.__name__}\\(") as caught:
-        old = attack(net, x[:4], y[:4], *positional, top_k=3)
-    assert len(caught) == 1 and caught[0].filename == __file__  # the warning points at the caller
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the keyword form does not warn
-        new = attack(net, x[:4], y[:4], top_k=3, **keywords)
-    assert_same(old, new)
-
-
-def test_the_old_positional_form_of_the_tensor_paths_warns_and_gives_the_keyword_result(net, batch):
-    x, y = batch
-    with pytest.warns(DeprecationWarning, match="eps, steps, step_size"):
-        old_x, old_steps = pgd_perturb(net, x, y, 0.05, 4, 0.01, generator=make_generator(2, "cpu"))
-    new_x, new_steps = pgd_perturb(net, x, y, eps=0.05, steps=4, step_size=0.01, generator=make_generator(2, "cpu"))
-    assert torch.equal(old_x, new_x) and torch.equal(old_steps, new_steps)
-    with pytest.warns(DeprecationWarning, match="eps, norm, random_start"):
-        old_fgsm = fgsm_perturb(net, x, y, 0.05, "l2", True, generator=make_generator(2, "cpu"))
-    assert torch.equal(old_fgsm, fgsm_perturb(net, x, y, eps=0.05, norm="l2", random_start=True,
-                                              generator=make_generator(2, "cpu")))
-
-
-def test_the_positional_shim_rejects_too_many_or_repeated_arguments(net, batch):
-    x, y = batch
-    with pytest.raises(TypeError, match="at most 9 positional arguments but 10"):
-        fgsm(net, x, y, 0.1, "linf", False, None, None, 0, "extra")
-    with pytest.raises(TypeError, match="multiple values for argument 'eps'"):
-        pgd(net, x, y, 0.1, eps=0.2)
-    with pytest.raises(TypeError, match="no keyword-only parameters"):
-        positional_deprecated("eps")(lambda model, x, y, eps=0.1: None)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -47,10 +47,10 @@ def test_precision_auto_is_float32_off_gpu_and_recorded_resolved():
         resolve_precision("half", CPU)
     game = ImageGame(conv_net(), torch.rand(3, 10, 10), 1, grid="2x2", baseline="zero", precision="auto")
     assert game.precision == "float32"
-    from mimi.analysis import shapley_map
+    from mimi.analysis import image_game, shapley_map
 
-    result = shapley_map(conv_net(), torch.rand(3, 10, 10), 1, grid="2x2", samples=2, baseline="zero",
-                         precision="auto")
+    game = image_game(conv_net(), torch.rand(3, 10, 10), 1, grid="2x2", baseline="zero", precision="auto")
+    result = shapley_map(game, samples=2)
     assert result.params["precision"] == "float32"
 
 

@@ -76,10 +76,11 @@ def test_speed_sums_the_engines_batches():
 
 def test_rounds_over_some_orders_pool_order_by_order(model, images):
     x, x_adv = images
-    common = dict(grid="3x3", samples=2, pair_count=4, batch_size=256, seed=5)
-    first = A.interaction_profile(model, x, 1, x_adv, **common)
-    later = A.interaction_profile(model, x, 1, x_adv, orders=first.orders[[1, 3]], replicate=1, singletons=False,
-                                  **common)
+    game_options = dict(grid="3x3", batch_size=256)
+    common = dict(samples=2, pair_count=4, seed=5)
+    first = A.interaction_profile(A.image_game(model, x, 1, x_adv, **game_options), **common)
+    later = A.interaction_profile(A.image_game(model, x, 1, x_adv, **game_options), orders=first.orders[[1, 3]],
+                                  replicate=1, singletons=False, **common)
     pooled = A.combine_profiles([first, later])
     assert pooled.order_replicates.tolist() == [1, 2, 1, 2, 1, 1, 1, 1]
     for side in A.Contrast.SIDES:
@@ -88,8 +89,8 @@ def test_rounds_over_some_orders_pool_order_by_order(model, images):
         np.testing.assert_allclose(p.mean[[1, 3]], (a.mean[[1, 3]] + b.mean) / 2)
         np.testing.assert_allclose(p.se[[1, 3]], np.sqrt(a.se[[1, 3]] ** 2 + b.se ** 2) / 2)
     # pooling a pooled profile with one more round weights each replicate once
-    third = A.interaction_profile(model, x, 1, x_adv, orders=first.orders[[1]], replicate=2, singletons=False,
-                                  **common)
+    third = A.interaction_profile(A.image_game(model, x, 1, x_adv, **game_options), orders=first.orders[[1]],
+                                  replicate=2, singletons=False, **common)
     again = A.combine_profiles([pooled, third])
     np.testing.assert_allclose(again.interaction.clean.mean[1],
                                (first.interaction.clean.mean[1] + later.interaction.clean.mean[0]
@@ -104,8 +105,8 @@ def test_rounds_over_some_orders_pool_order_by_order(model, images):
 def test_a_budgeted_profile_keeps_its_budget_with_finite_ses(model, images, budget):
     x, x_adv = images
     start = time.perf_counter()
-    p = A.interaction_profile(model, x, 1, x_adv, grid="4x4", pair_count=24, samples=2, contexts=1, batch_size=256,
-                              max_seconds=budget, seed=2)
+    p = A.interaction_profile(A.image_game(model, x, 1, x_adv, grid="4x4", batch_size=256), pair_count=24, samples=2,
+                              contexts=1, max_seconds=budget, seed=2)
     wall = time.perf_counter() - start
     assert wall <= SLACK * budget
     for name, estimate in p.estimates().items():
@@ -119,10 +120,11 @@ def test_a_budgeted_profile_keeps_its_budget_with_finite_ses(model, images, budg
 
 def test_a_target_se_ends_the_rounds_early(model, images):
     x, x_adv = images
-    loose = A.interaction_profile(model, x, 1, x_adv, grid="3x3", pair_count=8, samples=2, batch_size=256, seed=1)
+    game = A.image_game(model, x, 1, x_adv, grid="3x3", batch_size=256)
+    loose = A.interaction_profile(game, pair_count=8, samples=2, seed=1)
     target = 0.7 * float(max(e.se.max() for e in loose.estimates().values()))
-    p = A.interaction_profile(model, x, 1, x_adv, grid="3x3", pair_count=8, samples=2, batch_size=256, seed=1,
-                              max_seconds=30, max_se=target)
+    p = A.interaction_profile(A.image_game(model, x, 1, x_adv, grid="3x3", batch_size=256), pair_count=8, samples=2,
+                              seed=1, max_seconds=30, max_se=target)
     assert p.precision["stopped"] == "target" and p.precision["reached"]
     assert max(e.se.max() for e in p.estimates().values()) <= target
     assert p.wall_time_s < 30
@@ -185,7 +187,7 @@ def test_a_224_px_resnet_keeps_its_budget(resnet224):
     x = torch.rand(3, 224, 224, generator=gen)
     x_adv = (x + 4 / 255 * torch.sign(torch.randn(3, 224, 224, generator=gen))).clamp(0, 1)
     start = time.perf_counter()
-    p = A.interaction_profile(resnet224, x, 0, x_adv, grid="16x16", pair_count=48, samples=2, contexts=1,
+    p = A.interaction_profile(A.image_game(resnet224, x, 0, x_adv, grid="16x16"), pair_count=48, samples=2, contexts=1,
                               max_seconds=25, seed=0)
     wall = time.perf_counter() - start
     assert wall <= SLACK * 25, p.precision["message"]

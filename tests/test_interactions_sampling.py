@@ -511,23 +511,6 @@ def test_target_precision_adds_replicates_until_the_se_bound_or_the_budget():
     assert f"{capped.mask_rows:,} mask rows" in capped.info["precision"]["message"]
 
 
-def test_old_names_of_the_mask_row_count_warn_and_agree():
-    """``forward_passes`` meant mask rows in the engine (images in the results): renamed ``mask_rows``."""
-    n = 10
-    v = smooth_game(n, seed=2)
-    pairs = neighbor_pairs(2, 5)
-    est = sample_order_profile(v, n, pairs, [3], samples=2, seed=0, pair_count=5, max_se=1e-9,
-                               max_rows=1)
-    with pytest.warns(DeprecationWarning, match="mask_rows"):
-        assert est.forward_passes == est.mask_rows
-    flat = {**est.to_dict(), "forward_passes": est.mask_rows}    # a file written before the rename
-    del flat["mask_rows"]
-    assert Estimate.from_dict(flat).mask_rows == est.mask_rows
-    with pytest.warns(DeprecationWarning, match="max_rows"):
-        old = sample_order_profile(v, n, pairs, [3], samples=2, seed=0, pair_count=5, max_se=1e-9, max_passes=1)
-    np.testing.assert_array_equal(old.mean, est.mean)
-    assert old.info["precision"] == est.info["precision"]
-
 def test_contexts_cap_keeps_each_pair_unbiased_and_costs_four_rows_per_context():
     """With ``contexts=c`` a unit keeps the first c blocks disjoint from each pair (chosen by block index,
     which depends on the pair's positions alone): still uniform contexts, so the estimate agrees with

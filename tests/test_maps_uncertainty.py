@@ -184,8 +184,9 @@ def test_map_standard_errors_match_the_spread_of_the_maps_over_seeds(game_inputs
     (root mean squares over the cells; measured 0.95-1.03). Tolerance 0.8-1.25: with 30 seeds and 15 cells the
     ratio's own sampling error is about 0.06."""
     model, x, x_adv = game_inputs
-    heatmaps = [A.pair_heatmap(model, x, 1, (1, 1), x_adv, grid="4x4", samples=2, coverage=1, seed=seed).pooled
+    game = A.image_game(model, x, 1, x_adv, grid="4x4")
+    heatmaps = [A.pair_heatmap(game, (1, 1), samples=2, coverage=1, seed=seed).pooled
                 for seed in range(SEEDS)]
-    shapleys = [A.shapley_map(model, x, 1, x_adv, grid="4x4", samples=4, seed=seed).phi for seed in range(SEEDS)]
+    shapleys = [A.shapley_map(game, samples=4, seed=seed).phi for seed in range(SEEDS)]
     assert 0.8 <= spread_over_reported_se(heatmaps, side) <= 1.25
     assert 0.8 <= spread_over_reported_se(shapleys, side) <= 1.25

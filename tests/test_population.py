@@ -63,11 +63,10 @@ def test_mean_and_se_across_images_match_a_direct_computation(model, gallery, ti
         x, y = gallery.images[index], int(gallery.labels[index])
         s = P.image_seed(5, index)
         attack = A.run_attack(model, x, y, eps=d["eps"], steps=d["steps"], norm=d["norm"], value=d["value"], seed=s)
-        per_image.append(A.interaction_profile(model, x, y, attack.x_adv[0], grid=d["grid"],
-                                               ratios=d["ratios"], pairs=d["pairs"], pair_count=d["pair_count"],
-                                               samples=d["samples"], contexts=d["contexts"], pilot=d["pilot"],
-                                               coverage=d["coverage"], baseline=d["baseline"], value=d["value"],
-                                               seed=s))
+        per_image.append(A.interaction_profile(
+            A.image_game(model, x, y, attack.x_adv[0], grid=d["grid"], baseline=d["baseline"], value=d["value"]),
+            ratios=d["ratios"], pairs=d["pairs"], pair_count=d["pair_count"], samples=d["samples"],
+            contexts=d["contexts"], pilot=d["pilot"], coverage=d["coverage"], seed=s))
     assert list(ref.estimates()) == ["interaction.clean", "interaction.adversarial", "interaction.difference",
                                      "utility_by_order"]
     for path, estimate in ref.estimates().items():

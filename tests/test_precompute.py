@@ -20,7 +20,8 @@ IMAGE = "3"
 @pytest.fixture(scope="module")
 def results():
     """One result of every type that the pages pass through compute(), on a seeded untrained model."""
-    from mimi.analysis import decomposition, disentanglement, interaction_profile, pair_heatmap, run_attack, shapley_map
+    from mimi.analysis import (decomposition, disentanglement, image_game, interaction_profile, pair_heatmap,
+                               run_attack, shapley_map)
     from mimi.data import load_gallery
     from mimi.defenses import run_study
     from mimi.detection import leave_one_out_map
@@ -37,10 +38,11 @@ def results():
     attack_options = dict(eps=0.3, steps=3, step_size=None, norm="linf", restarts=1, stop_utility=None)
     return {
         "attack": attack,
-        "profile": interaction_profile(net, x, label, adv, grid="3x3", ratios=(0.0, 1.0), samples=2, pair_count=2),
-        "heatmap": pair_heatmap(net, x, label, 0, adv, grid="3x3", ratios=(0.5,), samples=2),
-        "shapley": shapley_map(net, x, label, grid="3x3", samples=2),
-        "decomposition": decomposition(net, x, label, adv, grid="2x2"),
+        "profile": interaction_profile(image_game(net, x, label, adv, grid="3x3"), ratios=(0.0, 1.0), samples=2,
+                                       pair_count=2),
+        "heatmap": pair_heatmap(image_game(net, x, label, adv, grid="3x3"), 0, ratios=(0.5,), samples=2),
+        "shapley": shapley_map(image_game(net, x, label, grid="3x3"), samples=2),
+        "decomposition": decomposition(image_game(net, x, label, adv, grid="2x2")),
         "disentanglement": disentanglement(net, gallery.images[:2], gallery.labels[:2].tolist(), grid="3x3",
                                            samples=2, pair_count=2),
         "leave_one_out": leave_one_out_map(net, x, adv, label=label, **small),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mimi.ui.uploads import MAX_UPLOAD_BYTES, UploadError, decode_upload
+from mimi.images import MAX_UPLOAD_BYTES, UploadError, decode_upload
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:

@@ -4,8 +4,7 @@ Every single-image function takes an :class:`~mimi.games.ImageGame` from :func:`
 cells are the players, v(S) the value of the target class on the masked image; the game holds the grid,
 baseline, value function, target, device, batch size, precision and progress) and runs an estimator of
 :mod:`mimi.interactions` on it, as ``interaction_profile(game, pair_count=48)``; one game serves several
-computations. ``f(model, image, label, adv_image=None, **options)`` builds the game for one call
-(:mod:`~mimi.analysis.games`). Each returns ONE :class:`~mimi.results.Result` dataclass (numpy arrays,
+computations (:mod:`~mimi.analysis.games`). Each returns ONE :class:`~mimi.results.Result` dataclass (numpy arrays,
 JSON round-trip) with standard errors, the forward passes used, the parameters and the model's prediction.
 With an adversarial image, clean and adversarial games share every mask (common random numbers):
 one (k, 2) game, so differences have honest, small standard errors.
@@ -38,8 +37,8 @@ and no finer than the image; 2 <= samples <= ``MAX_SAMPLES``; orders 0..n-2 (rat
 images (C, H, W) with values in [0, 1]; exact decomposition n <= 16 cells.
 
 The package splits by job: :mod:`~mimi.analysis.results` (the result types),
-:mod:`~mimi.analysis.checks` (input checks), :mod:`~mimi.analysis.games` (the game and the convenience
-form), :mod:`~mimi.analysis.planning` (forward passes before running), :mod:`~mimi.analysis.core` (the computations) and :mod:`~mimi.analysis.defaults` (the
+:mod:`~mimi.analysis.checks` (input checks), :mod:`~mimi.analysis.games` (the game),
+:mod:`~mimi.analysis.planning` (forward passes before running), :mod:`~mimi.analysis.core` (the computations) and :mod:`~mimi.analysis.defaults` (the
 dashboard's defaults); every public name is importable from ``mimi.analysis`` as before.
 """
 

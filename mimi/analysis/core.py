@@ -15,6 +15,7 @@ from torch import nn
 from mimi.analysis.checks import (_as_image, check_grid, check_samples, default_pair_count, disentanglement_orders,
                                   Image, pair_set_of, resolve_cell, resolve_orders, Target)
 from mimi.analysis.budget import (BudgetTooSmall, check_budget, Design, FIRST_ROUND_SHARE, fit_design, next_orders,
+                                  round_seconds,
                                   probe_speed, smallest_design, STOPS, too_small)
 from mimi.analysis.defaults import DEFAULTS
 from mimi.analysis.planning import (_disentanglement_rows, _heatmap_rows, _image_plans, _profile_calls, _profile_rows,
@@ -24,7 +25,7 @@ from mimi.analysis.results import (Contrast, Decomposition, Disentanglement, Est
 from mimi.attacks import pgd
 from mimi.attacks.landing import DEFAULT_TOLERANCE
 from mimi.compute import BatchProgress, default_batch_size, resolve_precision
-from mimi.analysis.games import check_image_game, image_game, takes_game
+from mimi.analysis.games import check_image_game, image_game
 from mimi.games import ImageGame, on_device, predict, resolve_targets
 from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, Estimate, efficiency_decomposition,
                                mean_square_over_pairs, replicate_seed, sample_cell_heatmap, sample_disentanglement,
@@ -107,7 +108,6 @@ def _precision_in_passes(precision: Optional[dict], est: Estimate, max_passes: O
 # --------------------------------------------------------------------------- the API
 
 
-@takes_game()
 def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="neighbors",
                         pair_count: Optional[int] = None, samples: int = 32, contexts: Optional[int] = None,
                         pilot: int = 0, coverage: int = DEFAULT_COVERAGE, replicate: int = 0,
@@ -116,8 +116,7 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
                         on_round: Optional[Callable[[InteractionProfile], None]] = None,
                         seed: int = 0) -> InteractionProfile:
     """Order profile Ī^(m) = mean over the pair set P of I^(m)(i, j) per order for x (and x' on the same
-    masks), and ΔJ^(m) = (n-1-m) (Ī^(m)(x) - Ī^(m)(x')) (module docstring), on ``game`` (:func:`image_game`;
-    also callable as ``interaction_profile(model, image, label, adv_image=None, **options)``).
+    masks), and ΔJ^(m) = (n-1-m) (Ī^(m)(x) - Ī^(m)(x')) (module docstring), on ``game`` (:func:`image_game`).
 
     ``orders`` (ints or "all") or ``ratios`` (fractions of n-2; default the paper's 0.1..0.9, 0.95, 1);
     ``pairs`` the pair set P: "neighbors" | "all" | explicit pairs; ``pair_count`` K: K pairs drawn from P
@@ -133,7 +132,7 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
     of v({i}) (``phi0_sum``, ``attack_single`` and ``attack_pairwise`` are then None).
 
     ``max_seconds``: an anytime estimate within that time budget (:mod:`mimi.analysis.budget`): rounds of
-    this design (shrunk when one round would take more than a quarter of the budget), the first over every
+    this design (shrunk when one round would take more than a quarter of the budget or 8 s), the first over every
     order, each later one over the half of the orders with the largest SE against their chart's bars, pooled by
     :func:`combine_profiles`, until the budget or ``max_se`` is reached, calling ``on_round(pooled)`` after each
     round (a notebook's progressive chart); ``precision`` records the budget, the rounds, the design, why it
@@ -141,12 +140,12 @@ def interaction_profile(game: ImageGame, *, orders=None, ratios=None, pairs="nei
     A budget below one round of the smallest honest design raises :class:`~mimi.analysis.budget.BudgetTooSmall`
     before any forward pass.
     """
+    paired = check_image_game(game)
     if max_seconds is not None:
         return _budgeted_profile(game, max_seconds, max_se, orders=orders, ratios=ratios, pairs=pairs,
                                  pair_count=pair_count, samples=samples, contexts=contexts, pilot=pilot,
                                  coverage=coverage, singletons=singletons, on_round=on_round, seed=seed)
     start = _Start.of(game)
-    paired = check_image_game(game)
     samples = check_samples(samples, minimum=1 if pair_count is not None else 2)   # 1: the drawn pairs' spread
     replicate = check_positive_int(replicate, "replicate", minimum=0)
     params = dict(game.params, pairs=pairs if isinstance(pairs, str) else "custom", pair_count=pair_count,
@@ -292,7 +291,7 @@ def _budgeted_profile(game: ImageGame, max_seconds, max_se: Optional[float], *, 
         raise too_small("this order profile", game.count * sum(calls(smallest)[0]), spent + seconds(smallest), budget,
                         smallest.words(len(population)))
     requested = Design(pair_count, check_samples(samples, minimum=1 if pair_count is not None else 2), contexts)
-    design = fit_design(requested, seconds, max(budget * FIRST_ROUND_SHARE, seconds(smallest)), len(population))
+    design = fit_design(requested, seconds, max(round_seconds(budget), seconds(smallest)), len(population))
     rounds: list[InteractionProfile] = []
     chosen = np.arange(len(order_values))
     first_estimate, trace = seconds(design), []
@@ -328,26 +327,24 @@ def _budgeted_profile(game: ImageGame, max_seconds, max_se: Optional[float], *, 
               "message": (f"{len(rounds)} round(s) of {design.words(len(population))} in {wall:.1f} s of a "
                           f"{budget:g} s budget, stopped {STOPS[stopped]}; largest SE {largest:.3g}"
                           + ("" if design == requested else
-                             f" (the settings ask {requested.words(len(population))} per round, over a quarter of "
-                             f"the budget)"))}
+                             f" (the settings ask {requested.words(len(population))} per round, longer than a "
+                             f"round may take: {round_seconds(budget):.3g} s)"))}
     return dataclasses.replace(pooled, precision=record, wall_time_s=wall,
                                params={**pooled.params, "max_seconds": budget, "max_se": max_se})
 
 
-@takes_game("cell")
 def pair_heatmap(game: ImageGame, cell, *, orders=None, ratios=DEFAULTS["heatmap_ratios"], samples: int = 8,
                  contexts: Optional[int] = None, coverage: int = DEFAULT_COVERAGE, estimator: str = "auto",
                  seed: int = 0) -> PairHeatmap:
     """I^(m)(cell, j) for every other cell j, per order and pooled over the orders (mean), clean and
-    adversarial on shared masks, on ``game`` (:func:`image_game`; also callable as
-    ``pair_heatmap(model, image, label, cell, adv_image=None, **options)``). ``cell`` is an index or
+    adversarial on shared masks, on ``game`` (:func:`image_game`). ``cell`` is an index or
     (row, col); ``orders`` or ``ratios`` (default 0.2, 0.5, 0.8 of n-2). ``samples`` iid units per order, each
     giving every cell at most ``contexts`` contexts (None: the blocks of a whole design that miss it), as in
     :func:`interaction_profile`. ``estimator`` per order (:func:`~mimi.interactions.sample_cell_heatmap`):
     ``"auto"`` (the contrast of gains at middle orders when ``contexts`` is None, block stars elsewhere),
     ``"stars"`` or ``"contrast"``; ``params["estimators"]`` names the one each order used."""
-    start = _Start.of(game)
     paired = check_image_game(game)
+    start = _Start.of(game)
     samples = check_samples(samples)
     if orders is not None:
         ratios = None
@@ -373,13 +370,12 @@ def pair_heatmap(game: ImageGame, cell, *, orders=None, ratios=DEFAULTS["heatmap
                     estimators=est.info["estimators"], seed=seed, cell=index))
 
 
-@takes_game()
 def shapley_map(game: ImageGame, *, samples: int = 16, seed: int = 0) -> ShapleyMap:
     """Shapley value of every cell by antithetic permutation sampling (``samples`` permutation pairs,
     2 (n-1) samples + 2 mask rows), clean and adversarial on shared permutations, on ``game``
-    (:func:`image_game`; also callable as ``shapley_map(model, image, label, adv_image=None, **options)``)."""
-    start = _Start.of(game)
+    (:func:`image_game`)."""
     paired = check_image_game(game)
+    start = _Start.of(game)
     samples = check_samples(samples)
     n = game.n
     game.expect(_shapley_rows(n, samples), "Shapley map")
@@ -477,13 +473,11 @@ def _disentanglement_estimand(grid: Grid, pairs, pair_count: Optional[int], coun
             f"image(s) and {pair_set}{drawn}; {numerator}")
 
 
-@takes_game(grid="4x4")
 def decomposition(game: ImageGame) -> Decomposition:
     """Exact v(N) - v(∅) = Σ φ^(0) + Σ_m Σ_{i≠j} J^(m) + residual from all 2^n coalitions (n <= 16 cells:
-    4x4 = 65,536 mask rows; 3x4 = 4,096), for x and, on the same masks, x', on ``game`` (:func:`image_game`;
-    also callable as ``decomposition(model, image, label, adv_image=None, **options)``, grid 4x4 by default)."""
-    start = _Start.of(game)
+    4x4 = 65,536 mask rows; 3x4 = 4,096), for x and, on the same masks, x', on ``game`` (:func:`image_game`)."""
     paired = check_image_game(game)
+    start = _Start.of(game)
     n, grid_ = game.n, game.grid
     if n > EXACT_LIMIT:
         raise ValueError(f"grid {grid_.spec} has n={n} cells; the exact decomposition needs n <= {EXACT_LIMIT} "

@@ -56,17 +56,6 @@ class ImageValues(Result):
     probabilities: Optional[np.ndarray] = None
 
 
-def _legacy_contrast(record: str, **sides: tuple[str, str]) -> dict[str, str]:
-    """The old flat names of a :class:`Contrast` field ``record``: side=(mean name, SE name) -> their paths."""
-    return {old: f"{record}.{side}.{part}" for side, names in sides.items() for old, part in zip(names, ("mean", "se"))}
-
-
-def _legacy_image_values(*names: str) -> dict[str, str]:
-    """The old flat names of :class:`ImageValues` fields: ``name`` (clean) and ``adv_name`` -> their paths."""
-    return {**{name: f"clean_image.{name}" for name in names},
-            **{f"adv_{name}": f"adversarial_image.{name}" for name in names}}
-
-
 @dataclass(kw_only=True)
 class ImageResult(Result):
     """What every single-image engine result carries besides its values: the true, target and
@@ -109,11 +98,6 @@ class OrderProfile(Result):
     interaction: Contrast
     utility_by_order: Optional[Estimated]
 
-    _legacy_fields: ClassVar[dict[str, str]] = {
-        **_legacy_contrast("interaction", clean=("clean_mean", "clean_se"), adversarial=("adv_mean", "adv_se"),
-                           difference=("diff", "diff_se")),
-        "delta_j": "utility_by_order.mean", "delta_j_se": "utility_by_order.se"}
-
     def estimates(self) -> dict[str, Optional[Estimated]]:
         """Every per-order estimate by its path: the sides of ``interaction``, then ``utility_by_order``."""
         return {**{f"interaction.{side}": getattr(self.interaction, side) for side in Contrast.SIDES},
@@ -150,15 +134,12 @@ class InteractionProfile(ImageResult, OrderProfile):
     squared_change: Optional[Estimated] = None
     order_replicates: Optional[np.ndarray] = None
 
-    _legacy_fields: ClassVar[dict[str, str]] = {
-        **OrderProfile._legacy_fields, **_legacy_image_values("v_full", "v_empty", "phi0_sum", "probabilities")}
-
 
 @dataclass
 class PairHeatmap(ImageResult):
     """I^(m)(cell, j) for every cell j as (rows, cols) maps (NaN at the cell), clean and adversarial on shared
     masks (:class:`Contrast`): ``pooled`` averages over ``orders`` (mean over them); ``by_order`` are
-    (M, rows, cols), one map per order (a file in the older flat layout has no ``by_order.difference``).
+    (M, rows, cols), one map per order.
     """
 
     cell: int
@@ -169,12 +150,6 @@ class PairHeatmap(ImageResult):
     grid: str
     pooled: Contrast
     by_order: Contrast
-
-    _legacy_fields: ClassVar[dict[str, str]] = {
-        **_legacy_contrast("pooled", clean=("clean", "clean_se"), adversarial=("adv", "adv_se"),
-                           difference=("diff", "diff_se")),
-        **_legacy_contrast("by_order", clean=("clean_by_order", "clean_by_order_se"),
-                           adversarial=("adv_by_order", "adv_by_order_se"))}
 
 
 @dataclass
@@ -188,11 +163,6 @@ class ShapleyMap(ImageResult):
     grid: str
     clean_image: ImageValues
     adversarial_image: Optional[ImageValues]
-
-    _legacy_fields: ClassVar[dict[str, str]] = {
-        **_legacy_contrast("phi", clean=("values", "se"), adversarial=("adv_values", "adv_se"),
-                           difference=("diff", "diff_se")),
-        **_legacy_image_values("v_full", "v_empty")}
 
 
 @dataclass

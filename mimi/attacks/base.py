@@ -7,12 +7,9 @@ per-sample loss CE(f(x + delta), y) (untargeted) or -CE(f(x + delta), t) (target
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 import operator
-import warnings
-from typing import Callable, Optional, TypeVar
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -26,42 +23,6 @@ NORMS = ("linf", "l2")
 #: [0, 1] images, the zoo's Fashion-MNIST evaluation radius, and 20 steps (PGD-20).
 DEFAULT_EPS: float = 0.1
 DEFAULT_STEPS: int = 20
-
-Fn = TypeVar("Fn", bound=Callable)
-
-
-def positional_deprecated(*old_order: str) -> Callable[[Fn], Fn]:
-    """Decorator: the keyword-only parameters ``old_order`` may still come positionally, in that (their
-    former) order after the function's positional parameters, for one release, with a DeprecationWarning."""
-    def decorate(fn: Fn) -> Fn:
-        parameters = inspect.signature(fn).parameters.values()
-        leading = sum(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters)
-        unknown = set(old_order) - {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
-        if unknown:
-            raise TypeError(f"{fn.__name__} has no keyword-only parameters {sorted(unknown)}")
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            if len(args) > leading:
-                extra = args[leading:]
-                if len(extra) > len(old_order):
-                    raise TypeError(f"{fn.__name__}() takes at most {leading + len(old_order)} positional "
-                                    f"arguments but {len(args)} were given")
-                moved = dict(zip(old_order, extra))
-                twice = sorted(moved.keys() & kwargs.keys())
-                if twice:
-                    raise TypeError(f"{fn.__name__}() got multiple values for argument {twice[0]!r}")
-                warnings.warn(f"passing {', '.join(moved)} to {fn.__name__}() positionally is deprecated and stops "
-                              f"working in the next release; pass them by keyword: "
-                              f"{fn.__name__}(..., {', '.join(f'{name}=...' for name in moved)})",
-                              DeprecationWarning, stacklevel=2)
-                args, kwargs = args[:leading], {**kwargs, **moved}
-            return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
 
 def check_norm(norm: str) -> str:
     if norm not in NORMS:

@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 from mimi.attacks.base import (DEFAULT_EPS, ascent_direction, attack_loss, check_inputs, check_step_size,
-                               make_generator, positional_deprecated, project, random_start as draw_random_start,
-                               summarize)
+                               make_generator, project, random_start as draw_random_start, summarize)
 from mimi.attacks.result import AttackResult
 from mimi.values import check_value_function
 
@@ -27,7 +26,6 @@ def default_step_size(eps: float, random_start: bool) -> float:
     return RANDOM_START_STEP * eps if random_start else eps
 
 
-@positional_deprecated("eps", "norm", "random_start", "step_size", "targeted", "generator")
 def fgsm_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float = DEFAULT_EPS, norm: str = "linf",
                  random_start: bool = False, step_size: Optional[float] = None,
                  targeted: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None
@@ -46,14 +44,13 @@ def fgsm_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: flo
         return (x + delta).clamp_(0, 1)
 
 
-@positional_deprecated("eps", "norm", "random_start", "step_size", "targeted", "seed")
 def fgsm(model: nn.Module, x: torch.Tensor, y, *, eps: float = DEFAULT_EPS, norm: str = "linf",
          random_start: bool = False, step_size: Optional[float] = None, targeted=None, seed: int = 0,
          value: str = "log-odds", top_k: int = 5) -> AttackResult:
     """Run FGSM (``random_start=True``: FGSM-RS) on a batch ``x`` (B, C, H, W) in [0, 1] with labels ``y``
     (a tensor, list or int); see the module docstring. Returns an :class:`AttackResult` of tensors on x's
     device. The default eps, 0.1, is the dashboard's (:data:`mimi.analysis.DEFAULTS`). Everything after
-    ``y`` is keyword-only (positional values still work, with a DeprecationWarning, until the next release)."""
+    ``y`` is keyword-only."""
     step_size = check_step_size(step_size)
     check_value_function(value)
     y, targeted, clean_logits = check_inputs(model, x, y, eps, norm, targeted)

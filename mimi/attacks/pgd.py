@@ -26,7 +26,7 @@ from torch import nn
 
 from mimi.attacks.base import (DEFAULT_EPS, DEFAULT_STEPS, ascent_direction, attack_loss, check_inputs,
                                check_step_size, check_steps, is_success, make_generator, per_sample,
-                               positional_deprecated, project, random_start as draw_random_start, summarize)
+                               project, random_start as draw_random_start, summarize)
 from mimi.attacks.landing import DEFAULT_TOLERANCE, StopRule, check_stop, run_to_utility
 from mimi.attacks.result import AttackResult
 from mimi.values import check_value_function, class_value
@@ -104,8 +104,6 @@ def _run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor
     return delta, steps_used, reached, score
 
 
-@positional_deprecated("eps", "steps", "step_size", "norm", "random_start", "restarts", "targeted", "stop_utility",
-                       "early_stop", "value", "generator", "clean_value", "check_last")
 def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float = DEFAULT_EPS,
                 steps: int = DEFAULT_STEPS, step_size: Optional[float] = None, norm: str = "linf",
                 random_start: bool = True, restarts: int = 1, targeted: Optional[torch.Tensor] = None,
@@ -149,8 +147,6 @@ def pgd_perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: floa
     return (x + best_delta).clamp_(0, 1).detach(), best_steps
 
 
-@positional_deprecated("eps", "steps", "step_size", "norm", "random_start", "restarts", "targeted", "stop_utility",
-                       "seed")
 def pgd(model: nn.Module, x: torch.Tensor, y, *, eps: float = DEFAULT_EPS, steps: int = DEFAULT_STEPS,
         step_size: Optional[float] = None, norm: str = "linf", random_start: bool = True, restarts: int = 1,
         targeted=None, stop_utility: Optional[float] = None, seed: int = 0, early_stop: bool = False,
@@ -164,8 +160,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y, *, eps: float = DEFAULT_EPS, steps
     per sample (or one for all). ``stop_utility`` U > 0 is the equal-strength mode: land each sample's drop of
     its true class's score in [U, U + ``tolerance``] (``stop_rule`` "utility": v with the value function
     ``value``; "paper": the logit, once misclassified; :mod:`mimi.attacks.landing`); ``success`` then says
-    whether it landed. ``seed`` seeds a generator of this call. Everything after ``y`` is keyword-only
-    (positional values still work, with a DeprecationWarning, until the next release).
+    whether it landed. ``seed`` seeds a generator of this call. Everything after ``y`` is keyword-only.
     """
     restarts = check_steps(restarts, "restarts")
     steps = check_steps(steps)

@@ -17,7 +17,6 @@ the full sample's unit variance s² (SE² = s²/(units - 1)), so it is defined f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
@@ -49,7 +48,6 @@ class DisentanglementEstimate(Result):
     mask_rows: int
     units: int
     estimator: str
-    _legacy_fields: ClassVar[dict[str, str]] = {"forward_passes": "mask_rows"}
 
 
 def _terms(delta_units: np.ndarray, abs_units: np.ndarray, unit_variance: np.ndarray):

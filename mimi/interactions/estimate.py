@@ -19,7 +19,6 @@ variance of that draw (two-stage sampling). :meth:`Estimate.combine` pools indep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 
@@ -40,7 +39,6 @@ class Estimate(Result):
     mask_rows: int
     unit_values: np.ndarray
     info: dict = field(default_factory=dict)
-    _legacy_fields: ClassVar[dict[str, str]] = {"forward_passes": "mask_rows"}   # it counted mask rows
 
     @classmethod
     def from_units(cls, unit_values: np.ndarray, mask_rows: int, info: dict | None = None) -> "Estimate":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
@@ -139,7 +138,6 @@ class ExactDecomposition(Result):
     order_totals: np.ndarray         # (n-1,)     Σ_{i≠j} J^(m)(i, j)
     residual: np.ndarray             # v(N) - v(∅) - Σ φ^(0) - Σ_m order_totals[m]
     mask_rows: int
-    _legacy_fields: ClassVar[dict[str, str]] = {"forward_passes": "mask_rows"}
 
 
 def efficiency_decomposition(v: Game, n: int, batch_rows: int = DEFAULT_BATCH_ROWS) -> ExactDecomposition:

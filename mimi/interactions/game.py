@@ -12,7 +12,6 @@ number of mask rows passed to ``v``, counted once per row whatever G is (an imag
 from __future__ import annotations
 
 import operator
-import warnings
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -56,13 +55,6 @@ class CountingGame:
             raise ValueError(f"the game returned {values.shape[1]} values per row after {self.games} before")
         self.mask_rows += len(masks)
         return values
-
-    @property
-    def forward_passes(self) -> int:
-        """Deprecated name of :attr:`mask_rows`."""
-        warnings.warn("CountingGame.forward_passes is deprecated and goes in the next release; use .mask_rows",
-                      DeprecationWarning, stacklevel=2)
-        return self.mask_rows
 
     def shape_out(self, array: np.ndarray) -> np.ndarray:
         """Drop the trailing G axis when the game returns 1-D values."""

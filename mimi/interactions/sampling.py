@@ -61,7 +61,6 @@ SE, at the outer orders the stars do (BENCHMARKS.md; ``estimator="auto"`` picks 
 from __future__ import annotations
 
 import functools
-import warnings
 
 import numpy as np
 
@@ -383,7 +382,7 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
                          pilot: int = 0, rounds: float = 3.0,
                          coverage: int = DEFAULT_COVERAGE, max_se: float | None = None,
                          max_rows: int | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
-                         max_passes: int | None = None, keep_pair_units: bool = False) -> Estimate:
+                         keep_pair_units: bool = False) -> Estimate:
     """Order profile: Ī^(m) = (1/|P|) Σ_{(i,j) in P} I^(m)(i, j) per order over the pair set P = ``pairs``,
     shape (len(orders),) (or (M, G)).
 
@@ -400,7 +399,7 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
 
     Target precision: with ``max_se``, independent replicates (:func:`replicate_seed`, fresh pairs and
     contexts each) are added until every order's SE (of every game) is at most ``max_se`` or one more would
-    pass ``max_rows`` mask rows (``max_passes``: its old name, deprecated); :meth:`Estimate.combine` pools
+    pass ``max_rows`` mask rows; :meth:`Estimate.combine` pools
     them. ``info["precision"]`` says whether the target was reached.
 
     With ``pilot`` >= 2, each sampled order first draws ``pilot`` independent contexts per
@@ -421,10 +420,6 @@ def sample_order_profile(v: Game, n: int, pairs, orders, samples: int = 32, seed
         raise ValueError("keep_pair_units needs grouping='pair' (each pair's own units)")
     if max_se is not None and not (isinstance(max_se, (int, float)) and max_se > 0):
         raise ValueError(f"max_se must be a positive number, got {max_se!r}")
-    if max_passes is not None:
-        warnings.warn("sample_order_profile(max_passes=...) is deprecated: the engine counts mask rows, "
-                      "use max_rows=...", DeprecationWarning, stacklevel=2)
-        max_rows = max_passes if max_rows is None else max_rows
     if max_rows is not None:
         max_rows = check_positive_int(max_rows, "max_rows")
 

@@ -383,7 +383,7 @@ def delta_j_reading(name: str, profile) -> str:
 
 def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Tensor]):
     """I^(m)(cell, j) for every cell j, pooled over the orders of ``ratios``: clean, adversarial, difference."""
-    from mimi.analysis import DEFAULTS, pair_heatmap
+    from mimi.analysis import DEFAULTS, GAME_OPTIONS, image_game, pair_heatmap
 
     p = state.params()
     kwargs = dict(grid=p["grid"], ratios=tuple(ratios), samples=int(p["hsamples"]), coverage=DEFAULTS["coverage"],
@@ -393,7 +393,9 @@ def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Te
     net = model(sel, name)
 
     def run(progress):
-        return pair_heatmap(net, sel.image, sel.label, cell, adv, device=sel.device, progress=progress, **kwargs)
+        game = image_game(net, sel.image, sel.label, adv, device=sel.device, progress=progress,
+                          **{k: v for k, v in kwargs.items() if k in GAME_OPTIONS})
+        return pair_heatmap(game, cell, **{k: v for k, v in kwargs.items() if k not in GAME_OPTIONS})
 
     work = planned(sel, name, "heatmap", "Fewer heatmap samples or orders, or a coarser grid",
                    images=1 if adv is None else 2, cell=cell,
@@ -404,7 +406,7 @@ def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Te
 
 def shapley(sel: Selection, name: str):
     """Sampled Shapley values of every cell of the selected image for model ``name``."""
-    from mimi.analysis import shapley_map
+    from mimi.analysis import GAME_OPTIONS, image_game, shapley_map
 
     p = state.params()
     kwargs = dict(grid=p["grid"], samples=int(p["ssamples"]), baseline=p["baseline"], value=p["value"],
@@ -414,7 +416,9 @@ def shapley(sel: Selection, name: str):
     net = model(sel, name)
 
     def run(progress):
-        return shapley_map(net, sel.image, sel.label, device=sel.device, progress=progress, **kwargs)
+        game = image_game(net, sel.image, sel.label, device=sel.device, progress=progress,
+                          **{k: v for k, v in kwargs.items() if k in GAME_OPTIONS})
+        return shapley_map(game, **{k: v for k, v in kwargs.items() if k not in GAME_OPTIONS})
 
     work = planned(sel, name, "shapley", "Fewer permutation pairs or a coarser grid", grid=kwargs["grid"],
                    samples=kwargs["samples"])
@@ -511,14 +515,15 @@ def disentanglement(sel: Selection, name: str, count: int):
 
 def decomposition(sel: Selection, name: str, grid: str, adv: Optional[torch.Tensor]):
     """The exact decomposition of v(N) − v(∅) (and of the attacking utility) on a small grid."""
-    from mimi.analysis import decomposition as run_decomposition
+    from mimi.analysis import decomposition as run_decomposition, image_game
 
     p = state.params()
     kwargs = dict(grid=grid, baseline=p["baseline"], value=p["value"])
     net = model(sel, name)
 
     def run(progress):
-        return run_decomposition(net, sel.image, sel.label, adv, device=sel.device, progress=progress, **kwargs)
+        return run_decomposition(image_game(net, sel.image, sel.label, adv, device=sel.device, progress=progress,
+                                            **kwargs))
 
     work = planned(sel, name, "decomposition", "A smaller decomposition grid", grid=grid,
                    images=1 if adv is None else 2)

@@ -12,11 +12,10 @@ import torch
 from mimi import registry
 from mimi.data import FMNIST_CLASSES
 from mimi.games import predict
-from mimi.images import enlarge
+from mimi.images import MAX_UPLOAD_BYTES, UPLOAD_EXTENSIONS, UploadError, decode_upload, enlarge
 from mimi.profiles import DatasetProfile, card_profile, profile
 from mimi.ui import compute, state
 from mimi.ui.gate import content_key
-from mimi.ui.uploads import MAX_UPLOAD_BYTES, UPLOAD_EXTENSIONS, UploadError, decode_upload
 
 PER_CLASS = 10
 PREVIEW_PIXELS = 168    # the preview's side: 28 px x 6, 32 px x 5, 224 px as it is
