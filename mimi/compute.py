@@ -179,16 +179,11 @@ def inference_model(model: nn.Module, device: torch.device) -> nn.Module:
         return fast
 
 
-def passes_per_second(model: nn.Module, sample_shape: tuple[int, ...], device: torch.device,
-                      precision: str = "float32", repeats: int = 3) -> float:
-    """Images per second through ``model`` at the engine's batch size: batch / (fastest of ``repeats``
-    timed batches), after one warm-up batch, on the module the engine evaluates with."""
+def fastest_forward(net: nn.Module, x: torch.Tensor, device: torch.device, precision: str = "float32",
+                    repeats: int = 3) -> float:
+    """Seconds of the fastest of ``repeats`` timed forward passes of ``net`` on ``x``, after one warm-up."""
     import time
 
-    device = torch.device(device)
-    batch = default_batch_size(model, sample_shape, device, precision)
-    net = inference_model(model, device)
-    x = torch.rand((batch, *sample_shape), generator=torch.Generator().manual_seed(0)).to(device)
     fastest = float("inf")
     with forward_context(device, precision):
         for attempt in range(repeats + 1):
@@ -198,7 +193,17 @@ def passes_per_second(model: nn.Module, sample_shape: tuple[int, ...], device: t
                 torch.cuda.synchronize(device)
             if attempt:
                 fastest = min(fastest, time.perf_counter() - start)
-    return batch / max(fastest, 1e-9)
+    return fastest
+
+
+def passes_per_second(model: nn.Module, sample_shape: tuple[int, ...], device: torch.device,
+                      precision: str = "float32", repeats: int = 3) -> float:
+    """Images per second through ``model`` at the engine's batch size: batch / (fastest of ``repeats``
+    timed batches), after one warm-up batch, on the module the engine evaluates with."""
+    device = torch.device(device)
+    batch = default_batch_size(model, sample_shape, device, precision)
+    x = torch.rand((batch, *sample_shape), generator=torch.Generator().manual_seed(0)).to(device)
+    return batch / max(fastest_forward(inference_model(model, device), x, device, precision, repeats), 1e-9)
 
 
 def check_precision(precision: str) -> str:

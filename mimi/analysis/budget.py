@@ -18,7 +18,6 @@ units per pair and order, c contexts per unit), pooled order by order (:func:`mi
 from __future__ import annotations
 
 import math
-import time
 import weakref
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mimi.compute import forward_context, inference_model
+from mimi.compute import fastest_forward, inference_model
 
 #: One round of the design asked for may take this share of the budget, so that several rounds sharpen it,
 #: and at most ROUND_SECONDS, so that the first chart comes soon whatever the budget.
@@ -174,19 +173,7 @@ def probe_speed(model: nn.Module, shape: tuple[int, ...], device, batch: int, pr
         x = torch.rand((min(max(2, batch), PROBE_IMAGES), *shape), generator=torch.Generator().manual_seed(0))
         x = x.to(device)
 
-        def fastest(images: torch.Tensor) -> float:
-            best = float("inf")
-            with forward_context(device, precision):
-                for attempt in range(repeats + 1):
-                    start = time.perf_counter()
-                    net(images)
-                    if device.type == "cuda":
-                        torch.cuda.synchronize(device)
-                    if attempt:
-                        best = min(best, time.perf_counter() - start)
-            return best
-
-        one, many = fastest(x[:1]), fastest(x)
+        one, many = (fastest_forward(net, images, device, precision, repeats) for images in (x[:1], x))
         per_image = max((many - one) / (len(x) - 1), 1e-9)
         speeds[key] = Speed(max(one - per_image, 0.0), per_image, int(batch))
     return speeds[key]
