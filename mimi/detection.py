@@ -223,21 +223,21 @@ def attack_settings(attack: Optional[dict] = None) -> dict[str, Any]:
     """PGD keyword arguments of :func:`mimi.analysis.run_attack`: the dashboard's default attack
     (:data:`mimi.analysis.DEFAULTS`) updated with ``attack``."""
     from mimi.analysis import DEFAULTS
-    from mimi.population import ATTACK_KEYS
+    from mimi.population import PROFILE_ATTACK_KEYS
 
-    return {"step_size": None, "restarts": 1, **{k: DEFAULTS[k] for k in ATTACK_KEYS}, **(attack or {})}
+    return {"step_size": None, "restarts": 1, **{k: DEFAULTS[k] for k in PROFILE_ATTACK_KEYS}, **(attack or {})}
 
 
 def attacked_gallery(model: nn.Module, indices: Sequence[int], gallery, *, seed: int, attack: dict, value: str,
                      device) -> Iterator[tuple[int, int, torch.Tensor, int, Any]]:
     """(index, image seed, x, label, AttackResult) for each gallery image: PGD with ``attack`` from the
-    image's own seed (:func:`mimi.population.image_seed`), so the images are independent replicates."""
+    image's own seed (:func:`mimi.population.gallery_image_seed`), so the images are independent replicates."""
     from mimi.analysis import run_attack
-    from mimi.population import image_seed
+    from mimi.population import gallery_image_seed
 
     for index in indices:
         x, label = gallery.images[index], int(gallery.labels[index])
-        s = image_seed(seed, index)
+        s = gallery_image_seed(seed, index)
         yield index, s, x, label, run_attack(model, x, label, value=value, seed=s, device=device, **attack)
 
 

@@ -24,10 +24,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mimi.figures import _finish, model_colour
+from mimi.stats import Z95
 from mimi.strength import BANDS, band_mask
-from mimi.study.report import AcrossImages, PooledDisentanglement
+from mimi.study.summaries import AcrossImages, PooledDisentanglement
 
-Z95 = 1.959963984540054
 #: Characters per subtitle line: a chart in half of a 1000-px page keeps its lines whole.
 LINE = 40
 #: Per claim: the bands its test compares, the y axis, and the quantity in words.

@@ -3,7 +3,7 @@
 
 Distributions across images are boxes (every image a point; hover names it), and the mean across images
 is a diamond with its Student-t interval (the report's confidence, 95% by default); D^(m) is the pooled
-ratio with its jackknife band (:func:`mimi.figures.disentanglement_figure`); the claims are a forest plot
+ratio with its jackknife band (:func:`mimi.figures_profiles.disentanglement_figure`); the claims are a forest plot
 of their effects with the Bonferroni-adjusted intervals, coloured by verdict.
 """
 
@@ -16,8 +16,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from mimi.figures import (ADVERSARIAL, CLEAN, NEGATIVE, POSITIVE, _finish, disentanglement_figure, model_colour,
-                          order_labels)
+from mimi.figures import ADVERSARIAL, CLEAN, NEGATIVE, POSITIVE, _finish, model_colour, order_labels
+from mimi.figures_profiles import disentanglement_figure
 
 #: The verdicts in the colours of signs (green for, purple against, grey open): red means adversarial everywhere.
 VERDICT_COLOURS = {"holds": POSITIVE, "does not hold": NEGATIVE, "undecided": "#7f7f7f"}

@@ -254,7 +254,7 @@ def gallery_images(profile: "DatasetProfile | str", assets_dir: Path | None = No
 
     profile = named_profile(profile) if isinstance(profile, str) else profile
     assets_dir = Path(assets_dir or ASSETS_DIR)
-    if profile.gallery == "gallery":
+    if profile.has_labelled_gallery:
         images, items = load_gallery(assets_dir), gallery(assets_dir)
         return [GalleryEntry(images.images[k], item.label, f"gallery #{k} ({item.class_name})")
                 for k, item in enumerate(items)]

@@ -14,7 +14,7 @@ run in.
 
 ``mimi population`` writes one :class:`GalleryProfile` per zoo model to ``assets/population/<model>.json``;
 :func:`load_gallery_profile` reads it back, and the dashboard draws it as a faint reference under a
-single image's charts (:func:`mimi.figures.order_profile_figure`, :func:`mimi.figures.delta_j_figure`)
+single image's charts (:func:`mimi.figures_profiles.order_profile_figure`, :func:`mimi.figures_profiles.delta_j_figure`)
 when :func:`reference_matches` says the settings agree.
 """
 
@@ -35,10 +35,11 @@ from mimi.progress import ProgressFn, report
 from mimi.results import load_shipped_result
 
 POPULATION_DIR = ASSETS_DIR / "population"
-#: The interaction settings of DEFAULTS that the profile uses, and its attack settings.
+#: The interaction settings of DEFAULTS that the profile uses, and the attack settings of DEFAULTS its PGD uses
+#: (the gallery studies' attack, :func:`mimi.detection.attack_settings`, adds ``step_size`` and ``restarts``).
 PROFILE_KEYS = ("grid", "ratios", "pairs", "pair_count", "samples", "contexts", "pilot", "coverage", "baseline",
                 "value", "target")
-ATTACK_KEYS = ("eps", "steps", "norm", "stop_utility")
+PROFILE_ATTACK_KEYS = ("eps", "steps", "norm", "stop_utility")
 
 
 @dataclass
@@ -72,8 +73,10 @@ class GalleryProfile(OrderProfile):
     params: dict = field(default_factory=dict)
 
 
-def image_seed(seed: int, index: int) -> int:
-    """The seed of gallery image ``index`` (its PGD start, pairs and contexts), from (seed, index)."""
+def gallery_image_seed(seed: int, index: int) -> int:
+    """The seed of gallery image ``index`` (its PGD start, pairs and contexts), from (seed, index): the gallery
+    references and studies' seed (a full 32-bit state). Not :func:`mimi.study.plan.study_image_seed`, which seeds
+    a study's jobs from the image's hash."""
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
 
 
@@ -126,14 +129,14 @@ def gallery_profile(model: nn.Module, *, images: Optional[Sequence[int]] = None,
     profile_kwargs = {k: defaults[k] for k in PROFILE_KEYS if k in defaults}
     profile_kwargs["pair_count"] = analysis.default_pair_count(defaults["grid"], defaults["pairs"],
                                                                defaults["pair_count"])
-    attack_kwargs = {k: defaults[k] for k in ATTACK_KEYS if k in defaults}
+    attack_kwargs = {k: defaults[k] for k in PROFILE_ATTACK_KEYS if k in defaults}
     game_kwargs = {k: v for k, v in profile_kwargs.items() if k in analysis.GAME_OPTIONS}
     options = {k: v for k, v in profile_kwargs.items() if k not in analysis.GAME_OPTIONS}
     profiles, attacks = [], []
     report(progress, 0, len(indices), "gallery images")
     for done, index in enumerate(indices, start=1):
         x, label = data.images[index], int(data.labels[index])
-        s = image_seed(seed, index)
+        s = gallery_image_seed(seed, index)
         attack = analysis.run_attack(model, x, label, value=defaults["value"], seed=s, device=device, **attack_kwargs)
         x_adv = attack.x_adv[0].cpu()
         game = analysis.image_game(model, x, label, x_adv, device=device, **game_kwargs)

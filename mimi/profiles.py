@@ -64,6 +64,13 @@ class DatasetProfile:
     def shape(self) -> tuple[int, int, int]:
         return (self.channels, self.size, self.size)
 
+    @property
+    def has_labelled_gallery(self) -> bool:
+        """Whether the profile's gallery is the shipped labelled test images (``assets/gallery``, 10 per class,
+        :func:`mimi.data.load_gallery`: Fashion-MNIST's), which the gallery studies, the references and the
+        sidebar's class picker run over; the natural photos of the other profiles are only partly labelled."""
+        return self.gallery == "gallery"
+
     def describe(self) -> str:
         """One line: the input and how uploads become it."""
         colour = "grayscale" if self.channels == 1 else "colour"

@@ -28,13 +28,16 @@ from typing import Optional, Sequence
 import numpy as np
 from torch import nn
 
+from mimi.analysis.defaults import DEFAULTS
 from mimi.progress import ProgressFn
 from mimi.results import Result
+from mimi.stats import ratio_jackknife_se
 
 #: Order bands as ranges of the ratio r = m / (n - 2): low [0, 1/3), high [2/3, 1].
 BANDS = {"low": (0.0, 1 / 3), "high": (2 / 3, 1.0)}
-#: The disentanglement settings of the gallery strength (the dashboard's D^(m): 8 pairs per image, 4 samples).
-GALLERY_SETTINGS = {"pair_count": 8, "samples": 4}
+#: The disentanglement settings of the gallery strength (the dashboard's D^(m), :data:`mimi.analysis.DEFAULTS`: 8 pairs
+#: per image, 4 samples).
+GALLERY_SETTINGS = {"pair_count": DEFAULTS["disentanglement_pair_count"], "samples": DEFAULTS["disentanglement_samples"]}
 
 
 def band_mask(ratios, band: str) -> np.ndarray:
@@ -84,7 +87,6 @@ class OrderStrength(Result):
 
 def order_strength(result, model_name: str, source: str = "") -> OrderStrength:
     """The normalized order profile of a :class:`mimi.analysis.Disentanglement` over B >= 2 images."""
-    from mimi.analysis.core import _image_jackknife_se
     per_image = getattr(result, "strength", None)
     if per_image is None:
         raise ValueError("this disentanglement result has no per-image strength (computed before mimi kept it); "
@@ -101,7 +103,7 @@ def order_strength(result, model_name: str, source: str = "") -> OrderStrength:
         inside = band_mask(result.ratios, band)
         part = per_image[:, inside].sum(axis=1, keepdims=True)
         bands[band] = {"share": float(part.sum() / totals.sum()),
-                       "se": float(_image_jackknife_se(part, totals)[0]),
+                       "se": float(ratio_jackknife_se(part, totals)[0]),
                        "ratios": [float(r) for r in np.asarray(result.ratios)[inside]]}
     numerator = "bias-corrected sqrt(max(Î² - SE², 0))" if result.debiased else "plug-in |Î|"
     return OrderStrength(
@@ -114,7 +116,7 @@ def order_strength(result, model_name: str, source: str = "") -> OrderStrength:
         se_covers=("the images (strength: sd across images / sqrt(B); shares: delete-one-image jackknife); each "
                    "image has its own pairs and contexts, so this also covers those draws"),
         strength=per_image.mean(axis=0), strength_se=per_image.std(axis=0, ddof=1) / np.sqrt(count),
-        share=share, share_se=_image_jackknife_se(per_image, whole), bands=bands,
+        share=share, share_se=ratio_jackknife_se(per_image, whole), bands=bands,
         total=float(totals.mean()), total_se=float(totals.std(ddof=1) / np.sqrt(count)), per_image=per_image,
         source=source, params=dict(result.params))
 

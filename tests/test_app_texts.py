@@ -13,7 +13,7 @@ import numpy as np
 import plotly.colors
 import pytest
 
-from mimi import defenses as stored, figures, figures_defenses, figures_study
+from mimi import defenses as stored, figures, figures_defenses, figures_profiles, figures_study
 from mimi.strength import order_strength
 from mimi.study import STUDY_DIR
 from mimi.ui import defenses
@@ -160,7 +160,8 @@ def is_blue_or_red(colour: str) -> bool:
 
 def test_no_chart_uses_blue_or_red_for_anything_but_clean_and_adversarial():
     assert is_blue_or_red(figures.CLEAN) and is_blue_or_red(figures.ADVERSARIAL)   # the test can see them
-    decomposition = figures.decomposition_figure([("single cells Σφ⁽⁰⁾", 0.5), ("orders m=0–2", -1.0)], total=-0.5)
+    decomposition = figures_profiles.decomposition_figure([("single cells Σφ⁽⁰⁾", 0.5), ("orders m=0–2", -1.0)],
+                                                          total=-0.5)
     waterfall = decomposition.data[0]
     used = [waterfall.increasing.marker.color, waterfall.decreasing.marker.color, waterfall.totals.marker.color]
     assert len(set(used)) == 3 and not any(map(is_blue_or_red, used))
@@ -176,7 +177,7 @@ def test_no_chart_uses_blue_or_red_for_anything_but_clean_and_adversarial():
 
 
 def test_the_decomposition_puts_each_part_on_a_row_of_its_own():
-    fig = figures.decomposition_figure([("single cells Σφ⁽⁰⁾", 0.5), ("orders m=0–2", 1.0)], total=1.5)
+    fig = figures_profiles.decomposition_figure([("single cells Σφ⁽⁰⁾", 0.5), ("orders m=0–2", 1.0)], total=1.5)
     waterfall, exact = fig.data
     assert waterfall.orientation == "h" and list(waterfall.y)[-1] == "sum of parts"
     assert list(fig.layout.yaxis.ticktext) == ["single Σφ⁽⁰⁾", "m=0–2", "sum of parts"]

@@ -10,7 +10,8 @@ import torch
 from mimi import analysis
 from mimi.games import ImageGame
 from mimi.interactions import exact_order_interactions, mean_square_over_pairs, sample_order_profile
-from mimi.study.stats import images_for_power, t_quantile
+from mimi.stats import t_quantile
+from mimi.study.stats import images_for_power
 from tests.test_interactions_sampling import all_pairs_profile, smooth_game
 
 

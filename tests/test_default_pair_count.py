@@ -162,3 +162,18 @@ def test_the_dashboard_fits_the_default_pair_counts_to_the_grid_visibly():
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert ("6 pairs drawn from the neighbors set (every pair: the default 48 is more than the 2x2 grid's neighbors "
             "set holds)") in captions(at)
+
+
+def test_the_dashboard_and_studies_read_their_d_and_decomposition_defaults_from_defaults():
+    """DEFAULTS is the one place of the D^(m) and decomposition defaults the dashboard, studies and gallery strength use."""
+    from mimi.analysis import DEFAULTS
+    from mimi.strength import GALLERY_SETTINGS
+    from mimi.study.plan import D_PAIR_COUNT, StudyParams
+    from mimi.ui.params import build_params
+
+    params = build_params()
+    assert (params["dsamples"].default, params["dpcount"].default, params["dgrid"].default) == (4, 8, "3x3")
+    assert (DEFAULTS["disentanglement_samples"], DEFAULTS["disentanglement_pair_count"],
+            DEFAULTS["decomposition_grid"]) == (4, 8, "3x3")
+    assert (StudyParams().d_samples, D_PAIR_COUNT) == (4, 8)
+    assert GALLERY_SETTINGS == {"pair_count": 8, "samples": 4}

@@ -201,9 +201,9 @@ def test_detection_study_end_to_end():
         assert 0 <= roc.auc_low <= roc.auc_high <= 1
     # The ML-LOO score of an image is the IQR of its leave-one-out map (same attack, same seed).
     from mimi.analysis import run_attack
-    from mimi.population import image_seed
+    from mimi.population import gallery_image_seed
 
-    attack = run_attack(model, gallery.images[10], int(gallery.labels[10]), eps=0.1, steps=3, seed=image_seed(0, 10))
+    attack = run_attack(model, gallery.images[10], int(gallery.labels[10]), eps=0.1, steps=3, seed=gallery_image_seed(0, 10))
     loo = detection.leave_one_out_map(model, gallery.images[10], attack.x_adv[0], grid="3x3")
     assert study.scores[0, 1, 0] == pytest.approx(loo.clean.iqr) and study.scores[0, 1, 1] == pytest.approx(loo.adversarial.iqr)
     c = study.high_minus_low

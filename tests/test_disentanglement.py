@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from mimi import analysis as A
-from mimi import figures
+from mimi import figures_profiles
 from mimi.interactions import all_pairs, exact_order_interactions, exact_values, sample_disentanglement
 from mimi.models import freeze
 from mimi.results import Result
@@ -127,7 +127,7 @@ def test_trivial_orders_are_left_out_by_default_and_flagged_when_asked_for():
     model = freeze(Wavy())
     d = A.disentanglement(model, wavy_images(2, 2), [0, 1], grid="3x3", orders=[3, 7], samples=2, baseline="zero")
     assert d.trivial.tolist() == [False, True] and np.isclose(d.d[1], 1.0)
-    fig = figures.disentanglement_figure({"wavy": d})
+    fig = figures_profiles.disentanglement_figure({"wavy": d})
     assert all(list(trace.x) == [3 / 7] for trace in fig.data if trace.hoverinfo != "skip")
     assert "over these 2 images" in fig.layout.title.text and "95% over images" in fig.layout.title.text
     back = Result.from_json(d.to_json())

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mimi.interactions.sampling import CONTRAST_RATIOS, block_count, block_design, heatmap_estimator
+from mimi.interactions.designs import block_count, block_design
+from mimi.interactions.heatmap import CONTRAST_RATIOS, heatmap_estimator
 from mimi.interactions import (GROUPINGS, Estimate, pair_groups, cell_pairs, exact_order_interactions, exact_shapley, exact_values,
                                neighbor_pairs, paper_order_interactions, paper_orders, paper_protocol,
                                sample_cell_heatmap, sample_disentanglement, sample_order_interactions,

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from mimi import analysis as A
-from mimi import figures
+from mimi import figures, figures_maps
 from mimi.analysis import Contrast, Estimated
 from mimi.models import Normalize, freeze
 
@@ -50,7 +50,7 @@ def test_a_cell_is_marked_when_its_value_is_within_two_se_of_zero():
     se = np.array([0.1, 0.1, 0.1, 0.1, 0.1, 0.0, NAN, 0.1, 0.0])
     # at 0 with an SE: marked; |v| < 2 SE either sign; 2 SE itself and large values: not; SE 0 (exact), SE NaN
     # (unknown) and a NaN value (the chosen cell): never
-    assert figures.within_2se(value, se).tolist() == [True, True, True, False, False, False, False, False, False]
+    assert figures_maps.within_2se(value, se).tolist() == [True, True, True, False, False, False, False, False, False]
 
 
 def pair_heatmap(params: dict | None = None) -> SimpleNamespace:
@@ -66,7 +66,7 @@ def pair_heatmap(params: dict | None = None) -> SimpleNamespace:
 
 
 def test_pair_maps_ring_exactly_the_cells_within_two_se_of_zero_of_their_own_panel():
-    fig = figures.pair_maps_figure({"A": pair_heatmap({"samples": 2})}, np.zeros((1, 4, 6)), title="cell (0, 0)")
+    fig = figures_maps.pair_maps_figure({"A": pair_heatmap({"samples": 2})}, np.zeros((1, 4, 6)), title="cell (0, 0)")
     clean, adversarial, difference = layers(fig)
     assert marked(clean) == {(0, 1), (0, 2)}
     assert marked(adversarial) == {(0, 1), (1, 2)}          # 0.5 < 2 x 0.3; -0.5 = 2.5 SE; (1, 0) SE unknown
@@ -89,7 +89,7 @@ def test_pair_maps_ring_exactly_the_cells_within_two_se_of_zero_of_their_own_pan
 
 
 def test_the_csv_of_the_pair_maps_gives_each_cell_its_se_and_its_mark():
-    fig = figures.pair_maps_figure({"A": pair_heatmap()}, np.zeros((1, 4, 6)), title="cell (0, 0)")
+    fig = figures_maps.pair_maps_figure({"A": pair_heatmap()}, np.zeros((1, 4, 6)), title="cell (0, 0)")
     assert "SE over the random context draws per order" in fig.layout.title.text   # a result without params
     rows = figures.figure_rows(fig)
     assert len(rows) == 4 * 6 + 3 * 6                       # image pixels, then the three maps' cells
@@ -111,7 +111,7 @@ def test_the_csv_of_the_pair_maps_gives_each_cell_its_se_and_its_mark():
 
 def test_pair_maps_with_no_cell_near_zero_keep_an_empty_layer_and_the_rule():
     maps = SimpleNamespace(cell=4, pooled=Contrast(Estimated(np.full((14, 14), 5.0), np.full((14, 14), 0.1))))
-    fig = figures.pair_maps_figure({"A": maps}, np.zeros((1, 28, 28)))
+    fig = figures_maps.pair_maps_figure({"A": maps}, np.zeros((1, 28, 28)))
     (layer,) = layers(fig)
     assert marked(layer) == set() and layer.line.width == 1            # a finer line on a finer grid
     assert fig.layout.title.text.startswith("<sup>cells marked ○")      # no title: the rule alone
@@ -125,7 +125,7 @@ def shapley(values, se, samples=16) -> SimpleNamespace:
 def test_shapley_maps_ring_cells_within_two_se_and_say_over_which_permutations():
     a = shapley([[1.0, -0.05], [0.0, NAN]], np.array([[0.1, 0.05], [0.0, 0.1]]))
     b = shapley([[0.0, 0.3], [-0.1, 2.0]], np.array([[0.2, 0.1], [0.1, NAN]]))
-    fig = figures.shapley_figure({"A": a, "B": b}, np.zeros((1, 4, 4)))
+    fig = figures_maps.shapley_figure({"A": a, "B": b}, np.zeros((1, 4, 4)))
     first, second = layers(fig)
     assert (first.xaxis, second.xaxis) == ("x2", "x3")
     assert marked(first) == {(0, 1)} and marked(second) == {(0, 0), (1, 0)}
@@ -138,7 +138,7 @@ def test_shapley_maps_ring_cells_within_two_se_and_say_over_which_permutations()
 
 
 def test_a_shapley_map_without_se_has_no_mark_and_no_rule_and_other_charts_keep_their_csv():
-    fig = figures.shapley_figure({"A": shapley(np.zeros((2, 2)), None)}, np.zeros((1, 4, 4)))
+    fig = figures_maps.shapley_figure({"A": shapley(np.zeros((2, 2)), None)}, np.zeros((1, 4, 4)))
     assert layers(fig) == [] and "within 2 SE" not in fig.layout.title.text
     assert "within_2se" not in figures.figure_csv(fig)
     bars = go.Figure(go.Bar(x=["a"], y=[1.0], error_y=dict(array=[0.1])))

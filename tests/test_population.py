@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from mimi import analysis as A
-from mimi import figures
+from mimi import figures, figures_profiles
 from mimi import population as P
 from mimi.cli import main
 from mimi.data import load_gallery
@@ -61,7 +61,7 @@ def test_mean_and_se_across_images_match_a_direct_computation(model, gallery, ti
     per_image = []
     for index in indices:
         x, y = gallery.images[index], int(gallery.labels[index])
-        s = P.image_seed(5, index)
+        s = P.gallery_image_seed(5, index)
         attack = A.run_attack(model, x, y, eps=d["eps"], steps=d["steps"], norm=d["norm"], value=d["value"], seed=s)
         per_image.append(A.interaction_profile(
             A.image_game(model, x, y, attack.x_adv[0], grid=d["grid"], baseline=d["baseline"], value=d["value"]),
@@ -165,7 +165,7 @@ def ticks(fig):
 
 def test_the_figures_draw_the_reference_on_the_matching_bars_with_its_se_in_the_csv():
     refs = {"a": reference(), "b": reference()}
-    fig = figures.order_profile_figure({"a": profile(), "b": profile()}, references=refs)
+    fig = figures_profiles.order_profile_figure({"a": profile(), "b": profile()}, references=refs)
     drawn = ticks(fig)
     clean, adversarial = "clean: gallery mean (4 images)", "adversarial: gallery mean (4 images)"
     assert [(t.name, t.xaxis, t.offsetgroup) for t in drawn] == [
@@ -180,7 +180,7 @@ def test_the_figures_draw_the_reference_on_the_matching_bars_with_its_se_in_the_
     assert [(r["panel"], r["y"], r["error"]) for r in rows][:3] == [("x", 0.1, 0.02), ("x", 0.0, 0.02),
                                                                      ("x", -0.3, 0.02)]
     assert "clean: gallery mean (4 images)" in figures.figure_csv(fig)
-    dj = figures.delta_j_figure({"a": profile(), "b": profile()}, references={"b": reference()})
+    dj = figures_profiles.delta_j_figure({"a": profile(), "b": profile()}, references={"b": reference()})
     assert [(t.name, t.offsetgroup) for t in ticks(dj)] == [("b: gallery mean (4 images)", "b")]
     np.testing.assert_allclose(ticks(dj)[0].y, [0.5, 0.6, 0.05])
     # a's placeholder keeps b's ticks over b's bars
@@ -199,27 +199,27 @@ def test_no_reference_is_drawn_when_the_settings_differ(change):
     p = profile(**change)
     assert not P.reference_matches(p, reference())
     refs = {"m": reference()}
-    assert ticks(figures.order_profile_figure({"m": p}, references=refs)) == []
-    dj = figures.delta_j_figure({"m": p}, references=refs)
+    assert ticks(figures_profiles.order_profile_figure({"m": p}, references=refs)) == []
+    dj = figures_profiles.delta_j_figure({"m": p}, references=refs)
     assert [t.type for t in dj.data] == ["bar"]
 
 
 def test_no_reference_without_one_for_that_model_or_for_a_profile_without_settings():
-    assert ticks(figures.order_profile_figure({"m": profile()}, references={"other": reference()})) == []
-    assert ticks(figures.order_profile_figure({"m": profile()})) == []
+    assert ticks(figures_profiles.order_profile_figure({"m": profile()}, references={"other": reference()})) == []
+    assert ticks(figures_profiles.order_profile_figure({"m": profile()})) == []
     bare = SimpleNamespace(**{k: v for k, v in vars(profile()).items() if k != "params"})
-    assert ticks(figures.order_profile_figure({"m": bare}, references={"m": reference()})) == []
+    assert ticks(figures_profiles.order_profile_figure({"m": bare}, references={"m": reference()})) == []
 
 
 def test_a_clean_only_reference_draws_clean_ticks_and_keeps_the_adversarial_slot():
     refs = {"m": P.without_attack(reference())}
-    fig = figures.order_profile_figure({"m": profile()}, references=refs)
+    fig = figures_profiles.order_profile_figure({"m": profile()}, references=refs)
     assert [t.name for t in ticks(fig)] == ["clean: gallery mean (4 images)"]
     assert any(t.offsetgroup == "adversarial" and t.hoverinfo == "skip" for t in fig.data if t.type == "scatter")
-    assert ticks(figures.delta_j_figure({"m": profile()}, references=refs)) == []
+    assert ticks(figures_profiles.delta_j_figure({"m": profile()}, references=refs)) == []
     # a profile without an attack gets only the clean tick
     clean_only = profile(interaction=A.Contrast(profile().interaction.clean), utility_by_order=None)
-    fig = figures.order_profile_figure({"m": clean_only}, references={"m": reference()})
+    fig = figures_profiles.order_profile_figure({"m": clean_only}, references={"m": reference()})
     assert [t.name for t in ticks(fig)] == ["clean: gallery mean (4 images)"]
 
 

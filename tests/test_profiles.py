@@ -97,6 +97,8 @@ def test_each_profile_has_a_gallery_with_known_labels():
     stored = np.asarray(Image.open(__import__("mimi.data").data.ASSETS_DIR / "gallery-natural" / "chelsea.png"))
     torch.testing.assert_close(imagenet[0].image, torch.from_numpy(stored.transpose(2, 0, 1) / 255).float())
     assert cifar[0].image.shape == (3, 32, 32) and 0 <= float(cifar[0].image.min()) <= float(cifar[0].image.max()) <= 1
+    assert [profile(name).has_labelled_gallery for name in PROFILE_NAMES] == [True, False, False]
+    assert all(g.label is not None for g in fmnist)
 
 
 def test_the_natural_gallery_records_a_licence_per_image():

@@ -3,8 +3,8 @@ and (on request) the order profiles and ΔJ of the selected image; the unified v
 
 import streamlit as st
 
-from mimi import figures, figures_defenses
-from mimi.ui import compute, defenses, page, state
+from mimi import figures_attack, figures_defenses, figures_profiles
+from mimi.ui import attacking, compute, defenses, disentanglement, interactions, page, state
 
 st.title("Defenses: one explanation for many")
 st.markdown("Ren et al. argue that very different defenses work for the same reason. Each of their claims below, "
@@ -16,16 +16,17 @@ sel = page.selection()
 p = state.params()
 names = page.comparable_models(sel)   # the models of the selection's dataset profile
 cards = [compute.zoo_card(name) for name in names]
-page.chart(figures.accuracy_figure(cards) if sel.profile.name == "fashion-mnist" else figures.accuracy_figure(
-    cards, title=f"{sel.profile.title} accuracy recorded in the cards (the Models page says on which images)"),
-    "zoo-accuracy", key="zoo_accuracy")
+page.chart(figures_attack.accuracy_figure(cards) if sel.profile.name == "fashion-mnist"
+           else figures_attack.accuracy_figure(cards, title=f"{sel.profile.title} accuracy recorded in the cards (the "
+                                               "Models page says on which images)"),
+           "zoo-accuracy", key="zoo_accuracy")
 st.dataframe([{"model": c["name"], "recipe": c.get("training", {}).get("recipe", ""),
                "clean": c.get("evaluation", {}).get("clean_accuracy"),
                "PGD-20": c.get("evaluation", {}).get("pgd20_accuracy"),
                "description": c.get("description", "")} for c in cards], hide_index=True)
-page.interaction_form(expanded=False)
+interactions.interaction_form(expanded=False)
 p = state.params()
-st.caption(f"{page.interaction_summary(p)} · image: {sel.title}")
+st.caption(f"{interactions.interaction_summary(p)} · image: {sel.title}")
 
 st.subheader("Interaction strength: low orders against high orders")
 st.markdown("For each image and order m, the strength s⁽ᵐ⁾ = mean over pairs of |I⁽ᵐ⁾(i, j)| (bias-corrected). "
@@ -47,29 +48,30 @@ with compute.friendly_errors("The zoo's interaction strength"):
     st.markdown(f"**What the data says** (each model minus {reference}; SE of the difference of independent "
                 f"estimates):\n" + "\n".join(f"- {defenses.strength_reading(strengths[reference], strengths[name])}"
                                               for name in names if name != reference))
-    page.chart(figures.disentanglement_figure(curves), "zoo-disentanglement", curves, key="zoo_dis")
+    page.chart(figures_profiles.disentanglement_figure(curves), "zoo-disentanglement", curves, key="zoo_dis")
     count = min(len(c.per_image) for c in curves.values())
-    st.caption(page.disentanglement_band_text(count))
+    st.caption(disentanglement.disentanglement_band_text(count))
     measured = {**defenses.PAPER_DEFENSES, **defenses.strength_against_paper(strengths, reference)}
     measured["disentanglement"] = (defenses.disentanglement_against_paper(curves, reference, count)
                                    or measured["disentanglement"])
     claims.markdown("\n".join(f"- {text}" for text in measured.values()))
 
 st.subheader("The zoo on this image")
-page.protocol_control()
+attacking.protocol_control()
 p = state.params()
-st.caption(f"attack: {page.attack_summary(p)} (its settings: Attack page)")
+st.caption(f"attack: {attacking.attack_summary(p)} (its settings: Attack page)")
 if st.toggle("Compute the order profiles and ΔJ of every zoo model on this image (about 2 s per model)",
              **state.keep("defenses_image", False)):
-    attacks = page.landed_attacks(sel, names)   # a warning in place of each model that did not land
+    attacks = attacking.landed_attacks(sel, names)   # a warning in place of each model that did not land
     with compute.friendly_errors("The zoo's order profiles"):
-        profiles, _ = page.profiles(sel, attacks, lambda *_: None, refine=False)   # first rounds: one chart each
+        # the first rounds: one chart each
+        profiles, _ = interactions.profiles(sel, attacks, lambda *_: None, refine=False)
         if profiles:
-            note = page.attack_note(attacks)
-            refs = compute.gallery_references(list(profiles), page.attack_kwargs(p))
-            page.chart(figures.order_profile_figure(profiles, references=refs, attack=note), "zoo-order-profile",
-                       profiles, key="zoo_profile")
-            page.chart(figures.delta_j_figure(profiles, references=refs, attack=note), "zoo-delta-j",
+            note = attacking.attack_note(attacks)
+            refs = compute.gallery_references(list(profiles), attacking.attack_kwargs(p))
+            page.chart(figures_profiles.order_profile_figure(profiles, references=refs, attack=note),
+                       "zoo-order-profile", profiles, key="zoo_profile")
+            page.chart(figures_profiles.delta_j_figure(profiles, references=refs, attack=note), "zoo-delta-j",
                        key="zoo_delta_j")
-            st.caption(f"{page.attack_caption(p, attacks)} {compute.reference_caption(refs)}")
+            st.caption(f"{attacking.attack_caption(p, attacks)} {compute.reference_caption(refs)}")
             defenses.warn_if_weak(defenses.attack_utilities(attacks), defenses.DELTA_J_TOO_WEAK)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from mimi import figures_defenses
-from mimi.ui import compute, defenses, page, state
+from mimi.ui import attacking, compute, defenses, interactions, page, state
 
 st.title("Detection: what ML-LOO sees")
 st.markdown(
@@ -23,15 +23,16 @@ as a finding.
 )
 measured = st.container()   # the paper's claim against the gallery's numbers, once they are in
 sel = page.selection()
-page.interaction_form(expanded=False)
+interactions.interaction_form(expanded=False)
 p = state.params()
-st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p, 'eps')} (Attack page; detection "
-           f"studies attacks that change the prediction, so this page always attacks at equal ε) · image: {sel.title}")
+st.caption(f"{interactions.interaction_summary(p)} · attack: {attacking.attack_summary(p, 'eps')} (Attack page; "
+           f"detection studies attacks that change the prediction, so this page always attacks at equal ε) · image: "
+           f"{sel.title}")
 
 st.subheader("This image")
 with compute.friendly_errors("The leave-one-out maps"):
-    attacks = {name: page.attack(sel, name, "eps") for name in sel.models}
-    maps = {name: defenses.leave_one_out(sel, name, page.adversarial_image(result))
+    attacks = {name: attacking.attack(sel, name, "eps") for name in sel.models}
+    maps = {name: defenses.leave_one_out(sel, name, attacking.adversarial_image(result))
             for name, result in attacks.items()}
     page.chart(figures_defenses.loo_figure(maps), "loo-maps", maps, key="loo")
     st.caption("Each map: a_i of every cell for the input's predicted class, on one colour scale per model. Exact: "

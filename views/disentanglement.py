@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from mimi import figures
-from mimi.ui import compute, defenses, page, state
+from mimi import figures_profiles
+from mimi.ui import compute, defenses, disentanglement, forms, interactions, page, state
 
 st.title("Disentanglement")
 st.markdown("For each order m: do the contexts S agree on the sign of a pair's interaction? "
@@ -30,21 +30,21 @@ with st.form("disentanglement_form"):
                    help="model A and B by default; add any zoo model")              # names stay readable
     c2, c3, c4 = st.columns(3)
     with c2:
-        page.number_field("images")
+        forms.number_field("images")
     with c3:
-        page.number_field("dsamples")
+        forms.number_field("dsamples")
     with c4:
-        page.number_field("dpcount")   # its default fits the grid (mimi.ui.state.PAIR_COUNTS)
-    page.submit("Compute", ("images", "dsamples", "dpcount"), keep_models, type="primary")
-page.interaction_form(expanded=False)
+        forms.number_field("dpcount")   # its default fits the grid (mimi.ui.state.PAIR_COUNTS)
+    forms.submit("Compute", ("images", "dsamples", "dpcount"), keep_models, type="primary")
+interactions.interaction_form(expanded=False)
 p = state.params()
-st.caption(f"{page.gallery_batch_text(int(p['images']))}, each with its own label as the target · "
-           f"{page.disentanglement_summary(p)}")
+st.caption(f"{disentanglement.gallery_batch_text(int(p['images']))}, each with its own label as the target · "
+           f"{disentanglement.disentanglement_summary(p)}")
 
 with compute.friendly_errors("The disentanglement curves"):
-    curves = {name: page.disentanglement(sel, name, int(p["images"])) for name in chosen}
-    page.chart(figures.disentanglement_figure(curves), "disentanglement", curves, key="disentanglement")
-    st.caption(page.disentanglement_band_text(int(p["images"])))
+    curves = {name: disentanglement.disentanglement(sel, name, int(p["images"])) for name in chosen}
+    page.chart(figures_profiles.disentanglement_figure(curves), "disentanglement", curves, key="disentanglement")
+    st.caption(disentanglement.disentanglement_band_text(int(p["images"])))
     claim = defenses.disentanglement_against_paper(curves, defenses.reference_model(list(curves)), int(p["images"]))
     if claim:
         with measured:

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from mimi import figures
-from mimi.ui import compute, defenses, page, refine, state
+from mimi import figures_profiles
+from mimi.ui import attacking, compute, defenses, forms, interactions, page, refine, state
 
 st.title("Interactions by order")
 st.markdown("Each bar estimates the mean interaction I⁽ᵐ⁾(i, j) over the whole pair set (the chart's subtitle "
@@ -12,16 +12,16 @@ st.markdown("Each bar estimates the mean interaction I⁽ᵐ⁾(i, j) over the w
             "**Blue**: clean image. **Red**: after the attack. Error bars: ± one standard error, covering every "
             "random choice (which pairs were drawn, which contexts).")
 sel = page.selection()
-page.interaction_form()
-page.protocol_control()
+interactions.interaction_form()
+attacking.protocol_control()
 p = state.params()
-st.caption(f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)} (its settings: Attack page) "
+st.caption(f"{interactions.interaction_summary(p)} · attack: {attacking.attack_summary(p)} (its settings: Attack page) "
            f"· image: {sel.title}")
 
 Y_AXES = {"own": "own scale per model", "shared": "one scale for all"}
-shared_y = page.instant_choice("yaxes", Y_AXES) == "shared"
+shared_y = forms.instant_choice("yaxes", Y_AXES) == "shared"
 
-attacks = page.landed_attacks(sel, sel.models)   # a warning in place of each model's charts where it did not land
+attacks = attacking.landed_attacks(sel, sel.models)   # a warning in place of each model's charts where it did not land
 with compute.friendly_errors("The order profiles"):
     slot, drawn = st.empty(), iter(range(10 ** 6))
 
@@ -29,19 +29,20 @@ with compute.friendly_errors("The order profiles"):
         """The charts so far, redrawn after every round (the full figures with their downloads replace them)."""
         with slot.container():
             k = next(drawn)
-            st.plotly_chart(figures.order_profile_figure(profiles, shared_y=shared_y), config=page.PLOTLY_CONFIG,
-                            key=f"refining_profile_{k}")
-            st.caption(page.refinement_lines(statuses))
-            st.plotly_chart(figures.delta_j_figure(profiles), config=page.PLOTLY_CONFIG, key=f"refining_delta_j_{k}")
+            st.plotly_chart(figures_profiles.order_profile_figure(profiles, shared_y=shared_y),
+                            config=page.PLOTLY_CONFIG, key=f"refining_profile_{k}")
+            st.caption(interactions.refinement_lines(statuses))
+            st.plotly_chart(figures_profiles.delta_j_figure(profiles), config=page.PLOTLY_CONFIG,
+                            key=f"refining_delta_j_{k}")
 
-    profiles, statuses = page.profiles(sel, attacks, draw)
+    profiles, statuses = interactions.profiles(sel, attacks, draw)
     if profiles:
-        note, caption = page.attack_note(attacks), page.attack_caption(p, attacks)
-        refs = compute.gallery_references(list(profiles), page.attack_kwargs(p))
+        note, caption = attacking.attack_note(attacks), attacking.attack_caption(p, attacks)
+        refs = compute.gallery_references(list(profiles), attacking.attack_kwargs(p))
         with slot.container():
-            page.chart(figures.order_profile_figure(profiles, references=refs, shared_y=shared_y, attack=note),
+            page.chart(figures_profiles.order_profile_figure(profiles, references=refs, shared_y=shared_y, attack=note),
                        "order-profile", profiles, key="profile")
-            st.caption(page.refinement_lines(statuses))
+            st.caption(interactions.refinement_lines(statuses))
             st.caption(f"{caption} {compute.reference_caption(refs)}")
         budget, high = float(p["budget"]), float(state.param_specs()["budget"].high)
 
@@ -54,7 +55,7 @@ with compute.friendly_errors("The order profiles"):
                       help="raises the time budget (the settings' field shows it) and goes on adding rounds to every "
                            "chart on this page, keeping the rounds already computed: error bars shrink by about "
                            "1/√rounds")
-        page.chart(figures.delta_j_figure(profiles, references=refs, attack=note), "delta-j", key="delta_j")
+        page.chart(figures_profiles.delta_j_figure(profiles, references=refs, attack=note), "delta-j", key="delta_j")
         st.caption(caption)
         st.markdown("**How to read ΔJ⁽ᵐ⁾.** The attack lowers v(N), the value of the true class. Summed over "
                     "all pairs of cells and all orders m = 0 … n−2, and added to the single cells' part, the ΔJ⁽ᵐ⁾ "
@@ -62,19 +63,19 @@ with compute.friendly_errors("The order profiles"):
                     "set the bars are the share carried by neighbouring cells only. *The paper says* attacks mainly "
                     "affect high-order interactions (bars on the right); *on this image mimi measures*:")
         for name, profile in profiles.items():
-            st.markdown(f"- {page.delta_j_reading(name, profile)}")
+            st.markdown(f"- {interactions.delta_j_reading(name, profile)}")
         defenses.warn_if_weak(defenses.attack_utilities(attacks), defenses.DELTA_J_TOO_WEAK)
 st.subheader("Check: the decomposition adds up")
 st.markdown("On a small grid every coalition can be evaluated, so the identity "
             "v(N) − v(∅) = Σᵢ φ⁽⁰⁾(i) + Σₘ Σᵢ≠ⱼ J⁽ᵐ⁾(i, j) can be verified exactly.")
 with st.form("decomposition_form"):
-    page.choice_field("dgrid")
-    page.submit("Decompose", ("dgrid",))
+    forms.choice_field("dgrid")
+    forms.submit("Decompose", ("dgrid",))
 for col, name in zip(page.model_columns(sel), sel.models):
     with col, compute.friendly_errors(f"The decomposition for {name}"):
-        adv = page.adversarial_image(attacks[name]) if name in attacks else None   # not landed: clean only
-        result = page.decomposition(sel, name, p["dgrid"], adv)
-        page.chart(figures.decomposition_figure(result.parts(bands=3), result.total,
+        adv = attacking.adversarial_image(attacks[name]) if name in attacks else None   # not landed: clean only
+        result = interactions.decomposition(sel, name, p["dgrid"], adv)
+        page.chart(figures_profiles.decomposition_figure(result.parts(bands=3), result.total,
                                                 title=f"clean: v(N) − v(∅) = {result.total:.4f}"),
                    f"decomposition-{name}", {name: result}, key=f"decomp_{name}")
         st.caption(f"n = {result.n} cells, {result.forward_passes:,} forward passes. Residual (exact minus the sum "

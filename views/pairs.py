@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from mimi import figures
-from mimi.ui import compute, defenses, page, state
+from mimi import figures_maps
+from mimi.ui import attacking, compute, defenses, forms, interactions, page, state
 from mimi.players import parse_grid_spec
 from mimi.ui.params import band_ratios
 
@@ -38,40 +38,41 @@ def chosen_cell() -> dict:
 with st.form("pairs_form"):
     c1, c2, c3, c4 = st.columns([2, 1.3, 1, 1])
     with c1:
-        page.choice_field("band", st.radio, horizontal=True)
+        forms.choice_field("band", st.radio, horizontal=True)
     with c2:
-        page.choice_field("ratio", st.select_slider)
-        page.number_field("hsamples")
+        forms.choice_field("ratio", st.select_slider)
+        forms.number_field("hsamples")
     with c3:   # they show the cell that a click, the URL or a new grid chose
         st.number_input("cell row", 0, rows - 1, key=state.show("form_row", cell // cols))
     with c4:
         st.number_input("cell column", 0, cols - 1, key=state.show("form_col", cell % cols))
-    page.submit("Show", ("band", "ratio", "hsamples"), chosen_cell, type="primary")
-page.interaction_form(expanded=False)
-page.protocol_control()
+    forms.submit("Show", ("band", "ratio", "hsamples"), chosen_cell, type="primary")
+interactions.interaction_form(expanded=False)
+attacking.protocol_control()
 p = state.params()
 ratios = band_ratios(p["band"], float(p["ratio"]))
 st.caption(f"cell ({cell // cols}, {cell % cols}) of {p['grid']} · orders r ∈ {list(ratios)} pooled · "
            f"{p['hsamples']} samples per order · "
-           f"{page.interaction_summary(p)} · attack: {page.attack_summary(p)}")
+           f"{interactions.interaction_summary(p)} · attack: {attacking.attack_summary(p)}")
 
-attacks = page.landed_attacks(sel, sel.models)   # a warning in place of each model's maps where it did not land
+attacks = attacking.landed_attacks(sel, sel.models)   # a warning in place of each model's maps where it did not land
 with compute.friendly_errors("The pair heatmaps"):
-    maps = {name: page.heatmap(sel, name, cell, ratios, page.adversarial_image(result))
+    maps = {name: interactions.heatmap(sel, name, cell, ratios, attacking.adversarial_image(result))
             for name, result in attacks.items()}
     if maps:
-        page.chart(figures.pair_maps_figure(maps, sel.image.numpy(), title=f"Interactions of cell ({cell // cols}, "
-                                            f"{cell % cols}) with every other cell", attack=page.attack_note(attacks)),
+        title = f"Interactions of cell ({cell // cols}, {cell % cols}) with every other cell"
+        page.chart(figures_maps.pair_maps_figure(maps, sel.image.numpy(), title=title,
+                                                 attack=attacking.attack_note(attacks)),
                    "pair-heatmap", maps, key=MAP_KEY, on_select="rerun")
-        st.caption(page.attack_caption(p, attacks))
+        st.caption(attacking.attack_caption(p, attacks))
         defenses.warn_if_weak(defenses.attack_utilities(attacks),
                               "its adversarial and difference maps can barely differ from the clean one")
-st.caption(f"{figures.UNCERTAIN_MARK} on a cell of these maps and the Shapley maps: its value is within 2 standard errors "
-           "of zero, so the random contexts (permutations, for φ) leave its sign open; hover for value ± SE, or take "
-           "both from the CSV (error, within_2se).")
+st.caption(f"{figures_maps.UNCERTAIN_MARK} on a cell of these maps and the Shapley maps: its value is within 2 "
+           "standard errors of zero, so the random contexts (permutations, for φ) leave its sign open; hover for value "
+           "± SE, or take both from the CSV (error, within_2se).")
 
 st.subheader("Shapley values")
 st.markdown("φ(i): each cell's fair share of the network's evidence for the true class (all orders together).")
 with compute.friendly_errors("The Shapley maps"):
-    shap = {name: page.shapley(sel, name) for name in sel.models}
-    page.chart(figures.shapley_figure(shap, sel.image.numpy()), "shapley", shap, key="shapley")
+    shap = {name: interactions.shapley(sel, name) for name in sel.models}
+    page.chart(figures_maps.shapley_figure(shap, sel.image.numpy()), "shapley", shap, key="shapley")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from mimi import figures_defenses
-from mimi.ui import compute, defenses, page, state
+from mimi.ui import attacking, compute, defenses, interactions, page, state
 
 st.title("Recovery: undoing the attack cell by cell")
 st.markdown(
@@ -24,15 +24,16 @@ Shapley change locates the attack.
 )
 measured = st.container()   # the paper's claim against the gallery's numbers, once they are in
 sel = page.selection()
-page.interaction_form(expanded=False)
+interactions.interaction_form(expanded=False)
 p = state.params()
 st.caption(f"grid {p['grid']}, baseline {p['baseline']}, v = {p['value']}, {p['ssamples']} permutation pairs for the "
-           f"Shapley values (Pixel pairs page), seed {p['seed']} · attack: {page.attack_summary(p, 'eps')} (Attack "
-           f"page; this page always attacks at equal ε, as its precomputed gallery studies did) · image: {sel.title}")
+           f"Shapley values (Pixel pairs page), seed {p['seed']} · attack: {attacking.attack_summary(p, 'eps')} "
+           f"(Attack page; this page always attacks at equal ε, as its precomputed gallery studies did) · image: "
+           f"{sel.title}")
 
 st.subheader("This image")
 with compute.friendly_errors("The recovery curves"):
-    curves = {name: defenses.recovery(sel, name, page.adversarial_image(page.attack(sel, name, "eps")))
+    curves = {name: defenses.recovery(sel, name, attacking.adversarial_image(attacking.attack(sel, name, "eps")))
               for name in sel.models}
     page.chart(figures_defenses.recovery_figure(curves), "recovery-image", curves, key="recovery_image")
     st.markdown("\n".join(f"- **{name}**: attacking utility {c.attack_utility:.2f}; ρ = {c.recoverability:.3f} "

@@ -6,7 +6,8 @@ import streamlit as st
 
 from mimi import figures_study
 from mimi.study import STUDY_DIR
-from mimi.study.report import MODEL_HEADER, PREREGISTERED, image_rows, model_rows, settings_text, verdict_rule
+from mimi.study.claims import PREREGISTERED, verdict_rule
+from mimi.study.report_page import MODEL_HEADER, image_rows, model_rows, settings_text
 from mimi.ui import compute, page, state
 from mimi.ui import study as study_ui
 

@@ -38,8 +38,13 @@ images (C, H, W) with values in [0, 1]; exact decomposition n <= 16 cells.
 
 The package splits by job: :mod:`~mimi.analysis.results` (the result types),
 :mod:`~mimi.analysis.checks` (input checks), :mod:`~mimi.analysis.games` (the game),
-:mod:`~mimi.analysis.planning` (forward passes before running), :mod:`~mimi.analysis.core` (the computations) and :mod:`~mimi.analysis.defaults` (the
-dashboard's defaults); every public name is importable from ``mimi.analysis`` as before.
+:mod:`~mimi.analysis.planning` (forward passes before running), :mod:`~mimi.analysis.budget` (time budgets),
+the computations: :mod:`~mimi.analysis.profile` (order profiles, their replicates and budgeted rounds),
+:mod:`~mimi.analysis.maps` (pair heatmaps, Shapley maps), :mod:`~mimi.analysis.across_images` (D^(m) over
+images), :mod:`~mimi.analysis.exact` (the exact decomposition), :mod:`~mimi.analysis.workflows` (the attack,
+``mimi analyze``'s analysis, the default view) on :mod:`~mimi.analysis.result_fields` (what every result
+records), and :mod:`~mimi.analysis.defaults` (the dashboard's defaults); every public name is importable from
+``mimi.analysis``. ``Z95`` and ``t95`` are :mod:`mimi.stats`'s.
 """
 
 from __future__ import annotations
@@ -52,8 +57,12 @@ from mimi.analysis.checks import (MAX_GRID_SIDE, MAX_SAMPLES, PAIR_SETS, Image, 
                                   resolve_cell, disentanglement_orders)
 from mimi.analysis.planning import planned_forward_passes
 from mimi.analysis.games import GAME_OPTIONS, image_game
-from mimi.analysis.core import (Z95, t95, interaction_profile, combine_profiles, pair_heatmap, shapley_map,
-                                disentanglement, decomposition, run_attack, analyze_image, DefaultView, default_view)
+from mimi.analysis.profile import interaction_profile, combine_profiles
+from mimi.analysis.maps import pair_heatmap, shapley_map
+from mimi.analysis.across_images import disentanglement
+from mimi.analysis.exact import decomposition
+from mimi.analysis.workflows import run_attack, analyze_image, DefaultView, default_view
+from mimi.stats import Z95, t95
 
 __all__ = ["DEFAULTS", "Estimated", "Contrast", "ImageValues", "ImageResult", "OrderProfile",
            "InteractionProfile", "PairHeatmap", "ShapleyMap", "Disentanglement", "Decomposition",

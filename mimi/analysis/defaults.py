@@ -20,7 +20,10 @@ from mimi.interactions import PAPER_RATIOS
 #: Neyman pilot. ``coverage`` 1: each heatmap unit's block design covers every cell about once, the
 #: smallest unit, so two units answer in seconds. ``eps``, ``steps``, ``norm`` and ``stop_utility`` are the
 #: equal-ε attack (PGD-20 at ε 0.1, all steps), the one the gallery references and studies are computed with;
-#: ``equal_strength`` is the dashboard's default attack (its comment says why these numbers).
+#: ``equal_strength`` is the dashboard's default attack (its comment says why these numbers). D^(m): the dashboard's
+#: ``disentanglement_samples`` units per pair and order and ``disentanglement_pair_count`` pairs per image (also
+#: ``mimi study run``'s ``--d-samples`` and ``--d-pair-count`` and :data:`mimi.strength.GALLERY_SETTINGS`; the
+#: API's ``disentanglement(samples=8)`` keeps its own default); ``decomposition_grid`` the exact decomposition's grid.
 DEFAULTS: dict[str, Any] = {
     "grid": "7x7",
     "pairs": "neighbors",
@@ -34,8 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "heatmap_ratios": (0.2, 0.5, 0.8),
     "heatmap_samples": 2,
     "shapley_samples": 16,
-    "disentanglement_samples": 8,
-    "decomposition_grid": "3x4",
+    "disentanglement_samples": 4,
+    "disentanglement_pair_count": 8,
+    "decomposition_grid": "3x3",
     "baseline": "mean",
     "value": "log-odds",
     "target": "label",

@@ -68,7 +68,7 @@ def _page_seconds(page: str | None, query: dict[str, str], keep: Any = None) -> 
 
 def _first_chart_seconds(device: str) -> float:
     """Model A loaded from disk, PGD on gallery image 0, and the attack figure: what /attack draws first."""
-    from mimi import figures, zoo
+    from mimi import figures_attack, zoo
     from mimi.attacks import pgd
     from mimi.data import load_gallery
     from mimi.ui.state import default_models
@@ -80,7 +80,7 @@ def _first_chart_seconds(device: str) -> float:
     model, _ = zoo.load(name, device, zoo_dir)
     x = images.images[:1].to(device)
     result = pgd(model, x, images.labels[:1].to(device), eps=0.1, steps=20)
-    figures.attack_figure(x[0].cpu().numpy(), result.x_adv[0].cpu().numpy(), 0.1).to_json()
+    figures_attack.attack_figure(x[0].cpu().numpy(), result.x_adv[0].cpu().numpy(), 0.1).to_json()
     return time.perf_counter() - start
 
 

@@ -181,7 +181,7 @@ def compare(v, n: int, pairs: np.ndarray, orders, *, pilot_samples: int, units: 
     """Rows mimi needs / rows the paper protocol needs for the same SE (module docstring).
     ``reference``: the paper protocol's draws (:func:`_pilot_variances` of this game, pairs, orders,
     ``pilot_samples`` and ``seed``) when another comparison already made them. ``estimator``: the
-    heatmap's (:func:`~mimi.interactions.sampling.heatmap_estimator`)."""
+    heatmap's (:func:`~mimi.interactions.heatmap.heatmap_estimator`)."""
     orders = [int(m) for m in orders]
     pilot_units = (_pilot_variances(v, n, pairs, orders, pilot_samples, seed, difference)
                    if reference is None else reference)

@@ -18,7 +18,7 @@ from mimi.analysis import DEFAULTS, analyze_image, default_pair_count
 from mimi.analysis.budget import check_budget
 from mimi.cli import CommandError
 from mimi.cli.common import (add_attack_options, add_device, add_json_out, add_seed, add_stop_options, add_zoo_dir,
-                             attack_settings, optional_writable_path, resolve_device, resolve_zoo_dir, save_json)
+                             attack_from_args, optional_writable_path, resolve_device, resolve_zoo_dir, save_json)
 from mimi.compute import PRECISIONS
 from mimi.players import BASELINES
 from mimi.profiles import DatasetProfile, card_profile
@@ -170,7 +170,7 @@ def run(args) -> int:
     progress = None if args.quiet else StageBars("analyze")
     attack = None
     if args.attack:
-        attack = attack_settings(args)
+        attack = attack_from_args(args)
     grid = args.grid or prof.grid
     pair_count = (default_pair_count(grid, args.pairs, DEFAULTS["pair_count"]) if args.pair_count is None
                   else args.pair_count or None)

@@ -182,7 +182,7 @@ def add_attack_options(parser: argparse.ArgumentParser, eps: float | None = DEFA
                        eps_help: str = "L-inf or L2 radius in pixel units (default %(default)s)",
                        steps: int = DEFAULT_STEPS,
                        step_size_help: str = "PGD step size (default 2.5 eps / steps)") -> None:
-    """The attack's budget: ``--eps --steps --step-size --norm --restarts``, read by :func:`attack_settings`."""
+    """The attack's budget: ``--eps --steps --step-size --norm --restarts``, read by :func:`attack_from_args`."""
     parser.add_argument("--eps", type=float, default=eps, help=eps_help)
     parser.add_argument("--steps", type=int, default=steps, help="PGD steps (default %(default)s)")
     parser.add_argument("--step-size", type=float, help=step_size_help)
@@ -194,7 +194,7 @@ def add_attack_options(parser: argparse.ArgumentParser, eps: float | None = DEFA
 
 
 def add_stop_options(parser: argparse.ArgumentParser) -> None:
-    """Equal strength: ``--stop-utility --tolerance --stop-rule --no-random-start``, read by :func:`attack_settings`."""
+    """Equal strength: ``--stop-utility --tolerance --stop-rule --no-random-start``, read by :func:`attack_from_args`."""
     parser.add_argument("--stop-utility", type=float, metavar="U",
                         help="equal strength: stop each image once a gradient step lowers its true class's score by U "
                              "and land within --tolerance above U (images that cannot are listed as not landed)")
@@ -207,9 +207,10 @@ def add_stop_options(parser: argparse.ArgumentParser) -> None:
                         help="start PGD at x instead of a uniform draw in the eps-ball")
 
 
-def attack_settings(args) -> dict:
+def attack_from_args(args) -> dict:
     """The options of :func:`add_attack_options` (and of :func:`add_stop_options` where the command has them) as
-    keyword arguments of an attack; ``--stop-rule paper`` is :data:`~mimi.attacks.landing.PAPER_PRESET`."""
+    keyword arguments of an attack; ``--stop-rule paper`` is :data:`~mimi.attacks.landing.PAPER_PRESET`. (The gallery
+    studies' attack, DEFAULTS' updated with a dict, is :func:`mimi.detection.attack_settings`.)"""
     settings = dict(eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm, restarts=args.restarts)
     if hasattr(args, "stop_utility"):
         settings.update(stop_utility=args.stop_utility, tolerance=args.tolerance, stop_rule=args.stop_rule,

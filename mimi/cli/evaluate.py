@@ -99,7 +99,7 @@ def update_card(meta: dict, result: AccuracyResult, machine: str, zoo_dir: Path)
 def load_data(args, prof: DatasetProfile) -> tuple[ImageSet, str]:
     """The images to evaluate on and their description, by the model's dataset profile."""
     if args.gallery:
-        if prof.name == "fashion-mnist":
+        if prof.has_labelled_gallery:
             return load_gallery(), "gallery (100 shipped test images)"
         items = [item for item in gallery_images(prof) if item.label is not None]
         data = ImageSet(torch.stack([item.image for item in items]), torch.tensor([item.label for item in items]),

@@ -15,7 +15,7 @@ from mimi.analysis import DEFAULTS
 from mimi.cli import CommandError
 from mimi.cli.analyze import parse_list, time_budget
 from mimi.cli.common import (GALLERY_SIZE, add_attack_options, add_data_dir, add_device, add_json_out, add_models,
-                             add_out_dir, add_seed, add_stop_options, add_zoo_dir, attack_settings, command_line,
+                             add_out_dir, add_seed, add_stop_options, add_zoo_dir, attack_from_args, command_line,
                              model_names, optional_writable_path, parse_images, resolve_device, resolve_zoo_dir, save_json,
                              writable_path)
 from mimi.players import BASELINES
@@ -23,6 +23,8 @@ from mimi.progress import TerminalBar
 from mimi.study.plan import (D_PAIR_COUNT, DEFAULT_COUNT, STUDY_DIR, StudyParams, dataset_images, folder_images,
                              gallery_images, plan_study)
 from mimi.study.budget import fit_study
+from mimi.study.report import build_report
+from mimi.study.report_page import report_html
 from mimi.study.run import DEFAULT_RAY_TIMEOUT_S, StudyMismatch, manifest_path, read_manifest, run_study, study_status
 from mimi.values import VALUE_FUNCTIONS
 
@@ -137,7 +139,7 @@ def pair_count_option(value: int | None):
 
 def settings(args) -> StudyParams:
     return StudyParams(
-        **attack_settings(args), grid=args.grid,
+        **attack_from_args(args), grid=args.grid,
         ratios=tuple(parse_list(args.ratios, float, "--ratios") or StudyParams.ratios), pairs=args.pairs,
         pair_count=pair_count_option(args.pair_count), samples=args.samples, contexts=args.contexts or None,
         coverage=args.coverage, shapley_samples=args.shapley_samples, d_samples=args.d_samples,
@@ -205,8 +207,6 @@ def status(args) -> int:
 
 
 def report(args) -> int:
-    from mimi.study.report import build_report, report_html
-
     html_out = optional_writable_path(args.html)
     json_out = optional_writable_path(args.json)
     result = build_report(args.folder)

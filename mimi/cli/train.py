@@ -13,6 +13,7 @@ from mimi.cli.common import (add_data_dir, add_device, add_out_dir, add_seed, ad
 from mimi.data import load_dataset
 from mimi.evaluation import evaluate
 from mimi.models import build
+from mimi.profiles import profile
 from mimi.progress import TerminalBar
 from mimi.training import RECIPES, TrainConfig, machine_description, train
 
@@ -105,7 +106,7 @@ def run(args) -> int:
             "machine": machine_description(device),
         },
     }
-    if args.dataset == "fashion-mnist":
+    if profile(args.dataset).has_labelled_gallery:   # the reference accuracies are measured on that gallery
         meta["evaluation"].update(zoo.reference_accuracies(model, args.data_dir))
     zoo.save(model.cpu(), meta, out)
     print(f"{name}: clean {100 * result.clean_accuracy:.2f}%  PGD-20 (eps {ROBUST_EPS}) "

@@ -15,7 +15,8 @@ Exact (n <= 16, 2^n evaluations; ValueError above):
 
 Sampled (each returns an Estimate: mean, se, mask_rows, unit_values; ``.difference(a, b)``,
 ``.average(axis)``, ``.scale(w)`` and ``.covariance()`` give honest SEs of game differences, pair
-averages and J^(m) = interaction_weights(n)[m] · I^(m) from the iid units; see sampling.py for the design):
+averages and J^(m) = interaction_weights(n)[m] · I^(m) from the iid units; the estimator: sampling.py; its
+block designs: designs.py; the order profile: order_profile.py; heatmaps: heatmap.py):
     sample_order_interactions(v, n, pairs, orders, samples, seed, grouping="pair", coverage=4)
                                      (M, P) I^(m)(i, j); blocks of randomly relabelled balanced designs,
                                      one unit = a design per pair group; grouping "all" for per-pair maps
@@ -54,10 +55,12 @@ from mimi.interactions.exact import (EXACT_LIMIT, ExactDecomposition, all_masks,
 from mimi.interactions.game import DEFAULT_BATCH_ROWS, CountingGame
 from mimi.interactions.pairs import (PAPER_RATIOS, RELEASED_RATIOS, all_pairs, cell_pairs, neighbor_pairs,
                                      paper_orders, sample_pairs)
-from mimi.interactions.sampling import (CONTRAST_RATIOS, DEFAULT_COVERAGE, GROUPINGS, HEATMAP_ESTIMATORS, block_design,
-                                        draw_pairs, heatmap_estimator, mean_square_over_pairs, pair_groups,
-                                        paper_order_interactions, paper_protocol, replicate_seed,
-                                        sample_cell_heatmap, sample_order_interactions, sample_order_profile)
+from mimi.interactions.designs import DEFAULT_COVERAGE, block_design
+from mimi.interactions.sampling import (GROUPINGS, pair_groups, paper_order_interactions, paper_protocol,
+                                        sample_order_interactions)
+from mimi.interactions.order_profile import (draw_pairs, mean_square_over_pairs, replicate_seed,
+                                             sample_order_profile)
+from mimi.interactions.heatmap import CONTRAST_RATIOS, HEATMAP_ESTIMATORS, heatmap_estimator, sample_cell_heatmap
 from mimi.interactions.shapley import sample_shapley
 from mimi.interactions.disentanglement import (DisentanglementEstimate, disentanglement_from_units,
                                                sample_disentanglement)

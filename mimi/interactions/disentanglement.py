@@ -21,8 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mimi.interactions.game import DEFAULT_BATCH_ROWS, Game
-from mimi.interactions.sampling import DEFAULT_COVERAGE, _order_interaction_units, paper_order_interactions
+from mimi.interactions.designs import DEFAULT_COVERAGE
+from mimi.interactions.sampling import _order_interaction_units, paper_order_interactions
 from mimi.results import Result
+from mimi.stats import jackknife_se
 
 
 @dataclass
@@ -74,9 +76,8 @@ def disentanglement_from_units(delta_units: np.ndarray, abs_units: np.ndarray, o
     d, d_debiased, d_pooled, d_pooled_debiased = _ratios(delta_units, abs_units, unit_variance)
     replicates = [_ratios(np.delete(delta_units, k, axis=0), np.delete(abs_units, k, axis=0), unit_variance)
                   for k in range(units)]
-    d_se, debiased_se, pooled_se, pooled_debiased_se = (
-        np.sqrt((units - 1) / units * ((jack - jack.mean(axis=0)) ** 2).sum(axis=0))
-        for jack in (np.stack(column) for column in zip(*replicates)))
+    d_se, debiased_se, pooled_se, pooled_debiased_se = (jackknife_se(np.stack(column))
+                                                        for column in zip(*replicates))
     return DisentanglementEstimate(
         np.asarray(orders), plug, debiased, total, d, d_se, d_debiased, debiased_se, d_pooled, pooled_se,
         d_pooled_debiased, pooled_debiased_se, int(mask_rows), units, estimator)

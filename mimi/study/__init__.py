@@ -9,14 +9,16 @@
   the hash of its inputs, and the manifest ``study.json``;
 - :mod:`mimi.study.jobs`: what one job computes (:class:`StudyJobResult`) and its atomic result file;
 - :mod:`mimi.study.run`: running the missing jobs, in-process or on Ray, and the folder's status;
-- :mod:`mimi.study.report`: the report across images, the claims and their verdicts (:mod:`mimi.study.stats`).
+- :mod:`mimi.study.report`: the report across images (:mod:`mimi.study.summaries`), the claims and their verdicts
+  (:mod:`mimi.study.claims`, :mod:`mimi.study.stats`), as tables and one HTML page (:mod:`mimi.study.report_page`).
 Nothing here imports Streamlit; Ray is imported only when a run asks for it.
 """
 
 from mimi.study.jobs import ImageDisentanglement, StudyJobFailure, StudyJobResult, run_job
 from mimi.study.plan import (STUDY_DIR, Job, StudyImage, StudyManifest, StudyParams, StudyPlan, dataset_images,
                              folder_images, gallery_images, plan_study)
-from mimi.study.report import StudyReport, build_report, report_html
+from mimi.study.report import StudyReport, build_report
+from mimi.study.report_page import report_html
 from mimi.study.run import StudyMismatch, StudyStatus, run_study, study_status
 
 __all__ = [

@@ -43,8 +43,8 @@ NOMINAL_SHAPE = (1, 256, 256)
 #: The value of a pair count the user did not name (``pair_count``, ``d_pair_count``): when the params are
 #: made, its default is fitted to the grid's pair set (:func:`mimi.analysis.default_pair_count`).
 DEFAULT_COUNT = "default"
-#: Pairs drawn per image for D^(m) by default.
-D_PAIR_COUNT = 8
+#: Pairs drawn per image for D^(m) by default (the dashboard's, :data:`DEFAULTS`).
+D_PAIR_COUNT = DEFAULTS["disentanglement_pair_count"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class StudyParams:
     contexts: Optional[int] = DEFAULTS["contexts"]
     coverage: int = DEFAULTS["coverage"]
     shapley_samples: int = DEFAULTS["shapley_samples"]
-    d_samples: int = 4
+    d_samples: int = DEFAULTS["disentanglement_samples"]
     d_pair_count: Union[int, str, None] = DEFAULT_COUNT
     baseline: str = DEFAULTS["baseline"]
     value: str = DEFAULTS["value"]
@@ -256,9 +256,10 @@ def weights_hash(name: str, card: dict[str, Any], zoo_dir: Path) -> str:
     return zoo.sha256(Path(zoo_dir) / weights)
 
 
-def image_seed(seed: int, image_sha256: str) -> int:
+def study_image_seed(seed: int, image_sha256: str) -> int:
     """The seed of every job on an image (its PGD start, pairs, contexts, permutations), from the study
-    seed and the image's hash; below 2^31 (the dashboard's seed bound, so a link reproduces the job)."""
+    seed and the image's hash; below 2^31 (the dashboard's seed bound, so a link reproduces the job). Not
+    :func:`mimi.population.gallery_image_seed`, which seeds gallery images from their index."""
     state = np.random.SeedSequence([int(seed), int(image_sha256[:16], 16)]).generate_state(1)[0]
     return int(state) & 0x7FFFFFFF
 
@@ -371,7 +372,7 @@ def plan_study(models: Sequence[str], images: Sequence[StudyImage], params: Stud
                 continue
             passes = passes if passes is not None else params.check(tuple(image.pixels.shape))
             key = job_key(name, model_records[name]["sha256"], image, settings, seed)
-            jobs.append(Job(key, name, image, image_seed(seed, image.sha256)))
+            jobs.append(Job(key, name, image, study_image_seed(seed, image.sha256)))
     if not jobs:
         first = skipped[0]
         raise ValueError(f"no image fits any model of the study: {first['image']} on {first['model']}: "

@@ -9,6 +9,9 @@ and a ratio of sums over images (D^(m)) by the delete-one-image jackknife,
 
     SE² = (B-1)/B Σ_b (R_(-b) - mean_b R_(-b))²,   interval R ± t_{1-α/2, B-1} · SE.
 
+The t quantile and the jackknife themselves are :mod:`mimi.stats`'s; this module holds the intervals, the
+verdicts and the power rule built on them.
+
 A claim is checked by k comparisons (one per model, or per standard/AT pair); each interval is taken
 at the Bonferroni level 1 - α/k, so that the claim's verdict errs with probability at most α.
 
@@ -24,48 +27,9 @@ from statistics import NormalDist
 
 import numpy as np
 
+from mimi.stats import t_quantile
+
 VERDICTS = ("holds", "does not hold", "undecided")
-
-
-def t_cdf_central(t: float, df: int) -> float:
-    """P(|T| <= t) for Student's t with integer ``df`` >= 1 (Abramowitz & Stegun 26.7.3-4, exact):
-    θ = atan(t/√df); odd df: (2/π)(θ + sinθ Σ_{k} a_k cos^{2k+1}θ), a_0 = 1, a_k = a_{k-1}·2k/(2k+1),
-    k < (df-1)/2; even df: sinθ Σ_k b_k cos^{2k}θ, b_0 = 1, b_k = b_{k-1}(2k-1)/(2k), k < df/2."""
-    theta = math.atan(abs(t) / math.sqrt(df))
-    sin, cos = math.sin(theta), math.cos(theta)
-    if df % 2:
-        term, total = cos, 0.0
-        for k in range((df - 1) // 2):
-            total += term
-            term *= cos * cos * (2 * k + 2) / (2 * k + 3)
-        return min(1.0, 2 / math.pi * (theta + sin * total))
-    term, total = 1.0, 0.0
-    for k in range(df // 2):
-        total += term
-        term *= cos * cos * (2 * k + 1) / (2 * k + 2)
-    return min(1.0, sin * total)
-
-
-def t_quantile(probability: float, df: int) -> float:
-    """The ``probability`` quantile (in (0.5, 1)) of Student's t with ``df`` >= 1: the half-width of a
-    two-sided interval of level 2·probability - 1 in SEs, by bisection on :func:`t_cdf_central`."""
-    if not 0.5 < probability < 1:
-        raise ValueError(f"a t quantile needs a probability in (0.5, 1), got {probability}")
-    if df < 1:
-        raise ValueError(f"a t quantile needs df >= 1, got {df}")
-    central = 2 * probability - 1
-    low, high = 0.0, 1.0
-    while t_cdf_central(high, df) < central:
-        high *= 2
-    for _ in range(200):
-        middle = (low + high) / 2
-        if t_cdf_central(middle, df) < central:
-            low = middle
-        else:
-            high = middle
-        if high - low < 1e-12 * max(1.0, high):
-            break
-    return (low + high) / 2
 
 
 def half_width(se, count: int, confidence: float = 0.95) -> np.ndarray:
@@ -73,12 +37,6 @@ def half_width(se, count: int, confidence: float = 0.95) -> np.ndarray:
     if count < 2:
         return np.full(np.shape(se), np.nan)
     return t_quantile((1 + confidence) / 2, count - 1) * np.asarray(se, dtype=np.float64)
-
-
-def jackknife_se(replicates: np.ndarray) -> np.ndarray:
-    """Delete-one SE from the (B, ...) replicates R_(-b): sqrt((B-1)/B Σ_b (R_(-b) - mean R_(-b))²)."""
-    count = len(replicates)
-    return np.sqrt((count - 1) / count * ((replicates - replicates.mean(axis=0)) ** 2).sum(axis=0))
 
 
 def verdict(low: float, high: float) -> str:

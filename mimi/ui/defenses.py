@@ -17,12 +17,14 @@ import streamlit as st
 import torch
 
 from mimi.recovery import DEFAULT_RANDOM_ORDERS
-from mimi.ui import compute, page, state
+from mimi.ui import attacking, compute, disentanglement, interactions, page, state
 from mimi.ui.params import check_work, estimate_passes
 from mimi.ui.sidebar import Selection
 
 DEFENSES_ENV = "MIMI_DEFENSES_DIR"
-#: The settings a precomputed study must share with the session to be shown in its place.
+#: The settings a precomputed study must share with the session to be shown in its place: the attack's are those a
+#: gallery study records (:func:`mimi.detection.attack_settings`; not :data:`mimi.population.PROFILE_ATTACK_KEYS`,
+#: the ones it takes from DEFAULTS).
 ATTACK_KEYS = ("eps", "steps", "step_size", "norm", "restarts", "stop_utility")
 MATCH_KEYS = {"detection": ("grid", "pairs", "baseline", "value") + ATTACK_KEYS,
               "recovery": ("grid", "baseline", "value") + ATTACK_KEYS,
@@ -61,17 +63,18 @@ def precomputed(kind: str, name: str, wanted: dict[str, Any]) -> Optional[Any]:
     if problem:
         st.warning(f"No precomputed {kind} study for {name}: {problem}", icon=":material/warning:")
         return None
-    if study is None or any(_plain(study.params.get(k)) != _plain(wanted.get(k)) for k in MATCH_KEYS[kind]):
+    if study is None or any(_comparable(study.params.get(k)) != _comparable(wanted.get(k)) for k in MATCH_KEYS[kind]):
         return None
     if kind == "strength" and not np.array_equal(np.round(study.ratios, 9), np.round(wanted["ratios"], 9)):
         return None
     return study
 
 
-def _plain(value: Any) -> Any:
-    """Numbers as floats and sequences as lists, so settings read from JSON compare equal to the session's."""
+def _comparable(value: Any) -> Any:
+    """Numbers as floats and sequences as lists, so settings read from JSON compare equal to the session's (not
+    :func:`mimi.population._plain`, which makes settings JSON-ready and keeps ints ints)."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_comparable(v) for v in value]
     if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
         return float(value)
     return value
@@ -80,7 +83,7 @@ def _plain(value: Any) -> Any:
 def gallery_attack(p: dict) -> dict[str, Any]:
     """The session's equal-ε PGD settings (/detection and /recovery attack at equal ε) as keyword arguments of
     :func:`mimi.analysis.run_attack`: gallery studies are untargeted and run all steps."""
-    kwargs = page.attack_kwargs(p, "eps")
+    kwargs = attacking.attack_kwargs(p, "eps")
     return {key: kwargs[key] for key in ATTACK_KEYS}
 
 
@@ -111,7 +114,7 @@ def sources_caption(sources: dict[str, str]) -> str:
 def source_text(study: Any, live: bool, count: int) -> str:
     """Where a gallery study comes from, in words."""
     if live:
-        return f"computed now over {page.gallery_batch_text(count)}"
+        return f"computed now over {disentanglement.gallery_batch_text(count)}"
     command = study.params.get("command", "mimi defenses")
     return f"precomputed over {len(study.images) if hasattr(study, 'images') else len(study.per_image)} gallery " \
            f"images by `{command}`"
@@ -174,18 +177,18 @@ def gallery_study(kind: str, sel: Selection, name: str, **extra: Any) -> tuple[A
     """(study, live): the precomputed ``kind`` study of model ``name`` when it matches the session's settings,
     else one computed now over the session's ``images`` gallery images (Fashion-MNIST models only), with
     ``extra`` options of its function."""
-    page.require_fashion_mnist(sel, name, f"The {kind} study", "mimi.defenses.run_study")
+    disentanglement.require_fashion_mnist(sel, name, f"The {kind} study", "mimi.defenses.run_study")
     p = state.params()
     stored = precomputed(kind, name, {**settings(p), "ratios": strength_ratios(p)})
     if stored is not None:
         return stored, False
     count = int(p["images"])
-    kwargs = page.interaction_kwargs(p)
+    kwargs = interactions.interaction_kwargs(p)
     if kind == "detection":
         options = dict(attack=gallery_attack(p), grid=kwargs["grid"], pairs=kwargs["pairs"],
                        pair_count=kwargs["pair_count"], samples=kwargs["samples"], contexts=kwargs["contexts"],
                        coverage=kwargs["coverage"], baseline=kwargs["baseline"], value=kwargs["value"], **extra)
-        passes = estimate_passes("profile", grid=p["grid"], orders=8, pairs=page.pairs_evaluated(kwargs),
+        passes = estimate_passes("profile", grid=p["grid"], orders=8, pairs=interactions.pairs_evaluated(kwargs),
                                  samples=kwargs["samples"], contexts=kwargs["contexts"] or 0, images=2 * count)
     elif kind == "recovery":
         options = dict(attack=gallery_attack(p), grid=kwargs["grid"], baseline=kwargs["baseline"],
@@ -193,7 +196,7 @@ def gallery_study(kind: str, sel: Selection, name: str, **extra: Any) -> tuple[A
                        **extra)
         passes = estimate_passes("shapley", grid=p["grid"], orders=0, samples=int(p["ssamples"]), images=2 * count)
     else:
-        return page.disentanglement(sel, name, count), True
+        return disentanglement.disentanglement(sel, name, count), True
     return _live(kind, sel, name, count, options, passes), True
 
 

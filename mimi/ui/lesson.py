@@ -22,7 +22,7 @@ from mimi import figures_lesson, figures_study
 from mimi.strength import band_mask
 from mimi.study import STUDY_DIR, StudyJobFailure, StudyJobResult, StudyParams, run_job
 from mimi.study.jobs import read_outcome
-from mimi.study.plan import Job, StudyImage, image_seed, job_key, weights_hash
+from mimi.study.plan import Job, StudyImage, job_key, study_image_seed, weights_hash
 from mimi.study.report import StudyReport
 from mimi.study.run import result_path
 from mimi.ui import compute, page, state
@@ -191,7 +191,7 @@ def lesson_job(sel: Any, name: str, report: StudyReport) -> tuple[Job, StudyPara
     image = StudyImage.make(sel.title, sel.image, sel.label)
     seed = int(report.params["seed"])
     key = job_key(name, weights_hash(name, page.card(name), compute.zoo_dir()), image, settings.as_dict(), seed)
-    return Job(key, name, image, image_seed(seed, image.sha256)), settings
+    return Job(key, name, image, study_image_seed(seed, image.sha256)), settings
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

@@ -21,7 +21,9 @@ from mimi.values import VALUE_FUNCTIONS
 
 COARSE_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
 GRIDS = ("2x2", "3x3", "4x4", "7x7", "8x8", "14x14", "16x16")   # 8x8: CIFAR-10's, 16x16: ImageNet's (the paper's)
-BANDS = {"low": (0.0, 1 / 3), "middle": (1 / 3, 2 / 3), "high": (2 / 3, 1.0)}
+#: The heatmap's order bands (the ``band`` parameter) as ranges of r: low [0, 1/3), middle, high [2/3, 1]. Not
+#: :data:`mimi.strength.BANDS`, the claims' low and high bands of the strength shares (no middle band).
+HEATMAP_BANDS = {"low": (0.0, 1 / 3), "middle": (1 / 3, 2 / 3), "high": (2 / 3, 1.0)}
 #: Forward passes one computation may take, checked before any planning (about 10 minutes of a
 #: Fashion-MNIST model on 2 CPU cores); the time bound users meet is ``mimi.ui.compute.MAX_SECONDS``.
 MAX_FORWARD_PASSES = 2_000_000
@@ -154,12 +156,12 @@ def build_params() -> dict[str, Param]:
         Param("ratio", "single order r", 1.0, choices=PAPER_RATIOS, help="used when 'single' is chosen"),
         Param("hsamples", "samples per order (heatmap)", int(d["heatmap_samples"]), 2, 64),
         Param("ssamples", "permutation pairs (Shapley)", int(d["shapley_samples"]), 2, 128),
-        Param("dgrid", "decomposition grid", "3x3", choices=("2x2", "3x3", "3x4", "4x4"),
+        Param("dgrid", "decomposition grid", str(d["decomposition_grid"]), choices=("2x2", "3x3", "3x4", "4x4"),
               help="exact: all 2^n coalitions (3x3: 512 per image; 4x4: 65,536), so at most 4x4"),
         # disentanglement / defenses
         Param("images", "gallery images", 10, 1, 100, help="class by class: the first test image of each class in turn, then the second, …"),
-        Param("dsamples", "samples per order (D)", 4, 2, 64),
-        Param("dpcount", "pairs per image (D; 0 = all)", 8, 0, 2000,
+        Param("dsamples", "samples per order (D)", int(d["disentanglement_samples"]), 2, 64),
+        Param("dpcount", "pairs per image (D; 0 = all)", int(d["disentanglement_pair_count"]), 0, 2000,
               help="pairs drawn from the pair set for each image (each image draws its own); the band covers "
                    "the draw"),
         # lesson ("step" is the attack's step size)
@@ -180,9 +182,9 @@ def band_ratios(band: str, ratio: float = 1.0) -> tuple[float, ...]:
         return tuple(analysis_defaults()["heatmap_ratios"])
     if band == "single":
         return (float(ratio),)
-    if band not in BANDS:
+    if band not in HEATMAP_BANDS:
         raise ValueError(f"unknown band {band!r}; choose spread, low, middle, high or single")
-    low, high = BANDS[band]
+    low, high = HEATMAP_BANDS[band]
     return tuple(r for r in PAPER_RATIOS if low <= r < high or (band == "high" and r == 1.0))
 
 

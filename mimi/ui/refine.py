@@ -24,9 +24,9 @@ from mimi.analysis import combine_profiles, image_game, interaction_profile
 from mimi.analysis.budget import BudgetTooSmall, Design, STOPS, fit_design, next_orders, round_seconds
 from mimi.analysis.checks import pair_set_of
 from mimi.attacks import AttackResult
-from mimi.interactions.sampling import replicate_seed
+from mimi.interactions.order_profile import replicate_seed
 from mimi.players import Grid
-from mimi.ui import compute, precomputed, state
+from mimi.ui import compute, precomputed
 from mimi.ui.gate import content_key
 from mimi.ui.params import MAX_FORWARD_PASSES, estimate_passes
 from mimi.ui.sidebar import Selection

@@ -183,7 +183,7 @@ def render() -> Optional[Selection]:
                              on_change=state.commit(lambda: {"src": st.session_state["sb_source"]}))
         if values["src"] == "upload":
             picked = _upload_picker(models, dev, prof, classes)
-        elif prof.name == "fashion-mnist":
+        elif prof.has_labelled_gallery:
             picked = _gallery_picker(values)
         else:
             picked = _natural_picker(values, prof, models, dev, classes)

@@ -16,6 +16,7 @@ import streamlit as st
 from mimi.attacks.landing import DEFAULT_TOLERANCE
 from mimi.study.plan import JOBS_DIR, MANIFEST_NAME
 from mimi.study.report import StudyReport, build_report
+from mimi.study.report_page import CLAIM_HEADER, claim_rows
 from mimi.interactions.pairs import PAPER_RATIOS
 from mimi.ui.params import COARSE_RATIOS, PROFILE_PARAMS
 from mimi.ui.state import param_specs
@@ -37,10 +38,8 @@ IMAGE_TABLE = dict(
 
 
 def claim_table(claims) -> list[dict]:
-    """The rows of :func:`mimi.study.report.claim_rows` by column name, a row reported beside (it decides nothing)
+    """The rows of :func:`mimi.study.report_page.claim_rows` by column name, a row reported beside (it decides nothing)
     saying so in its comparison, since the test column is not shown at first; effect and interval to 3 digits."""
-    from mimi.study.report import CLAIM_HEADER, claim_rows
-
     def short(text: str) -> str:   # 3 significant digits, so that the table fits a 1000-px page
         try:
             return format(float(text), "+.3g")

@@ -1,0 +1,99 @@
+"""Disentanglement D^(m) of a model over the labelled Fashion-MNIST gallery: which gallery images (class by class),
+the cached computation, and its settings and band in words."""
+
+from __future__ import annotations
+
+import torch
+
+from mimi.analysis import disentanglement as run_disentanglement
+from mimi.data import FMNIST_CLASSES
+from mimi.ui import compute, state
+from mimi.ui.interactions import grid_summary, interaction_kwargs, pairs_evaluated
+from mimi.ui.page import model, planned
+from mimi.ui.params import check_work, estimate_passes
+from mimi.ui.sidebar import Selection
+
+
+def gallery_batch(count: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """``count`` gallery images, class by class: the first image of each class in class order (gallery
+    indices 0, 10, 20, …), then the second (1, 11, …), and so on; with their labels and indices."""
+    images = compute.gallery()
+    per_class = len(images) // 10
+    order = [c * per_class + k for k in range(per_class) for c in range(10)][:count]
+    return images.images[order], images.labels[order], order
+
+
+def gallery_batch_text(count: int) -> str:
+    """Which images :func:`gallery_batch` takes, in words (the gallery: the first 10 test images of each class)."""
+    rounds, extra = divmod(count, 10)
+
+    def listed(classes: range) -> str:
+        names = [FMNIST_CLASSES[c] for c in classes]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+    if not rounds:
+        return (f"{count} gallery image{'s' if count > 1 else ''}: the first Fashion-MNIST test image of "
+                f"{listed(range(count))}")
+    more = f", plus test image {rounds + 1} of {listed(range(extra))}" if extra else ""
+    first = "the first" if rounds == 1 else f"the first {rounds}"
+    return f"{count} gallery images: {first} Fashion-MNIST test image{'s' if rounds > 1 else ''} of every class{more}"
+
+
+def disentanglement_summary(p: dict) -> str:
+    """The settings of :func:`disentanglement` in words (its samples and pairs are ``dsamples`` and
+    ``dpcount``, not the profile's)."""
+    drawn = (f"{p['dpcount']} pairs drawn per image from the {p['pairs']} set{state.fitted_note('dpcount')}"
+             if p["dpcount"] else f"every {p['pairs']} pair")
+    effort = (f"{p['dsamples']} × {p['ctx']} contexts per pair and order" if p["ctx"]
+              else f"{p['dsamples']} whole designs per pair and order")
+    return (f"{grid_summary(p)}, {p['orders']} orders, {drawn}, {effort}, "
+            f"baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
+
+
+def disentanglement_band_text(count: int) -> str:
+    """What the D^(m) chart's line and band are (:class:`mimi.analysis.Disentanglement`), for ``count`` images."""
+    line = ("Line: D⁽ᵐ⁾ pooled over these images and their pairs, bias-corrected (the plug-in value of the "
+            "released code, biased upward where interactions are small, is dotted: click it in the legend). ")
+    if count == 1:
+        band = ("Band: 95% normal interval from the delete-one-unit jackknife SE of this one image: it covers "
+                "the random contexts only, not the choice of image or of pairs.")
+    else:
+        band = (f"Band: 95% interval, Student t with {count - 1} degrees of freedom on the delete-one-image "
+                "jackknife SE: every image has its own masks and pairs, so the band covers the contexts, the "
+                "pairs drawn and how D varies from image to image (it treats these images as a sample).")
+    return (line + band + " Orders m = 0 and m = n−2 (r = 1) have one context per pair, so D = 1 there by "
+            "construction; they are not drawn.")
+
+
+def require_fashion_mnist(sel: Selection, name: str, what: str, api: str) -> None:
+    """ValueError saying that ``what`` runs over the labelled Fashion-MNIST gallery, for a model of another profile."""
+    if sel.profile.name != "fashion-mnist":
+        raise ValueError(f"{what} runs over the 100 labelled Fashion-MNIST gallery images; {name} takes "
+                         f"{sel.profile.title} images ({'×'.join(map(str, sel.profile.shape))}), whose gallery has too "
+                         f"few labelled images. Choose Fashion-MNIST models in the sidebar, or run {api} on your own "
+                         f"images")
+
+
+def disentanglement(sel: Selection, name: str, count: int):
+    """D^(m) of model ``name`` over ``count`` gallery images (``dsamples`` samples per order); Fashion-MNIST
+    models only (the labelled gallery it runs over)."""
+    require_fashion_mnist(sel, name, "D⁽ᵐ⁾", "mimi.analysis.disentanglement")
+    p = state.params()
+    kwargs = interaction_kwargs(p)
+    kwargs["samples"] = int(p["dsamples"])
+    kwargs["pair_count"] = int(p["dpcount"]) or None
+    check_work(estimate_passes("profile", grid=kwargs["grid"], orders=len(kwargs["ratios"]),
+                               pairs=pairs_evaluated(kwargs), samples=kwargs["samples"],
+                               contexts=kwargs["contexts"] or 0, images=count),
+               f"The disentanglement of {name}")
+    images, labels, order = gallery_batch(count)
+    net = model(sel, name)
+
+    def run(progress):
+        return run_disentanglement(net, images, labels, device=sel.device, progress=progress, **kwargs)
+
+    work = planned(sel, name, "disentanglement", "Fewer images, pairs per image, samples or contexts, or a coarser grid",
+                   images=count, **{k: kwargs[k] for k in ("grid", "ratios", "pairs", "pair_count", "samples",
+                                                          "contexts", "seed", "coverage")})
+    return compute.compute(f"Disentanglement of {name} over {count} images", run, compute.model_identity(name),
+                           order, kwargs, planned=work)
