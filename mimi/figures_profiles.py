@@ -20,8 +20,8 @@ def _pair_set_words(p: Any) -> str:
     """What a profile averages over, and what its error bars cover, in a few words."""
     described = {"neighbors": "pairs of 8-neighbouring cells", "all": "pairs of cells"}.get(p.pair_set, "given pairs")
     drawn = len(p.pairs) // max(1, p.replicates)
-    sample = (f"{drawn} drawn at random" + (f", {p.replicates} times" if p.replicates > 1 else "")
-              if drawn < p.pair_set_size else "all evaluated")
+    sample = ((f"{drawn} drawn at random" if p.replicates == 1 else "drawn at random in rounds")
+              if drawn < p.pair_set_size else "all evaluated")   # rounds: the lines under the chart count them
     covers = "the pair draw and the contexts" if drawn < p.pair_set_size else "the contexts"
     return f"over all {p.pair_set_size} {described} ({sample}); bars ±1 SE covering {covers}"
 

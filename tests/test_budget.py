@@ -47,11 +47,19 @@ def test_the_design_shrinks_contexts_then_units_then_pairs():
 def test_later_rounds_refine_the_orders_with_the_largest_relative_se():
     means = {"a": np.array([1.0, 1.0, 1.0, 1.0]), "b": np.array([0.1, 0.1, 0.1, 0.1])}
     ses = {"a": np.array([0.01, 0.5, 0.02, 0.03]), "b": np.array([0.001, 0.001, 0.05, 0.001])}
-    # relative: a/1 = [.01 .5 .02 .03], b/.1 = [.01 .01 .5 .01] -> the half with the largest: orders 1 and 2
+    # relative: a/1 = [.01 .5 .02 .03], b/.1 = [.01 .01 .5 .01] -> the half with the largest: orders 1 and 2;
+    # the widest bar (0.5 at order 1) is among them
     assert next_orders(means, ses, None).tolist() == [1, 2]
     assert next_orders(means, ses, 0.04).tolist() == [1, 2]           # only orders above the target are open
     assert next_orders(means, ses, 0.45).tolist() == [1]
     assert next_orders(means, ses, 1.0).tolist() == []                # every order at the target
+    # a wide bar on a large effect is resolved, yet its error bar is the chart's widest: it is refined too
+    wide = {"a": np.array([10.0, 10.0, 0.1, 0.1]), "b": np.array([1.0, 1.0, 1.0, 1.0])}
+    spread = {"a": np.array([2.0, 0.1, 0.09, 0.09]), "b": np.array([0.01, 0.01, 0.01, 0.01])}
+    # relative (small bars counted at 1.0): a = [.2 .01 .09 .09]: the half is orders 0 and 2 (stable order)
+    assert next_orders(wide, spread, None).tolist() == [0, 2]
+    spread["a"][0] = 0.5                     # now order 0 is relatively resolved but still the widest bar
+    assert 0 in next_orders(wide, spread, None).tolist()
 
 
 def test_speed_sums_the_engines_batches():
@@ -178,9 +186,9 @@ def test_a_224_px_resnet_keeps_its_budget(resnet224):
     x_adv = (x + 4 / 255 * torch.sign(torch.randn(3, 224, 224, generator=gen))).clamp(0, 1)
     start = time.perf_counter()
     p = A.interaction_profile(A.image_game(resnet224, x, 0, x_adv, grid="16x16"), pair_count=48, samples=2, contexts=1,
-                              max_seconds=25, seed=0)
+                              max_seconds=40, singletons=False, seed=0)    # the dashboard's request
     wall = time.perf_counter() - start
-    assert wall <= SLACK * 25, p.precision["message"]
+    assert wall <= SLACK * 40, p.precision["message"]
     assert p.precision["design"]["pair_count"] < 48          # one round as asked would take minutes
     assert all(np.isfinite(e.se).all() for e in p.estimates().values())
 
@@ -213,9 +221,9 @@ def test_mimi_analyze_keeps_its_time_budget_on_a_registered_224_px_resnet(tmp_pa
     torch.save(random_network("resnet18", profile("imagenet")).state_dict(), weights)
     registry.add("r18", weights, "resnet18", "imagenet", note="random weights, for the tests")
     code, err, report = analyze(["--model", "r18", "--image", "gallery:0", "--attack", "pgd", "--steps", "5",
-                                 "--shapley-samples", "0", "--time-budget", "30"], tmp_path, capsys)
+                                 "--shapley-samples", "0", "--time-budget", "45"], tmp_path, capsys)
     assert code == 0, err
-    assert report.wall_time_s <= SLACK * 30 and report.profile.grid == "16x16"
+    assert report.wall_time_s <= SLACK * 45 and report.profile.grid == "16x16"
     assert all(np.isfinite(e.se).all() for e in report.profile.estimates().values())
     code, err, _ = analyze(["--model", "r18", "--image", "gallery:0", "--time-budget", "0.5"], tmp_path, capsys)
     assert code != 0 and "too small for this analysis" in err and "give at least" in err

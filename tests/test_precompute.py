@@ -116,10 +116,11 @@ def store(tmp_path_factory, test_zoo):
 def fresh_server(monkeypatch, folder, computing_fails: bool, confirm_seconds: str = "0") -> None:
     """A cold server (no cached results, models or speed probes) reading the store ``folder``, asking "Run it"
     above ``confirm_seconds`` (0: for anything estimated); when ``computing_fails`` any computation or speed
-    probe is an error on the page."""
+    probe is an error on the page, but for the rounds that refine an order profile after its first (stored) one
+    (queued at the gate's refining priority), which the store never holds."""
     import streamlit as st
 
-    from mimi.ui import compute
+    from mimi.ui import compute, refine
 
     st.cache_resource.clear()
     monkeypatch.setenv(precomputed.DIR_ENV, str(folder))
@@ -127,7 +128,15 @@ def fresh_server(monkeypatch, folder, computing_fails: bool, confirm_seconds: st
     if computing_fails:
         def fail(*args, **kwargs):
             raise AssertionError("computed, not read from the store")
-        monkeypatch.setattr(compute.ComputeGate, "run", fail)
+
+        run = compute.ComputeGate.run
+
+        def refining_only(gate, key, fn, on_wait=None, priority=0):
+            if priority != refine.REFINING:
+                fail()
+            return run(gate, key, fn, on_wait, priority)
+
+        monkeypatch.setattr(compute.ComputeGate, "run", refining_only)
         monkeypatch.setattr(compute, "_probed_rate", fail)
 
 

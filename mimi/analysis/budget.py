@@ -119,7 +119,8 @@ def next_orders(means: dict[str, np.ndarray], ses: dict[str, np.ndarray], max_se
     """Positions of the orders the next round refines: among those not yet at ``max_se`` (every SE of the
     order at most it), the half (rounded up) whose bars are least resolved: the largest SE relative to the bar's
     own size, a bar smaller than :data:`SMALL_BAR` of its chart's largest counting as that size (so that a bar
-    at zero does not take every round). Empty when every order is at the target."""
+    at zero does not take every round); and the order with the widest error bar. Empty when every order is at the
+    target."""
     relative = np.max([se / np.maximum(np.abs(means[name]), SMALL_BAR * max(float(np.max(np.abs(means[name]))), 1e-12))
                        for name, se in ses.items()], axis=0)
     largest = np.max(list(ses.values()), axis=0)
@@ -127,7 +128,9 @@ def next_orders(means: dict[str, np.ndarray], ses: dict[str, np.ndarray], max_se
     if not len(open_):
         return open_
     keep = max(1, math.ceil(len(relative) / 2))
-    return np.sort(open_[np.argsort(-relative[open_], kind="stable")[:keep]])
+    chosen = set(open_[np.argsort(-relative[open_], kind="stable")[:keep]].tolist())
+    chosen.add(int(open_[np.argmax(largest[open_])]))      # and the chart's widest error bar, so that it shrinks too
+    return np.array(sorted(chosen), dtype=np.int64)
 
 
 @dataclass(frozen=True)

@@ -61,15 +61,17 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
 
     ``max_seconds``: the whole analysis within that time budget. The Shapley map gets at most a quarter of it
     (fewer permutation pairs, at least 2), the order profile what the attack and the map leave
-    (:func:`interaction_profile`'s ``max_seconds``). Before anything runs, a budget below the attack's estimate
-    (3 passes per step), two permutation pairs and the profile's smallest honest round raises
+    (:func:`interaction_profile`'s ``max_seconds``); the singletons v({i}) (the split of the attacking utility into
+    single cells and pairs) only when they take at most a tenth of it. Before anything runs, a budget below the
+    attack's estimate (3 passes per step), two permutation pairs and the profile's smallest honest round raises
     :class:`~mimi.analysis.budget.BudgetTooSmall` with the time they need."""
     start = time.perf_counter()
     x = _as_image(image)
     model, device = on_device(model, device)
+    singletons = True
     if max_seconds is not None:
-        shapley_samples = _budget_analysis(model, x, device, precision, check_budget(max_seconds), attack, grid,
-                                           pairs, shapley_samples)
+        shapley_samples, singletons = _budget_analysis(model, x, device, precision, check_budget(max_seconds), attack,
+                                                       grid, pairs, shapley_samples)
     prediction, probabilities = predict(model, x[None])
     attack_label = int(prediction[0]) if label is None else int(label)
     if target == "label" and label is None:
@@ -87,7 +89,7 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
                              f"{max_seconds:g} s budget, leaving no time for the order profile; give more time")
     profile = interaction_profile(game, orders=orders, ratios=ratios, pairs=pairs, pair_count=pair_count,
                                   samples=samples, contexts=contexts, max_se=max_se, max_passes=max_passes,
-                                  max_seconds=left, pilot=pilot, coverage=coverage, seed=seed)
+                                  max_seconds=left, singletons=singletons, pilot=pilot, coverage=coverage, seed=seed)
     return ImageReport(
         model=model_name, source=source, label=label, target=profile.target,
         classes=None if classes is None else list(classes), prediction=int(prediction[0]),
@@ -98,18 +100,20 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
 
 
 def _budget_analysis(model: nn.Module, x: torch.Tensor, device, precision: str, budget: float,
-                     attack: Optional[dict], grid, pairs, shapley_samples: int) -> int:
+                     attack: Optional[dict], grid, pairs, shapley_samples: int) -> tuple[int, bool]:
     """The Shapley map's permutation pairs within a quarter of ``budget`` (at most ``shapley_samples``, at
-    least 2; 0 stays 0), after checking that the attack (3 forward passes' time per step and restart, for x and
-    x'), two permutation pairs and the smallest honest profile round fit it (:class:`BudgetTooSmall` otherwise)."""
+    least 2; 0 stays 0) and whether the profile's singletons fit a tenth of it, after checking that the attack (3
+    forward passes' time per step and restart, for x and x'), two permutation pairs and the smallest honest
+    profile round fit it (:class:`BudgetTooSmall` otherwise)."""
     grid_ = check_grid(grid, *x.shape[-2:])
     n, images = grid_.n, 1 + (attack is not None)
     batch = default_batch_size(model, tuple(x.shape), torch.device(device), precision)
     speed = probe_speed(model, tuple(x.shape), device, batch, resolve_precision(precision, torch.device(device)))
     population = pair_set_of(grid_, pairs)
     smallest = smallest_design(len(population))
+    singletons = speed.seconds([n], images) <= 0.1 * budget
     profile_calls = _profile_calls(n, population, resolve_orders(n, None, None)[0], smallest.samples, 0,
-                                   pair_count=smallest.pair_count, contexts=smallest.contexts)
+                                   pair_count=smallest.pair_count, contexts=smallest.contexts, singletons=singletons)
     steps = (int(attack.get("steps", DEFAULTS["steps"])) * int(attack.get("restarts", 1))) if attack else 0
     if shapley_samples:
         per_pair = speed.seconds([2 * (n - 1)], images)
@@ -121,7 +125,7 @@ def _budget_analysis(model: nn.Module, x: torch.Tensor, device, precision: str, 
         raise too_small("this analysis", passes, needed, budget,
                         "the attack, " * (attack is not None) + f"{shapley_samples} Shapley permutation pairs "
                         * bool(shapley_samples) + f"and a profile of {smallest.words(len(population))}")
-    return shapley_samples
+    return shapley_samples, singletons
 
 
 @dataclass

@@ -154,8 +154,11 @@ def decode(key: str, data: bytes) -> Any:
 
 
 # --------------------------------------------------------------------------- lookup and record
+_reported: set[tuple[str, int, int]] = set()
+
+
 def load(key: str) -> Any:
-    """The stored result under ``key``, else :data:`MISSING` (no file, or an unreadable one: logged)."""
+    """The stored result under ``key``, else :data:`MISSING` (no file, or an unreadable one: logged once)."""
     path = path_of(key)
     try:
         data = path.read_bytes()
@@ -167,8 +170,11 @@ def load(key: str) -> Any:
     try:
         value = decode(key, data)
     except Exception as exc:  # a corrupt file must never break a page: compute instead
-        LOG.warning("precomputed result %s is corrupt (%s: %s); computing it instead", path, type(exc).__name__,
-                    str(exc)[:200])
+        version = (str(path), len(data), hash(data))
+        if version not in _reported:    # once per file version, however often a page looks it up
+            _reported.add(version)
+            LOG.warning("precomputed result %s is corrupt (%s: %s); computing it instead", path,
+                        type(exc).__name__, str(exc)[:200])
         return MISSING
     counts["hits"] += 1
     return value

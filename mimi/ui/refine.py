@@ -57,7 +57,7 @@ class Refinement:
         """n rounds, largest SE ±x, still refining / stopped at the time budget."""
         state_ = "still refining…" if self.stopped is None else STOPS[self.stopped]
         return (f"{self.rounds} round{'s' * (self.rounds > 1)} in {self.seconds:.1f} s of a {self.budget:g} s budget, "
-                f"largest SE ±{self.largest_se:.3g}: {state_}")
+                f"largest SE ±{self.largest_se:.3g}: {state_} (a round: {self.design})")
 
 
 def largest_se(profile) -> float:
@@ -110,12 +110,26 @@ class _Chart:
                             pair_count=design.pair_count, samples=design.samples, contexts=design.contexts,
                             singletons=singletons, **plan)
 
+    def _kwargs(self, design: Design) -> dict:
+        """The settings of a round of ``design``."""
+        return {**self.kwargs, "pair_count": design.pair_count, "samples": design.samples,
+                "contexts": design.contexts}
+
+    def _key(self, design: Design, index: int, orders, first: int) -> tuple:
+        """(label, *key parts) of round ``index`` of ``design`` over ``orders`` (None: all), replicates from
+        ``first``: what :func:`mimi.ui.compute.compute` caches it under."""
+        label = f"Order profile of {self.name}" + (f" (round {index + 1})" if index else "")
+        return (label, compute.model_identity(self.name), self.sel.image_key, self.sel.label, self.adv,
+                self._kwargs(design), index, orders, first)
+
     def _design(self) -> Design:
         """The requested design, or one fitted to :func:`~mimi.analysis.budget.round_seconds`; remembered per request, so that a
         revisit finds its rounds. :class:`BudgetTooSmall` when even the smallest honest round would not fit."""
         key = content_key("profile design", compute.model_identity(self.name), self.sel.image_key, self.kwargs,
                           self.images)
         known = compute.gate().lookup(key)
+        if known is None and compute.known(*self._key(self.requested, 0, None, 0)) is not None:
+            known = self.requested      # its first round is known (cached or shipped): no timing, no fitting
         if known is None:
             def seconds(design: Design) -> float:   # an absurd design is not even planned (its dry run is slow)
                 rough = estimate_passes("profile", grid=self.kwargs["grid"], orders=len(self.kwargs["ratios"]),
@@ -147,9 +161,7 @@ class _Chart:
                 return False
             ratios = tuple(float(pooled.ratios[k]) for k in chosen)
             orders = [int(pooled.orders[k]) for k in chosen]
-        label = f"Order profile of {self.name}" + (f" (round {index + 1})" if index else "")
-        kwargs = {**self.kwargs, "pair_count": self.design.pair_count, "samples": self.design.samples,
-                  "contexts": self.design.contexts}
+        kwargs = self._kwargs(self.design)
         first = sum(len(np.atleast_1d(r.params["replicate"])) for r in self.rounds)   # replicates so far
         count = 1
         if index:
@@ -161,8 +173,7 @@ class _Chart:
             # round known at this place is a valid set of replicates, whatever the budget was)
             count = max(1, min(int(ROUND_SECONDS // max(each, 1e-9)),
                                int((self.budget - self.seconds) // max(each, 1e-9))))
-        parts = (compute.model_identity(self.name), self.sel.image_key, self.sel.label, self.adv, kwargs, index,
-                 orders, first)
+        label, *parts = self._key(self.design, index, orders, first)
         known = compute.known(label, *parts)
         if known is None:
             if index and stopped:
