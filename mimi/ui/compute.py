@@ -269,7 +269,11 @@ def profile_gallery(profile: str):
 
 def known(label: str, *key_parts: Any) -> Any:
     """The result :func:`compute` would return at once for these arguments (cached or precomputed), else None."""
-    key = content_key(label, *key_parts)
+    return _known(content_key(label, *key_parts))
+
+
+def _known(key: str) -> Any:
+    """The result cached or precomputed under content key ``key``, else None."""
     hit = gate().lookup(key, precomputed.MISSING)
     if hit is precomputed.MISSING:
         hit = precomputed.load(key)
@@ -289,9 +293,9 @@ def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any, planned:
     threshold it waits for the user (:class:`AwaitingConfirmation`; a time budget the user chose needs neither);
     a computation that announces more than ``MAX_FORWARD_PASSES`` is refused at its first batch
     (:class:`~mimi.ui.params.WorkTooLarge`, a ValueError that :func:`friendly_errors` shows)."""
-    key = content_key(label, *key_parts)
+    key = content_key(label, *key_parts)     # hashed once: the image and model parts are large
     shared = gate()
-    hit = known(label, *key_parts)
+    hit = _known(key)
     if hit is not None:
         return hit
     if planned is not None and approve:
