@@ -5,8 +5,8 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
-import tempfile
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,7 @@ def tiny_cifar(tmp_path: Path) -> Path:
 
 
 def fmnist_installed() -> bool:
-    from mimi.data import DEFAULT_FMNIST_DIR
+    from mimi.data.datasets import DEFAULT_FMNIST_DIR
     return (DEFAULT_FMNIST_DIR / "t10k-images-idx3-ubyte.gz").exists()
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mimi import zoo
-from mimi.models import SmallCNN
+from mimi.models import zoo
+from mimi.models.networks import SmallCNN
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")

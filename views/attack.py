@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from mimi import figures_attack
+from mimi.figures import attack as figures_attack
 from mimi.ui import attacking, compute, page, state
 
 st.title("Attack")

@@ -3,7 +3,9 @@ and (on request) the order profiles and ΔJ of the selected image; the unified v
 
 import streamlit as st
 
-from mimi import figures_attack, figures_defenses, figures_profiles
+from mimi.figures import attack as figures_attack
+from mimi.figures import defenses as figures_defenses
+from mimi.figures import profiles as figures_profiles
 from mimi.ui import attacking, compute, defenses, disentanglement, interactions, page, state
 
 st.title("Defenses: one explanation for many")
@@ -14,10 +16,10 @@ claims = st.empty()   # the paper's claims now; with mimi's numbers once they ar
 claims.markdown("\n".join(f"- {text}" for text in defenses.PAPER_DEFENSES.values()))
 sel = page.selection()
 p = state.params()
-names = page.comparable_models(sel)   # the models of the selection's dataset profile
+names = page.comparable_models(sel)   # the models of the selection's input space
 cards = [compute.zoo_card(name) for name in names]
-page.chart(figures_attack.accuracy_figure(cards) if sel.profile.name == "fashion-mnist"
-           else figures_attack.accuracy_figure(cards, title=f"{sel.profile.title} accuracy recorded in the cards (the "
+page.chart(figures_attack.accuracy_figure(cards) if sel.input_space.name == "fashion-mnist"
+           else figures_attack.accuracy_figure(cards, title=f"{sel.input_space.title} accuracy recorded in the cards (the "
                                                "Models page says on which images)"),
            "zoo-accuracy", key="zoo_accuracy")
 st.dataframe([{"model": c["name"], "recipe": c.get("training", {}).get("recipe", ""),

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from mimi import figures_profiles
+from mimi.figures import profiles as figures_profiles
 from mimi.ui import compute, defenses, disentanglement, forms, interactions, page, state
 
 st.title("Disentanglement")

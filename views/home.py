@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from mimi.study import STUDY_DIR
+from mimi.batch.study import STUDY_DIR
 from mimi.ui import compute
 from mimi.ui import study as study_ui
 

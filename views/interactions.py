@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from mimi import figures_profiles
+from mimi.figures import profiles as figures_profiles
 from mimi.ui import attacking, compute, defenses, forms, interactions, page, refine, state
 
 st.title("Interactions by order")

@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from mimi import registry
-from mimi.checkpoints import FORMATS
-from mimi.profiles import card_profile, input_shape
+from mimi.data.input_spaces import card_input_space, input_shape
+from mimi.models import registry
+from mimi.models.checkpoints import FORMATS
 from mimi.ui import compute
 
 st.title("Models")
 st.markdown("The shipped zoo and the models registered in your registry share one namespace: every page, "
-            "`mimi analyze --model NAME` and `mimi.zoo.load(NAME)` see them all. Models A and B are compared on one "
-            "image, so the sidebar groups them by **dataset profile** (input size, channels, classes).")
+            "`mimi analyze --model NAME` and `mimi.models.zoo.load(NAME)` see them all. Models A and B are compared on one "
+            "image, so the sidebar groups them by **input space** (input size, channels, classes).")
 problem = registry.problem()
 if problem:
     st.error(f"**The registry file cannot be read**, so only the shipped zoo is listed. {problem}",
@@ -25,7 +25,7 @@ def accuracy(card: dict, key: str) -> str:
 
 
 st.dataframe([{"model": c["name"], "from": "registry" if "registered" in c else "zoo",
-               "dataset": card_profile(c).title, "input": "×".join(map(str, input_shape(c))),
+               "dataset": card_input_space(c).title, "input": "×".join(map(str, input_shape(c))),
                "architecture": c["architecture"], "format": c.get("format") or "state-dict",
                "parameters": c.get("parameters"), "clean accuracy": accuracy(c, "clean_accuracy"),
                "measured on": c.get("evaluation", {}).get("data") or (
@@ -37,14 +37,14 @@ st.caption("Input, format, parameters and where the accuracy was measured: each 
            "table's toolbar (Show/hide columns).")
 
 for c in cards:
-    prof = card_profile(c)
-    with st.expander(f"{c['name']} · {prof.title} · {c['architecture']}", icon=":material/memory:"):
+    space = card_input_space(c)
+    with st.expander(f"{c['name']} · {space.title} · {c['architecture']}", icon=":material/memory:"):
         st.markdown(c.get("description") or "")
         fmt = c.get("format") or "state-dict"
         source = c.get("source") or f"assets/zoo/{c.get('weights', '')}"
         normalization = c.get("input", {})
         parameters = f"{c['parameters']:,}" if isinstance(c.get("parameters"), int) else "–"
-        st.markdown(f"- **Dataset profile**: {prof.describe()}\n- **Format**: {FORMATS.get(fmt, fmt)}\n"
+        st.markdown(f"- **Input space**: {space.describe()}\n- **Format**: {FORMATS.get(fmt, fmt)}\n"
                     f"- **Source file**: `{source}`\n- **SHA-256**: `{c.get('sha256') or '–'}`\n"
                     f"- **Parameters**: {parameters}")
         if normalization.get("mean") is not None:
@@ -74,4 +74,4 @@ mimi evaluate --model my-wrn --data-dir ~/data/cifar10 --limit 1000 --update-car
 mimi models remove my-resnet""", language="bash", wrap_lines=True)
 st.caption(f"The registry is `{registry.registry_file()}` (set `MIMI_HOME` to use another folder). Architectures: "
            "torchvision's classifiers by name, `cifar-resnet18` and `wrn-DEPTH-WIDTH` in RobustBench's key layout, "
-           "the zoo's `small-cnn`. Dataset profiles: fashion-mnist, cifar10, imagenet.")
+           "the zoo's `small-cnn`. Input spaces: fashion-mnist, cifar10, imagenet.")

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from mimi import figures_maps
+from mimi.core.players import parse_grid_spec
+from mimi.figures import maps as figures_maps
 from mimi.ui import attacking, compute, defenses, forms, interactions, page, state
-from mimi.players import parse_grid_spec
 from mimi.ui.params import band_ratios
 
 MAP_KEY = "pairs_map"

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from mimi import figures_defenses
+from mimi.figures import defenses as figures_defenses
 from mimi.ui import attacking, compute, defenses, interactions, page, state
 
 st.title("Recovery: undoing the attack cell by cell")

@@ -4,10 +4,10 @@ and every image, one click from the single-image pages. Reads folders only (``mi
 import numpy as np
 import streamlit as st
 
-from mimi import figures_study
-from mimi.study import STUDY_DIR
-from mimi.study.claims import PREREGISTERED, verdict_rule
-from mimi.study.report_page import MODEL_HEADER, image_rows, model_rows, settings_text
+from mimi.batch.study import STUDY_DIR
+from mimi.batch.study.claims import PREREGISTERED, verdict_rule
+from mimi.figures import study as figures_study
+from mimi.figures.report_page import MODEL_HEADER, image_rows, model_rows, settings_text
 from mimi.ui import compute, page, state
 from mimi.ui import study as study_ui
 

@@ -1,6 +1,6 @@
 """Disentanglement D^(m) over a batch of images (:func:`disentanglement`): each image its own game with its own
 masks and pairs, pooled as a ratio of sums, with the delete-one-image jackknife SE and a Student-t band
-(:mod:`mimi.stats`) from two images on (``docs/science.md`` §6.4)."""
+(:mod:`mimi.core.stats`) from two images on (``docs/science.md`` §6.4)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from mimi.analysis.checks import _as_image, check_grid, check_samples, disentanglement_orders, Image, Target
+from mimi.analysis.checks import Image, Target, _as_image, check_grid, check_samples, disentanglement_orders
 from mimi.analysis.planning import _disentanglement_rows, _image_plans
 from mimi.analysis.results import Disentanglement
-from mimi.compute import BatchProgress
-from mimi.games import ImageGame, on_device, predict, resolve_targets
+from mimi.core.compute import BatchProgress
+from mimi.core.games import ImageGame, on_device, predict, resolve_targets
+from mimi.core.players import Grid
+from mimi.core.progress import ProgressFn
+from mimi.core.stats import Z95, ratio_jackknife_se, t95
 from mimi.interactions import DEFAULT_COVERAGE, sample_disentanglement
-from mimi.players import Grid
-from mimi.progress import ProgressFn
-from mimi.stats import ratio_jackknife_se, t95, Z95
 
 
 def disentanglement(model: nn.Module, images: Image, labels: Sequence[int], *, grid="7x7", orders=None, ratios=None,

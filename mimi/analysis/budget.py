@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mimi.compute import fastest_forward, inference_model
+from mimi.core.compute import fastest_forward, inference_model
 
 #: One round of the design asked for may take this share of the budget, so that several rounds sharpen it,
 #: and at most ROUND_SECONDS, so that the first chart comes soon whatever the budget.

@@ -8,13 +8,13 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
-from mimi.interactions import PAPER_RATIOS, paper_orders, sample_pairs
+from mimi.core.checks import check_pairs
+from mimi.core.checks import check_samples as check_units
+from mimi.core.players import Grid, parse_grid_spec
+from mimi.interactions import PAPER_RATIOS
 from mimi.interactions import all_pairs as all_pairs_of
 from mimi.interactions import neighbor_pairs as neighbor_pairs_of
-from mimi.interactions.game import check_pairs
-from mimi.interactions.game import check_samples as check_units
-from mimi.players import Grid, parse_grid_spec
-
+from mimi.interactions import paper_orders, sample_pairs
 
 MAX_GRID_SIDE = 16
 MAX_SAMPLES = 1024
@@ -40,7 +40,7 @@ def check_grid(grid, height: int, width: int) -> Grid:
 
 
 def check_samples(samples: int, name: str = "samples", minimum: int = 2) -> int:
-    """:func:`mimi.interactions.game.check_samples` with the analysis bound MAX_SAMPLES."""
+    """:func:`mimi.core.games.check_samples` with the analysis bound MAX_SAMPLES."""
     return check_units(samples, name, MAX_SAMPLES, minimum)
 
 

@@ -8,7 +8,6 @@ from mimi.attacks.base import DEFAULT_EPS, DEFAULT_STEPS
 from mimi.attacks.landing import DEFAULT_TOLERANCE
 from mimi.interactions import PAPER_RATIOS
 
-
 #: The dashboard's default view (the dashboard, ``mimi bench`` and ``mimi population`` read it).
 #: Per model: PGD on the image, the clean + adversarial order profile over ``pair_count`` pairs drawn
 #: from the pair set ``pairs`` (``samples`` x ``contexts`` contexts each) at the paper's 11 order
@@ -22,7 +21,7 @@ from mimi.interactions import PAPER_RATIOS
 #: equal-ε attack (PGD-20 at ε 0.1, all steps), the one the gallery references and studies are computed with;
 #: ``equal_strength`` is the dashboard's default attack (its comment says why these numbers). D^(m): the dashboard's
 #: ``disentanglement_samples`` units per pair and order and ``disentanglement_pair_count`` pairs per image (also
-#: ``mimi study run``'s ``--d-samples`` and ``--d-pair-count`` and :data:`mimi.strength.GALLERY_SETTINGS`; the
+#: ``mimi study run``'s ``--d-samples`` and ``--d-pair-count`` and :data:`mimi.defenses.strength.GALLERY_SETTINGS`; the
 #: API's ``disentanglement(samples=8)`` keeps its own default); ``decomposition_grid`` the exact decomposition's grid.
 DEFAULTS: dict[str, Any] = {
     "grid": "7x7",

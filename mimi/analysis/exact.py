@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mimi.analysis.games import check_image_game
+from mimi.analysis.image_game import check_image_game
 from mimi.analysis.result_fields import _image_fields, _Start
 from mimi.analysis.results import Decomposition
-from mimi.games import ImageGame
+from mimi.core.games import ImageGame
 from mimi.interactions import EXACT_LIMIT, efficiency_decomposition
 
 

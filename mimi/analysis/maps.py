@@ -9,11 +9,11 @@ import numpy as np
 
 from mimi.analysis.checks import check_samples, resolve_cell, resolve_orders
 from mimi.analysis.defaults import DEFAULTS
-from mimi.analysis.games import check_image_game
+from mimi.analysis.image_game import check_image_game
 from mimi.analysis.planning import _heatmap_rows, _shapley_rows
 from mimi.analysis.result_fields import _contrast, _image_fields, _Start
 from mimi.analysis.results import ImageValues, PairHeatmap, ShapleyMap
-from mimi.games import ImageGame
+from mimi.core.games import ImageGame
 from mimi.interactions import DEFAULT_COVERAGE, sample_cell_heatmap, sample_shapley
 
 

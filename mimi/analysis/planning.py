@@ -8,9 +8,9 @@ import numpy as np
 
 from mimi.analysis.checks import (check_grid, check_samples, disentanglement_orders, pair_set_of, resolve_cell,
                                   resolve_orders, resolve_pairs)
+from mimi.core.players import Grid
 from mimi.interactions import (DEFAULT_COVERAGE, EXACT_LIMIT, sample_cell_heatmap, sample_disentanglement,
                                sample_order_profile)
-from mimi.players import Grid
 
 
 def _call_sizes(sampler, n: int, *args, noise_seed: Optional[int] = None, **kwargs) -> list[int]:

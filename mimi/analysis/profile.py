@@ -11,17 +11,16 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from mimi.analysis.budget import (check_budget, Design, fit_design, next_orders, probe_speed, round_seconds,
-                                  smallest_design, STOPS, too_small)
+from mimi.analysis.budget import (STOPS, Design, check_budget, fit_design, next_orders, probe_speed, round_seconds,
+                                  smallest_design, too_small)
 from mimi.analysis.checks import check_samples, pair_set_of, resolve_orders
-from mimi.analysis.games import check_image_game
+from mimi.analysis.image_game import check_image_game
 from mimi.analysis.planning import _profile_calls, _profile_rows
 from mimi.analysis.result_fields import _contrast, _image_fields, _Start
 from mimi.analysis.results import Contrast, Estimated, ImageValues, InteractionProfile
-from mimi.games import ImageGame
-from mimi.interactions import (DEFAULT_COVERAGE, Estimate, mean_square_over_pairs, replicate_seed,
-                               sample_order_profile)
-from mimi.interactions.game import check_positive_int
+from mimi.core.checks import check_positive_int
+from mimi.core.games import ImageGame
+from mimi.interactions import DEFAULT_COVERAGE, Estimate, mean_square_over_pairs, replicate_seed, sample_order_profile
 
 
 def _ends(game: ImageGame, singletons: bool = True) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from mimi.analysis.results import Contrast, Estimated
-from mimi.games import ImageGame
+from mimi.core.games import ImageGame
 from mimi.interactions import Estimate
 
 

@@ -8,7 +8,7 @@ from typing import Callable, ClassVar, Optional, Sequence
 
 import numpy as np
 
-from mimi.results import Result
+from mimi.core.results import Result
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class ImageResult(Result):
 @dataclass
 class OrderProfile(Result):
     """An order profile, of one image (:class:`InteractionProfile`) or averaged over gallery images
-    (:class:`mimi.population.GalleryProfile`), per order m_k (``orders``; ``ratios`` = m/(n-2)) on the
+    (:class:`mimi.batch.population.GalleryProfile`), per order m_k (``orders``; ``ratios`` = m/(n-2)) on the
     ``grid`` of ``n`` cells.
 
     ``interaction`` (:class:`Contrast`): the mean interaction Ī^(m) over the whole pair set (``pair_set``:
@@ -183,7 +183,7 @@ class Disentanglement(Result):
     ``orders`` are given). ``per_image`` (B, M): D of each image (as ``d``) with its unit-jackknife
     ``per_image_se``; ``forward_passes`` = ``mask_rows``, summed over the images' games.
     ``strength`` (B, M): each image's numerator, the interaction strength mean over its pairs of |I^(m)(i, j)|
-    (bias-corrected as ``d``), read by :func:`mimi.strength.order_strength`.
+    (bias-corrected as ``d``), read by :func:`mimi.defenses.strength.order_strength`.
     """
 
     orders: np.ndarray

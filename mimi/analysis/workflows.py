@@ -11,23 +11,22 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from mimi.analysis.budget import (BudgetTooSmall, check_budget, FIRST_ROUND_SHARE, probe_speed, smallest_design,
+from mimi.analysis.budget import (FIRST_ROUND_SHARE, BudgetTooSmall, check_budget, probe_speed, smallest_design,
                                   too_small)
-from mimi.analysis.checks import (_as_image, check_grid, default_pair_count, Image, pair_set_of, resolve_orders,
-                                  Target)
+from mimi.analysis.checks import Image, Target, _as_image, check_grid, default_pair_count, pair_set_of, resolve_orders
 from mimi.analysis.defaults import DEFAULTS
-from mimi.analysis.games import image_game
+from mimi.analysis.image_game import image_game
 from mimi.analysis.maps import pair_heatmap, shapley_map
 from mimi.analysis.planning import _profile_calls, _shapley_rows
 from mimi.analysis.profile import interaction_profile
 from mimi.analysis.results import ImageReport, InteractionProfile, PairHeatmap
 from mimi.attacks import pgd
 from mimi.attacks.landing import DEFAULT_TOLERANCE
-from mimi.compute import default_batch_size, resolve_precision
-from mimi.games import on_device, predict
+from mimi.core.compute import default_batch_size, resolve_precision
+from mimi.core.games import on_device, predict
+from mimi.core.progress import ProgressFn
+from mimi.core.results import Result
 from mimi.interactions import DEFAULT_COVERAGE
-from mimi.progress import ProgressFn
-from mimi.results import Result
 
 
 def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAULTS["eps"],

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mimi.attacks.result import AttackResult
-from mimi.values import check_value_function, class_value
+from mimi.core.values import check_value_function, class_value
 
 NORMS = ("linf", "l2")
 #: The attacks' default budget, also the dashboard's (mimi.analysis.DEFAULTS): eps 0.1 in pixel units of

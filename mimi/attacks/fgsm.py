@@ -14,9 +14,11 @@ import torch
 from torch import nn
 
 from mimi.attacks.base import (DEFAULT_EPS, ascent_direction, attack_loss, check_inputs, check_step_size,
-                               make_generator, project, random_start as draw_random_start, summarize)
+                               make_generator, project)
+from mimi.attacks.base import random_start as draw_random_start
+from mimi.attacks.base import summarize
 from mimi.attacks.result import AttackResult
-from mimi.values import check_value_function
+from mimi.core.values import check_value_function
 
 RANDOM_START_STEP = 1.25  # alpha / eps with a random start (Wong et al. 2020)
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from mimi.attacks.base import ascent_direction, attack_loss, per_sample, project
-from mimi.values import check_value_function, class_value
+from mimi.core.values import check_value_function, class_value
 
 STOP_RULES = ("utility", "paper")
 #: The default band width: an image lands when U <= q <= U + tol (log-odds by default, logits for "paper").

@@ -24,12 +24,13 @@ from typing import Optional
 import torch
 from torch import nn
 
-from mimi.attacks.base import (DEFAULT_EPS, DEFAULT_STEPS, ascent_direction, attack_loss, check_inputs,
-                               check_step_size, check_steps, is_success, make_generator, per_sample,
-                               project, random_start as draw_random_start, summarize)
+from mimi.attacks.base import (DEFAULT_EPS, DEFAULT_STEPS, ascent_direction, attack_loss, check_inputs, check_step_size,
+                               check_steps, is_success, make_generator, per_sample, project)
+from mimi.attacks.base import random_start as draw_random_start
+from mimi.attacks.base import summarize
 from mimi.attacks.landing import DEFAULT_TOLERANCE, StopRule, check_stop, run_to_utility
 from mimi.attacks.result import AttackResult
-from mimi.values import check_value_function, class_value
+from mimi.core.values import check_value_function, class_value
 
 
 def default_step_size(eps: float, steps: int) -> float:

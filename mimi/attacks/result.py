@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from mimi.results import Result
+from mimi.core.results import Result
 
 
 def _fraction(flags: torch.Tensor) -> float:

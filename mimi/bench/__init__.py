@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import torch
 
-from mimi.results import Result
+from mimi.core.results import Result
 
 SECTIONS = ("engine", "estimators", "attacks", "dashboard", "paper224", "masked224", "anytime", "study", "sessions")
 _GOAL = re.compile(r"^\s*(<=|>=|<|>|=)\s*([-+0-9.eE]+)")

@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from mimi import zoo
-from mimi.analysis import DEFAULTS, image_game, interaction_profile, run_attack
+from mimi.analysis import DEFAULTS
 from mimi.analysis import budget as budgets
+from mimi.analysis import image_game, interaction_profile, run_attack
 from mimi.analysis.checks import default_pair_count
 from mimi.bench.masked224 import imagenet_resnet18, photos
-from mimi.data import load_gallery
-from mimi.games import predict
+from mimi.core.games import predict
+from mimi.data.datasets import load_gallery
+from mimi.models import zoo
 
 BUDGETS = (30.0, 60.0, 120.0)
 #: Quick runs (tests): budgets per case, the 224-px one above its smallest round (about 6 s on 2 CPU cores).

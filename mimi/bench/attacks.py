@@ -26,16 +26,16 @@ from torch import nn
 
 from mimi.attacks.base import make_generator
 from mimi.attacks.pgd import default_step_size, pgd_perturb
-from mimi.data import DatasetMissing, ImageSet, load_fashion_mnist, load_gallery
-from mimi.models import SmallCNN, freeze
+from mimi.core.compute import freeze
+from mimi.data.datasets import DatasetMissing, ImageSet, load_fashion_mnist, load_gallery
+from mimi.models import zoo
+from mimi.models.networks import SmallCNN
 
 MODELS = ("fmnist-standard", "fmnist-pgd-at")
 EPS, STEPS = 0.1, 20
 
 
 def _models(device: str) -> tuple[dict[str, nn.Module], list[str]]:
-    from mimi import zoo
-
     models, notes = {}, []
     for index, name in enumerate(MODELS):
         try:
@@ -61,7 +61,7 @@ def _sync(device: str) -> None:
 
 
 def _torchattacks_pgd(model: nn.Module, steps: int, seed: int) -> Callable:
-    import torchattacks
+    import torchattacks  # deferred: optional (the test extra)
 
     attack = torchattacks.PGD(model, eps=EPS, alpha=default_step_size(EPS, steps), steps=steps, random_start=True)
 

@@ -27,16 +27,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from mimi.attacks import pgd
+from mimi.core import store
+from mimi.data.datasets import load_gallery
+from mimi.figures import attack as figures_attack
+from mimi.models import cards, zoo
+from mimi.models.networks import SmallCNN
+from mimi.models.zoo import default_models
+
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = {"samples": "2", "pcount": "8", "hsamples": "2", "ssamples": "4", "dgrid": "2x2", "images": "2"}
 OTHER_PAGES = ("disentanglement", "defenses", "detection", "recovery", "study", "models")
 
 
 def _stand_in_zoo(folder: Path) -> Path:
-    import torch
-
-    from mimi import zoo
-    from mimi.models import SmallCNN
 
     for seed, name in enumerate(("fmnist-standard", "fmnist-pgd-at")):
         torch.manual_seed(seed)
@@ -47,7 +53,7 @@ def _stand_in_zoo(folder: Path) -> Path:
 
 def _page_seconds(page: str | None, query: dict[str, str], keep: Any = None) -> tuple[float, Any]:
     """Wall time of one AppTest run of ``page`` (after the home page), or of a rerun of ``keep``."""
-    from streamlit.testing.v1 import AppTest
+    from streamlit.testing.v1 import AppTest  # deferred: Streamlit loads only when this command runs
 
     at = keep
     if at is None:
@@ -68,12 +74,7 @@ def _page_seconds(page: str | None, query: dict[str, str], keep: Any = None) -> 
 
 def _first_chart_seconds(device: str) -> float:
     """Model A loaded from disk, PGD on gallery image 0, and the attack figure: what /attack draws first."""
-    from mimi import figures_attack, zoo
-    from mimi.attacks import pgd
-    from mimi.data import load_gallery
-    from mimi.ui.state import default_models
-
-    zoo_dir = Path(os.environ.get("MIMI_ZOO_DIR") or zoo.ZOO_DIR)
+    zoo_dir = cards.zoo_dir()
     name = default_models(zoo.names(zoo_dir))[0]
     images = load_gallery()
     start = time.perf_counter()
@@ -85,19 +86,18 @@ def _first_chart_seconds(device: str) -> float:
 
 
 def run(quick: bool = False, device: str = "cpu") -> dict:
-    import streamlit as st
+    import streamlit as st  # deferred: Streamlit loads only when this command runs
 
-    from mimi import zoo
 
     notes = []
-    previous = {key: os.environ.get(key) for key in ("MIMI_DEVICE", "MIMI_ZOO_DIR", "MIMI_PRECOMPUTED_DIR")}
+    previous = {key: os.environ.get(key) for key in ("MIMI_DEVICE", cards.ZOO_DIR_ENV, store.DIR_ENV)}
     os.environ["MIMI_DEVICE"] = device
     empty_store = tempfile.TemporaryDirectory()   # every result computed, none read from assets/precomputed
     os.environ["MIMI_PRECOMPUTED_DIR"] = empty_store.name
     tmp = None
     if not {"fmnist-standard", "fmnist-pgd-at"} <= set(zoo.names()):
         tmp = tempfile.TemporaryDirectory()
-        os.environ["MIMI_ZOO_DIR"] = str(_stand_in_zoo(Path(tmp.name)))
+        os.environ[cards.ZOO_DIR_ENV] = str(_stand_in_zoo(Path(tmp.name)))
         notes.append("fmnist-standard/fmnist-pgd-at missing from the zoo: timed on untrained stand-ins")
     cwd = os.getcwd()
     os.chdir(ROOT)

@@ -22,17 +22,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from mimi.compute import forward_context, inference_model
-from mimi.games import ImageGame
-from mimi.models import SmallCNN, freeze
+from mimi.analysis import DEFAULTS, default_view
+from mimi.core.compute import forward_context, freeze, inference_model
+from mimi.core.games import ImageGame
+from mimi.data.datasets import load_gallery
+from mimi.models import zoo
+from mimi.models.networks import SmallCNN
 
 DASHBOARD_MODELS = ("fmnist-standard", "fmnist-pgd-at")
 
 
 def load_models(names=DASHBOARD_MODELS, device="cpu") -> tuple[dict[str, torch.nn.Module], list[str]]:
     """The zoo models by name; a seeded untrained SmallCNN for each one that is not available."""
-    from mimi import zoo
-
     models, notes = {}, []
     for index, name in enumerate(names):
         try:
@@ -48,7 +49,7 @@ def masked_forward_overhead(model: torch.nn.Module, batch_size: int, batches: in
                             device: str = "cpu", image_shape=(1, 28, 28), grid: str = "7x7",
                             precision: str = "float32", baseline_mean=None) -> dict[str, float]:
     """Images per second (per CPU second on CPU), best of ``repeats``: the model's raw forward as stored, the raw forward of
-    the module the engine runs (:func:`mimi.compute.inference_model`: channels-last on CPU), and the
+    the module the engine runs (:func:`mimi.core.compute.inference_model`: channels-last on CPU), and the
     engine's masked forward (``ImageGame`` on random masks over ``grid``); all in ``precision``."""
     gen = torch.Generator().manual_seed(0)
     image = torch.rand(*image_shape, generator=gen)
@@ -85,8 +86,6 @@ def masked_forward_overhead(model: torch.nn.Module, batch_size: int, batches: in
 def dashboard_default(models: dict[str, torch.nn.Module], image: torch.Tensor, label: int,
                       device: str = "cpu") -> dict[str, Any]:
     """Time the dashboard's default view (attack, clean+adversarial profile, one heatmap) per model."""
-    from mimi.analysis import DEFAULTS, default_view
-
     start, cpu_start = time.perf_counter(), time.process_time()
     first_chart = None
     forward_passes = 0
@@ -104,8 +103,6 @@ def dashboard_default(models: dict[str, torch.nn.Module], image: torch.Tensor, l
 
 
 def run(quick: bool = False, device: str = "cpu") -> dict[str, Any]:
-    from mimi.data import load_gallery
-
     models, notes = load_models(device=device)
     model = next(iter(models.values()))
     throughput = masked_forward_overhead(model, batch_size=128, batches=1 if quick else 8,

@@ -47,13 +47,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from mimi.attacks import pgd
 from mimi.analysis import DEFAULTS
-from mimi.interactions import (DEFAULT_COVERAGE, CountingGame, all_pairs, cell_pairs, neighbor_pairs, paper_order_interactions,
-                               paper_orders, sample_cell_heatmap, sample_order_interactions, sample_order_profile,
-                               sample_pairs)
-from mimi.models import SmallCNN, freeze
-from mimi.values import class_value
+from mimi.attacks import pgd
+from mimi.core.compute import freeze
+from mimi.core.values import class_value
+from mimi.data.datasets import load_gallery
+from mimi.interactions import (DEFAULT_COVERAGE, CountingGame, all_pairs, cell_pairs, neighbor_pairs,
+                               paper_order_interactions, paper_orders, sample_cell_heatmap, sample_order_interactions,
+                               sample_order_profile, sample_pairs)
+from mimi.models import zoo
+from mimi.models.networks import SmallCNN
 
 GRID = (7, 7)
 REFERENCE_SAMPLES = 100
@@ -87,8 +90,6 @@ def image_game(model: torch.nn.Module, images: torch.Tensor, labels, rows: int, 
 
 
 def load_model(device="cpu") -> tuple[torch.nn.Module, str, list[str]]:
-    from mimi import zoo
-
     try:
         return zoo.load("fmnist-standard", device)[0], "fmnist-standard", []
     except (zoo.UnknownModel, zoo.CorruptWeights) as exc:
@@ -286,8 +287,6 @@ def se_honesty(v, n: int, pairs: np.ndarray, order: int, *, repeats: int, units:
 
 
 def run(quick: bool = False, device="cpu") -> dict[str, Any]:
-    from mimi.data import load_gallery
-
     started = time.perf_counter()
     model, model_name, notes = load_model(device)
     gallery = load_gallery()

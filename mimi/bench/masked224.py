@@ -1,15 +1,15 @@
 """Bench section ``masked224``: the engine's masked forward at 224 px against the raw forward.
 
-The model is built as a registered ImageNet model is (:func:`mimi.checkpoints.load_classifier`): torchvision's
-ResNet-18 (random weights, seed 0) inside :class:`mimi.architectures.NormalizedNetwork` with ImageNet's
+The model is built as a registered ImageNet model is (:func:`mimi.models.checkpoints.load_classifier`): torchvision's
+ResNet-18 (random weights, seed 0) inside :class:`mimi.models.architectures.NormalizedNetwork` with ImageNet's
 mean and std, frozen; float32 on every device.
 
 - raw: images per second of the forward pass on a batch of the shipped natural photos
   (``assets/gallery-natural``, 224x224, repeated to fill the batch) at the batch size the engine
-  chooses (:func:`mimi.compute.default_batch_size`), in :func:`mimi.compute.forward_context`, through
-  the module the engine runs (:func:`mimi.compute.inference_model`: a channels-last copy on CPU) and,
+  chooses (:func:`mimi.core.compute.default_batch_size`), in :func:`mimi.core.compute.forward_context`, through
+  the module the engine runs (:func:`mimi.core.compute.inference_model`: a channels-last copy on CPU) and,
   for reference, through the model as stored;
-- masked: mask rows per second of :class:`mimi.games.ImageGame` on random masks (p = 1/2) over a 16x16
+- masked: mask rows per second of :class:`mimi.core.games.ImageGame` on random masks (p = 1/2) over a 16x16
   grid, mean baseline, log-odds of the clean image's predicted class, default batch size: for one image,
   and for a clean + adversarial pair sharing the masks (two images per row; the "adversarial" image
   is the clean one plus a random ±4/255 sign pattern: the time does not depend on the pixels). Each call
@@ -29,26 +29,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from mimi.compute import default_batch_size, forward_context, inference_model
-from mimi.games import ImageGame, predict
+from mimi.core.compute import default_batch_size, forward_context, freeze, inference_model
+from mimi.core.games import ImageGame, predict
+from mimi.data.images import gallery_images
+from mimi.data.input_spaces import IMAGENET_MEAN, IMAGENET_STD
+from mimi.models.architectures import NormalizedNetwork, build_network
 
 SIDE, GRID, EPS = 224, "16x16", 4 / 255
 
 
 def imagenet_resnet18(device: str = "cpu") -> torch.nn.Module:
     """torchvision's ResNet-18 with random weights (seed 0), normalized as a registered ImageNet model, frozen."""
-    from mimi.architectures import NormalizedNetwork, build_network
-    from mimi.models import freeze
-    from mimi.profiles import IMAGENET_MEAN, IMAGENET_STD
-
     torch.manual_seed(0)
     return freeze(NormalizedNetwork(build_network("resnet18", 1000, 3, SIDE), IMAGENET_MEAN, IMAGENET_STD).to(device))
 
 
 def photos() -> torch.Tensor:
     """The shipped natural photos at 224x224, (N, 3, 224, 224) in [0, 1]."""
-    from mimi.images import gallery_images
-
     return torch.stack([entry.image for entry in gallery_images("imagenet")])
 
 

@@ -27,10 +27,9 @@ import torch
 
 from mimi.bench.engine import masked_forward_overhead
 from mimi.bench.estimators import REFERENCE_SAMPLES, compare
-from mimi.games import ImageGame, predict
-from mimi.interactions import (neighbor_pairs, paper_order_interactions, paper_orders, sample_order_profile,
-                               sample_pairs)
-from mimi.models import freeze
+from mimi.core.compute import freeze
+from mimi.core.games import ImageGame, predict
+from mimi.interactions import neighbor_pairs, paper_order_interactions, paper_orders, sample_order_profile, sample_pairs
 
 SIDE, GRID = 224, (16, 16)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)   # the mean baseline: ImageNet's channel means
@@ -49,7 +48,7 @@ def _timed(device, work):
 
 
 def run(quick: bool = False, device="cpu") -> dict[str, Any]:
-    from torchvision.models import resnet18
+    from torchvision.models import resnet18  # deferred: torchvision.models takes about 2 s to import
 
     cuda = str(device).startswith("cuda")
     if not cuda and not quick:

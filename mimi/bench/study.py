@@ -17,11 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from mimi.batch.study import StudyParams, gallery_images, plan_study, run_study
+from mimi.models import zoo
+from mimi.models.networks import SmallCNN
+
 
 def _timed_run(folder: Path, plan, **options) -> tuple[float, float]:
     """(seconds before the first job, seconds of the jobs) of one run_study call."""
-    from mimi.study import run_study
-
     marks: list[float] = []
     start = time.perf_counter()
     run_study(folder, plan, progress=lambda done, total, message: marks.append(time.perf_counter()), **options)
@@ -40,11 +44,6 @@ def _files(folder: Path) -> dict:
 
 
 def run(quick: bool = False, device: str = "cpu") -> dict:
-    import torch
-
-    from mimi import zoo
-    from mimi.models import SmallCNN
-    from mimi.study import StudyParams, gallery_images, plan_study
 
     try:
         import ray  # noqa: F401

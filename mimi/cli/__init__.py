@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from mimi.data import DatasetMissing
+from mimi.data.datasets import DatasetMissing
 
 COMMANDS = ("zoo", "train", "evaluate", "analyze", "population", "defenses", "bench", "models", "study",
             "precompute")

@@ -13,17 +13,18 @@ from pathlib import Path
 
 import torch
 
-from mimi import zoo
 from mimi.analysis import DEFAULTS, analyze_image, default_pair_count
 from mimi.analysis.budget import check_budget
 from mimi.cli import CommandError
 from mimi.cli.common import (add_attack_options, add_device, add_json_out, add_seed, add_stop_options, add_zoo_dir,
                              attack_from_args, optional_writable_path, resolve_device, resolve_zoo_dir, save_json)
-from mimi.compute import PRECISIONS
-from mimi.players import BASELINES
-from mimi.profiles import DatasetProfile, card_profile
-from mimi.progress import TerminalBar
-from mimi.values import VALUE_FUNCTIONS
+from mimi.core.compute import PRECISIONS
+from mimi.core.players import BASELINES
+from mimi.core.progress import TerminalBar
+from mimi.core.values import VALUE_FUNCTIONS
+from mimi.data.images import UploadError, decode_upload, gallery_images
+from mimi.data.input_spaces import InputSpace, card_input_space
+from mimi.models import zoo
 
 
 def register(sub) -> None:
@@ -31,11 +32,11 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="zoo or registered model name (see `mimi models list`)")
     add_zoo_dir(p)
     p.add_argument("--image", required=True, help="an image file (PNG, JPEG, WebP, BMP), prepared as the model's "
-                                                  "dataset profile says, or gallery:K (the profile's gallery: "
+                                                  "input space says, or gallery:K (the input space's gallery: "
                                                   "Fashion-MNIST K = 0..99, natural photos K = 0..5)")
     p.add_argument("--label", type=int, help="true class of an image file (gallery images know theirs); "
                                               "default: the model's prediction")
-    p.add_argument("--grid", help="ROWSxCOLS cells (default: the model's dataset profile's: Fashion-MNIST "
+    p.add_argument("--grid", help="ROWSxCOLS cells (default: the model's input space's: Fashion-MNIST "
                                  f"{DEFAULTS['grid']}, CIFAR-10 8x8, ImageNet 16x16)")
     p.add_argument("--orders", help="comma-separated orders m (context sizes 0..n-2)")
     p.add_argument("--ratios", help="comma-separated orders as fractions of n-2 (default: the paper's "
@@ -116,20 +117,18 @@ def parse_target(text: str):
         raise CommandError(f"--target must be label, predicted or a class index, got {text!r}") from exc
 
 
-def load_image(spec: str, prof: DatasetProfile) -> tuple[torch.Tensor, int | None, str]:
-    """(image (C, size, size) in [0, 1] of profile ``prof``, its label if known, a description) from a path
-    or gallery:K (the profile's gallery, :func:`mimi.images.gallery_images`)."""
-    from mimi.images import UploadError, decode_upload, gallery_images
-
+def load_image(spec: str, space: InputSpace) -> tuple[torch.Tensor, int | None, str]:
+    """(image (C, size, size) in [0, 1] of input space ``space``, its label if known, a description) from a path
+    or gallery:K (the input space's gallery, :func:`mimi.data.images.gallery_images`)."""
     if spec.startswith("gallery:"):
-        items = gallery_images(prof)
+        items = gallery_images(space)
         try:
             index = int(spec.split(":", 1)[1])
         except ValueError as exc:
             raise CommandError(f"bad gallery image {spec!r}: write gallery:K with K in 0..{len(items) - 1}") from exc
         if not 0 <= index < len(items):
             raise CommandError(f"gallery image {index} does not exist: K must be in 0..{len(items) - 1} "
-                               f"(the {prof.title} gallery)")
+                               f"(the {space.title} gallery)")
         return items[index].image, items[index].label, f"{spec} ({items[index].title})"
     path = Path(spec)
     if not path.is_file():
@@ -139,7 +138,7 @@ def load_image(spec: str, prof: DatasetProfile) -> tuple[torch.Tensor, int | Non
     except OSError as exc:
         raise CommandError(f"cannot read image file {spec}: {exc.strerror or exc}") from exc
     try:
-        decoded = decode_upload(data, path.name, profile=prof)
+        decoded = decode_upload(data, path.name, space=space)
     except UploadError as exc:
         raise CommandError(f"cannot use image file {spec}: {exc}") from exc
     for note in decoded.notes:
@@ -163,15 +162,15 @@ def run(args) -> int:
     out = optional_writable_path(args.json)
     device = resolve_device(args.device)
     model, card = zoo.load(args.model, device, zoo_dir=resolve_zoo_dir(args))
-    prof = card_profile(card)
-    image, label, source = load_image(args.image, prof)
+    space = card_input_space(card)
+    image, label, source = load_image(args.image, space)
     if args.label is not None:
         label = args.label
     progress = None if args.quiet else StageBars("analyze")
     attack = None
     if args.attack:
         attack = attack_from_args(args)
-    grid = args.grid or prof.grid
+    grid = args.grid or space.grid
     pair_count = (default_pair_count(grid, args.pairs, DEFAULTS["pair_count"]) if args.pair_count is None
                   else args.pair_count or None)
     report = analyze_image(

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from mimi import zoo
+from mimi.analysis.gallery import balanced_indices
 from mimi.attacks.base import DEFAULT_EPS, DEFAULT_STEPS, NORMS
 from mimi.attacks.landing import DEFAULT_TOLERANCE, PAPER_PRESET, STOP_RULES
 from mimi.cli import CommandError
-from mimi.data import DATA_DIR_ENV, DEFAULT_FMNIST_DIR
-from mimi.population import balanced_indices
+from mimi.data.datasets import DATA_DIR_ENV, DEFAULT_FMNIST_DIR
+from mimi.models import zoo
 
 GALLERY_SIZE = 100
 
@@ -210,7 +210,7 @@ def add_stop_options(parser: argparse.ArgumentParser) -> None:
 def attack_from_args(args) -> dict:
     """The options of :func:`add_attack_options` (and of :func:`add_stop_options` where the command has them) as
     keyword arguments of an attack; ``--stop-rule paper`` is :data:`~mimi.attacks.landing.PAPER_PRESET`. (The gallery
-    studies' attack, DEFAULTS' updated with a dict, is :func:`mimi.detection.attack_settings`.)"""
+    studies' attack, DEFAULTS' updated with a dict, is :func:`mimi.defenses.detection.attack_settings`.)"""
     settings = dict(eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm, restarts=args.restarts)
     if hasattr(args, "stop_utility"):
         settings.update(stop_utility=args.stop_utility, tolerance=args.tolerance, stop_rule=args.stop_rule,

@@ -1,7 +1,7 @@
 """``mimi defenses --models NAME[,NAME...]``: detection, recovery and interaction strength over the gallery.
 
 For each model and each study of ``--only`` (default all three), over the chosen gallery images
-(:mod:`mimi.defenses`): ``detection`` (ML-LOO's IQR of leave-one-out attributions and the order-band
+(:mod:`mimi.batch.defenses`): ``detection`` (ML-LOO's IQR of leave-one-out attributions and the order-band
 scores: ROC, AUC, paired-bootstrap 95% CI), ``recovery`` (the fraction of the attacking utility undone by
 restoring the clean pixels of the k cells with the largest Shapley change, vs a random order) and
 ``strength`` (D^(m) with the per-image interaction strength behind the normalized order profiles).
@@ -10,15 +10,16 @@ Writes ``<out>/<study>/<model>.json``, which the /detection, /recovery and /defe
 
 from __future__ import annotations
 
-from mimi import zoo
+from mimi.batch.defenses import DEFENSES_DIR, KINDS, run_study, study_path
 from mimi.cli import CommandError
 from mimi.cli.common import (add_device, add_gallery_images, add_models, add_out_dir, add_seed, add_threads,
                              add_zoo_dir, apply_threads, command_line, model_names, parse_images, resolve_device,
                              resolve_zoo_dir, writable_path)
-from mimi.defenses import DEFENSES_DIR, KINDS, run_study, study_path
-from mimi.detection import MAX_BOOTSTRAP
-from mimi.progress import TerminalBar
-from mimi.recovery import MAX_RANDOM_ORDERS
+from mimi.core.progress import TerminalBar
+from mimi.defenses.detection import MAX_BOOTSTRAP
+from mimi.defenses.recovery import MAX_RANDOM_ORDERS
+from mimi.defenses.strength import order_strength
+from mimi.models import zoo
 
 
 def register(sub) -> None:
@@ -82,7 +83,5 @@ def run(args) -> int:
 
 def _summary(kind: str, result, name: str) -> str:
     if kind == "strength":
-        from mimi.strength import order_strength
-
         return order_strength(result, name).summary()
     return result.summary()

@@ -1,9 +1,9 @@
 """``mimi evaluate --model NAME``: clean and robust accuracy on the test set of the model's dataset.
 
-Data by the model's dataset profile: Fashion-MNIST's test set (or the shipped gallery); CIFAR-10 from a
+Data by the model's input space: Fashion-MNIST's test set (or the shipped gallery); CIFAR-10 from a
 local folder (torchvision's ``cifar-10-batches-py``, or class folders); ImageNet from a local folder of
-class folders (:func:`mimi.images.load_image_folder`). Robust accuracy under PGD (default: L-inf, the
-profile's eps (Fashion-MNIST 0.1, CIFAR-10 8/255, ImageNet 4/255), 20 steps of 2.5 * eps / 20, random
+class folders (:func:`mimi.data.images.load_image_folder`). Robust accuracy under PGD (default: L-inf, the
+input space's eps (Fashion-MNIST 0.1, CIFAR-10 8/255, ImageNet 4/255), 20 steps of 2.5 * eps / 20, random
 start, the zoo cards' protocol), FGSM or FGSM with random start; ``--sweep`` gives a robustness curve
 over several eps; ``--update-card`` writes the measured numbers into the model's card: a zoo card only
 under the cards' protocol on the full test set, a registered model's card with whatever was measured
@@ -16,16 +16,17 @@ from pathlib import Path
 
 import torch
 
-from mimi import registry, zoo
 from mimi.attacks.base import check_eps, check_step_size, check_steps
 from mimi.cli import CommandError
 from mimi.cli.common import (add_attack_options, add_data_dir, add_device, add_json_out, add_seed, add_threads,
                              apply_threads, optional_writable_path, resolve_device, save_json)
-from mimi.data import ImageSet, load_cifar10, load_fashion_mnist, load_gallery
-from mimi.evaluation import EVAL_ATTACKS, AccuracyResult, evaluate
-from mimi.images import gallery_images, load_image_folder
-from mimi.profiles import DatasetProfile, card_profile
-from mimi.progress import TerminalBar
+from mimi.core.progress import TerminalBar
+from mimi.data.datasets import ImageSet, load_cifar10, load_fashion_mnist, load_gallery
+from mimi.data.images import gallery_images, load_image_folder
+from mimi.data.input_spaces import InputSpace, card_input_space
+from mimi.models import registry, zoo
+from mimi.models.evaluation import EVAL_ATTACKS, AccuracyResult, evaluate
+from mimi.models.training import machine_description
 
 CARD_EPS = 0.1
 CARD_STEPS = 20
@@ -47,7 +48,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="zoo or registered model name (see `mimi models list`)")
     p.add_argument("--attack", default="pgd", choices=EVAL_ATTACKS,
                    help="pgd, fgsm, or fgsm-rs (FGSM with random start, step 1.25*eps)")
-    add_attack_options(p, eps=None, eps_help="L-inf or L2 radius in pixel units (default: the dataset profile's, "
+    add_attack_options(p, eps=None, eps_help="L-inf or L2 radius in pixel units (default: the input space's, "
                                              "Fashion-MNIST 0.1, CIFAR-10 8/255, ImageNet 4/255)",
                        steps=CARD_STEPS, step_size_help="step size (default: PGD 2.5*eps/steps, FGSM eps)")
     p.add_argument("--no-random-start", action="store_true", help="PGD from x itself")
@@ -96,27 +97,27 @@ def update_card(meta: dict, result: AccuracyResult, machine: str, zoo_dir: Path)
     return zoo.write_card(meta, zoo_dir)
 
 
-def load_data(args, prof: DatasetProfile) -> tuple[ImageSet, str]:
-    """The images to evaluate on and their description, by the model's dataset profile."""
+def load_data(args, space: InputSpace) -> tuple[ImageSet, str]:
+    """The images to evaluate on and their description, by the model's input space."""
     if args.gallery:
-        if prof.has_labelled_gallery:
+        if space.has_labelled_gallery:
             return load_gallery(), "gallery (100 shipped test images)"
-        items = [item for item in gallery_images(prof) if item.label is not None]
+        items = [item for item in gallery_images(space) if item.label is not None]
         data = ImageSet(torch.stack([item.image for item in items]), torch.tensor([item.label for item in items]),
-                        prof.classes)
-        return data, f"{prof.title} gallery ({len(items)} labelled photos)"
-    if prof.name == "fashion-mnist":
+                        space.classes)
+        return data, f"{space.title} gallery ({len(items)} labelled photos)"
+    if space.name == "fashion-mnist":
         data, name = load_fashion_mnist("test", args.data_dir), "fashion-mnist test"
     elif not args.data_dir:
-        raise CommandError(f"{prof.title} images are not shipped: pass --data-dir with a local test set "
+        raise CommandError(f"{space.title} images are not shipped: pass --data-dir with a local test set "
                            f"(or --gallery for the shipped photos)")
-    elif prof.name == "cifar10" and not any(Path(args.data_dir).glob("**/test_batch")):
-        return load_image_folder(args.data_dir, prof, args.limit), f"{prof.title} folder {args.data_dir}"
-    elif prof.name == "cifar10":
+    elif space.name == "cifar10" and not any(Path(args.data_dir).glob("**/test_batch")):
+        return load_image_folder(args.data_dir, space, args.limit), f"{space.title} folder {args.data_dir}"
+    elif space.name == "cifar10":
         data, name = load_cifar10(args.data_dir, "test"), "cifar10 test"
     else:
-        data = load_image_folder(args.data_dir, prof, args.limit)
-        return data, f"{prof.title} folder {args.data_dir}" + (f"[:{args.limit}]" if args.limit else "")
+        data = load_image_folder(args.data_dir, space, args.limit)
+        return data, f"{space.title} folder {args.data_dir}" + (f"[:{args.limit}]" if args.limit else "")
     if args.limit and args.limit < len(data):
         data, name = data.subset(args.limit), f"{name}[:{args.limit}]"
     return data, name
@@ -130,16 +131,14 @@ def registered_evaluation(result: AccuracyResult, machine: str) -> dict:
 
 
 def run(args) -> int:
-    from mimi.training import machine_description
-
     apply_threads(args)
     if args.limit is not None and args.limit < 1:
         raise CommandError(f"--limit must be >= 1, got {args.limit}")
     zoo_dir = zoo.ZOO_DIR
     meta = zoo.card(args.model, zoo_dir)
     registered = "registered" in meta
-    prof = card_profile(meta)
-    eps_list = _eps_list(args.sweep) if args.sweep else [prof.eps if args.eps is None else args.eps]
+    space = card_input_space(meta)
+    eps_list = _eps_list(args.sweep) if args.sweep else [space.eps if args.eps is None else args.eps]
     # Check every parameter before loading anything, so that mistakes fail fast.
     for e in eps_list:
         check_eps(e)
@@ -152,7 +151,7 @@ def run(args) -> int:
     out = optional_writable_path(args.json)
     device = resolve_device(args.device)
     model, meta = zoo.load(args.model, device, zoo_dir=zoo_dir)
-    data, data_name = load_data(args, prof)
+    data, data_name = load_data(args, space)
     result = evaluate(model, data, eps_list, steps=args.steps, step_size=args.step_size, norm=args.norm,
                       restarts=args.restarts, random_start=not args.no_random_start,
                       batch_size=args.batch_size, seed=args.seed, name=args.model,

@@ -1,10 +1,10 @@
 """``mimi models list | add | remove | check | convert``: the user's own models, next to the zoo.
 
-``add`` reads the weights file safely (:mod:`mimi.checkpoints`: the format is detected from the
+``add`` reads the weights file safely (:mod:`mimi.models.checkpoints`: the format is detected from the
 content; pickles that need code and TorchScript without ``--trust-code`` are refused), checks it
-against the architecture, runs it once and records it in the registry (:mod:`mimi.registry`,
+against the architecture, runs it once and records it in the registry (:mod:`mimi.models.registry`,
 ``$MIMI_HOME/models.toml``). Every ``--model NAME`` of the CLI, the dashboard and
-``mimi.zoo.load(NAME)`` then see it.
+``mimi.models.zoo.load(NAME)`` then see it.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import sys
 
 import torch
 
-from mimi import registry, zoo
-from mimi.checkpoints import FORMATS, MAX_WEIGHTS_BYTES, convert
 from mimi.cli import CommandError
 from mimi.cli.common import add_device, resolve_device, writable_path
-from mimi.profiles import PROFILE_NAMES, card_profile, input_shape, profile, read_classes
+from mimi.core.games import predict
+from mimi.data.images import gallery_images
+from mimi.data.input_spaces import INPUT_SPACE_NAMES, card_input_space, input_shape, input_space, read_classes
+from mimi.models import registry, zoo
+from mimi.models.checkpoints import FORMATS, MAX_WEIGHTS_BYTES, convert
 
 
 def register(sub) -> None:
@@ -62,7 +64,7 @@ def add_model_options(p) -> None:
     p.add_argument("--arch", required=True,
                    help="architecture: a torchvision classifier (resnet18, wide_resnet50_2, …), cifar-resnet18, "
                         "wrn-28-10 (RobustBench's layouts), small-cnn, zoo:NAME, or torchscript")
-    p.add_argument("--dataset", required=True, choices=PROFILE_NAMES, help="the input space and classes")
+    p.add_argument("--dataset", required=True, choices=INPUT_SPACE_NAMES, help="the input space and classes")
     p.add_argument("--mean", nargs="+", help="normalization mean, 1 or C values (default: the checkpoint's, "
                                              "else the dataset's)")
     p.add_argument("--std", nargs="+", help="normalization std, 1 or C values")
@@ -134,21 +136,18 @@ def run_remove(args) -> int:
 
 
 def run_check(args) -> int:
-    from mimi.games import predict
-    from mimi.images import gallery_images
-
     device = resolve_device(args.device)
     model, card = zoo.load(args.name, device)
-    prof = card_profile(card)
+    space = card_input_space(card)
     shape = input_shape(card)
-    item = next((g for g in gallery_images(prof) if g.label is not None), None) or gallery_images(prof)[0]
+    item = next((g for g in gallery_images(space) if g.label is not None), None) or gallery_images(space)[0]
     if tuple(item.image.shape) != shape:
-        raise CommandError(f"{args.name} takes {'x'.join(map(str, shape))} inputs; its profile {prof.name} "
+        raise CommandError(f"{args.name} takes {'x'.join(map(str, shape))} inputs; its input space {space.name} "
                            f"gives {'x'.join(map(str, item.image.shape))}")
     predicted, probabilities = predict(model, item.image[None].to(device))
     classes = card["classes"]
     top = torch.from_numpy(probabilities[0]).topk(min(3, len(classes)))
-    print(f"{args.name}: {card['architecture']} for {prof.title} ({'x'.join(map(str, shape))} in [0, 1], "
+    print(f"{args.name}: {card['architecture']} for {space.title} ({'x'.join(map(str, shape))} in [0, 1], "
           f"normalization inside), {len(classes)} classes")
     if "registered" in card:
         print(f"  weights: {card['source']} ({FORMATS.get(card.get('format'), card.get('format'))}, "
@@ -168,7 +167,7 @@ def run_convert(args) -> int:
     if out.suffix != ".safetensors":
         raise CommandError(f"--to {args.to}: the output is safetensors; name it *.safetensors")
     classes = read_classes(args.classes) if args.classes else None
-    loaded = convert(args.file, out, args.arch, profile(args.dataset), len(classes) if classes else None,
+    loaded = convert(args.file, out, args.arch, input_space(args.dataset), len(classes) if classes else None,
                      mean=parse_floats(args.mean, "--mean"), std=parse_floats(args.std, "--std"),
                      max_bytes=max_bytes(args))
     print(f"read {args.file}: {loaded.checkpoint.describe()}")

@@ -2,18 +2,18 @@
 
 For each model: PGD and the clean + adversarial order profile with the dashboard's default settings
 (:data:`mimi.analysis.DEFAULTS`) on each chosen gallery image, averaged per order with the SE across
-images (:func:`mimi.population.gallery_profile`), written to ``<out>/<model>.json``: the faint
+images (:func:`mimi.batch.population.gallery_profile`), written to ``<out>/<model>.json``: the faint
 "typical image" reference of the dashboard's single-image charts.
 """
 
 from __future__ import annotations
 
-from mimi import zoo
+from mimi.batch.population import POPULATION_DIR, gallery_profile, reference_path
 from mimi.cli.common import (add_device, add_gallery_images, add_models, add_out_dir, add_seed, add_threads,
                              add_zoo_dir, apply_threads, command_line, model_names, parse_images, resolve_device,
                              resolve_zoo_dir, writable_path)
-from mimi.population import POPULATION_DIR, gallery_profile, reference_path
-from mimi.progress import TerminalBar
+from mimi.core.progress import TerminalBar
+from mimi.models import zoo
 
 
 def register(sub) -> None:

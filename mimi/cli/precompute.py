@@ -1,4 +1,4 @@
-"""``mimi precompute``: fill the store of precomputed dashboard results (:mod:`mimi.ui.precomputed`).
+"""``mimi precompute``: fill the store of precomputed dashboard results (:mod:`mimi.core.store`).
 
 It drives the real pages, so that what it stores has exactly the keys a visitor's request has: each page of
 :data:`PAGES` runs through Streamlit's AppTest with the gallery image, models A and B and the attack protocol in
@@ -16,10 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-from mimi import zoo
 from mimi.cli import CommandError
 from mimi.cli.common import add_out_dir, add_zoo_dir, resolve_zoo_dir
-from mimi.ui.precomputed import STORE_DIR
+from mimi.core import store
+from mimi.core.store import STORE_DIR
+from mimi.models import zoo
+from mimi.models.cards import ZOO_DIR_ENV
+from mimi.models.zoo import default_models
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The pages whose defaults compute (url path -> "image": per gallery image, "gallery": over gallery images).
@@ -83,8 +86,6 @@ def parse_query(text: str) -> dict[str, str]:
 def pairs(names: list[str]) -> list[tuple[str, str]]:
     """Models A and B in turn so that each model is A or B once: the dashboard's default pair first; an odd
     model out is paired with the first model (whose results are then read from the store)."""
-    from mimi.ui.state import default_models
-
     first = [n for n in default_models(names) if n is not None]
     order = first + [n for n in names if n not in first]
     if len(order) < 2:
@@ -103,7 +104,7 @@ def app_pages() -> list[str]:
 
 def run_page(path: str, query: dict[str, str], timeout: float) -> tuple[float, list[str]]:
     """(seconds, problems) of one AppTest run of page ``views/<path>.py`` with ``query`` in its URL."""
-    from streamlit.testing.v1 import AppTest
+    from streamlit.testing.v1 import AppTest  # deferred: Streamlit loads only when this command runs
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     for key, value in query.items():
@@ -124,8 +125,6 @@ def store_size(folder: Path) -> tuple[int, int]:
 
 
 def run(args) -> int:
-    from mimi.ui import compute, precomputed
-
     zoo_dir = resolve_zoo_dir(args)
     available = zoo.names(zoo_dir, registered=False)
     names = available if args.models.strip() == "all" else [n.strip() for n in args.models.split(",") if n.strip()]
@@ -149,19 +148,18 @@ def run(args) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    os.environ.update({precomputed.DIR_ENV: str(out), precomputed.RECORD_ENV: "1", compute.ZOO_ENV: str(zoo_dir),
-                       compute.CONFIRM_ENV: "1e9"})
+    os.environ.update({store.DIR_ENV: str(out), store.RECORD_ENV: "1", ZOO_DIR_ENV: str(zoo_dir)})
     runs = [(image, a, b, protocol, path) for protocol in protocols for a, b in pairs(names)
             for path in pages if PAGES[path] == "gallery" for image in images[:1]]
     runs += [(image, a, b, protocol, path) for image in images for protocol in protocols for a, b in pairs(names)
              for path in pages if PAGES[path] == "image"]
     start, failed = time.perf_counter(), 0
     for done, (image, a, b, protocol, path) in enumerate(runs, 1):
-        before = dict(precomputed.counts)
+        before = dict(store.counts)
         seconds, problems = run_page(path, {**query, "img": str(image), "a": a, "b": b, "protocol": protocol},
                                      args.timeout)
         failed += bool(problems)
-        stored = {k: precomputed.counts[k] - before[k] for k in before}
+        stored = {k: store.counts[k] - before[k] for k in before}
         print(f"[{done}/{len(runs)}] image {image} · {a} / {b} · {protocol} · /{path}: {stored['saved']} computed and "
               f"stored, {stored['hits']} read from the store, {seconds:.1f} s", flush=True)
         for problem in problems:

@@ -12,21 +12,22 @@ import sys
 from pathlib import Path
 
 from mimi.analysis import DEFAULTS
+from mimi.batch.study.budget import fit_study
+from mimi.batch.study.plan import (D_PAIR_COUNT, DEFAULT_COUNT, STUDY_DIR, StudyParams, dataset_images, folder_images,
+                                   gallery_images, plan_study)
+from mimi.batch.study.report import build_report
+from mimi.batch.study.run import (DEFAULT_RAY_TIMEOUT_S, StudyMismatch, manifest_path, read_manifest, run_study,
+                                  study_status)
 from mimi.cli import CommandError
 from mimi.cli.analyze import parse_list, time_budget
 from mimi.cli.common import (GALLERY_SIZE, add_attack_options, add_data_dir, add_device, add_json_out, add_models,
                              add_out_dir, add_seed, add_stop_options, add_zoo_dir, attack_from_args, command_line,
-                             model_names, optional_writable_path, parse_images, resolve_device, resolve_zoo_dir, save_json,
-                             writable_path)
-from mimi.players import BASELINES
-from mimi.progress import TerminalBar
-from mimi.study.plan import (D_PAIR_COUNT, DEFAULT_COUNT, STUDY_DIR, StudyParams, dataset_images, folder_images,
-                             gallery_images, plan_study)
-from mimi.study.budget import fit_study
-from mimi.study.report import build_report
-from mimi.study.report_page import report_html
-from mimi.study.run import DEFAULT_RAY_TIMEOUT_S, StudyMismatch, manifest_path, read_manifest, run_study, study_status
-from mimi.values import VALUE_FUNCTIONS
+                             model_names, optional_writable_path, parse_images, resolve_device, resolve_zoo_dir,
+                             save_json, writable_path)
+from mimi.core.players import BASELINES
+from mimi.core.progress import TerminalBar
+from mimi.core.values import VALUE_FUNCTIONS
+from mimi.figures.report_page import report_html
 
 
 def register(sub) -> None:
@@ -148,7 +149,7 @@ def settings(args) -> StudyParams:
 
 
 def budgeted_settings(args, plan, params: StudyParams, images: int, device) -> StudyParams:
-    """The study's settings fitted to ``--time-budget`` (:func:`mimi.study.budget.fit_study`), or, in a folder that
+    """The study's settings fitted to ``--time-budget`` (:func:`mimi.batch.study.budget.fit_study`), or, in a folder that
     holds this study already (and without --force), the design it recorded."""
     folder = Path(args.out)
     if manifest_path(folder).exists() and not args.force:

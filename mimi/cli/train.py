@@ -6,16 +6,16 @@ from pathlib import Path
 
 import torch
 
-from mimi import zoo
 from mimi.cli import CommandError
-from mimi.cli.common import (add_data_dir, add_device, add_out_dir, add_seed, add_threads, apply_threads,
-                             command_line, resolve_device, writable_path)
-from mimi.data import load_dataset
-from mimi.evaluation import evaluate
-from mimi.models import build
-from mimi.profiles import profile
-from mimi.progress import TerminalBar
-from mimi.training import RECIPES, TrainConfig, machine_description, train
+from mimi.cli.common import (add_data_dir, add_device, add_out_dir, add_seed, add_threads, apply_threads, command_line,
+                             resolve_device, writable_path)
+from mimi.core.progress import TerminalBar
+from mimi.data.datasets import load_dataset
+from mimi.data.input_spaces import input_space
+from mimi.models import zoo
+from mimi.models.evaluation import evaluate
+from mimi.models.networks import build
+from mimi.models.training import RECIPES, TrainConfig, machine_description, train
 
 DESCRIPTIONS = {
     "standard": "standard training",
@@ -106,7 +106,7 @@ def run(args) -> int:
             "machine": machine_description(device),
         },
     }
-    if profile(args.dataset).has_labelled_gallery:   # the reference accuracies are measured on that gallery
+    if input_space(args.dataset).has_labelled_gallery:   # the reference accuracies are measured on that gallery
         meta["evaluation"].update(zoo.reference_accuracies(model, args.data_dir))
     zoo.save(model.cpu(), meta, out)
     print(f"{name}: clean {100 * result.clean_accuracy:.2f}%  PGD-20 (eps {ROBUST_EPS}) "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mimi import zoo
+from mimi.models import zoo
 
 
 def register(sub) -> None:

@@ -47,23 +47,22 @@ Pairs and orders (grid cells row-major, cell (r, c) = r * cols + c):
     paper_orders(n, ratios=PAPER_RATIOS)    m = int((n-2) r), r in {0.1, ..., 0.9, 0.95, 1}
 """
 
-from mimi.interactions.estimate import Estimate
-from mimi.interactions.exact import (EXACT_LIMIT, ExactDecomposition, all_masks, efficiency_decomposition,
-                                     exact_order_interactions, exact_shapley, exact_shapley_interaction,
-                                     exact_values, interaction_weights, order_interactions_from_values,
-                                     order_marginals_from_values, shapley_from_values)
-from mimi.interactions.game import DEFAULT_BATCH_ROWS, CountingGame
-from mimi.interactions.pairs import (PAPER_RATIOS, RELEASED_RATIOS, all_pairs, cell_pairs, neighbor_pairs,
-                                     paper_orders, sample_pairs)
+from mimi.core.games import DEFAULT_BATCH_ROWS, CountingGame
+from mimi.core.pairs import (PAPER_RATIOS, RELEASED_RATIOS, all_pairs, cell_pairs, neighbor_pairs, paper_orders,
+                             sample_pairs)
 from mimi.interactions.designs import DEFAULT_COVERAGE, block_design
-from mimi.interactions.sampling import (GROUPINGS, pair_groups, paper_order_interactions, paper_protocol,
-                                        sample_order_interactions)
-from mimi.interactions.order_profile import (draw_pairs, mean_square_over_pairs, replicate_seed,
-                                             sample_order_profile)
-from mimi.interactions.heatmap import CONTRAST_RATIOS, HEATMAP_ESTIMATORS, heatmap_estimator, sample_cell_heatmap
-from mimi.interactions.shapley import sample_shapley
 from mimi.interactions.disentanglement import (DisentanglementEstimate, disentanglement_from_units,
                                                sample_disentanglement)
+from mimi.interactions.estimate import Estimate
+from mimi.interactions.exact import (EXACT_LIMIT, ExactDecomposition, all_masks, efficiency_decomposition,
+                                     exact_order_interactions, exact_shapley, exact_shapley_interaction, exact_values,
+                                     interaction_weights, order_interactions_from_values, order_marginals_from_values,
+                                     shapley_from_values)
+from mimi.interactions.heatmap import CONTRAST_RATIOS, HEATMAP_ESTIMATORS, heatmap_estimator, sample_cell_heatmap
+from mimi.interactions.order_profile import draw_pairs, mean_square_over_pairs, replicate_seed, sample_order_profile
+from mimi.interactions.sampling import (GROUPINGS, pair_groups, paper_order_interactions, paper_protocol,
+                                        sample_order_interactions)
+from mimi.interactions.shapley import sample_shapley
 
 __all__ = [
     "CONTRAST_RATIOS", "DEFAULT_BATCH_ROWS", "DEFAULT_COVERAGE", "EXACT_LIMIT", "GROUPINGS", "HEATMAP_ESTIMATORS",

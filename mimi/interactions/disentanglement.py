@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mimi.interactions.game import DEFAULT_BATCH_ROWS, Game
+from mimi.core.games import DEFAULT_BATCH_ROWS, Game
+from mimi.core.results import Result
+from mimi.core.stats import jackknife_se
 from mimi.interactions.designs import DEFAULT_COVERAGE
 from mimi.interactions.sampling import _order_interaction_units, paper_order_interactions
-from mimi.results import Result
-from mimi.stats import jackknife_se
 
 
 @dataclass

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mimi.results import Result
+from mimi.core.results import Result
 
 
 @dataclass

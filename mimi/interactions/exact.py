@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mimi.interactions.game import DEFAULT_BATCH_ROWS, CountingGame, Game, check_players
-from mimi.results import Result
+from mimi.core.checks import check_players
+from mimi.core.games import DEFAULT_BATCH_ROWS, CountingGame, Game
+from mimi.core.results import Result
 
 EXACT_LIMIT = 16
 

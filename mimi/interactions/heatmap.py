@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from mimi.core.checks import check_orders, check_players, check_positive_int, check_samples
+from mimi.core.games import DEFAULT_BATCH_ROWS, CountingGame, Game
+from mimi.core.pairs import cell_pairs
 from mimi.interactions.designs import DEFAULT_COVERAGE, _covering_coverage, _random_blocks, _unit_chunks, block_count
 from mimi.interactions.estimate import Estimate
-from mimi.interactions.game import (DEFAULT_BATCH_ROWS, CountingGame, Game, check_orders, check_players,
-                                    check_positive_int, check_samples)
-from mimi.interactions.pairs import cell_pairs
 from mimi.interactions.sampling import _star_units, pair_groups
 
 

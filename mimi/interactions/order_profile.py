@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from mimi.core.checks import check_pairs, check_players, check_positive_int
+from mimi.core.games import DEFAULT_BATCH_ROWS, Game
+from mimi.core.pairs import sample_pairs
 from mimi.interactions.designs import DEFAULT_COVERAGE
 from mimi.interactions.estimate import Estimate
-from mimi.interactions.game import DEFAULT_BATCH_ROWS, Game, check_pairs, check_players, check_positive_int
-from mimi.interactions.pairs import sample_pairs
 from mimi.interactions.sampling import _order_interaction_units
 
 _PAIR_STREAM = 7919              # random stream of the pair draw: default_rng([seed, _PAIR_STREAM])

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from mimi.core.checks import check_players, check_samples
+from mimi.core.games import DEFAULT_BATCH_ROWS, CountingGame, Game
 from mimi.interactions.estimate import Estimate
-from mimi.interactions.game import DEFAULT_BATCH_ROWS, CountingGame, Game, check_players, check_samples
 
 
 def sample_shapley(v: Game, n: int, samples: int = 32, seed: int = 0, *,

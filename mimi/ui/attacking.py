@@ -9,10 +9,11 @@ from typing import Any, Optional
 import streamlit as st
 import torch
 
-from mimi.attacks import AttackResult, pgd
+from mimi.analysis.requests import AttackRequest
+from mimi.attacks import AttackResult
 from mimi.attacks.pgd import default_step_size
-from mimi.data import FMNIST_CLASSES
-from mimi.profiles import eps_text
+from mimi.data.datasets import FMNIST_CLASSES
+from mimi.data.input_spaces import eps_text
 from mimi.ui import compute, state
 from mimi.ui.forms import choice_field, float_field, instant_choice, number_field, submit
 from mimi.ui.page import SELECTION_KEY, model
@@ -94,22 +95,21 @@ def attack_summary(p: dict, protocol: Optional[str] = None) -> str:
                 f"{start}{restarts}{untargeted}")
     goal = "untargeted" if kw["targeted"] is None else f"targeted at {_classes()[kw['targeted']]}"
     stop = ", stop when misclassified" if kw["early_stop"] else ""
-    origin = state.profile_default("eps")
+    origin = state.input_space_default("eps")
     eps = eps_text(kw["eps"]) + (f" ({origin})" if origin else "")
     return f"{PROTOCOLS['eps']}: PGD {norm}, ε = {eps}, {steps}, {goal}{stop}{restarts}"
 
 
 def attack(sel: Selection, name: str, protocol: Optional[str] = None) -> AttackResult:
     """PGD on the selected image against model ``name`` under the session's protocol (or ``protocol``), cached by
-    image, label, model and every keyword of the attack (protocol, U, band, start and budget included)."""
-    kwargs = attack_kwargs(state.params(), protocol)
+    image, label, model and the attack's request (protocol, U, band, start and budget included)."""
+    request = AttackRequest(**attack_kwargs(state.params(), protocol))
     net = model(sel, name)
 
     def run(progress):
-        return pgd(net, sel.image[None].to(sel.device), [sel.label], top_k=len(sel.classes), **kwargs)
+        return request.run(net, sel.image.to(sel.device), sel.label, top_k=len(sel.classes))
 
-    return compute.compute("PGD attack", run, compute.model_identity(name), sel.image_key, sel.label,
-                           kwargs)
+    return compute.compute("PGD attack", run, compute.model_identity(name), sel.image_key, sel.label, request)
 
 
 def outcome(result: AttackResult) -> tuple[str, str]:

@@ -6,12 +6,12 @@
   on the next rerun, without a restart and without hashing the weights file on every rerun.
 - :func:`compute` runs ``fn(progress)`` through the process-wide :class:`ComputeGate`, keyed by
   content (image bytes, model identity, parameters, seed). A cache hit returns at once, and so does a result
-  of the shipped store (:mod:`mimi.ui.precomputed`, which ``MIMI_PRECOMPUTE_RECORD=1`` fills). Otherwise its
+  of the shipped store (:mod:`mimi.core.store`, which ``MIMI_PRECOMPUTE_RECORD=1`` fills). Otherwise its
   :class:`Work` (planned forward passes / the model's measured passes per second) decides: above
   ``MAX_SECONDS`` it is refused with a cheaper request named, above ``CONFIRM_SECONDS`` it waits
   for the user's button press, else it runs, with a progress bar following the engine's batches.
   When the user changes an input meanwhile, Streamlit asks for a rerun: the next progress update
-  turns that request into :class:`mimi.progress.Cancelled`, the engine stops at that batch,
+  turns that request into :class:`mimi.core.progress.Cancelled`, the engine stops at that batch,
   nothing is cached, and the rerun starts with the new input.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -29,12 +30,17 @@ from typing import Any, Callable, Iterator, TypeVar
 import streamlit as st
 import torch
 
-from mimi import zoo
+from mimi.analysis import DEFAULTS
 from mimi.analysis.planning import planned_forward_passes
-from mimi.compute import choose_device, passes_per_second
-from mimi.data import load_gallery
-from mimi.progress import Cancelled, ProgressFn
-from mimi.ui import precomputed
+from mimi.batch.population import (POPULATION_DIR, attack_is_default, load_gallery_profile, reference_path,
+                                   without_attack)
+from mimi.core import store
+from mimi.core.compute import choose_device, passes_per_second
+from mimi.core.progress import Cancelled, ProgressFn
+from mimi.data.datasets import load_gallery
+from mimi.data.images import gallery_images
+from mimi.models import zoo
+from mimi.models.cards import zoo_dir
 from mimi.ui.gate import ComputeGate, content_key
 from mimi.ui.params import WorkTooLarge, check_work
 
@@ -47,7 +53,6 @@ T = TypeVar("T")
 LOG = logging.getLogger("mimi.ui")
 SLOTS_ENV = "MIMI_COMPUTE_SLOTS"
 DEVICE_ENV = "MIMI_DEVICE"
-ZOO_ENV = "MIMI_ZOO_DIR"
 CONFIRM_ENV, LIMIT_ENV = "MIMI_CONFIRM_SECONDS", "MIMI_MAX_SECONDS"
 #: A computation estimated to take longer than this waits for the user's go-ahead.
 CONFIRM_SECONDS = 15.0
@@ -138,11 +143,6 @@ def _smaller(key: str, value: Any) -> list:
         value //= 2
         values.append(value)
     return values if not values or values[-1] == floor else values + [floor]
-
-
-def zoo_dir() -> Path:
-    """``MIMI_ZOO_DIR`` if set (tests, private zoos), else the shipped ``assets/zoo``."""
-    return Path(os.environ.get(ZOO_ENV) or zoo.ZOO_DIR)
 
 
 def zoo_names() -> list[str]:
@@ -239,7 +239,7 @@ def _approve(label: str, key: str, planned: Work) -> None:
         raise WorkTooLarge(f"{label} would need {planned.describe()}; the dashboard's bound is {duration(limit)} "
                            f"per computation. {planned.remedy(limit)} (the `mimi analyze` CLI has no bound).")
     confirmed = st.session_state.setdefault(CONFIRMED_KEY, set())
-    threshold = float(os.environ.get(CONFIRM_ENV) or planned.confirm_seconds)
+    threshold = math.inf if store.recording() else float(os.environ.get(CONFIRM_ENV) or planned.confirm_seconds)
     if planned.seconds <= threshold or key in confirmed:
         return
     holder = st.empty()
@@ -260,11 +260,9 @@ def gallery():
 
 
 @st.cache_resource(show_spinner=False)
-def profile_gallery(profile: str):
-    """The gallery of a dataset profile as the model sees it (:func:`mimi.images.gallery_images`)."""
-    from mimi.images import gallery_images
-
-    return gallery_images(profile)
+def input_space_gallery(name: str):
+    """The gallery of an input space as the model sees it (:func:`mimi.data.images.gallery_images`)."""
+    return gallery_images(name)
 
 
 def known(label: str, *key_parts: Any) -> Any:
@@ -274,10 +272,10 @@ def known(label: str, *key_parts: Any) -> Any:
 
 def _known(key: str) -> Any:
     """The result cached or precomputed under content key ``key``, else None."""
-    hit = gate().lookup(key, precomputed.MISSING)
-    if hit is precomputed.MISSING:
-        hit = precomputed.load(key)
-        if hit is precomputed.MISSING:
+    hit = gate().lookup(key, store.MISSING)
+    if hit is store.MISSING:
+        hit = store.load(key)
+        if hit is store.MISSING:
             return None
         gate().put(key, hit)
     return hit
@@ -325,8 +323,8 @@ def compute(label: str, fn: Callable[[ProgressFn], T], *key_parts: Any, planned:
             raise exc.__cause__ from None  # let Streamlit run the newer request
         raise
     slot.empty()
-    if precomputed.recording():
-        precomputed.save(key, label, result)
+    if store.recording():
+        store.save(key, label, result)
     return result
 
 
@@ -358,16 +356,12 @@ POPULATION_ENV = "MIMI_POPULATION_DIR"
 
 def population_dir() -> Path:
     """``MIMI_POPULATION_DIR`` if set (tests), else the shipped ``assets/population``."""
-    from mimi.population import POPULATION_DIR
-
     return Path(os.environ.get(POPULATION_ENV) or POPULATION_DIR)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _gallery_reference(name: str, folder: str, stamp: float):
     """(reference or None, problem or None) of one file version (``stamp``: its modification time)."""
-    from mimi.population import load_gallery_profile
-
     try:
         return load_gallery_profile(name, folder), None
     except ValueError as exc:
@@ -375,12 +369,10 @@ def _gallery_reference(name: str, folder: str, stamp: float):
 
 
 def gallery_references(names, attack: dict[str, Any]) -> dict[str, Any]:
-    """The shipped gallery references (:mod:`mimi.population`) of these models, for the faint grey ticks of
+    """The shipped gallery references (:mod:`mimi.batch.population`) of these models, for the faint grey ticks of
     the single-image charts: only their clean part when ``attack`` (keyword arguments of
     :func:`mimi.attacks.pgd`) is not the attack they were computed with (DEFAULTS' equal-ε one). A model without a file
     has none; a corrupt file shows one warning and gives none."""
-    from mimi.population import attack_is_default, reference_path, without_attack
-
     folder, default_attack = population_dir(), attack_is_default(**attack)
     references = {}
     for name in names:
@@ -399,8 +391,6 @@ def gallery_references(names, attack: dict[str, Any]) -> dict[str, Any]:
 
 def reference_caption(references: dict[str, Any]) -> str:
     """The one line under the charts that says what the grey ticks are."""
-    from mimi.analysis import DEFAULTS
-
     counts = " / ".join(sorted({str(int(r.count)) for r in references.values()}, key=int)) or "the"
     return (f"Grey ticks: the same quantity averaged over {counts} gallery images for this model, computed with "
             f"the default settings; shown only when the settings match (the adversarial and ΔJ ones only under "

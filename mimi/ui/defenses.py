@@ -16,14 +16,20 @@ import numpy as np
 import streamlit as st
 import torch
 
-from mimi.recovery import DEFAULT_RANDOM_ORDERS
+from mimi.analysis import disentanglement_orders
+from mimi.analysis.gallery import balanced_indices
+from mimi.batch.defenses import DEFENSES_DIR, load_study, run_study, study_path
+from mimi.core.players import parse_grid_spec
+from mimi.defenses.detection import leave_one_out_map, reselect
+from mimi.defenses.recovery import DEFAULT_RANDOM_ORDERS, recovery_curve
+from mimi.defenses.strength import band_mask, order_strength
 from mimi.ui import attacking, compute, disentanglement, interactions, page, state
-from mimi.ui.params import check_work, estimate_passes
+from mimi.ui.params import check_work, estimate_passes, order_ratios
 from mimi.ui.sidebar import Selection
 
 DEFENSES_ENV = "MIMI_DEFENSES_DIR"
 #: The settings a precomputed study must share with the session to be shown in its place: the attack's are those a
-#: gallery study records (:func:`mimi.detection.attack_settings`; not :data:`mimi.population.PROFILE_ATTACK_KEYS`,
+#: gallery study records (:func:`mimi.defenses.detection.attack_settings`; not :data:`mimi.batch.population.PROFILE_ATTACK_KEYS`,
 #: the ones it takes from DEFAULTS).
 ATTACK_KEYS = ("eps", "steps", "step_size", "norm", "restarts", "stop_utility")
 MATCH_KEYS = {"detection": ("grid", "pairs", "baseline", "value") + ATTACK_KEYS,
@@ -33,16 +39,12 @@ MATCH_KEYS = {"detection": ("grid", "pairs", "baseline", "value") + ATTACK_KEYS,
 
 def defenses_dir() -> Path:
     """``MIMI_DEFENSES_DIR`` if set (tests), else the shipped ``assets/defenses``."""
-    from mimi.defenses import DEFENSES_DIR
-
     return Path(os.environ.get(DEFENSES_ENV) or DEFENSES_DIR)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _stored(kind: str, name: str, folder: str, stamp: float):
     """(study or None, problem or None) of one file version (``stamp``: its modification time)."""
-    from mimi.defenses import load_study
-
     try:
         return load_study(kind, name, folder), None
     except ValueError as exc:
@@ -52,8 +54,6 @@ def _stored(kind: str, name: str, folder: str, stamp: float):
 def precomputed(kind: str, name: str, wanted: dict[str, Any]) -> Optional[Any]:
     """The shipped ``kind`` study of model ``name`` when its settings agree with ``wanted`` (else None; a
     corrupt file shows one warning)."""
-    from mimi.defenses import study_path
-
     folder = defenses_dir()
     try:
         stamp = study_path(kind, name, folder).stat().st_mtime
@@ -72,7 +72,7 @@ def precomputed(kind: str, name: str, wanted: dict[str, Any]) -> Optional[Any]:
 
 def _comparable(value: Any) -> Any:
     """Numbers as floats and sequences as lists, so settings read from JSON compare equal to the session's (not
-    :func:`mimi.population._plain`, which makes settings JSON-ready and keeps ints ints)."""
+    :func:`mimi.batch.population._plain`, which makes settings JSON-ready and keeps ints ints)."""
     if isinstance(value, (list, tuple)):
         return [_comparable(v) for v in value]
     if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
@@ -94,10 +94,6 @@ def settings(p: dict) -> dict[str, Any]:
 
 def strength_ratios(p: dict) -> np.ndarray:
     """The orders (as ratios) of the session's D^(m) curves: its order set without the trivial orders."""
-    from mimi.analysis import disentanglement_orders
-    from mimi.players import parse_grid_spec
-    from mimi.ui.params import order_ratios
-
     rows, cols = parse_grid_spec(p["grid"])
     return disentanglement_orders(rows * cols, ratios=order_ratios(p["orders"]))[1]
 
@@ -123,8 +119,6 @@ def source_text(study: Any, live: bool, count: int) -> str:
 # --------------------------------------------------------------------------- single image
 def leave_one_out(sel: Selection, name: str, adv: Optional[torch.Tensor]):
     """ML-LOO's attributions of every cell for the selected image and its adversarial version (model ``name``)."""
-    from mimi.detection import leave_one_out_map
-
     p = state.params()
     kwargs = dict(grid=p["grid"], baseline=p["baseline"], value=p["value"], target="predicted")
     net = page.model(sel, name)
@@ -138,8 +132,6 @@ def leave_one_out(sel: Selection, name: str, adv: Optional[torch.Tensor]):
 
 def recovery(sel: Selection, name: str, adv: torch.Tensor):
     """The recovery curves of the selected image's adversarial version (model ``name``)."""
-    from mimi.recovery import recovery_curve
-
     p = state.params()
     kwargs = dict(grid=p["grid"], samples=int(p["ssamples"]), random_orders=DEFAULT_RANDOM_ORDERS,
                   baseline=p["baseline"], value=p["value"], seed=int(p["seed"]))
@@ -156,9 +148,6 @@ def recovery(sel: Selection, name: str, adv: torch.Tensor):
 
 # --------------------------------------------------------------------------- gallery studies
 def _live(kind: str, sel: Selection, name: str, count: int, options: dict[str, Any], passes: int):
-    from mimi.defenses import run_study
-    from mimi.population import balanced_indices
-
     check_work(passes, f"The {kind} study of {name} over {count} images")
     indices = balanced_indices(count)
     net = page.model(sel, name)
@@ -177,22 +166,22 @@ def gallery_study(kind: str, sel: Selection, name: str, **extra: Any) -> tuple[A
     """(study, live): the precomputed ``kind`` study of model ``name`` when it matches the session's settings,
     else one computed now over the session's ``images`` gallery images (Fashion-MNIST models only), with
     ``extra`` options of its function."""
-    disentanglement.require_fashion_mnist(sel, name, f"The {kind} study", "mimi.defenses.run_study")
+    disentanglement.require_fashion_mnist(sel, name, f"The {kind} study", "mimi.batch.defenses.run_study")
     p = state.params()
     stored = precomputed(kind, name, {**settings(p), "ratios": strength_ratios(p)})
     if stored is not None:
         return stored, False
     count = int(p["images"])
-    kwargs = interactions.interaction_kwargs(p)
+    request = interactions.interaction_request(p)
     if kind == "detection":
-        options = dict(attack=gallery_attack(p), grid=kwargs["grid"], pairs=kwargs["pairs"],
-                       pair_count=kwargs["pair_count"], samples=kwargs["samples"], contexts=kwargs["contexts"],
-                       coverage=kwargs["coverage"], baseline=kwargs["baseline"], value=kwargs["value"], **extra)
-        passes = estimate_passes("profile", grid=p["grid"], orders=8, pairs=interactions.pairs_evaluated(kwargs),
-                                 samples=kwargs["samples"], contexts=kwargs["contexts"] or 0, images=2 * count)
+        options = dict(attack=gallery_attack(p), grid=request.grid, pairs=request.pairs,
+                       pair_count=request.pair_count, samples=request.samples, contexts=request.contexts,
+                       coverage=request.coverage, baseline=request.baseline, value=request.value, **extra)
+        passes = estimate_passes("profile", grid=p["grid"], orders=8, pairs=interactions.pairs_evaluated(request),
+                                 samples=request.samples, contexts=request.contexts or 0, images=2 * count)
     elif kind == "recovery":
-        options = dict(attack=gallery_attack(p), grid=kwargs["grid"], baseline=kwargs["baseline"],
-                       value=kwargs["value"], samples=int(p["ssamples"]), random_orders=DEFAULT_RANDOM_ORDERS,
+        options = dict(attack=gallery_attack(p), grid=request.grid, baseline=request.baseline,
+                       value=request.value, samples=int(p["ssamples"]), random_orders=DEFAULT_RANDOM_ORDERS,
                        **extra)
         passes = estimate_passes("shapley", grid=p["grid"], orders=0, samples=int(p["ssamples"]), images=2 * count)
     else:
@@ -202,10 +191,8 @@ def gallery_study(kind: str, sel: Selection, name: str, **extra: Any) -> tuple[A
 
 def detection(sel: Selection, name: str, successful_only: bool) -> tuple[Any, bool]:
     """(DetectionStudy, live) of model ``name`` (:func:`gallery_study`) under the image rule ``successful_only``
-    (:func:`mimi.detection.image_rule`): a precomputed study is re-scored from its stored scores, a live one
+    (:func:`mimi.defenses.detection.image_rule`): a precomputed study is re-scored from its stored scores, a live one
     computed with it."""
-    from mimi.detection import reselect
-
     study, live = gallery_study("detection", sel, name, successful_only=successful_only)
     if bool(study.params.get("successful_only")) != successful_only:
         study = reselect(study, successful_only)
@@ -214,8 +201,6 @@ def detection(sel: Selection, name: str, successful_only: bool) -> tuple[Any, bo
 
 def strength(sel: Selection, name: str) -> tuple[Any, Any, bool]:
     """(OrderStrength, its Disentanglement, live) for model ``name`` (:func:`gallery_study` "strength")."""
-    from mimi.strength import order_strength
-
     result, live = gallery_study("strength", sel, name)
     return order_strength(result, name, source_text(result, live, len(result.per_image))), result, live
 
@@ -228,7 +213,7 @@ def contrast(a: float, se_a: float, b: float, se_b: float) -> str:
 
 
 def strength_reading(reference, other) -> str:
-    """One line: ``other`` minus ``reference`` (two :class:`mimi.strength.OrderStrength`) in the low- and
+    """One line: ``other`` minus ``reference`` (two :class:`mimi.defenses.strength.OrderStrength`) in the low- and
     high-order shares and the total strength, each with its SE and whether it is resolved."""
     low = contrast(reference.bands["low"]["share"], reference.bands["low"]["se"], other.bands["low"]["share"],
                    other.bands["low"]["se"])
@@ -366,8 +351,6 @@ def strength_against_paper(strengths: dict, reference: str) -> dict[str, str]:
 def disentanglement_against_paper(curves: dict, reference: str, count: int) -> Optional[str]:
     """The paper's claim (c) (AT models: more disentangled low-order interactions) against the measured D^(m) of
     the AT models here minus model ``reference`` at each low order (r < 1/3), ±1 SE; None without an AT model."""
-    from mimi.strength import band_mask
-
     at = [name for name in curves if name != reference and recipe(name) in AT_RECIPES]
     if not at or reference not in curves:
         return None

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from mimi.analysis import disentanglement as run_disentanglement
-from mimi.data import FMNIST_CLASSES
+from mimi.analysis.gallery import balanced_indices
+from mimi.data.datasets import FMNIST_CLASSES
 from mimi.ui import compute, state
-from mimi.ui.interactions import grid_summary, interaction_kwargs, pairs_evaluated
+from mimi.ui.interactions import disentanglement_request, grid_summary, pairs_evaluated
 from mimi.ui.page import model, planned
 from mimi.ui.params import check_work, estimate_passes
 from mimi.ui.sidebar import Selection
@@ -18,8 +18,7 @@ def gallery_batch(count: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """``count`` gallery images, class by class: the first image of each class in class order (gallery
     indices 0, 10, 20, …), then the second (1, 11, …), and so on; with their labels and indices."""
     images = compute.gallery()
-    per_class = len(images) // 10
-    order = [c * per_class + k for k in range(per_class) for c in range(10)][:count]
+    order = balanced_indices(count, len(images))
     return images.images[order], images.labels[order], order
 
 
@@ -67,9 +66,9 @@ def disentanglement_band_text(count: int) -> str:
 
 def require_fashion_mnist(sel: Selection, name: str, what: str, api: str) -> None:
     """ValueError saying that ``what`` runs over the labelled Fashion-MNIST gallery, for a model of another profile."""
-    if sel.profile.name != "fashion-mnist":
+    if sel.input_space.name != "fashion-mnist":
         raise ValueError(f"{what} runs over the 100 labelled Fashion-MNIST gallery images; {name} takes "
-                         f"{sel.profile.title} images ({'×'.join(map(str, sel.profile.shape))}), whose gallery has too "
+                         f"{sel.input_space.title} images ({'×'.join(map(str, sel.input_space.shape))}), whose gallery has too "
                          f"few labelled images. Choose Fashion-MNIST models in the sidebar, or run {api} on your own "
                          f"images")
 
@@ -78,22 +77,17 @@ def disentanglement(sel: Selection, name: str, count: int):
     """D^(m) of model ``name`` over ``count`` gallery images (``dsamples`` samples per order); Fashion-MNIST
     models only (the labelled gallery it runs over)."""
     require_fashion_mnist(sel, name, "D⁽ᵐ⁾", "mimi.analysis.disentanglement")
-    p = state.params()
-    kwargs = interaction_kwargs(p)
-    kwargs["samples"] = int(p["dsamples"])
-    kwargs["pair_count"] = int(p["dpcount"]) or None
-    check_work(estimate_passes("profile", grid=kwargs["grid"], orders=len(kwargs["ratios"]),
-                               pairs=pairs_evaluated(kwargs), samples=kwargs["samples"],
-                               contexts=kwargs["contexts"] or 0, images=count),
+    request = disentanglement_request(state.params())
+    check_work(estimate_passes("profile", grid=request.grid, orders=len(request.ratios),
+                               pairs=pairs_evaluated(request), samples=request.samples,
+                               contexts=request.contexts or 0, images=count),
                f"The disentanglement of {name}")
     images, labels, order = gallery_batch(count)
     net = model(sel, name)
 
     def run(progress):
-        return run_disentanglement(net, images, labels, device=sel.device, progress=progress, **kwargs)
+        return request.run(net, images, labels, device=sel.device, progress=progress)
 
-    work = planned(sel, name, "disentanglement", "Fewer images, pairs per image, samples or contexts, or a coarser grid",
-                   images=count, **{k: kwargs[k] for k in ("grid", "ratios", "pairs", "pair_count", "samples",
-                                                          "contexts", "seed", "coverage")})
+    work = planned(sel, name, request, count, "Fewer images, pairs per image, samples or contexts, or a coarser grid")
     return compute.compute(f"Disentanglement of {name} over {count} images", run, compute.model_identity(name),
-                           order, kwargs, planned=work)
+                           order, request, planned=work)

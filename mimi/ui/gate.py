@@ -5,14 +5,15 @@ that concurrent sessions queue (at most ``slots`` computations run at a time) in
 exhausting memory and cores. Results are kept in an LRU cache under a content key
 (:func:`content_key` of image bytes, model, parameters, seed), so a revisit is instant and two
 sessions asking for the same thing at once compute it once. A computation that raises
-(for instance :class:`mimi.progress.Cancelled` from its progress callback) caches nothing
+(for instance :class:`mimi.core.progress.Cancelled` from its progress callback) caches nothing
 and lets the next waiter for the same key compute it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import bisect
+import dataclasses
+import hashlib
 import itertools
 import threading
 from collections import OrderedDict
@@ -38,6 +39,10 @@ def _feed(digest: "hashlib._Hash", value: Any) -> None:
             _feed(digest, str(key))
             _feed(digest, value[key])
         digest.update(b"}")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):   # a request: its type and every field
+        digest.update(f"{type(value).__name__}(".encode())
+        _feed(digest, {f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+        digest.update(b")")
     elif isinstance(value, (list, tuple)):
         digest.update(b"[")
         for item in value:

@@ -11,14 +11,16 @@ import numpy as np
 import streamlit as st
 import torch
 
-from mimi.analysis import (DEFAULTS, GAME_OPTIONS, decomposition as run_decomposition, image_game, pair_heatmap,
-                           shapley_map)
+from mimi.analysis import DEFAULTS
+from mimi.analysis.requests import (DecompositionRequest, DisentanglementRequest, HeatmapRequest, ProfileRequest,
+                                    ShapleyRequest)
 from mimi.attacks import AttackResult
-from mimi.players import parse_grid_spec
-from mimi.ui import compute, refine as refine_, state
+from mimi.core.players import parse_grid_spec
+from mimi.ui import refine as refine_
+from mimi.ui import state
 from mimi.ui.attacking import adversarial_image
 from mimi.ui.forms import choice_field, float_field, number_field, submit
-from mimi.ui.page import model, planned
+from mimi.ui.page import image_result, planned
 from mimi.ui.params import check_work, estimate_passes, order_ratios
 from mimi.ui.sidebar import Selection
 
@@ -48,25 +50,36 @@ def interaction_form(submit_label: str = "Compute", expanded: bool = True) -> No
                               "value", "seed"), type="primary")
 
 
-def interaction_kwargs(p: dict) -> dict[str, Any]:
-    """Keyword arguments of :func:`mimi.analysis.interaction_profile` from the session's choices."""
-    return dict(grid=p["grid"], ratios=order_ratios(p["orders"]), pairs=p["pairs"],
-                pair_count=int(p["pcount"]) or None, samples=int(p["samples"]), contexts=int(p["ctx"]) or None,
-                coverage=DEFAULTS["coverage"], baseline=p["baseline"], value=p["value"], seed=int(p["seed"]))
+def _shared_fields(p: dict) -> dict[str, Any]:
+    """The session's settings that the order profile and D^(m) share."""
+    return dict(grid=p["grid"], baseline=p["baseline"], value=p["value"],
+                ratios=tuple(float(r) for r in order_ratios(p["orders"])), pairs=p["pairs"],
+                contexts=int(p["ctx"]) or None, coverage=DEFAULTS["coverage"], seed=int(p["seed"]))
 
 
-def pairs_evaluated(kwargs: dict) -> int:
+def interaction_request(p: dict) -> ProfileRequest:
+    """The order profile the session's choices ask for (:func:`mimi.analysis.interaction_profile`'s settings)."""
+    return ProfileRequest(pair_count=int(p["pcount"]) or None, samples=int(p["samples"]), **_shared_fields(p))
+
+
+def disentanglement_request(p: dict) -> DisentanglementRequest:
+    """D^(m) as the session's choices ask for it: the profile's settings with D's own pairs and samples."""
+    return DisentanglementRequest(pair_count=int(p["dpcount"]) or None, samples=int(p["dsamples"]),
+                                  **_shared_fields(p))
+
+
+def pairs_evaluated(request: ProfileRequest | DisentanglementRequest) -> int:
     """Pairs a computation evaluates: ``pair_count``, or every pair of the set (an upper bound for
     neighbours: 4 per cell)."""
-    rows, cols = parse_grid_spec(kwargs["grid"])
+    rows, cols = parse_grid_spec(request.grid)
     n = rows * cols
-    return kwargs["pair_count"] or (n * (n - 1) // 2 if kwargs["pairs"] == "all" else 4 * n)
+    return request.pair_count or (n * (n - 1) // 2 if request.pairs == "all" else 4 * n)
 
 
 def grid_summary(p: dict) -> str:
-    """grid 16x16 (n = 256 players, ImageNet profile default)."""
+    """grid 16x16 (n = 256 players, ImageNet default)."""
     rows, cols = parse_grid_spec(p["grid"])
-    origin = state.profile_default("grid")
+    origin = state.input_space_default("grid")
     return f"grid {p['grid']} (n = {rows * cols} players" + (f", {origin})" if origin else ")")
 
 
@@ -87,14 +100,14 @@ def profiles(sel: Selection, attacks: dict[str, AttackResult], draw: Callable[[d
     only), ``draw(profiles, statuses)`` after each round, with a Stop button while it runs; the pooled profiles
     and each chart's :class:`~mimi.ui.refine.Refinement`."""
     p = state.params()
-    kwargs = interaction_kwargs(p)
-    key = refine_.request_key(sel, list(attacks), kwargs, {n: a.params for n, a in attacks.items()})
+    request = interaction_request(p)
+    key = refine_.request_key(sel, list(attacks), request, {n: a.params for n, a in attacks.items()})
     button = st.empty()
     if refine:
         button.button("Stop refining", icon=":material/stop_circle:", on_click=refine_.stop, args=(key,),
                       help="ends the refinement: the charts keep the rounds computed so far")
     try:
-        return refine_.refined_profiles(sel, attacks, kwargs, float(p["budget"]), float(p["tse"]) or None, planned,
+        return refine_.refined_profiles(sel, attacks, request, float(p["budget"]), float(p["tse"]) or None, planned,
                                         adversarial_image, draw, key, refine)
     finally:
         button.empty()
@@ -127,55 +140,27 @@ def delta_j_reading(name: str, profile) -> str:
 def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Tensor]):
     """I^(m)(cell, j) for every cell j, pooled over the orders of ``ratios``: clean, adversarial, difference."""
     p = state.params()
-    kwargs = dict(grid=p["grid"], ratios=tuple(ratios), samples=int(p["hsamples"]), coverage=DEFAULTS["coverage"],
-                  baseline=p["baseline"], value=p["value"], seed=int(p["seed"]))
-    check_work(estimate_passes("heatmap", grid=p["grid"], orders=len(ratios), samples=kwargs["samples"],
+    request = HeatmapRequest(grid=p["grid"], baseline=p["baseline"], value=p["value"], cell=int(cell),
+                             ratios=tuple(ratios), samples=int(p["hsamples"]), coverage=DEFAULTS["coverage"],
+                             seed=int(p["seed"]))
+    check_work(estimate_passes("heatmap", grid=p["grid"], orders=len(ratios), samples=request.samples,
                                images=1 if adv is None else 2), f"The pair heatmap of {name}")
-    net = model(sel, name)
-
-    def run(progress):
-        game = image_game(net, sel.image, sel.label, adv, device=sel.device, progress=progress,
-                          **{k: v for k, v in kwargs.items() if k in GAME_OPTIONS})
-        return pair_heatmap(game, cell, **{k: v for k, v in kwargs.items() if k not in GAME_OPTIONS})
-
-    work = planned(sel, name, "heatmap", "Fewer heatmap samples or orders, or a coarser grid",
-                   images=1 if adv is None else 2, cell=cell,
-                   **{k: kwargs[k] for k in ("grid", "ratios", "samples", "seed", "coverage")})
-    return compute.compute(f"Pair heatmap of {name}", run, compute.model_identity(name), sel.image_key, sel.label,
-                           cell, adv, kwargs, planned=work)
+    return image_result(f"Pair heatmap of {name}", sel, name, request, adv,
+                        "Fewer heatmap samples or orders, or a coarser grid")
 
 
 def shapley(sel: Selection, name: str):
     """Sampled Shapley values of every cell of the selected image for model ``name``."""
     p = state.params()
-    kwargs = dict(grid=p["grid"], samples=int(p["ssamples"]), baseline=p["baseline"], value=p["value"],
-                  seed=int(p["seed"]))
-    check_work(estimate_passes("shapley", grid=p["grid"], orders=0, samples=kwargs["samples"]),
+    request = ShapleyRequest(grid=p["grid"], baseline=p["baseline"], value=p["value"], samples=int(p["ssamples"]),
+                             seed=int(p["seed"]))
+    check_work(estimate_passes("shapley", grid=p["grid"], orders=0, samples=request.samples),
                f"The Shapley map of {name}")
-    net = model(sel, name)
-
-    def run(progress):
-        game = image_game(net, sel.image, sel.label, device=sel.device, progress=progress,
-                          **{k: v for k, v in kwargs.items() if k in GAME_OPTIONS})
-        return shapley_map(game, **{k: v for k, v in kwargs.items() if k not in GAME_OPTIONS})
-
-    work = planned(sel, name, "shapley", "Fewer permutation pairs or a coarser grid", grid=kwargs["grid"],
-                   samples=kwargs["samples"])
-    return compute.compute(f"Shapley map of {name}", run, compute.model_identity(name), sel.image_key, sel.label,
-                           kwargs, planned=work)
+    return image_result(f"Shapley map of {name}", sel, name, request, None, "Fewer permutation pairs or a coarser grid")
 
 
 def decomposition(sel: Selection, name: str, grid: str, adv: Optional[torch.Tensor]):
     """The exact decomposition of v(N) − v(∅) (and of the attacking utility) on a small grid."""
     p = state.params()
-    kwargs = dict(grid=grid, baseline=p["baseline"], value=p["value"])
-    net = model(sel, name)
-
-    def run(progress):
-        return run_decomposition(image_game(net, sel.image, sel.label, adv, device=sel.device, progress=progress,
-                                            **kwargs))
-
-    work = planned(sel, name, "decomposition", "A smaller decomposition grid", grid=grid,
-                   images=1 if adv is None else 2)
-    return compute.compute(f"Exact decomposition for {name}", run, compute.model_identity(name), sel.image_key,
-                           sel.label, adv, kwargs, planned=work)
+    request = DecompositionRequest(grid=grid, baseline=p["baseline"], value=p["value"])
+    return image_result(f"Exact decomposition for {name}", sel, name, request, adv, "A smaller decomposition grid")

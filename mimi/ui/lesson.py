@@ -2,7 +2,7 @@
 over images, left) and on the sidebar's image analysed as one more job of that study (right); the parts'
 navigation (URL ``part``) and the projector mode (URL ``projector``).
 
-The image's job is the study's own (:func:`mimi.study.run_job` with the study's settings and its seed rule), so
+The image's job is the study's own (:func:`mimi.batch.study.run_job` with the study's settings and its seed rule), so
 its numbers compare with the study's. The shipped study holds the job of every gallery image with every shipped
 model (its 200 test images include the gallery's 100), so those are read from its folder; any other job goes
 through the compute gate (cached, gated, with its estimate and, when long, the "Run it" button).
@@ -18,13 +18,15 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from mimi import figures_lesson, figures_study
-from mimi.strength import band_mask
-from mimi.study import STUDY_DIR, StudyJobFailure, StudyJobResult, StudyParams, run_job
-from mimi.study.jobs import read_outcome
-from mimi.study.plan import Job, StudyImage, job_key, study_image_seed, weights_hash
-from mimi.study.report import StudyReport
-from mimi.study.run import result_path
+from mimi.batch.study import STUDY_DIR, StudyJobFailure, StudyJobResult, StudyParams, run_job
+from mimi.batch.study.jobs import read_outcome
+from mimi.batch.study.plan import Job, StudyImage, job_key, study_image_seed, weights_hash
+from mimi.batch.study.report import StudyReport
+from mimi.batch.study.run import result_path
+from mimi.defenses.strength import band_mask
+from mimi.figures import lesson as figures_lesson
+from mimi.figures import study as figures_study
+from mimi.models.cards import zoo_dir
 from mimi.ui import compute, page, state
 from mimi.ui import study as study_ui
 from mimi.ui.params import LESSON_PARTS
@@ -190,7 +192,7 @@ def lesson_job(sel: Any, name: str, report: StudyReport) -> tuple[Job, StudyPara
     settings = StudyParams.from_dict(report.params)
     image = StudyImage.make(sel.title, sel.image, sel.label)
     seed = int(report.params["seed"])
-    key = job_key(name, weights_hash(name, page.card(name), compute.zoo_dir()), image, settings.as_dict(), seed)
+    key = job_key(name, weights_hash(name, page.card(name), zoo_dir()), image, settings.as_dict(), seed)
     return Job(key, name, image, study_image_seed(seed, image.sha256)), settings
 
 
@@ -341,7 +343,7 @@ def image_side(report: StudyReport, key: str) -> None:
     """Claim ``key`` on the sidebar's image, analysed as a job of the study, for models A and B."""
     sel = page.selection()
     st.markdown(f"##### Your image: {sel.title}")
-    if sel.profile.name != "fashion-mnist":
+    if sel.input_space.name != "fashion-mnist":
         st.info("The lesson follows the shipped Fashion-MNIST study: choose Fashion-MNIST models in the sidebar to "
                 "see your image beside it.")
         return
@@ -391,7 +393,7 @@ def intro_image(report: StudyReport) -> None:
     """The sidebar's image: what the study's attack did to it on models A and B."""
     sel = page.selection()
     st.markdown(f"##### Your image: {sel.title}")
-    if sel.profile.name != "fashion-mnist":
+    if sel.input_space.name != "fashion-mnist":
         st.info("The lesson follows the shipped Fashion-MNIST study: choose Fashion-MNIST models in the sidebar.")
         return
     for name, result in landed_results(sel, sel.models, report).items():

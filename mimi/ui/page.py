@@ -18,9 +18,10 @@ import streamlit as st
 import torch
 
 from mimi import figures
-from mimi.analysis import planned_forward_passes
-from mimi.profiles import card_profile
-from mimi.results import Result
+from mimi.analysis.requests import ImageRequest
+from mimi.core.results import Result
+from mimi.data.input_spaces import card_input_space
+from mimi.models.cards import zoo_dir
 from mimi.ui import compute, state
 from mimi.ui.sidebar import Selection
 
@@ -39,20 +40,35 @@ def selection() -> Selection:
 
 
 def model(sel: Selection, name: str) -> torch.nn.Module:
-    return compute.model(name, sel.device, str(compute.zoo_dir()))[0]
+    return compute.model(name, sel.device, str(zoo_dir()))[0]
 
 
 def comparable_models(sel: Selection) -> list[str]:
-    """The models that take the selection's input space (its dataset profile)."""
-    return [name for name in compute.zoo_names() if card_profile(card(name)).name == sel.profile.name]
+    """The models that take the selection's input space (its input space)."""
+    return [name for name in compute.zoo_names() if card_input_space(card(name)).name == sel.input_space.name]
 
 
-def planned(sel: Selection, name: str, computation: str, cheaper: str, **plan: Any) -> compute.Work:
-    """The :class:`~mimi.ui.compute.Work` of ``computation`` (:func:`mimi.analysis.planned_forward_passes`
-    with ``plan``) for model ``name`` on the selected image's size and device."""
-    plan = dict(plan, image_shape=tuple(sel.image.shape[-2:]))
-    passes = planned_forward_passes(computation, **plan)
-    return compute.work(name, sel.device, passes, cheaper, computation, plan, float(state.params()["budget"]))
+def planned(sel: Selection, name: str, request: ImageRequest, images: int, cheaper: str) -> compute.Work:
+    """The :class:`~mimi.ui.compute.Work` of ``request`` on ``images`` images of the selection's size for model
+    ``name`` (its planned forward passes; a remedy shrinks the request's own fields), ``cheaper`` when none does."""
+    plan = request.plan(sel.image.shape, images)
+    return compute.work(name, sel.device, request.planned_passes(sel.image.shape, images), cheaper,
+                        request.computation, plan, float(state.params()["budget"]))
+
+
+def image_result(label: str, sel: Selection, name: str, request: ImageRequest, adv: Optional[torch.Tensor],
+                 cheaper: str, **options: Any):
+    """``request`` run on the selected image (and on ``adv`` with the same masks) for model ``name`` through the
+    gate: cached under the model's identity, the image, its label, ``adv`` and the request itself (every field is in
+    the key), planned by the request's dry run. ``options``: :func:`mimi.ui.compute.compute`'s."""
+    net = model(sel, name)
+
+    def run(progress):
+        return request.run(request.game(net, sel.image, sel.label, adv, device=sel.device, progress=progress))
+
+    work = planned(sel, name, request, 1 if adv is None else 2, cheaper)
+    return compute.compute(label, run, compute.model_identity(name), sel.image_key, sel.label, adv, request,
+                           planned=work, **options)
 
 
 def card(name: str) -> dict[str, Any]:
@@ -63,7 +79,7 @@ def card(name: str) -> dict[str, Any]:
 def chart(fig: go.Figure, name: str, results: Optional[dict[str, Result]] = None, *, key: str,
           on_select: str = "ignore") -> Any:
     """Show ``fig`` (PNG from its toolbar), then download buttons: the chart's data as CSV and each
-    model's full result as JSON (readable with ``mimi.results.load_result``)."""
+    model's full result as JSON (readable with ``mimi.core.results.load_result``)."""
     event = st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points",
                             config=PLOTLY_CONFIG, width="stretch")
     results = results or {}
@@ -78,7 +94,7 @@ def chart(fig: go.Figure, name: str, results: Optional[dict[str, Result]] = None
             st.download_button("⬇ JSON" if len(results) == 1 else f"⬇ JSON {label}", result.to_json(),
                                file_name=f"{name}-{label}.json", mime="application/json",
                                key=f"{key}_json_{label}", on_click="ignore",
-                               help=f"The full {type(result).__name__}; read it back with mimi.results.load_result")
+                               help=f"The full {type(result).__name__}; read it back with mimi.core.results.load_result")
     return event
 
 

@@ -4,8 +4,8 @@ Every parameter a page can change is declared once as a :class:`Param`; :func:`p
 URL value into a bounded value or explains why it was refused, so that no request asks for
 absurd work. The interaction defaults come from :data:`mimi.analysis.DEFAULTS`, the default
 view of the engine (on Fashion-MNIST), and so do the attack's: the equal-ε budget from its ``eps`` and ``steps``,
-the equal-strength one from its ``equal_strength``; a model of another dataset starts at its profile's grid and ε
-(:func:`profile_defaults`; the equal-strength cap is the same for every dataset).
+the equal-strength one from its ``equal_strength``; a model of another dataset starts at its input space's grid and ε
+(:func:`input_space_defaults`; the equal-strength cap is the same for every dataset).
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from mimi.data import FMNIST_CLASSES
-from mimi.interactions.pairs import PAPER_RATIOS
-from mimi.players import parse_grid_spec
-from mimi.profiles import DatasetProfile
-from mimi.values import VALUE_FUNCTIONS
+from mimi.analysis import DEFAULTS
+from mimi.core.pairs import PAPER_RATIOS
+from mimi.core.players import parse_grid_spec
+from mimi.core.values import VALUE_FUNCTIONS
+from mimi.data.datasets import FMNIST_CLASSES
+from mimi.data.input_spaces import InputSpace
 
 COARSE_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
 GRIDS = ("2x2", "3x3", "4x4", "7x7", "8x8", "14x14", "16x16")   # 8x8: CIFAR-10's, 16x16: ImageNet's (the paper's)
 #: The heatmap's order bands (the ``band`` parameter) as ranges of r: low [0, 1/3), middle, high [2/3, 1]. Not
-#: :data:`mimi.strength.BANDS`, the claims' low and high bands of the strength shares (no middle band).
+#: :data:`mimi.defenses.strength.BANDS`, the claims' low and high bands of the strength shares (no middle band).
 HEATMAP_BANDS = {"low": (0.0, 1 / 3), "middle": (1 / 3, 2 / 3), "high": (2 / 3, 1.0)}
 #: Forward passes one computation may take, checked before any planning (about 10 minutes of a
 #: Fashion-MNIST model on 2 CPU cores); the time bound users meet is ``mimi.ui.compute.MAX_SECONDS``.
@@ -31,8 +32,8 @@ MAX_FORWARD_PASSES = 2_000_000
 DEFAULT_BUDGET = 30.0
 #: The attack protocols in words: equal strength (the dashboard's default) and equal ε.
 PROTOCOLS = {"strength": "equal strength (the paper's)", "eps": "equal ε"}
-#: The parameters whose default is model A's dataset profile's (:func:`profile_defaults`).
-PROFILE_PARAMS = ("grid", "eps")
+#: The parameters whose default is model A's input space's (:func:`input_space_defaults`).
+INPUT_SPACE_PARAMS = ("grid", "eps")
 #: The parts of /lesson, in order: an introduction, then the paper's claims (a), (b) and (c).
 LESSON_PARTS = ("intro", "a", "b", "c")
 
@@ -75,16 +76,15 @@ class Param:
 
 
 def analysis_defaults() -> dict[str, Any]:
-    from mimi.analysis import DEFAULTS
     return dict(DEFAULTS)
 
 
-def profile_defaults(prof: DatasetProfile) -> dict[str, Any]:
-    """The defaults a dataset profile sets in place of the dashboard's (which are Fashion-MNIST's): for any
-    other profile, its grid of players and its ε (CIFAR-10: 8x8 and 8/255; ImageNet: 16x16 and 4/255)."""
-    if prof.name == "fashion-mnist":
+def input_space_defaults(space: InputSpace) -> dict[str, Any]:
+    """The defaults an input space sets in place of the dashboard's (which are Fashion-MNIST's): for any
+    other input space, its grid of players and its ε (CIFAR-10: 8x8 and 8/255; ImageNet: 16x16 and 4/255)."""
+    if space.name == "fashion-mnist":
         return {}
-    return {"grid": prof.grid, "eps": float(prof.eps)}
+    return {"grid": space.grid, "eps": float(space.eps)}
 
 
 def build_params() -> dict[str, Param]:

@@ -20,13 +20,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from mimi.analysis import combine_profiles, image_game, interaction_profile
-from mimi.analysis.budget import BudgetTooSmall, Design, STOPS, fit_design, next_orders, round_seconds
+from mimi.analysis import combine_profiles
+from mimi.analysis.budget import STOPS, BudgetTooSmall, Design, fit_design, next_orders, round_seconds
 from mimi.analysis.checks import pair_set_of
+from mimi.analysis.requests import ProfileRequest
 from mimi.attacks import AttackResult
-from mimi.interactions.order_profile import replicate_seed
-from mimi.players import Grid
-from mimi.ui import compute, precomputed
+from mimi.core import store
+from mimi.core.players import Grid
+from mimi.ui import compute
 from mimi.ui.gate import content_key
 from mimi.ui.params import MAX_FORWARD_PASSES, estimate_passes
 from mimi.ui.sidebar import Selection
@@ -73,9 +74,9 @@ def _shown(profile) -> tuple[dict, dict]:
     return {k: v.mean for k, v in shown.items()}, {k: v.se for k, v in shown.items()}
 
 
-def request_key(sel: Selection, names, kwargs: dict, attack: dict) -> str:
+def request_key(sel: Selection, names, request: ProfileRequest, attack: dict) -> str:
     """What the page's charts are of: models, image, settings and attack (the Stop button's target)."""
-    return content_key("refine", list(names), sel.image_key, sel.label, kwargs, attack)
+    return content_key("refine", list(names), sel.image_key, sel.label, request, attack)
 
 
 def stop(key: str) -> None:
@@ -90,58 +91,56 @@ def resume() -> None:
 class _Chart:
     """One model's rounds: its design, the rounds known, the compute time they took."""
 
-    def __init__(self, sel: Selection, name: str, adv: Optional[torch.Tensor], kwargs: dict, budget: float,
-                 target: Optional[float], planned: Callable) -> None:
-        self.sel, self.name, self.adv, self.kwargs = sel, name, adv, kwargs
+    def __init__(self, sel: Selection, name: str, adv: Optional[torch.Tensor], request: ProfileRequest,
+                 budget: float, target: Optional[float], planned: Callable) -> None:
+        self.sel, self.name, self.adv = sel, name, adv
+        self.request = dataclasses.replace(request, singletons=False)   # the charts never show v({i})
         self.budget, self.target, self.planned = budget, target, planned
         self.images = 1 if adv is None else 2
-        grid = Grid.parse(kwargs["grid"], *sel.image.shape[-2:])
-        self.pair_set_size = len(pair_set_of(grid, kwargs["pairs"]))
-        self.requested = Design(kwargs["pair_count"], kwargs["samples"], kwargs["contexts"])
+        grid = Grid.parse(request.grid, *sel.image.shape[-2:])
+        self.pair_set_size = len(pair_set_of(grid, request.pairs))
+        self.requested = Design(request.pair_count, request.samples, request.contexts)
         self.design = self._design()
         self.rounds: list = []
         self.seconds = 0.0
         self.stopped: Optional[str] = None
 
-    def _work(self, design: Design, replicate: int, ratios, singletons: bool):
-        plan = {k: self.kwargs[k] for k in ("grid", "pairs", "coverage")}
-        return self.planned(self.sel, self.name, "profile", "A smaller time budget", images=self.images,
-                            seed=replicate_seed(self.kwargs["seed"], replicate), ratios=ratios,
-                            pair_count=design.pair_count, samples=design.samples, contexts=design.contexts,
-                            singletons=singletons, **plan)
+    def _work(self, design: Design, replicate: int, ratios):
+        request = dataclasses.replace(self._request(design), ratios=tuple(ratios), replicate=replicate)
+        return self.planned(self.sel, self.name, request, self.images, "A smaller time budget")
 
-    def _kwargs(self, design: Design) -> dict:
+    def _request(self, design: Design) -> ProfileRequest:
         """The settings of a round of ``design``."""
-        return {**self.kwargs, "pair_count": design.pair_count, "samples": design.samples,
-                "contexts": design.contexts}
+        return dataclasses.replace(self.request, pair_count=design.pair_count, samples=design.samples,
+                                   contexts=design.contexts)
 
     def _key(self, design: Design, index: int, orders, first: int) -> tuple:
         """(label, *key parts) of round ``index`` of ``design`` over ``orders`` (None: all), replicates from
         ``first``: what :func:`mimi.ui.compute.compute` caches it under."""
         label = f"Order profile of {self.name}" + (f" (round {index + 1})" if index else "")
         return (label, compute.model_identity(self.name), self.sel.image_key, self.sel.label, self.adv,
-                self._kwargs(design), index, orders, first)
+                self._request(design), index, orders, first)
 
     def _design(self) -> Design:
         """The requested design, or one fitted to :func:`~mimi.analysis.budget.round_seconds`; remembered per request, so that a
         revisit finds its rounds. :class:`BudgetTooSmall` when even the smallest honest round would not fit."""
-        key = content_key("profile design", compute.model_identity(self.name), self.sel.image_key, self.kwargs,
+        key = content_key("profile design", compute.model_identity(self.name), self.sel.image_key, self.request,
                           self.images)
         known = compute.gate().lookup(key)
         if known is None and compute.known(*self._key(self.requested, 0, None, 0)) is not None:
             known = self.requested      # its first round is known (cached or shipped): no timing, no fitting
         if known is None:
             def seconds(design: Design) -> float:   # an absurd design is not even planned (its dry run is slow)
-                rough = estimate_passes("profile", grid=self.kwargs["grid"], orders=len(self.kwargs["ratios"]),
+                rough = estimate_passes("profile", grid=self.request.grid, orders=len(self.request.ratios),
                                         pairs=design.pair_count or self.pair_set_size, samples=design.samples,
                                         contexts=design.contexts or 0, images=self.images)
                 if rough > MAX_FORWARD_PASSES:
                     return math.inf
-                return self._work(design, 0, self.kwargs["ratios"], False).seconds
+                return self._work(design, 0, self.request.ratios).seconds
 
             known = fit_design(self.requested, seconds, round_seconds(self.budget), self.pair_set_size)
             if seconds(known) > self.budget:
-                work = self._work(known, 0, self.kwargs["ratios"], False)
+                work = self._work(known, 0, self.request.ratios)
                 raise BudgetTooSmall(
                     f"a time budget of {self.budget:g} s is too small for the order profile of {self.name}: its "
                     f"smallest honest round ({known.words(self.pair_set_size)}) needs {work.describe()}; give at "
@@ -152,7 +151,7 @@ class _Chart:
     def next_round(self, stopped: bool) -> bool:
         """Add one round (cached or computed); False when this chart is done (``self.stopped`` says why)."""
         index = len(self.rounds)
-        ratios, orders = tuple(self.kwargs["ratios"]), None
+        ratios, orders = tuple(self.request.ratios), None
         if index:
             pooled = self.pooled()
             chosen = next_orders(*_shown(pooled), self.target)
@@ -161,7 +160,6 @@ class _Chart:
                 return False
             ratios = tuple(float(pooled.ratios[k]) for k in chosen)
             orders = [int(pooled.orders[k]) for k in chosen]
-        kwargs = self._kwargs(self.design)
         first = sum(len(np.atleast_1d(r.params["replicate"])) for r in self.rounds)   # replicates so far
         count = 1
         if index:
@@ -180,18 +178,17 @@ class _Chart:
                 self.stopped = "stopped"
                 return False
             net = compute.model(self.name, self.sel.device)[0]
-            game_kwargs = {k: kwargs[k] for k in ("grid", "baseline", "value")}
-            profile_kwargs = {k: v for k, v in kwargs.items() if k not in game_kwargs}
+            request = self._request(self.design)
             if orders is not None:
-                profile_kwargs.update(ratios=None, orders=orders)
+                request = dataclasses.replace(request, ratios=None, orders=tuple(orders))
 
             def run(progress):
-                game = image_game(net, self.sel.image, self.sel.label, self.adv, device=self.sel.device,
-                                  progress=progress, **game_kwargs)
-                return combine_profiles([interaction_profile(game, replicate=first + k, singletons=False,
-                                                             **profile_kwargs) for k in range(count)])
+                game = request.game(net, self.sel.image, self.sel.label, self.adv, device=self.sel.device,
+                                    progress=progress)
+                return combine_profiles([dataclasses.replace(request, replicate=first + k).run(game)
+                                         for k in range(count)])
 
-            work = self._work(self.design, first, ratios, False)
+            work = self._work(self.design, first, ratios)
             planned = dataclasses.replace(work, passes=work.passes * count)
             known = compute.compute(label, run, *parts, planned=planned, approve=False,
                                     priority=REFINING if index else FIRST)
@@ -220,7 +217,7 @@ class _Chart:
                           self.design.words(self.pair_set_size), shrunk, self.stopped)
 
 
-def refined_profiles(sel: Selection, attacks: dict[str, AttackResult], kwargs: dict, budget: float,
+def refined_profiles(sel: Selection, attacks: dict[str, AttackResult], request: ProfileRequest, budget: float,
                      target: Optional[float], planned: Callable, adversarial: Callable,
                      draw: Callable[[dict, dict], None], key: str, refine: bool = True) -> tuple[dict, dict]:
     """The order profiles of the models of ``attacks`` on the selected image, round by round across models,
@@ -228,9 +225,9 @@ def refined_profiles(sel: Selection, attacks: dict[str, AttackResult], kwargs: d
     statuses). ``key``: the request (:func:`request_key`) a Stop applies to. Returns the pooled profiles and each
     chart's :class:`Refinement`."""
     stopped = st.session_state.get(STOP_KEY) == key
-    charts = {name: _Chart(sel, name, adversarial(result), kwargs, budget, target, planned)
+    charts = {name: _Chart(sel, name, adversarial(result), request, budget, target, planned)
               for name, result in attacks.items()}
-    rounds = MAX_ROUNDS if refine and not precomputed.recording() else 1
+    rounds = MAX_ROUNDS if refine and not store.recording() else 1
 
     def shown() -> tuple[dict, dict]:
         drawn = {n: c for n, c in charts.items() if c.rounds}

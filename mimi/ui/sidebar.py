@@ -1,4 +1,4 @@
-"""The sidebar every page shares: models A and B (grouped by dataset profile), the image (the profile's gallery
+"""The sidebar every page shares: models A and B (grouped by input space), the image (the input space's gallery
 or an upload, shown as the model sees it), device and compute status."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from typing import Optional
 import streamlit as st
 import torch
 
-from mimi import registry
-from mimi.data import FMNIST_CLASSES
-from mimi.games import predict
-from mimi.images import MAX_UPLOAD_BYTES, UPLOAD_EXTENSIONS, UploadError, decode_upload, enlarge
-from mimi.profiles import DatasetProfile, card_profile, profile
+from mimi.core.games import predict
+from mimi.data.datasets import FMNIST_CLASSES
+from mimi.data.images import MAX_UPLOAD_BYTES, UPLOAD_EXTENSIONS, UploadError, decode_upload, enlarge
+from mimi.data.input_spaces import InputSpace, card_input_space, input_space
+from mimi.models import registry, zoo
+from mimi.models.cards import zoo_dir
 from mimi.ui import compute, state
 from mimi.ui.gate import content_key
 
@@ -29,9 +30,9 @@ class Selection:
     label: int
     title: str
     image_key: str          # content hash of the image tensor
-    models: list[str]       # model A then B (one entry if the profile has a single model)
+    models: list[str]       # model A then B (one entry if the input space has a single model)
     device: str
-    profile: DatasetProfile   # the input space models A and B share
+    input_space: InputSpace   # the one models A and B share
     classes: tuple[str, ...]  # model A's class names
 
 
@@ -61,7 +62,7 @@ def _label_picker(image: torch.Tensor, key: str, models: list[str], dev: str, cl
     predicted = 0
     if models:
         try:
-            net, _ = compute.model(models[0], dev, str(compute.zoo_dir()))
+            net, _ = compute.model(models[0], dev, str(zoo_dir()))
             predicted = int(predict(net, image[None])[0][0])
         except ValueError as exc:  # corrupt weights: the pages say so; the class preset stays 0
             st.caption(f"No prediction preset: {exc}")
@@ -73,24 +74,24 @@ def _label_picker(image: torch.Tensor, key: str, models: list[str], dev: str, cl
     return int(label)
 
 
-def _natural_picker(values: dict, prof: DatasetProfile, models: list[str], dev: str,
+def _natural_picker(values: dict, space: InputSpace, models: list[str], dev: str,
                     classes: tuple[str, ...]) -> tuple[torch.Tensor, int, str]:
-    """The profile's photos (public domain / CC0, see assets/gallery-natural), as thumbnails and pills."""
-    items = compute.profile_gallery(prof.name)
+    """The input space's photos (public domain / CC0, see assets/gallery-natural), as thumbnails and pills."""
+    items = compute.input_space_gallery(space.name)
     index = int(values["img"]) if int(values["img"]) < len(items) else 0
     st.image([enlarge(item.image) for item in items], caption=[str(k + 1) for k in range(len(items))], width=44,
              output_format="PNG")
-    key = state.show(f"sb_photo_{prof.name}", index + 1)
+    key = state.show(f"sb_photo_{space.name}", index + 1)
     st.pills("Photo", list(range(1, len(items) + 1)), key=key, required=True,
              on_change=state.commit(lambda: {"img": int(st.session_state[key]) - 1}))
     item = items[index]
     if item.label is not None and item.label < len(classes):
         return item.image, item.label, f"gallery: {item.title} ({classes[item.label]})"
-    label = _label_picker(item.image, f"sb_label_{prof.name}_{index}", models, dev, classes, "this photo")
+    label = _label_picker(item.image, f"sb_label_{space.name}_{index}", models, dev, classes, "this photo")
     return item.image, label, f"gallery: {item.title}"
 
 
-def _upload_picker(models: list[str], dev: str, prof: DatasetProfile,
+def _upload_picker(models: list[str], dev: str, space: InputSpace,
                    classes: tuple[str, ...]) -> Optional[tuple[torch.Tensor, int, str]]:
     file = st.file_uploader(f"PNG, JPEG, WebP or BMP, at most {MAX_UPLOAD_BYTES // 2**20} MB",
                             type=list(UPLOAD_EXTENSIONS), key="sb_upload")
@@ -98,57 +99,57 @@ def _upload_picker(models: list[str], dev: str, prof: DatasetProfile,
         st.info("Upload an image, or switch back to the gallery.")
         return None
     try:
-        decoded = decode_upload(file.getvalue(), file.name, profile=prof)
+        decoded = decode_upload(file.getvalue(), file.name, space=space)
     except UploadError as exc:
         st.error(str(exc), icon=":material/block:")
         return None
     for note in decoded.notes:
         st.caption(f"• {note}")
-    label = _label_picker(decoded.tensor, f"sb_label_{prof.name}_{decoded.sha256[:12]}", models, dev, classes,
+    label = _label_picker(decoded.tensor, f"sb_label_{space.name}_{decoded.sha256[:12]}", models, dev, classes,
                           "the upload")
     return decoded.tensor, label, f"upload {file.name}"
 
 
-def _profiles(available: list[str]) -> dict[str, list[str]]:
-    """The models by dataset profile, in the zoo's order."""
+def _by_input_space(available: list[str]) -> dict[str, list[str]]:
+    """The models by input space, in the zoo's order."""
     groups: dict[str, list[str]] = {}
     for name in available:
-        groups.setdefault(card_profile(compute.zoo_card(name)).name, []).append(name)
+        groups.setdefault(card_input_space(compute.zoo_card(name)).name, []).append(name)
     return groups
 
 
-def _model_pickers(values: dict, available: list[str]) -> tuple[list[str], DatasetProfile]:
-    """Models A and B of one dataset profile (chosen first when the models span several): a model B of
-    another profile (from the URL, or left from before a switch) is replaced by one of A's profile."""
+def _model_pickers(values: dict, available: list[str]) -> tuple[list[str], InputSpace]:
+    """Models A and B of one input space (chosen first when the models span several): a model B of
+    another input space (from the URL, or left from before a switch) is replaced by one of A's."""
     if not available:
         st.error("The model zoo is empty: train the models with `mimi train` (see the README).")
-        return [], profile("fashion-mnist")
-    groups = _profiles(available)
-    current_a = values.get("a") if values.get("a") in available else state.default_models(available)[0]
-    chosen_profile = card_profile(compute.zoo_card(current_a)).name
+        return [], input_space("fashion-mnist")
+    groups = _by_input_space(available)
+    current_a = values.get("a") if values.get("a") in available else zoo.default_models(available)[0]
+    chosen_space = card_input_space(compute.zoo_card(current_a)).name
     if len(groups) > 1:
         def first_models() -> dict:
             """A new dataset starts at its own default models A and B."""
-            a, b = state.default_models(groups[st.session_state["sb_profile"]])
+            a, b = zoo.default_models(groups[st.session_state["sb_input_space"]])
             return {"a": a, "b": b}
 
         st.selectbox(
-            "Dataset", list(groups), key=state.show("sb_profile", chosen_profile), on_change=state.commit(first_models),
-            format_func=lambda n: f"{profile(n).title} · {len(groups[n])} model{'s' * (len(groups[n]) > 1)}",
-            help="Models A and B are compared on one image, so they share a dataset profile: input size, "
+            "Dataset", list(groups), key=state.show("sb_input_space", chosen_space), on_change=state.commit(first_models),
+            format_func=lambda n: f"{input_space(n).title} · {len(groups[n])} model{'s' * (len(groups[n]) > 1)}",
+            help="Models A and B are compared on one image, so they share an input space: input size, "
                  "channels and classes.")
-    names = groups[chosen_profile]
+    names = groups[chosen_space]
     chosen = []
     for key, title in (("a", "Model A"), ("b", "Model B")):
-        current = values.get(key) if values.get(key) in names else state.default_models(names)[key == "b"]
+        current = values.get(key) if values.get(key) in names else zoo.default_models(names)[key == "b"]
         if current is None:
             continue
-        state.update(**{key: current})   # a model B of another profile is replaced here
+        state.update(**{key: current})   # a model B of another input space is replaced here
         widget = state.show(f"sb_model_{key}", current)
         st.selectbox(title, names, key=widget, help=compute.zoo_card(current).get("description", ""),
                      on_change=state.commit(lambda key=key, widget=widget: {key: st.session_state[widget]}))
         chosen.append(current)
-    return list(dict.fromkeys(chosen)), profile(chosen_profile)
+    return list(dict.fromkeys(chosen)), input_space(chosen_space)
 
 
 STATUS_REFRESH_S = 2.0
@@ -172,9 +173,9 @@ def render() -> Optional[Selection]:
         problem = registry.problem()
         if problem:
             st.error(f"Your registered models are not listed: {problem}", icon=":material/error:")
-        models, prof = _model_pickers(values, compute.zoo_names())
-        state.follow_profile(prof)
-        classes = tuple(compute.zoo_card(models[0]).get("classes") or prof.classes) if models else prof.classes
+        models, space = _model_pickers(values, compute.zoo_names())
+        state.follow_input_space(space)
+        classes = tuple(compute.zoo_card(models[0]).get("classes") or space.classes) if models else space.classes
         st.subheader("Image")
         st.segmented_control("Source", ["gallery", "upload"], key=state.show("sb_source", values["src"]),
                              required=True, label_visibility="collapsed",
@@ -182,11 +183,11 @@ def render() -> Optional[Selection]:
                                           "upload": ":material/upload: Upload"}.get,
                              on_change=state.commit(lambda: {"src": st.session_state["sb_source"]}))
         if values["src"] == "upload":
-            picked = _upload_picker(models, dev, prof, classes)
-        elif prof.has_labelled_gallery:
+            picked = _upload_picker(models, dev, space, classes)
+        elif space.has_labelled_gallery:
             picked = _gallery_picker(values)
         else:
-            picked = _natural_picker(values, prof, models, dev, classes)
+            picked = _natural_picker(values, space, models, dev, classes)
         if picked is not None:
             image, label, title = picked
             st.image(enlarge(image, preview_scale(image)),
@@ -199,4 +200,4 @@ def render() -> Optional[Selection]:
     if picked is None or not models:
         return None
     image, label, title = picked
-    return Selection(image, label, title, content_key(image), models, dev, prof, classes)
+    return Selection(image, label, title, content_key(image), models, dev, space, classes)

@@ -12,8 +12,8 @@ it is drawn (:func:`show`), and its change reaches the session through a callbac
 an upload, another page was open) therefore comes back showing the session's value, never one that Streamlit
 restored or reset.
 
-The defaults of grid and ε are model A's dataset profile's (:func:`mimi.ui.params.profile_defaults`):
-:func:`follow_profile` moves them when model A's dataset changes, except where the user chose a
+The defaults of grid and ε are model A's input space's (:func:`mimi.ui.params.input_space_defaults`):
+:func:`follow_input_space` moves them when model A's dataset changes, except where the user chose a
 value (in the URL, or one other than the default in a form), says so in a notice (:func:`notices`), and
 :func:`default_note` says where a default came from. The defaults of the pair counts are fitted to the grid's
 pair set (:func:`mimi.analysis.default_pair_count`): a count the user did not choose follows the grid and the
@@ -28,18 +28,18 @@ from typing import Any, Callable, Optional, Sequence
 import streamlit as st
 
 from mimi.analysis import default_pair_count
-from mimi.profiles import DatasetProfile, eps_text, profile, same_input_space
+from mimi.data.input_spaces import InputSpace, eps_text, input_space, same_input_space
+from mimi.models.zoo import default_models
 from mimi.ui import compute
-from mimi.ui.params import PROFILE_PARAMS, Param, build_params, profile_defaults
+from mimi.ui.params import INPUT_SPACE_PARAMS, Param, build_params, input_space_defaults
 
 STATE_KEY = "mimi_params"
 NOTES_KEY = "mimi_notices"   # what the next run tells the user: ignored URL parameters, moved values
-CHOSEN_KEY = "mimi_chosen"      # the parameters the user chose: a profile's defaults never replace them
+CHOSEN_KEY = "mimi_chosen"      # the parameters the user chose: an input space's defaults never replace them
 KEPT_KEY = "mimi_kept"          # the values of widgets that are no URL parameter (see keep)
-PROFILE_KEY = "mimi_profile"    # model A's dataset profile, whose grid and ε are the defaults
+INPUT_SPACE_KEY = "mimi_input_space"    # model A's input space, whose grid and ε are the defaults
 PAIR_COUNTS = ("pcount", "dpcount")   # their defaults fit the grid's pair set
 MODEL_KEYS = ("a", "b")
-PREFERRED_MODELS = ("fmnist-standard", "fmnist-pgd-at", "fmnist-trades")  # A, then B in order of preference
 
 
 @st.cache_resource(show_spinner=False)
@@ -47,29 +47,20 @@ def param_specs() -> dict[str, Param]:
     return build_params()
 
 
-def default_models(available: list[str]) -> tuple[str | None, str | None]:
-    """Model A and B: fmnist-standard and fmnist-pgd-at when present (B falls back to fmnist-trades),
-    else the zoo's first models."""
-    chosen = [name for name in PREFERRED_MODELS if name in available]
-    chosen += [name for name in available if name not in chosen]
-    chosen += [None, None]
-    return chosen[0], chosen[1]
-
-
 def widget_key(param: str) -> str:
     """The key of the form widget that edits ``param``."""
     return f"form_{param}"
 
 
-def current_profile() -> DatasetProfile:
-    """Model A's dataset profile (set by :func:`follow_profile` on every run; Fashion-MNIST before the first)."""
-    return profile(st.session_state.get(PROFILE_KEY, "fashion-mnist"))
+def current_input_space() -> InputSpace:
+    """Model A's input space (set by :func:`follow_input_space` on every run; Fashion-MNIST before the first)."""
+    return input_space(st.session_state.get(INPUT_SPACE_KEY, "fashion-mnist"))
 
 
 def defaults() -> dict[str, Any]:
-    """Every parameter's default for model A's dataset: the dashboard's, with the profile's grid and ε, and the
+    """Every parameter's default for model A's dataset: the dashboard's, with the input space's grid and ε, and the
     pair counts fitted to the current grid and pair set."""
-    values = {**{key: spec.default for key, spec in param_specs().items()}, **profile_defaults(current_profile())}
+    values = {**{key: spec.default for key, spec in param_specs().items()}, **input_space_defaults(current_input_space())}
     return {**values, **{key: _fitted_count(key, params()) for key in PAIR_COUNTS}}
 
 
@@ -169,19 +160,19 @@ def _fit_pair_counts() -> None:
             current[key] = default[key]
 
 
-def follow_profile(prof: DatasetProfile) -> None:
-    """Make ``prof`` (model A's dataset) the profile whose defaults apply: grid and ε that the user did not
+def follow_input_space(space: InputSpace) -> None:
+    """Make ``space`` (model A's dataset) the input space whose defaults apply: grid and ε that the user did not
     choose take its values, with a notice, and so do the pair counts the user did not choose."""
-    before = st.session_state.get(PROFILE_KEY)
-    st.session_state[PROFILE_KEY] = prof.name
+    before = st.session_state.get(INPUT_SPACE_KEY)
+    st.session_state[INPUT_SPACE_KEY] = space.name
     current, default, chosen = params(), defaults(), _chosen()
     moved = []
-    for key in PROFILE_PARAMS:
+    for key in INPUT_SPACE_PARAMS:
         if key not in chosen and current[key] != default[key]:
             moved.append(f"{param_specs()[key].label} {_shown(current[key])} → {_shown(default[key])}")
             current[key] = default[key]
     if moved and before is not None:
-        notice(f"Model A's dataset is {prof.title} now: " + ", ".join(moved) + f" (the {prof.title} defaults; "
+        notice(f"Model A's dataset is {space.title} now: " + ", ".join(moved) + f" (the {space.title} defaults; "
                "a value you set yourself stays).")
     _fit_pair_counts()
 
@@ -191,21 +182,21 @@ def _shown(value: Any) -> str:
     return eps_text(value) if isinstance(value, float) else str(value)
 
 
-def profile_default(key: str) -> Optional[str]:
-    """Where ``key``'s value comes from when it is the default that model A's dataset sets ("ImageNet profile
+def input_space_default(key: str) -> Optional[str]:
+    """Where ``key``'s value comes from when it is the default that model A's dataset sets ("ImageNet
     default"), else None (a Fashion-MNIST default, or the user's choice)."""
-    prof = current_profile()
-    return f"{prof.title} profile default" if key in profile_defaults(prof) and key not in _chosen() else None
+    space = current_input_space()
+    return f"{space.title} default" if key in input_space_defaults(space) and key not in _chosen() else None
 
 
 def default_note(key: str) -> str:
-    """Where the default of ``key`` comes from, for its help text ("" for a parameter no profile changes)."""
-    if key not in PROFILE_PARAMS:
+    """Where the default of ``key`` comes from, for its help text ("" for a parameter no input space changes)."""
+    if key not in INPUT_SPACE_PARAMS:
         return ""
-    prof, shown = current_profile(), _shown(defaults()[key])
-    if key in profile_defaults(prof):
-        return f"Default {shown}: the {prof.title} profile default (model A's dataset)."
-    return f"Default {shown}: the dashboard's, for Fashion-MNIST; a model A of another dataset starts at its profile's."
+    space, shown = current_input_space(), _shown(defaults()[key])
+    if key in input_space_defaults(space):
+        return f"Default {shown}: the {space.title} default (model A's dataset)."
+    return f"Default {shown}: the dashboard's, for Fashion-MNIST; a model A of another dataset starts at its input space's."
 
 
 def fitted_note(key: str) -> str:

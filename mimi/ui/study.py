@@ -1,6 +1,6 @@
 """The /study page's side: a cached study report, and links that open a study's image in the single-image pages.
 
-The dashboard only reads study folders (:func:`mimi.study.build_report`): it never runs a job and never
+The dashboard only reads study folders (:func:`mimi.batch.study.build_report`): it never runs a job and never
 starts Ray. A report is cached by the folder and the state of its files (names, sizes, times), so a study
 that is still running shows its new results on the next visit.
 """
@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlencode
 
+import numpy as np
 import streamlit as st
 
 from mimi.attacks.landing import DEFAULT_TOLERANCE
-from mimi.study.plan import JOBS_DIR, MANIFEST_NAME
-from mimi.study.report import StudyReport, build_report
-from mimi.study.report_page import CLAIM_HEADER, claim_rows
-from mimi.interactions.pairs import PAPER_RATIOS
-from mimi.ui.params import COARSE_RATIOS, PROFILE_PARAMS
+from mimi.batch.study.plan import JOBS_DIR, MANIFEST_NAME
+from mimi.batch.study.report import StudyReport, build_report
+from mimi.core.pairs import PAPER_RATIOS
+from mimi.data.input_spaces import card_input_space
+from mimi.figures.report_page import CLAIM_HEADER, claim_rows
+from mimi.ui import compute
+from mimi.ui.params import COARSE_RATIOS, INPUT_SPACE_PARAMS
 from mimi.ui.state import param_specs
 
 # The tables' columns shown at first: they fit a 1000-px page (no sideways scrolling, verdicts and links in view);
@@ -38,7 +41,7 @@ IMAGE_TABLE = dict(
 
 
 def claim_table(claims) -> list[dict]:
-    """The rows of :func:`mimi.study.report_page.claim_rows` by column name, a row reported beside (it decides nothing)
+    """The rows of :func:`mimi.figures.report_page.claim_rows` by column name, a row reported beside (it decides nothing)
     saying so in its comparison, since the test column is not shown at first; effect and interval to 3 digits."""
     def short(text: str) -> str:   # 3 significant digits, so that the table fits a 1000-px page
         try:
@@ -75,14 +78,11 @@ def report(folder: str | Path) -> StudyReport:
 
 def class_namer(report: StudyReport, model: str):
     """A function from a class index to its name for ``model``: the study's class names, else its card's dataset
-    profile's (a model of the zoo or registry), else "class k"."""
+    input space's (a model of the zoo or registry), else "class k"."""
     classes = list(report.models[model].classes or [])
     if not classes:
-        from mimi.profiles import card_profile
-        from mimi.ui import compute
-
         try:
-            classes = list(card_profile(compute.zoo_card(model)).classes)
+            classes = list(card_input_space(compute.zoo_card(model)).classes)
         except (KeyError, ValueError, OSError):
             classes = []
     return lambda k: classes[k] if 0 <= k < len(classes) else f"class {k}"
@@ -91,8 +91,6 @@ def class_namer(report: StudyReport, model: str):
 def weak_utility_note(report: StudyReport, below: float = 1.0) -> Optional[str]:
     """How many landed images of each model have an attacking utility v(N|x) − v(N|x') below ``below``, where the
     Recovery page's gallery leaves an image out; None when none has."""
-    import numpy as np
-
     counts = {name: int(np.sum(np.asarray(m.utility.per_image, dtype=float) < below))
               for name, m in report.models.items()}
     if not any(counts.values()):
@@ -160,7 +158,7 @@ def dashboard_query(params: dict[str, Any], model: str, other: Optional[str], ga
         except ValueError:
             dropped.append(key)
             continue
-        if value != specs[key].default or key in PROFILE_PARAMS:  # grid, ε: their default is per dataset
+        if value != specs[key].default or key in INPUT_SPACE_PARAMS:  # grid, ε: their default is per dataset
             query[key] = str(value)
     return query, dropped
 

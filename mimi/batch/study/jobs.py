@@ -1,0 +1,231 @@
+"""One job of a study: PGD on one image against one model, the clean and adversarial order profile with
+ΔJ^(m), the Shapley map, and the image's D^(m) contributions; its result file, written atomically.
+
+The same :func:`run_job` runs in-process and on a Ray worker. It sets the torch threads of the job
+(``threads``): CPU gradients are summed in a thread-dependent order, so the same threads give
+bitwise the same numbers, whichever process runs the job. Any exception but an interrupt becomes a
+:class:`StudyJobFailure` with its error, so one failing job never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from mimi import analysis
+from mimi.batch.study.plan import Job, StudyParams
+from mimi.core.games import ImageGame, on_device, resolve_target
+from mimi.core.results import Result
+from mimi.interactions import sample_disentanglement
+
+
+@dataclass
+class ImageDisentanglement(Result):
+    """One image's contributions to D^(m) = Σ_images Σ_pairs |I^(m)| / Σ_images Σ_pairs E_S|Δv| over
+    ``pair_count`` pairs drawn from the pair set: per order, ``numerator`` = mean over the pairs of the
+    bias-corrected sqrt(max(Î² - SE², 0)), ``numerator_plugin`` of |Î|, ``denominator`` of Ê|Δv|
+    (:func:`mimi.interactions.sample_disentanglement`; orders m = 0 and n-2, D = 1 by construction, left
+    out). A report pools images as Σ numerator / Σ denominator."""
+
+    orders: np.ndarray
+    ratios: np.ndarray
+    numerator: np.ndarray
+    numerator_plugin: np.ndarray
+    denominator: np.ndarray
+    target: int
+    pair_count: int
+    units: int
+    mask_rows: int
+
+
+@dataclass
+class TwinValue(Result):
+    """The job's order profile and D^(m) contributions for a second value function, computed from the same
+    forward passes as the study's (``mimi.core.games.TwinGame``)."""
+
+    value: str
+    profile: Result
+    disentanglement: ImageDisentanglement
+
+
+@dataclass
+class StudyJobResult(Result):
+    """What one job computed. ``attack``: PGD's outcome in numbers (:func:`attack_numbers`: landed, fooled,
+    utility v(N|x) - v(N|x'), predictions, steps, norms, settings); ``profile``: the clean + adversarial order
+    profile with ΔJ^(m) (:class:`mimi.analysis.InteractionProfile`: its estimands and SEs); ``shapley``: the
+    Shapley maps (None with ``shapley_samples`` 0); ``disentanglement``: the image's D^(m) contributions;
+    ``twin``: the profile and D^(m) for the study's second value function. An equal-strength attack that did
+    not land leaves ``profile``, ``shapley`` and ``disentanglement`` None: the image is out of the claims.
+    ``seed`` drew every random choice; ``device``/``threads`` say where it ran (bitwise reproducible on the same
+    ones)."""
+
+    key: str
+    model: str
+    image: str
+    image_sha256: str
+    gallery_index: Optional[int]
+    label: Optional[int]
+    seed: int
+    attack: dict
+    profile: Optional[Result]
+    shapley: Optional[Result]
+    disentanglement: Optional[ImageDisentanglement]
+    forward_passes: int
+    wall_time_s: float
+    device: str
+    threads: int
+    twin: Optional[TwinValue] = None
+
+    @property
+    def landed(self) -> bool:
+        """Whether the job's attack landed (always, without a stop at utility): its image counts in the claims."""
+        return self.profile is not None
+
+
+@dataclass
+class StudyJobFailure(Result):
+    """A job that raised: its error (one line) and traceback; the study goes on, and a later run retries it."""
+
+    key: str
+    model: str
+    image: str
+    error: str
+    traceback: str
+    wall_time_s: float
+
+
+JobOutcome = Union[StudyJobResult, StudyJobFailure]
+
+
+def image_disentanglement(model: nn.Module, image: torch.Tensor, target: int, settings: StudyParams, seed: int, *,
+                          device=None, batch_size: Optional[int] = None
+                          ) -> tuple[ImageDisentanglement, Optional[ImageDisentanglement]]:
+    """D^(m) contributions of one image (target class ``target``) over ``settings.d_pair_count`` pairs drawn
+    from the pair set with ``seed``, ``settings.d_samples`` units of whole designs per order: for the study's
+    value function, and for its ``twin_value`` (None without one) from the same forward passes."""
+    grid = analysis.check_grid(settings.grid, *image.shape[-2:])
+    orders, ratios, _ = analysis.disentanglement_orders(grid.n, None, settings.ratios)
+    pairs = analysis.resolve_pairs(grid, settings.pairs, settings.d_pair_count, seed)
+    game = ImageGame(model, image, target, grid=grid, baseline=settings.baseline, value=settings.value,
+                     device=device, batch_size=batch_size, twins=settings.twins)
+
+    def contributions(on: ImageGame) -> ImageDisentanglement:
+        est = sample_disentanglement(on, grid.n, pairs, orders, settings.d_samples, seed, coverage=settings.coverage)
+        return ImageDisentanglement(orders=orders, ratios=ratios, numerator=est.numerator_debiased[:, 0],
+                                    numerator_plugin=est.numerator[:, 0], denominator=est.denominator[:, 0],
+                                    target=int(target), pair_count=len(pairs), units=est.units,
+                                    mask_rows=game.mask_rows)
+
+    primary = contributions(game)
+    return primary, (contributions(game.twin(settings.twin_value)) if settings.twin_value else None)
+
+
+def attack_numbers(attack) -> dict:
+    """The AttackResult of one image in plain numbers (its images are not kept): ``landed`` (equal strength:
+    the stop rule's drop in [U, U + tol]; True without a stop), ``fooled`` (the prediction changed), the
+    utility v(N|x) - v(N|x'), the stop rule's drop, predictions, steps, norms and settings."""
+    stopping = attack.params.get("stop_utility") is not None
+    return {"landed": bool(attack.success[0]) if stopping else True, "fooled": bool(attack.fooled[0]),
+            "success": bool(attack.success[0]), "utility": float(attack.utility[0]),
+            "stop_drop": float(attack.stop_drop[0]) if stopping else None,
+            "clean_prediction": int(attack.clean_pred[0]), "adv_prediction": int(attack.adv_pred[0]),
+            "steps_used": int(attack.steps_used[0]), "linf_norm": float(attack.linf_norm[0]),
+            "l2_norm": float(attack.l2_norm[0]), "params": attack.params}
+
+
+def run_job(model: nn.Module, job: Job, settings: StudyParams, *, device="cpu", threads: int = 1,
+            batch_size: Optional[int] = None) -> JobOutcome:
+    """PGD, then (when the attack landed, or without a stop) the order profile and the Shapley map of x and x'
+    on shared masks, seeded with the job's seed, and the D^(m) contributions of x; with ``twin_value`` the
+    profile and D^(m) again for that value function, from the same forward passes. An exception becomes a
+    StudyJobFailure."""
+    start = time.perf_counter()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        net, where = on_device(model, device)
+        x, label = job.image.pixels, job.image.label
+        target = "label" if label is not None else "predicted"   # without a label, the model's class stands in
+        attack = analysis.run_attack(net, x, resolve_target(net, x, label, target), value=settings.value,
+                                     seed=job.seed, device=where, **settings.attack_kwargs())
+        numbers = attack_numbers(attack)
+        outcome = dict(key=job.key, model=job.model, image=job.image.source, image_sha256=job.image.sha256,
+                       gallery_index=job.image.gallery_index, label=label, seed=job.seed, attack=numbers,
+                       device=str(where), threads=int(threads))
+        if not numbers["landed"]:
+            return StudyJobResult(**outcome, profile=None, shapley=None, disentanglement=None,
+                                  forward_passes=0, wall_time_s=time.perf_counter() - start)
+        game = analysis.image_game(net, x, label, attack.x_adv[0].cpu(), grid=settings.grid, baseline=settings.baseline,
+                                   value=settings.value, target=target, device=where, batch_size=batch_size,
+                                   twins=settings.twins)
+        options = dict(ratios=settings.ratios, pairs=settings.pairs, pair_count=settings.pair_count,
+                       samples=settings.samples, contexts=settings.contexts, coverage=settings.coverage, seed=job.seed)
+        profile = analysis.interaction_profile(game, **options)
+        shapley = analysis.shapley_map(game, samples=settings.shapley_samples, seed=job.seed) \
+            if settings.shapley_samples else None
+        contributions, twin_contributions = image_disentanglement(net, x, profile.target, settings, job.seed,
+                                                                  device=where, batch_size=batch_size)
+        twin = None
+        if settings.twin_value:
+            twin = TwinValue(value=settings.twin_value,
+                             profile=analysis.interaction_profile(game.twin(settings.twin_value), **options),
+                             disentanglement=twin_contributions)
+        return StudyJobResult(**outcome, profile=profile, shapley=shapley, disentanglement=contributions, twin=twin,
+                              forward_passes=game.forward_passes + contributions.mask_rows,
+                              wall_time_s=time.perf_counter() - start)
+    except Exception as exc:  # recorded, and the study goes on (interrupts are not caught)
+        return StudyJobFailure(key=job.key, model=job.model, image=job.image.source,
+                               error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500],
+                               traceback=traceback.format_exc(limit=8), wall_time_s=time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------- files
+class CorruptResult(ValueError):
+    """A result file that cannot be read back as the job it is named after; the message says why."""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file next to ``path``, flush it to disk, then rename it over ``path``:
+    a reader (or a killed run) sees the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_outcome(path: Path, key: str, orders: Optional[np.ndarray] = None) -> JobOutcome:
+    """The job result or failure in ``path``, checked against its job's ``key`` (and the profile's
+    ``orders``); CorruptResult when it is unreadable, of another type, another job's or inconsistent."""
+    try:
+        outcome = Result.from_json(Path(path).read_text())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CorruptResult(f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
+                            ) from None
+    if not isinstance(outcome, (StudyJobResult, StudyJobFailure)):
+        raise CorruptResult(f"holds a {type(outcome).__name__}, not a study job")
+    if outcome.key != key:
+        raise CorruptResult(f"holds job {outcome.key}, not {key}")
+    if isinstance(outcome, StudyJobResult) and outcome.landed:
+        profile, d = outcome.profile, outcome.disentanglement
+        size = len(np.atleast_1d(profile.orders))
+        if orders is not None and not np.array_equal(np.asarray(profile.orders), np.asarray(orders)):
+            raise CorruptResult("its orders differ from the study's")
+        for name, estimate in profile.estimates().items():
+            if estimate is None or np.shape(estimate.mean) != (size,):
+                raise CorruptResult(f"its profile's {name} does not have one value per order")
+        if not (np.shape(d.numerator) == np.shape(d.denominator) == np.shape(d.orders)):
+            raise CorruptResult("its D^(m) contributions do not have one value per order")
+    return outcome
