@@ -26,7 +26,7 @@ from mimi.analysis.defaults import DEFAULTS
 from mimi.analysis.exact import decomposition
 from mimi.analysis.image_game import image_game
 from mimi.analysis.maps import pair_heatmap, shapley_map
-from mimi.analysis.planning import planned_forward_passes
+from mimi.analysis.planning import planned_calls, planned_forward_passes
 from mimi.analysis.profile import interaction_profile
 from mimi.attacks import AttackResult, pgd
 from mimi.attacks.landing import DEFAULT_TOLERANCE
@@ -60,6 +60,11 @@ class Request:
     def planned_passes(self, image_shape: Sequence[int], images: int) -> int:
         """Forward passes a run will make (:func:`~mimi.analysis.planned_forward_passes`)."""
         return planned_forward_passes(self.computation, **self.plan(image_shape, images))
+
+    def planned_calls(self, image_shape: Sequence[int], images: int) -> list[int]:
+        """The mask rows of each game call a run will make (:func:`~mimi.analysis.planning.planned_calls`; profile,
+        Shapley map and D^(m)), for a time estimate that counts calls as well as rows."""
+        return planned_calls(self.computation, **self.plan(image_shape, images))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from mimi import analysis
+from mimi.analysis import requests
 from mimi.batch.study import (STUDY_DIR, StudyJobResult, StudyMismatch, StudyParams, build_report, folder_images,
                               gallery_images, plan_study, run_study, study_status)
 from mimi.batch.study.claims import claim_a, claim_b, claim_c
@@ -115,9 +116,7 @@ def test_results_do_not_depend_on_the_order_of_the_jobs(half_plan, complete, tmp
 
 # --------------------------------------------------------------------------- resuming
 def test_an_interrupted_study_resumes_to_the_same_numbers(half_plan, complete, tmp_path, monkeypatch):
-    import mimi.batch.study.jobs as jobs
-
-    real, calls = jobs.analysis.interaction_profile, []
+    real, calls = requests.interaction_profile, []
 
     def interrupted(*args, **kwargs):
         calls.append(1)
@@ -125,13 +124,13 @@ def test_an_interrupted_study_resumes_to_the_same_numbers(half_plan, complete, t
             raise KeyboardInterrupt  # Ctrl-C in the middle of the third job
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(jobs.analysis, "interaction_profile", interrupted)
+    monkeypatch.setattr(requests, "interaction_profile", interrupted)   # what a job's ProfileRequest runs
     with pytest.raises(KeyboardInterrupt):
         run_study(tmp_path / "s", half_plan)
     status = study_status(tmp_path / "s")
     assert (status.done, status.failed, status.left) == (2, 0, 2)
     assert not list((tmp_path / "s" / "jobs").glob(".*.tmp"))       # nothing half-written
-    monkeypatch.setattr(jobs.analysis, "analyze_image", real)
+    monkeypatch.setattr(requests, "interaction_profile", real)
     resumed = run_study(tmp_path / "s", half_plan)
     assert (resumed.ran, resumed.done, resumed.left) == (2, 4, 0)    # only the missing jobs ran
     assert same_as_complete(tmp_path / "s", complete, 4)
@@ -150,21 +149,19 @@ def test_a_limited_run_then_a_full_one_equals_one_run(half_plan, complete, tmp_p
 
 
 def test_a_failing_job_is_recorded_and_the_others_run(half_plan, complete, tmp_path, monkeypatch):
-    import mimi.batch.study.jobs as jobs
-
-    real = jobs.analysis.interaction_profile
+    real = requests.interaction_profile
 
     def broken(game, **kwargs):
         if game.label == 1:   # gallery:10, a trouser
             raise RuntimeError("out of memory (simulated)")
         return real(game, **kwargs)
 
-    monkeypatch.setattr(jobs.analysis, "interaction_profile", broken)
+    monkeypatch.setattr(requests, "interaction_profile", broken)
     status = run_study(tmp_path, half_plan)
     assert (status.done, status.failed, status.left) == (2, 2, 0)
     assert {(f["image"], f["error"]) for f in status.failures} == {("gallery:10", "RuntimeError: out of memory (simulated)")}
     assert "failed: fmnist-standard on gallery:10: RuntimeError" in status.summary()
-    monkeypatch.setattr(jobs.analysis, "interaction_profile", real)
+    monkeypatch.setattr(requests, "interaction_profile", real)
     retried = run_study(tmp_path, half_plan)                        # a rerun retries the failed jobs
     assert (retried.ran, retried.done, retried.failed) == (2, 4, 0)
     assert same_as_complete(tmp_path, complete, 4)

@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from mimi.analysis.budget import BudgetTooSmall, check_budget, probe_speed
-from mimi.analysis.planning import planned_calls
 from mimi.batch.study.plan import StudyParams
 from mimi.core.compute import default_batch_size
 
@@ -32,14 +31,10 @@ def job_seconds(params: StudyParams, models: dict[str, nn.Module], shape: Sequen
     game calls (:func:`mimi.analysis.planning.planned_calls`) at the model's measured :class:`Speed`, the masks'
     drawing (timed by the planning's dry run) and the attack's steps."""
     params.check(tuple(shape))
-    common = dict(grid=params.grid, image_shape=tuple(shape)[-2:], ratios=params.ratios, pairs=params.pairs,
-                  coverage=params.coverage)
     began = time.perf_counter()
-    profile = planned_calls("profile", pair_count=params.pair_count, samples=params.samples,
-                            contexts=params.contexts, **common)
-    d_calls = planned_calls("disentanglement", pair_count=params.d_pair_count, samples=params.d_samples, **common)
-    shapley = planned_calls("shapley", grid=params.grid, image_shape=tuple(shape)[-2:],
-                            samples=params.shapley_samples) if params.shapley_samples else []
+    profile = params.profile_request().planned_calls(shape, 2)
+    d_calls = params.disentanglement_request().planned_calls(shape, 1)
+    shapley = params.shapley_request().planned_calls(shape, 2) if params.shapley_samples else []
     drawing = time.perf_counter() - began
     steps = params.steps * params.restarts
     total = 0.0

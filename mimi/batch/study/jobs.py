@@ -166,17 +166,15 @@ def run_job(model: nn.Module, job: Job, settings: StudyParams, *, device="cpu", 
         game = analysis.image_game(net, x, label, attack.x_adv[0].cpu(), grid=settings.grid, baseline=settings.baseline,
                                    value=settings.value, target=target, device=where, batch_size=batch_size,
                                    twins=settings.twins)
-        options = dict(ratios=settings.ratios, pairs=settings.pairs, pair_count=settings.pair_count,
-                       samples=settings.samples, contexts=settings.contexts, coverage=settings.coverage, seed=job.seed)
-        profile = analysis.interaction_profile(game, **options)
-        shapley = analysis.shapley_map(game, samples=settings.shapley_samples, seed=job.seed) \
-            if settings.shapley_samples else None
+        request = settings.profile_request(job.seed)
+        profile = request.run(game)
+        shapley = settings.shapley_request(job.seed).run(game) if settings.shapley_samples else None
         contributions, twin_contributions = image_disentanglement(net, x, profile.target, settings, job.seed,
                                                                   device=where, batch_size=batch_size)
         twin = None
         if settings.twin_value:
             twin = TwinValue(value=settings.twin_value,
-                             profile=analysis.interaction_profile(game.twin(settings.twin_value), **options),
+                             profile=request.run(game.twin(settings.twin_value)),
                              disentanglement=twin_contributions)
         return StudyJobResult(**outcome, profile=profile, shapley=shapley, disentanglement=contributions, twin=twin,
                               forward_passes=game.forward_passes + contributions.mask_rows,

@@ -21,8 +21,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
-from mimi.analysis import DEFAULTS, default_pair_count, planned_forward_passes
+from mimi.analysis import DEFAULTS, default_pair_count
 from mimi.analysis.checks import check_samples
+from mimi.analysis.requests import DisentanglementRequest, ProfileRequest, ShapleyRequest
 from mimi.attacks.landing import DEFAULT_TOLERANCE, check_stop
 from mimi.core.players import BASELINES
 from mimi.core.results import Result
@@ -141,17 +142,28 @@ class StudyParams:
         if self.shapley_samples and self.shapley_samples < 2:
             raise ValueError(f"shapley_samples must be 0 (no Shapley map) or >= 2, got {self.shapley_samples}")
         check_samples(self.samples)   # every job's profile needs two units per pair for its squared change
-        shape = tuple(image_shape)[-2:]
-        common = dict(grid=self.grid, image_shape=shape, ratios=self.ratios, pairs=self.pairs,
-                      coverage=self.coverage)
-        passes = planned_forward_passes("profile", images=2, pair_count=self.pair_count, samples=self.samples,
-                                        contexts=self.contexts, **common)
-        passes += planned_forward_passes("disentanglement", images=1, pair_count=self.d_pair_count,
-                                         samples=self.d_samples, **common)
+        passes = self.profile_request().planned_passes(image_shape, 2)
+        passes += self.disentanglement_request().planned_passes(image_shape, 1)
         if self.shapley_samples:
-            passes += planned_forward_passes("shapley", grid=self.grid, image_shape=shape, images=2,
-                                             samples=self.shapley_samples)
+            passes += self.shapley_request().planned_passes(image_shape, 2)
         return passes
+
+    def profile_request(self, seed: int = 0) -> ProfileRequest:
+        """The order profile of x and x' that a job seeded ``seed`` computes."""
+        return ProfileRequest(grid=self.grid, baseline=self.baseline, value=self.value, ratios=self.ratios,
+                              pairs=self.pairs, pair_count=self.pair_count, samples=self.samples,
+                              contexts=self.contexts, coverage=self.coverage, seed=seed)
+
+    def shapley_request(self, seed: int = 0) -> ShapleyRequest:
+        """The Shapley map of x and x' that a job seeded ``seed`` computes (when ``shapley_samples`` > 0)."""
+        return ShapleyRequest(grid=self.grid, baseline=self.baseline, value=self.value, samples=self.shapley_samples,
+                              seed=seed)
+
+    def disentanglement_request(self, seed: int = 0) -> DisentanglementRequest:
+        """D^(m) of x as a job computes its contributions: ``d_pair_count`` pairs, ``d_samples`` whole designs."""
+        return DisentanglementRequest(grid=self.grid, baseline=self.baseline, value=self.value, ratios=self.ratios,
+                                      pairs=self.pairs, pair_count=self.d_pair_count, samples=self.d_samples,
+                                      contexts=None, coverage=self.coverage, seed=seed)
 
 
 # --------------------------------------------------------------------------- images
