@@ -236,7 +236,7 @@ def _budgeted_profile(game: ImageGame, max_seconds, max_se: Optional[float], *, 
             game, orders=order_values[chosen], pairs=pairs, pair_count=design.pair_count, samples=design.samples,
             contexts=design.contexts, pilot=pilot, coverage=coverage, seed=seed, replicate=len(rounds),
             singletons=singletons and not rounds))
-        slower = 1.0
+        slower = 1.0      # seconds() unscaled, then rescaled by how long this round really took against it
         slower = rounds[-1].wall_time_s / seconds(design, chosen, singletons and len(rounds) == 1, len(rounds) - 1)
         pooled = combine_profiles(rounds)
         if on_round is not None:

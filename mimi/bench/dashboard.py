@@ -43,7 +43,6 @@ OTHER_PAGES = ("disentanglement", "defenses", "detection", "recovery", "study", 
 
 
 def _stand_in_zoo(folder: Path) -> Path:
-
     for seed, name in enumerate(("fmnist-standard", "fmnist-pgd-at")):
         torch.manual_seed(seed)
         zoo.save(SmallCNN(), {"name": name, "architecture": "small-cnn", "arch_kwargs": {},

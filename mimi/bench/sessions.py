@@ -87,7 +87,8 @@ def server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
 async def session(url: str, page: str, query: str, timeout_s: float) -> dict:
     """One session asking for ``page`` with ``query`` over Streamlit's websocket: seconds to the first chart sent
     and to the end of the script, "Run it" buttons, error alerts and exceptions sent."""
-    import websockets  # deferred: only a live-server benchmark needs the websocket client and Streamlit's protocol
+    # deferred: only a live-server benchmark needs the websocket client and Streamlit's protocol
+    import websockets
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 

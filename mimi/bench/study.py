@@ -44,9 +44,8 @@ def _files(folder: Path) -> dict:
 
 
 def run(quick: bool = False, device: str = "cpu") -> dict:
-
     try:
-        import ray  # noqa: F401
+        import ray  # noqa: F401  (deferred: optional, pip install mimi[ray])
     except ImportError:
         ray = None
     params = (StudyParams(steps=5, grid="4x4", ratios=(0.1, 0.3, 0.5, 0.7, 0.9, 1.0), pair_count=4, shapley_samples=2,

@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from mimi import analysis as A
+from mimi.analysis import profile as profile_module
+from mimi.analysis import result_fields
 from mimi.analysis.budget import BudgetTooSmall, Design, Speed, check_budget, fit_design, next_orders, smallest_design
 from mimi.core.compute import freeze
 from mimi.core.games import ImageGame
@@ -137,22 +139,41 @@ def test_a_budget_too_small_says_what_the_smallest_answer_needs_and_computes_not
     assert game.forward_passes == 0
 
 
-def test_budgeted_ses_cover_the_spread_over_seeds(model, images):
+class WorkClock:
+    """A clock that advances 10 µs per forward pass of ``game``: a budget in work done, whatever else the machine
+    runs, so that the rounds each seed gets are the same on every machine."""
+
+    def __init__(self, game: ImageGame) -> None:
+        self.game = game
+
+    def perf_counter(self) -> float:
+        return self.game.forward_passes * 1e-5
+
+
+def test_budgeted_ses_cover_the_spread_over_seeds(model, images, monkeypatch):  # noqa: F811
     """A sceptic's check: with the exact interactions of a 3x3 game known, the root mean square error of budgeted
     profiles over 40 seeds matches the root mean square of their reported SEs, order by order (pairs drawn and the
     rounds' order choices included). A few pairs per round give each SE few degrees of freedom, so the mean of
-    z² is heavy-tailed (about 3 for one round of 4 pairs); the variance it estimates is what must match."""
+    z² is heavy-tailed (about 3 for one round of 4 pairs); the variance it estimates is what must match. The budget
+    is counted in forward passes (:class:`WorkClock`, a matching speed): on a loaded machine fewer, noisier rounds
+    would otherwise make the check a different one."""
     x, x_adv = images
     game = ImageGame(model, torch.stack([x, x_adv]), [1, 1], grid="3x3", batch_size=256)
     exact = exact_order_interactions(game, 9)                       # (n-1, n, n, 2)
     first = A.interaction_profile(game, pair_count=4, samples=1, contexts=1, seed=0)
     pairs = A.interaction_profile(game, samples=2, seed=0).pairs          # the whole neighbour set
     truth = exact[:, pairs[:, 0], pairs[:, 1], 0].mean(axis=1)[first.orders]
-    estimates, ses = [], []
+    clock = WorkClock(game)
+    for module in (profile_module, result_fields):
+        monkeypatch.setattr(module, "time", clock)
+    monkeypatch.setattr(profile_module, "probe_speed", lambda *args, **kwargs: Speed(0.0, 1e-5, 256))
+    estimates, ses, rounds = [], [], []
     for seed in range(40):
-        p = A.interaction_profile(game, pair_count=4, samples=1, contexts=1, seed=seed, max_seconds=0.6)
+        p = A.interaction_profile(game, pair_count=4, samples=1, contexts=1, seed=seed, max_seconds=0.03)
         estimates.append(p.interaction.clean.mean)
         ses.append(p.interaction.clean.se)
+        rounds.append(p.precision["rounds"])
+    assert 10 <= min(rounds) and max(rounds) <= 30, rounds          # as on a quiet machine at 0.6 s
     ratio = np.sqrt(np.mean((np.array(estimates) - truth) ** 2, axis=0) / np.mean(np.square(ses), axis=0))
     assert 0.8 < float(np.mean(ratio)) < 1.25 and (ratio < 1.6).all(), ratio
 
