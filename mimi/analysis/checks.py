@@ -40,7 +40,7 @@ def check_grid(grid, height: int, width: int) -> Grid:
 
 
 def check_samples(samples: int, name: str = "samples", minimum: int = 2) -> int:
-    """:func:`mimi.core.games.check_samples` with the analysis bound MAX_SAMPLES."""
+    """:func:`mimi.core.checks.check_samples` with the analysis bound MAX_SAMPLES."""
     return check_units(samples, name, MAX_SAMPLES, minimum)
 
 

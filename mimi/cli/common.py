@@ -210,7 +210,7 @@ def add_stop_options(parser: argparse.ArgumentParser) -> None:
 def attack_from_args(args) -> dict:
     """The options of :func:`add_attack_options` (and of :func:`add_stop_options` where the command has them) as
     keyword arguments of an attack; ``--stop-rule paper`` is :data:`~mimi.attacks.landing.PAPER_PRESET`. (The gallery
-    studies' attack, DEFAULTS' updated with a dict, is :func:`mimi.defenses.detection.attack_settings`.)"""
+    studies' attack, DEFAULTS' updated with a dict, is :func:`mimi.analysis.gallery.attack_settings`.)"""
     settings = dict(eps=args.eps, steps=args.steps, step_size=args.step_size, norm=args.norm, restarts=args.restarts)
     if hasattr(args, "stop_utility"):
         settings.update(stop_utility=args.stop_utility, tolerance=args.tolerance, stop_rule=args.stop_rule,

@@ -29,7 +29,7 @@ from mimi.ui.sidebar import Selection
 
 DEFENSES_ENV = "MIMI_DEFENSES_DIR"
 #: The settings a precomputed study must share with the session to be shown in its place: the attack's are those a
-#: gallery study records (:func:`mimi.defenses.detection.attack_settings`; not :data:`mimi.batch.population.PROFILE_ATTACK_KEYS`,
+#: gallery study records (:func:`mimi.analysis.gallery.attack_settings`; not :data:`mimi.analysis.gallery.PROFILE_ATTACK_KEYS`,
 #: the ones it takes from DEFAULTS).
 ATTACK_KEYS = ("eps", "steps", "step_size", "norm", "restarts", "stop_utility")
 MATCH_KEYS = {"detection": ("grid", "pairs", "baseline", "value") + ATTACK_KEYS,
@@ -72,7 +72,7 @@ def precomputed(kind: str, name: str, wanted: dict[str, Any]) -> Optional[Any]:
 
 def _comparable(value: Any) -> Any:
     """Numbers as floats and sequences as lists, so settings read from JSON compare equal to the session's (not
-    :func:`mimi.batch.population._plain`, which makes settings JSON-ready and keeps ints ints)."""
+    :func:`mimi.analysis.gallery.plain`, which makes settings JSON-ready and keeps ints ints)."""
     if isinstance(value, (list, tuple)):
         return [_comparable(v) for v in value]
     if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):

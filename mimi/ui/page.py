@@ -18,7 +18,7 @@ import streamlit as st
 import torch
 
 from mimi import figures
-from mimi.analysis.requests import ImageRequest
+from mimi.analysis.requests import ImageRequest, Request
 from mimi.core.results import Result
 from mimi.data.input_spaces import card_input_space
 from mimi.models.cards import zoo_dir
@@ -44,11 +44,11 @@ def model(sel: Selection, name: str) -> torch.nn.Module:
 
 
 def comparable_models(sel: Selection) -> list[str]:
-    """The models that take the selection's input space (its input space)."""
+    """The models that take the selection's input space."""
     return [name for name in compute.zoo_names() if card_input_space(card(name)).name == sel.input_space.name]
 
 
-def planned(sel: Selection, name: str, request: ImageRequest, images: int, cheaper: str) -> compute.Work:
+def planned(sel: Selection, name: str, request: Request, images: int, cheaper: str) -> compute.Work:
     """The :class:`~mimi.ui.compute.Work` of ``request`` on ``images`` images of the selection's size for model
     ``name`` (its planned forward passes; a remedy shrinks the request's own fields), ``cheaper`` when none does."""
     plan = request.plan(sel.image.shape, images)

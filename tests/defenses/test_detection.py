@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from mimi.analysis.gallery import check_gallery_indices
 from mimi.core.results import Result
 from mimi.data.datasets import load_gallery
 from mimi.defenses import detection
@@ -178,9 +179,9 @@ def test_roc_and_bootstrap_bad_input():
     with pytest.raises(ValueError, match="only 1 image"):
         detection.detection_rocs(np.zeros((3, 4, 2)), [True, False, False, False], resamples=100, seed=0)
     with pytest.raises(ValueError, match="gallery image 100 does not exist"):
-        detection.check_gallery_indices([0, 100], 100)
+        check_gallery_indices([0, 100], 100)
     with pytest.raises(ValueError, match="repeat"):
-        detection.check_gallery_indices([3, 3], 100)
+        check_gallery_indices([3, 3], 100)
 
 
 # --------------------------------------------------------------------------- a gallery study, end to end

@@ -268,7 +268,7 @@ def weights_hash(name: str, card: dict[str, Any], zoo_dir: Path) -> str:
 def study_image_seed(seed: int, image_sha256: str) -> int:
     """The seed of every job on an image (its PGD start, pairs, contexts, permutations), from the study
     seed and the image's hash; below 2^31 (the dashboard's seed bound, so a link reproduces the job). Not
-    :func:`mimi.batch.population.gallery_image_seed`, which seeds gallery images from their index."""
+    :func:`mimi.analysis.gallery.gallery_image_seed`, which seeds gallery images from their index."""
     state = np.random.SeedSequence([int(seed), int(image_sha256[:16], 16)]).generate_state(1)[0]
     return int(state) & 0x7FFFFFFF
 
