@@ -1,21 +1,20 @@
 """What every run over the gallery shares: which images (all, or k per class), each image's own seed, the settings a
-gallery result records, and the attack on each image.
+gallery result records, and the plain JSON values a result records.
 
 The gallery references (:mod:`mimi.batch.population`), the defenses studies (:mod:`mimi.defenses`, written by
-:mod:`mimi.batch.defenses`) and their pages all draw image b's PGD start, pairs and contexts from
+:mod:`mimi.batch.gallery`) and their pages all draw image b's PGD start, pairs and contexts from
 ``gallery_image_seed(seed, b)``, so the images are independent replicates whatever order they run in.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 import numpy as np
-import torch
-from torch import nn
 
 from mimi.analysis.defaults import DEFAULTS
-from mimi.analysis.workflows import run_attack
+from mimi.core.progress import ProgressFn, report
+from mimi.data.datasets import load_gallery
 
 #: The interaction settings of DEFAULTS that the profile uses, and the attack settings of DEFAULTS its PGD uses
 #: (the gallery studies' attack, :func:`attack_settings`, adds ``step_size`` and ``restarts``).
@@ -67,20 +66,28 @@ def check_gallery_indices(images: Optional[Sequence[int]], total: int, minimum: 
     return indices
 
 
+T = TypeVar("T")
+
+
+def each_gallery_image(images: Optional[Sequence[int]], compute: Callable[[int, int, Any, int], T], *, gallery=None,
+                       progress: Optional[ProgressFn] = None) -> tuple[list[int], list[T]]:
+    """(indices, results): ``compute(position b, gallery index, x, label)`` for each chosen gallery image (default
+    all; :func:`check_gallery_indices`) of ``gallery`` (default the shipped one), in order, telling ``progress``
+    (images done, images, message) after each: the loop of every in-process gallery study."""
+    data = load_gallery() if gallery is None else gallery
+    indices = check_gallery_indices(images, len(data))
+    results = []
+    report(progress, 0, len(indices), "gallery images")
+    for b, index in enumerate(indices):
+        results.append(compute(b, index, data.images[index], int(data.labels[index])))
+        report(progress, b + 1, len(indices), f"image {index}")
+    return indices, results
+
+
 def attack_settings(attack: Optional[dict] = None) -> dict[str, Any]:
     """PGD keyword arguments of :func:`mimi.analysis.run_attack`: the dashboard's default attack
     (:data:`mimi.analysis.DEFAULTS`) updated with ``attack``."""
     return {"step_size": None, "restarts": 1, **{k: DEFAULTS[k] for k in PROFILE_ATTACK_KEYS}, **(attack or {})}
-
-
-def attacked_gallery(model: nn.Module, indices: Sequence[int], gallery, *, seed: int, attack: dict, value: str,
-                     device) -> Iterator[tuple[int, int, torch.Tensor, int, Any]]:
-    """(index, image seed, x, label, AttackResult) for each gallery image: PGD with ``attack`` from the
-    image's own seed (:func:`gallery_image_seed`), so the images are independent replicates."""
-    for index in indices:
-        x, label = gallery.images[index], int(gallery.labels[index])
-        s = gallery_image_seed(seed, index)
-        yield index, s, x, label, run_attack(model, x, label, value=value, seed=s, device=device, **attack)
 
 
 def plain(value: Any) -> Any:

@@ -4,6 +4,7 @@ the dashboard's default view (:func:`default_view`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -16,9 +17,10 @@ from mimi.analysis.budget import (FIRST_ROUND_SHARE, BudgetTooSmall, check_budge
 from mimi.analysis.checks import Image, Target, _as_image, check_grid, default_pair_count, pair_set_of, resolve_orders
 from mimi.analysis.defaults import DEFAULTS
 from mimi.analysis.image_game import image_game
-from mimi.analysis.maps import pair_heatmap, shapley_map
+from mimi.analysis.maps import pair_heatmap
 from mimi.analysis.planning import _profile_calls, _shapley_rows
 from mimi.analysis.profile import interaction_profile
+from mimi.analysis.requests import AttackRequest, ProfileRequest, ShapleyRequest
 from mimi.analysis.results import ImageReport, InteractionProfile, PairHeatmap
 from mimi.attacks import pgd
 from mimi.attacks.landing import DEFAULT_TOLERANCE
@@ -26,7 +28,6 @@ from mimi.core.compute import default_batch_size, resolve_precision
 from mimi.core.games import on_device, predict
 from mimi.core.progress import ProgressFn
 from mimi.core.results import Result
-from mimi.interactions import DEFAULT_COVERAGE
 
 
 def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAULTS["eps"],
@@ -44,19 +45,18 @@ def run_attack(model: nn.Module, image: Image, label: int, *, eps: float = DEFAU
                random_start=random_start, value=value, seed=seed)
 
 
-def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attack: Optional[dict] = None,
-                  grid="7x7", orders=None, ratios=None, pairs="neighbors", pair_count: Optional[int] = None,
-                  samples: int = 32, contexts: Optional[int] = None, max_se: Optional[float] = None,
-                  max_passes: Optional[int] = None, pilot: int = 0, coverage: int = DEFAULT_COVERAGE,
-                  shapley_samples: int = 16,
-                  baseline="mean",
-                  value: str = "log-odds", target: Target = "label", seed: int = 0, device=None, batch_size: Optional[int] = None,
-                  precision: str = "float32", progress: Optional[ProgressFn] = None, model_name: str = "model",
-                  source: str = "image", classes: Optional[Sequence[str]] = None,
-                  max_seconds: Optional[float] = None) -> ImageReport:
-    """What ``mimi analyze`` computes: prediction, optional PGD (``attack``: keyword arguments of
-    :func:`run_attack`), order profile (clean, adversarial, ΔJ) and Shapley map (``shapley_samples``
-    0 skips it). Without a label, the attack uses the model's prediction as the true class.
+def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, profile: ProfileRequest = ProfileRequest(),
+                  shapley: Optional[ShapleyRequest] = ShapleyRequest(), attack: Optional[AttackRequest] = None,
+                  target: Target = "label", pilot: int = 0, max_se: Optional[float] = None,
+                  max_passes: Optional[int] = None, max_seconds: Optional[float] = None, device=None,
+                  batch_size: Optional[int] = None, precision: str = "float32", progress: Optional[ProgressFn] = None,
+                  model_name: str = "model", source: str = "image",
+                  classes: Optional[Sequence[str]] = None) -> ImageReport:
+    """What ``mimi analyze`` computes: prediction, optional PGD (``attack``), then, on one game of ``profile``'s
+    grid, baseline and value function (class ``target``), the order profile of x and x' (clean, adversarial,
+    ΔJ^(m); ``profile``, refined by ``max_se``/``max_passes``, with a Neyman ``pilot``) and the Shapley map
+    (``shapley``, on the same game; None skips it). Without a label, the attack uses the model's prediction as the
+    true class.
 
     ``max_seconds``: the whole analysis within that time budget. The Shapley map gets at most a quarter of it
     (fewer permutation pairs, at least 2), the order profile what the attack and the map leave
@@ -66,65 +66,71 @@ def analyze_image(model: nn.Module, image: Image, label: Optional[int], *, attac
     :class:`~mimi.analysis.budget.BudgetTooSmall` with the time they need."""
     start = time.perf_counter()
     x = _as_image(image)
+    if shapley is not None and (shapley.grid, shapley.baseline, shapley.value) != (profile.grid, profile.baseline,
+                                                                                  profile.value):
+        raise ValueError(f"the Shapley map runs on the profile's game: grid {shapley.grid}, baseline "
+                         f"{shapley.baseline} and value {shapley.value} must be the profile's ({profile.grid}, "
+                         f"{profile.baseline}, {profile.value})")
     model, device = on_device(model, device)
-    singletons = True
     if max_seconds is not None:
-        shapley_samples, singletons = _budget_analysis(model, x, device, precision, check_budget(max_seconds), attack,
-                                                       grid, pairs, shapley_samples)
+        profile, shapley = _budget_analysis(model, x, device, precision, check_budget(max_seconds), attack, profile,
+                                            shapley)
     prediction, probabilities = predict(model, x[None])
     attack_label = int(prediction[0]) if label is None else int(label)
     if target == "label" and label is None:
         target = "predicted"
     attack_result, x_adv = None, None
     if attack is not None:
-        attack_result = run_attack(model, x, attack_label, value=value, seed=seed, device=device, **attack)
+        attack_result = attack.run(model, x.to(device), attack_label)
         x_adv = attack_result.x_adv[0].cpu()
-    game = image_game(model, x, label, x_adv, grid=grid, baseline=baseline, value=value, target=target,
-                      device=device, batch_size=batch_size, precision=precision, progress=progress)
-    shapley = shapley_map(game, samples=shapley_samples, seed=seed) if shapley_samples else None
+    game = image_game(model, x, label, x_adv, grid=profile.grid, baseline=profile.baseline, value=profile.value,
+                      target=target, device=device, batch_size=batch_size, precision=precision, progress=progress)
+    shapley_map_ = shapley.run(game) if shapley is not None else None
     left = None if max_seconds is None else max_seconds - (time.perf_counter() - start)
     if left is not None and left <= 0:
         raise BudgetTooSmall(f"the attack and the Shapley map took {time.perf_counter() - start:.1f} s of the "
                              f"{max_seconds:g} s budget, leaving no time for the order profile; give more time")
-    profile = interaction_profile(game, orders=orders, ratios=ratios, pairs=pairs, pair_count=pair_count,
-                                  samples=samples, contexts=contexts, max_se=max_se, max_passes=max_passes,
-                                  max_seconds=left, singletons=singletons, pilot=pilot, coverage=coverage, seed=seed)
+    result = interaction_profile(game, max_se=max_se, max_passes=max_passes, max_seconds=left, pilot=pilot,
+                                 **profile.options())
     return ImageReport(
-        model=model_name, source=source, label=label, target=profile.target,
+        model=model_name, source=source, label=label, target=result.target,
         classes=None if classes is None else list(classes), prediction=int(prediction[0]),
-        probabilities=probabilities[0], image=x.numpy(), profile=profile, shapley=shapley, attack=attack_result,
-        forward_passes=profile.forward_passes + (shapley.forward_passes if shapley else 0),
+        probabilities=probabilities[0], image=x.numpy(), profile=result, shapley=shapley_map_, attack=attack_result,
+        forward_passes=result.forward_passes + (shapley_map_.forward_passes if shapley_map_ else 0),
         wall_time_s=time.perf_counter() - start,
-        params=dict(profile.params, attack=attack, shapley_samples=shapley_samples, max_seconds=max_seconds))
+        params=dict(result.params, attack=None if attack is None else attack.options(),
+                    shapley_samples=shapley.samples if shapley is not None else 0, max_seconds=max_seconds))
 
 
 def _budget_analysis(model: nn.Module, x: torch.Tensor, device, precision: str, budget: float,
-                     attack: Optional[dict], grid, pairs, shapley_samples: int) -> tuple[int, bool]:
-    """The Shapley map's permutation pairs within a quarter of ``budget`` (at most ``shapley_samples``, at
-    least 2; 0 stays 0) and whether the profile's singletons fit a tenth of it, after checking that the attack (3
-    forward passes' time per step and restart, for x and x'), two permutation pairs and the smallest honest
-    profile round fit it (:class:`BudgetTooSmall` otherwise)."""
-    grid_ = check_grid(grid, *x.shape[-2:])
+                     attack: Optional[AttackRequest], profile: ProfileRequest, shapley: Optional[ShapleyRequest]
+                     ) -> tuple[ProfileRequest, Optional[ShapleyRequest]]:
+    """The requests fitted to ``budget``: the Shapley map's permutation pairs within a quarter of it (at most its
+    ``samples``, at least 2) and the profile's singletons only when they fit a tenth of it, after checking that the
+    attack (3 forward passes' time per step and restart, for x and x'), two permutation pairs and the smallest
+    honest profile round fit it (:class:`BudgetTooSmall` otherwise)."""
+    grid_ = check_grid(profile.grid, *x.shape[-2:])
     n, images = grid_.n, 1 + (attack is not None)
     batch = default_batch_size(model, tuple(x.shape), torch.device(device), precision)
     speed = probe_speed(model, tuple(x.shape), device, batch, resolve_precision(precision, torch.device(device)))
-    population = pair_set_of(grid_, pairs)
+    population = pair_set_of(grid_, profile.pairs)
     smallest = smallest_design(len(population))
     singletons = speed.seconds([n], images) <= 0.1 * budget
     profile_calls = _profile_calls(n, population, resolve_orders(n, None, None)[0], smallest.samples, 0,
                                    pair_count=smallest.pair_count, contexts=smallest.contexts, singletons=singletons)
-    steps = (int(attack.get("steps", DEFAULTS["steps"])) * int(attack.get("restarts", 1))) if attack else 0
-    if shapley_samples:
+    steps = attack.steps * attack.restarts if attack is not None else 0
+    if shapley is not None:
         per_pair = speed.seconds([2 * (n - 1)], images)
-        shapley_samples = max(2, min(shapley_samples, int(budget * FIRST_ROUND_SHARE / per_pair)))
-    shapley_calls = [_shapley_rows(n, shapley_samples)] if shapley_samples else []
+        shapley = dataclasses.replace(shapley, samples=max(2, min(shapley.samples,
+                                                                  int(budget * FIRST_ROUND_SHARE / per_pair))))
+    shapley_calls = [_shapley_rows(n, shapley.samples)] if shapley is not None else []
     needed = 3 * speed.seconds([1] * steps, 1) + speed.seconds(profile_calls + shapley_calls, images)
     if needed > budget:
         passes = 3 * steps + images * sum(profile_calls + shapley_calls)
         raise too_small("this analysis", passes, needed, budget,
-                        "the attack, " * (attack is not None) + f"{shapley_samples} Shapley permutation pairs "
-                        * bool(shapley_samples) + f"and a profile of {smallest.words(len(population))}")
-    return shapley_samples, singletons
+                        "the attack, " * (attack is not None) + f"{shapley.samples} Shapley permutation pairs "
+                        * (shapley is not None) + f"and a profile of {smallest.words(len(population))}")
+    return dataclasses.replace(profile, singletons=singletons), shapley
 
 
 @dataclass

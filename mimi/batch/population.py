@@ -31,11 +31,12 @@ from torch import nn
 
 from mimi import analysis
 from mimi.analysis import DEFAULTS
-from mimi.analysis.gallery import PROFILE_ATTACK_KEYS, PROFILE_KEYS, describe_selection, gallery_image_seed, plain
+from mimi.analysis.gallery import (PROFILE_ATTACK_KEYS, PROFILE_KEYS, describe_selection, each_gallery_image,
+                                   gallery_image_seed, plain)
 from mimi.analysis.results import Contrast, Estimated, OrderProfile
-from mimi.core.progress import ProgressFn, report
+from mimi.core.progress import ProgressFn
 from mimi.core.results import load_shipped_result
-from mimi.data.datasets import ASSETS_DIR, load_gallery
+from mimi.data.datasets import ASSETS_DIR
 
 POPULATION_DIR = ASSETS_DIR / "population"
 
@@ -71,50 +72,54 @@ class GalleryProfile(OrderProfile):
     params: dict = field(default_factory=dict)
 
 
+def population_settings() -> dict[str, dict[str, Any]]:
+    """The settings of the gallery references, read from :data:`mimi.analysis.DEFAULTS` now (the dashboard's
+    current default view; the pair count fitted to the grid, :func:`mimi.analysis.default_pair_count`): the
+    order profile's (``profile``) and PGD's (``attack``), as plain JSON values."""
+    defaults = analysis.DEFAULTS
+    profile = {k: defaults[k] for k in PROFILE_KEYS if k in defaults}
+    profile["pair_count"] = analysis.default_pair_count(defaults["grid"], defaults["pairs"], defaults["pair_count"])
+    return plain({"profile": profile, "attack": {k: defaults[k] for k in PROFILE_ATTACK_KEYS if k in defaults}})
+
+
+def population_image(model: nn.Module, x, label: int, seed: int, settings: dict[str, dict[str, Any]], *,
+                     device=None) -> OrderProfile:
+    """One gallery image's part of the reference: PGD with ``settings["attack"]``, then the clean + adversarial
+    order profile with ``settings["profile"]``, both seeded with the image's ``seed``."""
+    profile = settings["profile"]
+    attack = analysis.run_attack(model, x, label, value=profile["value"], seed=seed, device=device,
+                                 **settings["attack"])
+    game = analysis.image_game(model, x, label, attack.x_adv[0].cpu(), device=device,
+                               **{k: v for k, v in profile.items() if k in analysis.GAME_OPTIONS})
+    return analysis.interaction_profile(game, seed=seed,
+                                        **{k: v for k, v in profile.items() if k not in analysis.GAME_OPTIONS})
+
+
 def gallery_profile(model: nn.Module, *, images: Optional[Sequence[int]] = None, model_name: str, seed: int = 0,
                     progress: Optional[ProgressFn] = None, device=None, gallery=None) -> GalleryProfile:
-    """PGD then the clean + adversarial order profile with :data:`mimi.analysis.DEFAULTS` (read now; the pair
-    count fitted to the grid, :func:`mimi.analysis.default_pair_count`) on each gallery image of ``images``
-    (indices; default all 100), averaged per order with the SE across images.
+    """PGD then the clean + adversarial order profile with :func:`population_settings` on each gallery image of
+    ``images`` (indices; default all 100; :func:`population_image` with the image's own seed), averaged per order
+    with the SE across images (:func:`summarize`).
 
     ``gallery`` is an :class:`mimi.data.datasets.ImageSet` (default :func:`mimi.data.datasets.load_gallery`). ``progress``
-    is told (images done, images, message) after each image. At least 2 images (an SE across images)."""
+    is told (images done, images, message) after each image. At least 2 images (an SE across images). ``mimi
+    population`` runs the same images as jobs of the job engine (:mod:`mimi.batch.gallery`)."""
     start = time.perf_counter()
-    data = load_gallery() if gallery is None else gallery
-    total = len(data)
-    indices = list(range(total)) if images is None else [int(i) for i in images]
-    if len(indices) < 2:
-        raise ValueError(f"the SE across images needs at least 2 gallery images, got {len(indices)}")
-    if len(set(indices)) != len(indices):
-        raise ValueError("each gallery image can be used once; the indices repeat")
-    bad = [i for i in indices if not 0 <= i < total]
-    if bad:
-        raise ValueError(f"gallery image {bad[0]} does not exist: indices must be in 0..{total - 1}")
-    defaults = analysis.DEFAULTS  # at call time: the dashboard's current default view
-    profile_kwargs = {k: defaults[k] for k in PROFILE_KEYS if k in defaults}
-    profile_kwargs["pair_count"] = analysis.default_pair_count(defaults["grid"], defaults["pairs"],
-                                                               defaults["pair_count"])
-    attack_kwargs = {k: defaults[k] for k in PROFILE_ATTACK_KEYS if k in defaults}
-    game_kwargs = {k: v for k, v in profile_kwargs.items() if k in analysis.GAME_OPTIONS}
-    options = {k: v for k, v in profile_kwargs.items() if k not in analysis.GAME_OPTIONS}
-    profiles, attacks = [], []
-    report(progress, 0, len(indices), "gallery images")
-    for done, index in enumerate(indices, start=1):
-        x, label = data.images[index], int(data.labels[index])
-        s = gallery_image_seed(seed, index)
-        attack = analysis.run_attack(model, x, label, value=defaults["value"], seed=s, device=device, **attack_kwargs)
-        x_adv = attack.x_adv[0].cpu()
-        game = analysis.image_game(model, x, label, x_adv, device=device, **game_kwargs)
-        profiles.append(analysis.interaction_profile(game, seed=s, **options))
-        attacks.append(attack)
-        report(progress, done, len(indices), f"image {index}")
-    return summarize(profiles, attacks, indices, model_name=model_name, seed=seed,
-                     params={**profile_kwargs, **attack_kwargs}, wall_time_s=time.perf_counter() - start)
+    settings = population_settings()
+    indices, profiles = each_gallery_image(
+        images, lambda b, index, x, label: population_image(model, x, label, gallery_image_seed(seed, index), settings,
+                                                            device=device),
+        gallery=gallery, progress=progress)
+    return summarize(profiles, indices, model_name=model_name, seed=seed, settings=settings,
+                     wall_time_s=time.perf_counter() - start)
 
 
-def summarize(profiles: Sequence[Any], attacks: Sequence[Any], indices: Sequence[int], *, model_name: str, seed: int,
-              params: dict, wall_time_s: float) -> GalleryProfile:
-    """The GalleryProfile of per-image InteractionProfiles (one per gallery index, same orders and settings)."""
+def summarize(profiles: Sequence[Any], indices: Sequence[int], *, model_name: str, seed: int,
+              settings: dict[str, dict[str, Any]], wall_time_s: float) -> GalleryProfile:
+    """The GalleryProfile of per-image InteractionProfiles (one per gallery index, same orders and settings:
+    :func:`population_settings`)."""
+    if len(profiles) < 2:
+        raise ValueError(f"the SE across images needs at least 2 gallery images, got {len(profiles)}")
     first, count = profiles[0], len(profiles)
     for p in profiles[1:]:
         if not np.array_equal(p.orders, first.orders) or p.grid != first.grid or p.pair_set != first.pair_set:
@@ -145,7 +150,7 @@ def summarize(profiles: Sequence[Any], attacks: Sequence[Any], indices: Sequence
         utility_by_order=(None if first.utility_by_order is None
                           else across_images([p.utility_by_order for p in profiles])),
         forward_passes=int(sum(p.forward_passes for p in profiles)), wall_time_s=float(wall_time_s),
-        params=plain({**params, "seed": int(seed), "per_image_seed": "SeedSequence([seed, gallery index])",
+        params=plain({**settings["profile"], **settings["attack"], "seed": int(seed), "per_image_seed": "SeedSequence([seed, gallery index])",
                        "device": first.params.get("device"), "precision": first.params.get("precision"),
                        "batch_size": first.params.get("batch_size")}))
 

@@ -15,6 +15,7 @@ import torch
 
 from mimi.analysis import DEFAULTS, analyze_image, default_pair_count
 from mimi.analysis.budget import check_budget
+from mimi.analysis.requests import AttackRequest, ProfileRequest, ShapleyRequest
 from mimi.cli import CommandError
 from mimi.cli.common import (add_attack_options, add_device, add_json_out, add_seed, add_stop_options, add_zoo_dir,
                              attack_from_args, optional_writable_path, resolve_device, resolve_zoo_dir, save_json)
@@ -167,22 +168,22 @@ def run(args) -> int:
     if args.label is not None:
         label = args.label
     progress = None if args.quiet else StageBars("analyze")
-    attack = None
-    if args.attack:
-        attack = attack_from_args(args)
     grid = args.grid or space.grid
     pair_count = (default_pair_count(grid, args.pairs, DEFAULTS["pair_count"]) if args.pair_count is None
                   else args.pair_count or None)
+    game = dict(grid=grid, baseline=args.baseline, value=args.value)
+    orders, ratios = parse_list(args.orders, int, "--orders"), parse_list(args.ratios, float, "--ratios")
+    profile = ProfileRequest(**game, orders=None if orders is None else tuple(orders),
+                             ratios=None if ratios is None else tuple(ratios), pairs=args.pairs, pair_count=pair_count,
+                             samples=args.samples, contexts=args.contexts or None, coverage=args.coverage,
+                             seed=args.seed)
+    shapley = ShapleyRequest(**game, samples=args.shapley_samples, seed=args.seed) if args.shapley_samples else None
+    attack = AttackRequest(**attack_from_args(args), value=args.value, seed=args.seed) if args.attack else None
     report = analyze_image(
-        model, image, label, attack=attack, grid=grid, orders=parse_list(args.orders, int, "--orders"),
-        ratios=parse_list(args.ratios, float, "--ratios"), pairs=args.pairs,
-        pair_count=pair_count, samples=args.samples, contexts=args.contexts or None,
-        max_se=args.max_se, max_passes=args.max_passes, pilot=args.pilot, coverage=args.coverage,
-        shapley_samples=args.shapley_samples, baseline=args.baseline, value=args.value,
-        target=parse_target(args.target), seed=args.seed, device=device, batch_size=args.batch_size,
-        precision=args.precision,
-        progress=progress, model_name=args.model, source=source, classes=card.get("classes"),
-        max_seconds=args.time_budget)
+        model, image, label, profile=profile, shapley=shapley, attack=attack, target=parse_target(args.target),
+        pilot=args.pilot, max_se=args.max_se, max_passes=args.max_passes, max_seconds=args.time_budget,
+        device=device, batch_size=args.batch_size, precision=args.precision, progress=progress, model_name=args.model,
+        source=source, classes=card.get("classes"))
     print(report.summary())
     save_json(report, out)
     return 0

@@ -12,18 +12,19 @@ import sys
 from pathlib import Path
 
 from mimi.analysis import DEFAULTS
+from mimi.batch.engine import StudyMismatch, manifest_path, read_manifest, run_study, study_status
 from mimi.batch.study.budget import fit_study
 from mimi.batch.study.plan import (D_PAIR_COUNT, DEFAULT_COUNT, STUDY_DIR, StudyParams, dataset_images, folder_images,
-                                   gallery_images, plan_study)
+                                   gallery_images)
+from mimi.batch.study.planning import plan_study
 from mimi.batch.study.report import build_report
-from mimi.batch.study.run import (DEFAULT_RAY_TIMEOUT_S, StudyMismatch, manifest_path, read_manifest, run_study,
-                                  study_status)
 from mimi.cli import CommandError
 from mimi.cli.analyze import parse_list, time_budget
 from mimi.cli.common import (GALLERY_SIZE, add_attack_options, add_data_dir, add_device, add_json_out, add_models,
                              add_out_dir, add_seed, add_stop_options, add_zoo_dir, attack_from_args, command_line,
                              model_names, optional_writable_path, parse_images, resolve_device, resolve_zoo_dir,
                              save_json, writable_path)
+from mimi.cli.engine import add_ray_options
 from mimi.core.players import BASELINES
 from mimi.core.progress import TerminalBar
 from mimi.core.values import VALUE_FUNCTIONS
@@ -82,14 +83,7 @@ def register(sub) -> None:
                             "permutation pairs and D's units and pairs are halved in turn until the jobs' estimate "
                             "fits (the same design for every job); a folder that holds the study resumes with the "
                             "design it recorded")
-    run_p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                       help="run the jobs on Ray: a local instance (no ADDRESS), or the cluster at ADDRESS "
-                            "(HOST:PORT, ray://HOST:PORT or auto); needs pip install -e \".[ray]\"")
-    run_p.add_argument("--ray-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
-    run_p.add_argument("--ray-timeout", type=float, default=DEFAULT_RAY_TIMEOUT_S,
-                       help="seconds to reach a Ray cluster (default %(default)s)")
-    run_p.add_argument("--gpus-per-job", type=float, default=1.0,
-                       help="GPUs a Ray task asks for on a CUDA device (fractions allowed; default %(default)s)")
+    add_ray_options(run_p)
     run_p.add_argument("--threads", type=int, default=1,
                        help="torch threads per job (default %(default)s); the same threads give bitwise the same "
                             "numbers in-process and on Ray")

@@ -45,7 +45,8 @@ _LEAF = object()   # the key of a spec in the trie of :func:`_restore`
 _REGISTRY: dict[str, type["Result"]] = {}
 # Modules that define result types, imported on demand so any result file reads back in a fresh process.
 _RESULT_MODULES = ("mimi.analysis", "mimi.attacks", "mimi.models.evaluation", "mimi.interactions", "mimi.bench",
-                   "mimi.batch.population", "mimi.defenses.detection", "mimi.defenses.recovery", "mimi.defenses.strength", "mimi.batch.study")
+                   "mimi.batch.engine", "mimi.batch.gallery", "mimi.batch.population", "mimi.batch.study",
+                   "mimi.defenses.detection", "mimi.defenses.recovery", "mimi.defenses.strength")
 
 
 # --------------------------------------------------------------------------- writing

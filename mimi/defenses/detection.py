@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -46,13 +46,13 @@ from torch import nn
 
 from mimi.analysis import DEFAULTS, GAME_OPTIONS, check_grid, default_pair_count, image_game, interaction_profile
 from mimi.analysis.checks import _as_image
-from mimi.analysis.gallery import (PROFILE_KEYS, attack_settings, attacked_gallery, check_gallery_indices,
-                                   describe_selection, plain)
+from mimi.analysis.gallery import (PROFILE_KEYS, attack_settings, describe_selection, each_gallery_image,
+                                   gallery_image_seed, plain)
+from mimi.analysis.workflows import run_attack
 from mimi.core.checks import check_players
 from mimi.core.games import DEFAULT_BATCH_ROWS, CountingGame, Game, ImageGame, on_device, predict, resolve_targets
-from mimi.core.progress import ProgressFn, report
+from mimi.core.progress import ProgressFn
 from mimi.core.results import GalleryStudy, Result
-from mimi.data.datasets import load_gallery
 from mimi.defenses.strength import band_mask
 
 DETECTORS = ("ml-loo", "high-order", "low-order")
@@ -318,58 +318,97 @@ def reselect(study: DetectionStudy, successful_only: bool) -> DetectionStudy:
                                params={**study.params, "successful_only": bool(successful_only)})
 
 
+def detection_settings(attack: Optional[dict] = None, **profile_kwargs) -> dict[str, dict[str, Any]]:
+    """The settings of a detection study as plain JSON values: PGD's (``attack``: the dashboard's default attack
+    updated with ``attack``) and the order profile's (``profile``: the dashboard's, updated with
+    ``profile_kwargs``; the pair count fitted to the grid when not given), at the orders of
+    :data:`DETECTION_RATIOS`, each input scored for its predicted class."""
+    profile = {**{k: DEFAULTS[k] for k in PROFILE_KEYS if k not in ("ratios", "target")}, **profile_kwargs}
+    if "pair_count" not in profile_kwargs:
+        profile["pair_count"] = default_pair_count(profile["grid"], profile["pairs"], DEFAULTS["pair_count"])
+    profile.update(ratios=DETECTION_RATIOS, target="predicted")
+    return plain({"attack": attack_settings(attack), "profile": profile})
+
+
+@dataclass
+class DetectionImage(Result):
+    """One gallery image of a detection study: ``scores`` (D, 2), each detector's (order of :data:`DETECTORS`)
+    score of the clean and the adversarial input; the image's label, the model's predictions before and after
+    the attack, and the forward passes of the LOO maps and the profiles."""
+
+    scores: np.ndarray
+    label: int
+    prediction: int
+    adv_prediction: int
+    grid: str
+    n: int
+    forward_passes: int
+
+
+def detection_image(model: nn.Module, x, label: int, seed: int, settings: dict[str, dict[str, Any]], *,
+                    device=None) -> DetectionImage:
+    """PGD on one image with ``settings["attack"]``, then the three detectors' scores of x and x' (each input
+    scored for its predicted class), seeded with the image's ``seed``."""
+    profile, (model, device) = settings["profile"], on_device(model, device)
+    attack = run_attack(model, x, label, value=profile["value"], seed=seed, device=device, **settings["attack"])
+    x_adv = attack.x_adv[0].cpu()
+    loo = leave_one_out_map(model, x, x_adv, label=label, grid=profile["grid"], baseline=profile["baseline"],
+                            value=profile["value"], device=device)
+    game_settings = {k: v for k, v in profile.items() if k in GAME_OPTIONS}
+    options = {k: v for k, v in profile.items() if k not in GAME_OPTIONS}
+    profiles = [interaction_profile(image_game(model, image, label, device=device, **game_settings), seed=seed,
+                                    **options) for image in (x, x_adv)]
+    scores = np.array([[attribution.iqr, *band_scores(p)] for attribution, p in zip((loo.clean, loo.adversarial),
+                                                                                     profiles)]).T   # (D, 2)
+    return DetectionImage(scores=scores, label=int(label), prediction=int(loo.clean.prediction),
+                          adv_prediction=int(loo.adversarial.prediction), grid=loo.grid, n=int(loo.n),
+                          forward_passes=int(loo.forward_passes + sum(p.forward_passes for p in profiles)))
+
+
 def detection_study(model: nn.Module, *, model_name: str, images: Optional[Sequence[int]] = None,
                     successful_only: bool = True, attack: Optional[dict] = None, resamples: int = 2000,
                     seed: int = 0, device=None, gallery=None, progress: Optional[ProgressFn] = None,
                     **profile_kwargs) -> DetectionStudy:
     """PGD on each gallery image of ``images`` (default all), then the three detectors' scores of x and x'
-    (each input scored for its predicted class) and their ROCs (module docstring).
+    (:func:`detection_image`, with the image's own seed) and their ROCs (:func:`combine_detection`; module
+    docstring).
 
     ``attack``: PGD settings over the dashboard's default ones; ``profile_kwargs``: settings of
     :func:`mimi.analysis.interaction_profile` (default the dashboard's: grid, pairs, pair count fitted to the
     grid, samples, contexts, coverage, baseline, value) at the orders of :data:`DETECTION_RATIOS`; ``resamples``
-    bootstrap resamples (100..100,000). ``progress`` is told (images done, images, message)."""
+    bootstrap resamples (100..100,000). ``progress`` is told (images done, images, message). ``mimi defenses``
+    runs the same images as jobs of the job engine (:mod:`mimi.batch.gallery`)."""
     start = time.perf_counter()
-    data = load_gallery() if gallery is None else gallery
-    indices = check_gallery_indices(images, len(data))
     bootstrap_weights(2, resamples, seed)   # bound check before any work
-    attack = attack_settings(attack)
-    settings = {**{k: DEFAULTS[k] for k in PROFILE_KEYS if k not in ("ratios", "target")}, **profile_kwargs}
-    if "pair_count" not in profile_kwargs:
-        settings["pair_count"] = default_pair_count(settings["grid"], settings["pairs"], DEFAULTS["pair_count"])
-    settings.update(ratios=DETECTION_RATIOS, target="predicted")
-    game_settings = {k: v for k, v in settings.items() if k in GAME_OPTIONS}
-    options = {k: v for k, v in settings.items() if k not in GAME_OPTIONS}
+    settings = detection_settings(attack, **profile_kwargs)
     model, device = on_device(model, device)
-    scores = np.zeros((len(DETECTORS), len(indices), 2))
-    labels, predictions, adv_predictions, passes = [], [], [], 0
-    report(progress, 0, len(indices), "gallery images")
-    for b, (index, s, x, label, result) in enumerate(attacked_gallery(model, indices, data, seed=seed,
-                                                                       attack=attack, value=settings["value"],
-                                                                       device=device)):
-        x_adv = result.x_adv[0].cpu()
-        loo = leave_one_out_map(model, x, x_adv, label=label, grid=settings["grid"], baseline=settings["baseline"],
-                                value=settings["value"], device=device)
-        profiles = [interaction_profile(image_game(model, image, label, device=device, **game_settings), seed=s,
-                                        **options) for image in (x, x_adv)]
-        for g, (attribution, profile) in enumerate(zip((loo.clean, loo.adversarial), profiles)):
-            scores[:, b, g] = [attribution.iqr, *band_scores(profile)]
-        labels.append(label)
-        predictions.append(loo.clean.prediction)
-        adv_predictions.append(loo.adversarial.prediction)
-        passes += loo.forward_passes + sum(p.forward_passes for p in profiles)
-        report(progress, b + 1, len(indices), f"image {index}")
-    labels, predictions, adv_predictions = (np.asarray(a, dtype=np.int64) for a in
-                                            (labels, predictions, adv_predictions))
+    indices, per_image = each_gallery_image(
+        images, lambda b, index, x, label: detection_image(model, x, label, gallery_image_seed(seed, index), settings,
+                                                           device=device),
+        gallery=gallery, progress=progress)
+    return combine_detection(per_image, indices, model_name=model_name, settings=settings,
+                             successful_only=successful_only, resamples=resamples, seed=seed, device=str(device),
+                             wall_time_s=time.perf_counter() - start)
+
+
+def combine_detection(per_image: Sequence[DetectionImage], indices: Sequence[int], *, model_name: str,
+                      settings: dict[str, dict[str, Any]], successful_only: bool, resamples: int, seed: int,
+                      device: str, wall_time_s: float) -> DetectionStudy:
+    """The DetectionStudy of the images' scores (one DetectionImage per gallery index): the images the rule
+    keeps (:func:`image_rule`), ROCs, AUCs and paired-bootstrap intervals (:func:`detection_rocs`)."""
+    scores = np.stack([np.asarray(image.scores, dtype=np.float64) for image in per_image], axis=1)   # (D, B, 2)
+    labels, predictions, adv_predictions = (np.array([getattr(image, name) for image in per_image], dtype=np.int64)
+                                            for name in ("label", "prediction", "adv_prediction"))
     used, rule = image_rule(labels, predictions, adv_predictions, successful_only)
     rocs, contrast = detection_rocs(scores, used, resamples=resamples, seed=seed)
+    last = per_image[-1]
     return DetectionStudy(
-        model=model_name, grid=loo.grid, n=loo.n, selection=describe_selection(indices),
+        model=model_name, grid=last.grid, n=last.n, selection=describe_selection(indices),
         images=np.asarray(indices, dtype=np.int64), labels=labels, predictions=predictions,
         adv_predictions=adv_predictions, attack_success=float(np.mean(adv_predictions != labels)), used=used,
         used_rule=rule, detectors=rocs, scores=scores, high_minus_low=contrast,
-        ci=_interval_text(int(used.sum()), resamples, seed), forward_passes=passes,
-        wall_time_s=time.perf_counter() - start,
-        params=plain({**settings, **attack, "successful_only": bool(successful_only), "resamples": resamples,
-                       "seed": seed, "per_image_seed": "SeedSequence([seed, gallery index])",
-                       "device": str(device)}))
+        ci=_interval_text(int(used.sum()), resamples, seed),
+        forward_passes=int(sum(image.forward_passes for image in per_image)), wall_time_s=float(wall_time_s),
+        params=plain({**settings["profile"], **settings["attack"], "successful_only": bool(successful_only),
+                       "resamples": resamples, "seed": seed, "per_image_seed": "SeedSequence([seed, gallery index])",
+                       "device": device}))

@@ -29,20 +29,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
 from mimi.analysis import DEFAULTS, image_game, shapley_map
 from mimi.analysis.checks import _as_image
-from mimi.analysis.gallery import attack_settings, attacked_gallery, check_gallery_indices, describe_selection, plain
+from mimi.analysis.gallery import attack_settings, describe_selection, each_gallery_image, gallery_image_seed, plain
+from mimi.analysis.workflows import run_attack
 from mimi.core.compute import BatchProgress
 from mimi.core.games import ImageGame, on_device
-from mimi.core.progress import ProgressFn, report
+from mimi.core.progress import ProgressFn
 from mimi.core.results import GalleryStudy, Result
-from mimi.data.datasets import load_gallery
 
 MAX_RANDOM_ORDERS = 256
 DEFAULT_RANDOM_ORDERS = 8
@@ -189,36 +188,74 @@ def _mean_se(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values.mean(axis=0), values.std(axis=0, ddof=1) / np.sqrt(len(values))
 
 
+def recovery_settings(attack: Optional[dict] = None, min_utility: float = 1.0, samples: Optional[int] = None,
+                      random_orders: int = DEFAULT_RANDOM_ORDERS, **settings) -> dict[str, Any]:
+    """The settings of a recovery study as plain JSON values, checked: PGD's (``attack``: the dashboard's default
+    attack updated with ``attack``), the game's (``game``: grid, baseline, value, default the dashboard's),
+    ``samples`` Shapley permutation pairs (default the dashboard's), ``random_orders`` and ``min_utility`` (> 0)."""
+    if not (isinstance(min_utility, (int, float)) and min_utility > 0):
+        raise ValueError(f"min_utility must be a number > 0, got {min_utility!r}")
+    check_random_orders(random_orders)
+    return plain({"attack": attack_settings(attack),
+                  "game": {**{k: DEFAULTS[k] for k in ("grid", "baseline", "value")}, **settings},
+                  "samples": DEFAULTS["shapley_samples"] if samples is None else samples,
+                  "random_orders": random_orders, "min_utility": min_utility})
+
+
+@dataclass
+class RecoveryImage(Result):
+    """One gallery image of a recovery study: its label, the model's predictions before and after PGD, the
+    attacking utility U, and its recovery curve (None when U < the study's ``min_utility``)."""
+
+    label: int
+    prediction: int
+    adv_prediction: int
+    utility: float
+    curve: Optional[RecoveryCurve]
+
+
+def recovery_image(model: nn.Module, x, label: int, seed: int, settings: dict[str, Any], *,
+                   device=None) -> RecoveryImage:
+    """PGD on one image with ``settings["attack"]``, then (when its attacking utility reaches
+    ``settings["min_utility"]``) :func:`recovery_curve`, both seeded with the image's ``seed``."""
+    game, (model, device) = settings["game"], on_device(model, device)
+    attack = run_attack(model, x, label, value=game["value"], seed=seed, device=device, **settings["attack"])
+    utility = float(attack.utility[0])
+    curve = (recovery_curve(model, x, label, attack.x_adv[0].cpu(), samples=settings["samples"],
+                            random_orders=settings["random_orders"], seed=seed, device=device, **game)
+             if utility >= settings["min_utility"] else None)
+    return RecoveryImage(label=int(attack.labels[0]), prediction=int(attack.clean_pred[0]),
+                         adv_prediction=int(attack.adv_pred[0]), utility=utility, curve=curve)
+
+
 def recovery_study(model: nn.Module, *, model_name: str, images: Optional[Sequence[int]] = None,
                    attack: Optional[dict] = None, min_utility: float = 1.0, samples: Optional[int] = None,
                    random_orders: int = DEFAULT_RANDOM_ORDERS, seed: int = 0, device=None, gallery=None,
                    progress: Optional[ProgressFn] = None, **settings) -> RecoveryStudy:
     """PGD (the dashboard's default attack, updated with ``attack``) on each gallery image of ``images``
-    (default all), then :func:`recovery_curve` with the image's own seed; curves averaged over the images
-    whose attacking utility is at least ``min_utility`` (> 0). ``samples``: Shapley permutation pairs
-    (default the dashboard's); ``settings``: grid, baseline, value (default the dashboard's)."""
+    (default all), then :func:`recovery_curve` with the image's own seed (:func:`recovery_image`); curves
+    averaged over the images whose attacking utility is at least ``min_utility`` (> 0) by :func:`combine_recovery`.
+    ``samples``: Shapley permutation pairs (default the dashboard's); ``settings``: grid, baseline, value
+    (default the dashboard's). ``mimi defenses`` runs the same images as jobs of the job engine
+    (:mod:`mimi.batch.gallery`)."""
     start = time.perf_counter()
-    if not (isinstance(min_utility, (int, float)) and min_utility > 0):
-        raise ValueError(f"min_utility must be a number > 0, got {min_utility!r}")
-    check_random_orders(random_orders)
-    data = load_gallery() if gallery is None else gallery
-    indices = check_gallery_indices(images, len(data))
-    attack = attack_settings(attack)
-    settings = {**{k: DEFAULTS[k] for k in ("grid", "baseline", "value")}, **settings}
-    samples = DEFAULTS["shapley_samples"] if samples is None else samples
+    resolved = recovery_settings(attack, min_utility, samples, random_orders, **settings)
     model, device = on_device(model, device)
-    curves, attacks = [], []
-    report(progress, 0, len(indices), "gallery images")
-    for b, (index, s, x, label, result) in enumerate(attacked_gallery(model, indices, data, seed=seed,
-                                                                       attack=attack, value=settings["value"],
-                                                                       device=device)):
-        x_adv = result.x_adv[0].cpu()
-        attacks.append(result)
-        curves.append(recovery_curve(model, x, label, x_adv, samples=samples, random_orders=random_orders,
-                                     seed=s, device=device, **settings)
-                      if float(result.utility[0]) >= min_utility else None)
-        report(progress, b + 1, len(indices), f"image {index}")
+    indices, per_image = each_gallery_image(
+        images, lambda b, index, x, label: recovery_image(model, x, label, gallery_image_seed(seed, index), resolved,
+                                                          device=device),
+        gallery=gallery, progress=progress)
+    return combine_recovery(per_image, indices, model_name=model_name, settings=resolved, seed=seed,
+                            device=str(device), wall_time_s=time.perf_counter() - start)
+
+
+def combine_recovery(per_image: Sequence[RecoveryImage], indices: Sequence[int], *, model_name: str,
+                     settings: dict[str, Any], seed: int, device: str, wall_time_s: float) -> RecoveryStudy:
+    """The RecoveryStudy of the images' curves (one RecoveryImage per gallery index): R(k) and ρ averaged over the
+    images with a curve, with SEs across them."""
+    curves = [image.curve for image in per_image]
     done = [c for c in curves if c is not None]
+    min_utility = settings["min_utility"]
     if len(done) < 2:
         raise ValueError(f"only {len(done)} of {len(indices)} image(s) have an attacking utility ≥ {min_utility:g}; "
                          f"at least 2 are needed (use more images or a lower min_utility)")
@@ -232,23 +269,23 @@ def recovery_study(model: nn.Module, *, model_name: str, images: Optional[Sequen
     ranked_mean, ranked_se = _mean_se(ranked[used])
     random_mean, random_se = _mean_se(random[used])
     area_summary = {}
-    for name, per_image in (("ranked", areas), ("random", random_areas), ("difference", areas - random_areas)):
-        mean, se = _mean_se(per_image[used])
+    for name, values in (("ranked", areas), ("random", random_areas), ("difference", areas - random_areas)):
+        mean, se = _mean_se(values[used])
         area_summary[name] = {"mean": float(mean), "se": float(se)}
-    per_attack = {name: torch.cat([getattr(a, name) for a in attacks]).cpu().numpy()
-                  for name in ("labels", "clean_pred", "adv_pred", "utility")}
+    column = {name: np.array([getattr(image, name) for image in per_image])
+              for name in ("label", "prediction", "adv_prediction", "utility")}
     return RecoveryStudy(
         model=model_name, grid=first.grid, n=first.n, selection=describe_selection(indices),
-        images=np.asarray(indices, dtype=np.int64), labels=per_attack["labels"].astype(np.int64),
-        predictions=per_attack["clean_pred"].astype(np.int64), adv_predictions=per_attack["adv_pred"].astype(np.int64),
-        attack_utility=per_attack["utility"].astype(np.float64),
+        images=np.asarray(indices, dtype=np.int64), labels=column["label"].astype(np.int64),
+        predictions=column["prediction"].astype(np.int64), adv_predictions=column["adv_prediction"].astype(np.int64),
+        attack_utility=column["utility"].astype(np.float64),
         min_utility=float(min_utility), used=used, k=first.k, ranked=ranked, random=random,
         recoverability=areas, random_recoverability=random_areas, ranked_mean=ranked_mean, ranked_se=ranked_se,
         random_mean=random_mean, random_se=random_se, areas=area_summary,
         se_covers=(f"the {int(used.sum())} images used (sd across images / sqrt(B)); each image has its own seed, so "
                    f"this also covers the attack's random start, the Shapley permutations that set the ranking and "
                    f"the random orders"),
-        forward_passes=int(sum(c.forward_passes for c in done)), wall_time_s=time.perf_counter() - start,
-        params=plain({**settings, **attack, "samples": samples, "random_orders": random_orders,
-                       "min_utility": min_utility, "seed": seed,
-                       "per_image_seed": "SeedSequence([seed, gallery index])", "device": str(device)}))
+        forward_passes=int(sum(c.forward_passes for c in done)), wall_time_s=float(wall_time_s),
+        params=plain({**settings["game"], **settings["attack"], "samples": settings["samples"],
+                       "random_orders": settings["random_orders"], "min_utility": min_utility, "seed": seed,
+                       "per_image_seed": "SeedSequence([seed, gallery index])", "device": device}))

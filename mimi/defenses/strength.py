@@ -22,18 +22,23 @@ so the shares are over r = 0.1 … 0.95 of the paper's ratios.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
+import torch
 from torch import nn
 
-from mimi.analysis import DEFAULTS, default_pair_count, disentanglement
-from mimi.analysis.gallery import check_gallery_indices
+from mimi.analysis import DEFAULTS, default_pair_count
+from mimi.analysis.across_images import ImageContributions, image_contributions, image_plan, pool_contributions
+from mimi.analysis.checks import check_grid, check_samples, disentanglement_orders
+from mimi.analysis.gallery import each_gallery_image, plain
+from mimi.core.games import on_device, predict, resolve_targets
+from mimi.core.players import parse_grid_spec
 from mimi.core.progress import ProgressFn
 from mimi.core.results import Result
 from mimi.core.stats import ratio_jackknife_se
-from mimi.data.datasets import load_gallery
 
 #: Order bands as ranges of the ratio r = m / (n - 2): low [0, 1/3), high [2/3, 1].
 BANDS = {"low": (0.0, 1 / 3), "high": (2 / 3, 1.0)}
@@ -123,19 +128,62 @@ def order_strength(result, model_name: str, source: str = "") -> OrderStrength:
         source=source, params=dict(result.params))
 
 
-def gallery_strength(model: nn.Module, *, model_name: str, images: Optional[Sequence[int]] = None, seed: int = 0,
-                     device=None, gallery=None, progress: Optional[ProgressFn] = None, **settings):
-    """D^(m) (:func:`mimi.analysis.disentanglement`) over the gallery images ``images`` (default all) with the
-    dashboard's interaction settings and :data:`GALLERY_SETTINGS` (``settings`` override them; a pair count
-    not given is fitted to the grid, :func:`mimi.analysis.default_pair_count`): the
-    Disentanglement result, whose :func:`order_strength` is the normalized order profile."""
-    data = load_gallery() if gallery is None else gallery
-    indices = check_gallery_indices(images, len(data))
+def strength_settings(**settings) -> dict[str, Any]:
+    """The settings of the gallery strength as plain JSON values: the dashboard's interaction settings and
+    :data:`GALLERY_SETTINGS`, updated with ``settings`` (a pair count not given is fitted to the grid,
+    :func:`mimi.analysis.default_pair_count`)."""
     kwargs = {**{k: DEFAULTS[k] for k in ("grid", "pairs", "coverage", "baseline", "value", "target")},
               **GALLERY_SETTINGS, **settings}
     if "pair_count" not in settings:
         kwargs["pair_count"] = default_pair_count(kwargs["grid"], kwargs["pairs"], GALLERY_SETTINGS["pair_count"])
-    result = disentanglement(model, data.images[indices], data.labels[indices].numpy(), seed=seed, device=device,
-                             progress=progress, **kwargs)
-    result.params.update(model=model_name, images=[int(i) for i in indices])
-    return result
+    return plain(kwargs)
+
+
+def strength_image(model: nn.Module, x: torch.Tensor, label: int, seed: int, settings: dict[str, Any], *,
+                   position: int, device=None) -> ImageContributions:
+    """The D^(m) contributions of the gallery image at ``position`` b of the selection, as
+    :func:`mimi.analysis.disentanglement` computes them for image b of its batch (seed and pairs drawn from
+    (``seed``, b)), with resolved ``settings`` (:func:`strength_settings`)."""
+    model, device = on_device(model, device)
+    grid = check_grid(settings["grid"], *x.shape[-2:])
+    orders = disentanglement_orders(grid.n, settings.get("orders"), settings.get("ratios"))[0]
+    image_seed, pairs = image_plan(grid, settings["pairs"], settings["pair_count"], seed, position)
+    predictions, probabilities = predict(model, x[None])
+    target = resolve_targets(settings["target"], [int(label)], predictions, probabilities.shape[1])[0]
+    return image_contributions(model, x, label, predictions[0], target, grid=grid, pairs=pairs, orders=orders,
+                               samples=check_samples(settings["samples"]), seed=image_seed,
+                               coverage=settings["coverage"], contexts=settings.get("contexts"),
+                               baseline=settings["baseline"], value=settings["value"], device=device, batch_size=None,
+                               precision=settings.get("precision", "float32"))
+
+
+def combine_strength(parts: Sequence[ImageContributions], indices: Sequence[int], *, model_name: str,
+                     settings: dict[str, Any], seed: int, device: str, wall_time_s: float):
+    """The Disentanglement of the gallery images' contributions (one per index, in the selection's order), as
+    :func:`mimi.analysis.disentanglement` pools them, recording the model and the images."""
+    rows, cols = parse_grid_spec(settings["grid"])
+    orders, ratios, trivial = disentanglement_orders(rows * cols, settings.get("orders"), settings.get("ratios"))
+    debias = bool(settings.get("debias", True))
+    params = dict(grid=f"{rows}x{cols}", baseline=settings["baseline"], value=settings["value"], target=settings["target"],
+                  pairs=settings["pairs"], pair_count=settings["pair_count"], samples=settings["samples"],
+                  contexts=settings.get("contexts"), coverage=settings["coverage"], debias=debias, seed=seed,
+                  batch_size=parts[-1].batch_size, device=device, precision=parts[-1].precision,
+                  model=model_name, images=[int(i) for i in indices])
+    return pool_contributions(parts, grid=f"{rows}x{cols}", n=rows * cols, orders=orders, ratios=ratios, trivial=trivial, debias=debias,
+                              wall_time_s=wall_time_s, params=params)
+
+
+def gallery_strength(model: nn.Module, *, model_name: str, images: Optional[Sequence[int]] = None, seed: int = 0,
+                     device=None, gallery=None, progress: Optional[ProgressFn] = None, **settings):
+    """D^(m) (as :func:`mimi.analysis.disentanglement` computes it) over the gallery images ``images`` (default all)
+    with :func:`strength_settings`, image by image (:func:`strength_image`, :func:`combine_strength`): the
+    Disentanglement result, whose :func:`order_strength` is the normalized order profile. ``mimi defenses`` runs
+    the same images as jobs of the job engine (:mod:`mimi.batch.gallery`)."""
+    start = time.perf_counter()
+    resolved = strength_settings(**settings)
+    model, device = on_device(model, device)
+    indices, parts = each_gallery_image(
+        images, lambda b, index, x, label: strength_image(model, x, label, seed, resolved, position=b, device=device),
+        gallery=gallery, progress=progress)
+    return combine_strength(parts, indices, model_name=model_name, settings=resolved, seed=seed, device=str(device),
+                            wall_time_s=time.perf_counter() - start)

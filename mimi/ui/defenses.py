@@ -18,7 +18,7 @@ import torch
 
 from mimi.analysis import disentanglement_orders
 from mimi.analysis.gallery import balanced_indices
-from mimi.batch.defenses import DEFENSES_DIR, load_study, run_study, study_path
+from mimi.batch.gallery import DEFENSES_DIR, load_study, run_in_process, study_file
 from mimi.core.players import parse_grid_spec
 from mimi.defenses.detection import leave_one_out_map, reselect
 from mimi.defenses.recovery import DEFAULT_RANDOM_ORDERS, recovery_curve
@@ -56,7 +56,7 @@ def precomputed(kind: str, name: str, wanted: dict[str, Any]) -> Optional[Any]:
     corrupt file shows one warning)."""
     folder = defenses_dir()
     try:
-        stamp = study_path(kind, name, folder).stat().st_mtime
+        stamp = study_file(kind, name, folder).stat().st_mtime
     except OSError:
         return None
     study, problem = _stored(kind, name, str(folder), stamp)
@@ -154,7 +154,7 @@ def _live(kind: str, sel: Selection, name: str, count: int, options: dict[str, A
     p = state.params()
 
     def run(progress):
-        return run_study(kind, net, model_name=name, images=indices, seed=int(p["seed"]), device=sel.device,
+        return run_in_process(kind, net, model_name=name, images=indices, seed=int(p["seed"]), device=sel.device,
                          progress=progress, **options)
 
     work = compute.work(name, sel.device, passes, "Fewer gallery images (the setting above), samples or pairs")
@@ -166,7 +166,7 @@ def gallery_study(kind: str, sel: Selection, name: str, **extra: Any) -> tuple[A
     """(study, live): the precomputed ``kind`` study of model ``name`` when it matches the session's settings,
     else one computed now over the session's ``images`` gallery images (Fashion-MNIST models only), with
     ``extra`` options of its function."""
-    disentanglement.require_fashion_mnist(sel, name, f"The {kind} study", "mimi.batch.defenses.run_study")
+    disentanglement.require_fashion_mnist(sel, name, f"The {kind} study", "mimi.batch.gallery.run_in_process")
     p = state.params()
     stored = precomputed(kind, name, {**settings(p), "ratios": strength_ratios(p)})
     if stored is not None:

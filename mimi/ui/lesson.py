@@ -18,11 +18,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from mimi.batch.study import STUDY_DIR, StudyJobFailure, StudyJobResult, StudyParams, run_job
-from mimi.batch.study.jobs import read_outcome
+from mimi.batch.engine import read_manifest, read_outcome, result_path
+from mimi.batch.study import STUDY_DIR, JobFailure, StudyJobResult, StudyParams, run_job
 from mimi.batch.study.plan import Job, StudyImage, job_key, study_image_seed, weights_hash
 from mimi.batch.study.report import StudyReport
-from mimi.batch.study.run import result_path
 from mimi.defenses.strength import band_mask
 from mimi.figures import lesson as figures_lesson
 from mimi.figures import study as figures_study
@@ -198,7 +197,7 @@ def lesson_job(sel: Any, name: str, report: StudyReport) -> tuple[Job, StudyPara
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _stored(path: str, key: str) -> Any:
-    return read_outcome(Path(path), key)
+    return read_outcome(Path(path), key, read_manifest(Path(path).parent.parent))
 
 
 def job_result(sel: Any, name: str, report: StudyReport) -> Any:
@@ -231,7 +230,7 @@ def landed_results(sel: Any, names: list[str], report: StudyReport) -> dict[str,
     for name in names:
         with compute.friendly_errors(f"The analysis of this image for {name}"):
             outcome = job_result(sel, name, report)
-            if isinstance(outcome, StudyJobFailure):
+            if isinstance(outcome, JobFailure):
                 st.error(f"The analysis of this image for **{name}** failed: {outcome.error}", icon=":material/error:")
             elif not outcome.landed:
                 st.warning(landing_text(name, outcome, report.params), icon=":material/block:")

@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from mimi.attacks.landing import DEFAULT_TOLERANCE
-from mimi.batch.study.plan import JOBS_DIR, MANIFEST_NAME
+from mimi.batch.engine import JOBS_DIR, MANIFEST_NAME
 from mimi.batch.study.report import StudyReport, build_report
 from mimi.core.pairs import PAPER_RATIOS
 from mimi.data.input_spaces import card_input_space

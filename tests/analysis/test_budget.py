@@ -13,6 +13,7 @@ from mimi import analysis as A
 from mimi.analysis import profile as profile_module
 from mimi.analysis import result_fields
 from mimi.analysis.budget import BudgetTooSmall, Design, Speed, check_budget, fit_design, next_orders, smallest_design
+from mimi.analysis.requests import AttackRequest, ProfileRequest, ShapleyRequest
 from mimi.core.compute import freeze
 from mimi.core.games import ImageGame
 from mimi.core.results import Result
@@ -180,13 +181,15 @@ def test_budgeted_ses_cover_the_spread_over_seeds(model, images, monkeypatch):  
 
 def test_the_analysis_keeps_its_budget_and_fits_the_shapley_map(model, images):
     x, _ = images
-    report = A.analyze_image(model, x, 1, attack=dict(eps=0.1, steps=5), grid="3x3", pair_count=8, samples=2,
-                             shapley_samples=64, batch_size=256, max_seconds=3)
+    report = A.analyze_image(model, x, 1, attack=AttackRequest(eps=0.1, steps=5),
+                             profile=ProfileRequest(grid="3x3", pair_count=8, samples=2),
+                             shapley=ShapleyRequest(grid="3x3", samples=64), batch_size=256, max_seconds=3)
     assert report.wall_time_s <= SLACK * 3
     assert 2 <= report.params["shapley_samples"] <= 64 and report.params["max_seconds"] == 3
     assert report.profile.precision["rounds"] >= 1
     with pytest.raises(BudgetTooSmall, match="too small for this analysis"):
-        A.analyze_image(model, x, 1, attack=dict(eps=0.1, steps=5), grid="3x3", max_seconds=1e-4)
+        A.analyze_image(model, x, 1, attack=AttackRequest(eps=0.1, steps=5), profile=ProfileRequest(grid="3x3"),
+                        shapley=ShapleyRequest(grid="3x3"), max_seconds=1e-4)
 
 
 # --------------------------------------------------------------------------- 224 px

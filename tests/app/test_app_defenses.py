@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mimi.batch import defenses
+from mimi.batch import gallery
 from mimi.models import zoo
 from tests.conftest_app import app_env, app_test, errors, test_zoo  # noqa: F401  (fixtures)
 
@@ -26,9 +26,9 @@ def studies(test_zoo, tmp_path_factory):
     for name in zoo.names(test_zoo):
         model, _ = zoo.load(name, "cpu", test_zoo)
         for kind, options in STUDY_OPTIONS.items():
-            result = defenses.run_study(kind, model, model_name=name, images=[0, 10], device="cpu", **options)
+            result = gallery.run_in_process(kind, model, model_name=name, images=[0, 10], device="cpu", **options)
             result.params["command"] = f"mimi defenses --models {name} (test)"
-            path = defenses.study_path(kind, name, folder)
+            path = gallery.study_file(kind, name, folder)
             path.parent.mkdir(parents=True, exist_ok=True)
             result.to_json(path)
     return folder
@@ -94,12 +94,12 @@ def test_pages_compute_live_when_no_study_matches(studies, monkeypatch):
 
 def test_a_corrupt_study_file_is_refused_with_a_warning(studies, monkeypatch, tmp_path):
     folder = tmp_path / "defenses"
-    for kind in defenses.KINDS:
+    for kind in gallery.DEFENSE_KINDS:
         (folder / kind).mkdir(parents=True)
         for name in ("fmnist-standard", "fmnist-pgd-at"):
-            target = defenses.study_path(kind, name, folder)
-            target.write_text(defenses.study_path(kind, name, studies).read_text())
-    defenses.study_path("detection", "fmnist-standard", folder).write_text("{broken")
+            target = gallery.study_file(kind, name, folder)
+            target.write_text(gallery.study_file(kind, name, studies).read_text())
+    gallery.study_file("detection", "fmnist-standard", folder).write_text("{broken")
     monkeypatch.setenv("MIMI_DEFENSES_DIR", str(folder))
     at = app_test("views/detection.py", images="2")
     warnings = " ".join(w.value for w in at.warning)

@@ -18,10 +18,9 @@ import pytest
 import torch
 from PIL import Image
 
+from mimi.batch.engine import read_manifest, read_outcome, result_path
 from mimi.batch.study import STUDY_DIR, StudyParams, build_report, run_job
-from mimi.batch.study.jobs import read_outcome
 from mimi.batch.study.plan import gallery_images
-from mimi.batch.study.run import read_manifest, result_path
 from mimi.models import zoo
 from tests.conftest_app import APP, ROOT, errors, test_zoo  # noqa: F401  (fixture)
 
@@ -178,7 +177,7 @@ def gallery_job(report, gallery_index: int, model: str):
     manifest = read_manifest(STUDY_DIR)
     source = next(r["source"] for r in manifest.images if r["sha256"] == image.sha256)
     record = next(j for j in manifest.jobs if j["image"] == source and j["model"] == model)
-    return read_outcome(result_path(STUDY_DIR, record["key"]), record["key"])
+    return read_outcome(result_path(STUDY_DIR, record["key"]), record["key"], read_manifest(STUDY_DIR))
 
 
 def array(value) -> np.ndarray:

@@ -14,7 +14,7 @@ import plotly.colors
 import pytest
 
 from mimi import figures
-from mimi.batch import defenses as stored
+from mimi.batch import gallery as stored
 from mimi.batch.study import STUDY_DIR
 from mimi.defenses.strength import order_strength
 from mimi.figures import defenses as figures_defenses
@@ -123,7 +123,7 @@ def test_recovery_of_one_image_under_a_weak_attack_carries_the_caveat(studies, m
 @pytest.mark.skipif(not (STUDY_DIR / "study.json").exists(), reason="no shipped study in assets/study")
 def test_study_success_is_a_changed_prediction_and_predictions_are_class_names():
     from mimi.batch.study.jobs import StudyJobResult
-    from mimi.batch.study.run import read_manifest, scan_results
+    from mimi.batch.engine import read_manifest, scan_results
 
     at = app_test("views/study.py", timeout=300)
     assert not errors(at)

@@ -23,7 +23,7 @@ def results():
     """One result of every type that the pages pass through compute(), on a seeded untrained model."""
     from mimi.analysis import (decomposition, disentanglement, image_game, interaction_profile, pair_heatmap,
                                run_attack, shapley_map)
-    from mimi.batch.defenses import run_study
+    from mimi.batch.gallery import run_in_process
     from mimi.core.compute import freeze
     from mimi.data.datasets import load_gallery
     from mimi.defenses.detection import leave_one_out_map
@@ -49,9 +49,9 @@ def results():
                                            samples=2, pair_count=2),
         "leave_one_out": leave_one_out_map(net, x, adv, label=label, **small),
         "recovery": recovery_curve(net, x, label, adv, grid="2x2", samples=2, random_orders=2),
-        "detection_study": run_study("detection", net, model_name="m", images=[0, 1], attack=attack_options,
+        "detection_study": run_in_process("detection", net, model_name="m", images=[0, 1], attack=attack_options,
                                      pairs="neighbors", samples=2, successful_only=False, **small),
-        "recovery_study": run_study("recovery", net, model_name="m", images=[0, 1], attack=attack_options, samples=2,
+        "recovery_study": run_in_process("recovery", net, model_name="m", images=[0, 1], attack=attack_options, samples=2,
                                     random_orders=2, min_utility=1e-9, **small),
     }
 

@@ -18,13 +18,12 @@ from PIL import Image
 
 from mimi import analysis
 from mimi.analysis import requests
+from mimi.batch.engine import prepare_folder, read_manifest, read_outcome, result_path, write_atomic
 from mimi.batch.study import (STUDY_DIR, StudyJobResult, StudyMismatch, StudyParams, build_report, folder_images,
                               gallery_images, plan_study, run_study, study_status)
 from mimi.batch.study.claims import claim_a, claim_b, claim_c
-from mimi.batch.study.jobs import read_outcome, write_atomic
 from mimi.batch.study.plan import StudyImage, job_key, study_image_seed
 from mimi.batch.study.report import StudyReport
-from mimi.batch.study.run import prepare_folder, read_manifest, result_path
 from mimi.batch.study.stats import claim_verdict, verdict
 from mimi.cli import main
 from mimi.core.stats import t_quantile
@@ -186,9 +185,9 @@ def test_another_jobs_result_under_a_key_is_corrupt(plan, complete, tmp_path):
     text = result_path(complete, plan.jobs[0].key).read_text()
     path = tmp_path / "x.json"
     write_atomic(path, text)
-    assert isinstance(read_outcome(path, plan.jobs[0].key), StudyJobResult)
+    assert isinstance(read_outcome(path, plan.jobs[0].key, plan.manifest), StudyJobResult)
     with pytest.raises(ValueError, match="holds job"):
-        read_outcome(path, plan.jobs[1].key)
+        read_outcome(path, plan.jobs[1].key, plan.manifest)
 
 
 def test_a_folder_with_other_parameters_is_refused_unless_forced(zoo_dir, complete, tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mimi.batch import defenses
+from mimi.batch import gallery
 from mimi.cli import main
 from tests.conftest_app import make_zoo
 
@@ -37,7 +37,7 @@ def test_a_recovery_run_writes_the_study_the_page_reads(stand_in_zoo, tmp_path, 
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert out.count("wrote") == 1 and "recoverability ρ ± SE" in out
-    recovery = defenses.load_study("recovery", "fmnist-standard", tmp_path)
+    recovery = gallery.load_study("recovery", "fmnist-standard", tmp_path)
     assert recovery.params["command"].startswith("mimi defenses --models fmnist-standard --only recovery")
     assert recovery.images.tolist() == [0, 10] and recovery.params["random_orders"] == 2
     assert recovery.min_utility == 1e-4 and recovery.ranked.shape == (2, 50)
@@ -52,7 +52,7 @@ def test_a_full_run_writes_the_three_studies(stand_in_zoo, tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert out.count("wrote") == 3 and "AUC [95% CI]" in out and "recoverability" in out and "low orders" in out
-    detection = defenses.load_study("detection", "fmnist-standard", tmp_path)
+    detection = gallery.load_study("detection", "fmnist-standard", tmp_path)
     assert detection.images.tolist() == [0, 10] and detection.used.all()
-    strength = defenses.load_study("strength", "fmnist-standard", tmp_path)
+    strength = gallery.load_study("strength", "fmnist-standard", tmp_path)
     assert strength.strength.shape == (2, len(strength.orders)) and np.all(np.isfinite(strength.strength))

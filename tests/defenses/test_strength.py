@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mimi.batch import defenses
+from mimi.batch import gallery
 from mimi.core.results import Result
 from mimi.data.datasets import load_gallery
 from mimi.defenses import strength
@@ -80,17 +80,17 @@ def test_gallery_strength_end_to_end_and_the_study_files(tmp_path):
     assert "share of interaction strength in low orders" in summary.summary()
     assert Result.from_json(summary.to_json()).bands == summary.bands
     # Files: written where the pages look, read back, and refused when they hold something else.
-    path = defenses.study_path("strength", "tiny", tmp_path)
+    path = gallery.study_file("strength", "tiny", tmp_path)
     path.parent.mkdir(parents=True)
     result.to_json(path)
-    back = defenses.load_study("strength", "tiny", tmp_path)
+    back = gallery.load_study("strength", "tiny", tmp_path)
     np.testing.assert_array_equal(back.strength, result.strength)
-    assert defenses.load_study("strength", "other", tmp_path) is None
-    path.rename(defenses.study_path("strength", "other", tmp_path))
+    assert gallery.load_study("strength", "other", tmp_path) is None
+    path.rename(gallery.study_file("strength", "other", tmp_path))
     with pytest.raises(ValueError, match="of model 'tiny', not the Disentanglement of 'other'"):
-        defenses.load_study("strength", "other", tmp_path)
-    defenses.study_path("strength", "other", tmp_path).write_text("{not json")
+        gallery.load_study("strength", "other", tmp_path)
+    gallery.study_file("strength", "other", tmp_path).write_text("{not json")
     with pytest.raises(ValueError, match="unreadable or corrupt.*mimi defenses --models other --only strength"):
-        defenses.load_study("strength", "other", tmp_path)
-    with pytest.raises(ValueError, match="unknown study 'bogus'"):
-        defenses.study_path("bogus", "tiny")
+        gallery.load_study("strength", "other", tmp_path)
+    with pytest.raises(ValueError, match="unknown gallery study 'bogus'"):
+        gallery.study_file("bogus", "tiny")

@@ -1,19 +1,16 @@
 """One job of a study: PGD on one image against one model, the clean and adversarial order profile with
 ΔJ^(m), the Shapley map, and the image's D^(m) contributions; its result file, written atomically.
 
-The same :func:`run_job` runs in-process and on a Ray worker. It sets the torch threads of the job
-(``threads``): CPU gradients are summed in a thread-dependent order, so the same threads give
-bitwise the same numbers, whichever process runs the job. Any exception but an interrupt becomes a
-:class:`StudyJobFailure` with its error, so one failing job never stops the others.
+The same :func:`run_job` runs in-process and on a Ray worker (:class:`StudyRunner`, run by the job engine
+:mod:`mimi.batch.engine`). It sets the torch threads of the job (``threads``), so the same threads give bitwise the
+same numbers whichever process runs the job, and any exception but an interrupt becomes a
+:class:`mimi.batch.engine.JobFailure` with its error, so one failing job never stops the others.
 """
 
 from __future__ import annotations
 
-import os
 import time
-import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
@@ -21,7 +18,8 @@ import torch
 from torch import nn
 
 from mimi import analysis
-from mimi.batch.study.plan import Job, StudyParams
+from mimi.batch.engine import JobFailure, guarded
+from mimi.batch.study.plan import Job, StudyManifest, StudyParams
 from mimi.core.games import ImageGame, on_device, resolve_target
 from mimi.core.results import Result
 from mimi.interactions import sample_disentanglement
@@ -89,20 +87,24 @@ class StudyJobResult(Result):
         """Whether the job's attack landed (always, without a stop at utility): its image counts in the claims."""
         return self.profile is not None
 
+    def problem(self, manifest: StudyManifest) -> str:
+        """What makes this result inconsistent with its study ("" when nothing): the profile's orders must be the
+        study's, with one value per order in every estimate and D^(m) contribution."""
+        if not self.landed:
+            return ""
+        profile, d = self.profile, self.disentanglement
+        size = len(np.atleast_1d(profile.orders))
+        if not np.array_equal(np.asarray(profile.orders), manifest.orders()):
+            return "its orders differ from the study's"
+        for name, estimate in profile.estimates().items():
+            if estimate is None or np.shape(estimate.mean) != (size,):
+                return f"its profile's {name} does not have one value per order"
+        if not (np.shape(d.numerator) == np.shape(d.denominator) == np.shape(d.orders)):
+            return "its D^(m) contributions do not have one value per order"
+        return ""
 
-@dataclass
-class StudyJobFailure(Result):
-    """A job that raised: its error (one line) and traceback; the study goes on, and a later run retries it."""
 
-    key: str
-    model: str
-    image: str
-    error: str
-    traceback: str
-    wall_time_s: float
-
-
-JobOutcome = Union[StudyJobResult, StudyJobFailure]
+JobOutcome = Union[StudyJobResult, JobFailure]
 
 
 def image_disentanglement(model: nn.Module, image: torch.Tensor, target: int, settings: StudyParams, seed: int, *,
@@ -145,85 +147,50 @@ def run_job(model: nn.Module, job: Job, settings: StudyParams, *, device="cpu", 
             batch_size: Optional[int] = None) -> JobOutcome:
     """PGD, then (when the attack landed, or without a stop) the order profile and the Shapley map of x and x'
     on shared masks, seeded with the job's seed, and the D^(m) contributions of x; with ``twin_value`` the
-    profile and D^(m) again for that value function, from the same forward passes. An exception becomes a
-    StudyJobFailure."""
+    profile and D^(m) again for that value function, from the same forward passes. With ``threads`` torch
+    threads; an exception becomes a JobFailure."""
+    return guarded(job, threads, lambda: compute_job(model, job, settings, device=device, batch_size=batch_size))
+
+
+def compute_job(model: nn.Module, job: Job, settings: StudyParams, *, device="cpu",
+                batch_size: Optional[int] = None) -> StudyJobResult:
+    """What :func:`run_job` computes, raising what goes wrong."""
     start = time.perf_counter()
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        net, where = on_device(model, device)
-        x, label = job.image.pixels, job.image.label
-        target = "label" if label is not None else "predicted"   # without a label, the model's class stands in
-        attack = analysis.run_attack(net, x, resolve_target(net, x, label, target), value=settings.value,
-                                     seed=job.seed, device=where, **settings.attack_kwargs())
-        numbers = attack_numbers(attack)
-        outcome = dict(key=job.key, model=job.model, image=job.image.source, image_sha256=job.image.sha256,
-                       gallery_index=job.image.gallery_index, label=label, seed=job.seed, attack=numbers,
-                       device=str(where), threads=int(threads))
-        if not numbers["landed"]:
-            return StudyJobResult(**outcome, profile=None, shapley=None, disentanglement=None,
-                                  forward_passes=0, wall_time_s=time.perf_counter() - start)
-        game = analysis.image_game(net, x, label, attack.x_adv[0].cpu(), grid=settings.grid, baseline=settings.baseline,
-                                   value=settings.value, target=target, device=where, batch_size=batch_size,
-                                   twins=settings.twins)
-        request = settings.profile_request(job.seed)
-        profile = request.run(game)
-        shapley = settings.shapley_request(job.seed).run(game) if settings.shapley_samples else None
-        contributions, twin_contributions = image_disentanglement(net, x, profile.target, settings, job.seed,
-                                                                  device=where, batch_size=batch_size)
-        twin = None
-        if settings.twin_value:
-            twin = TwinValue(value=settings.twin_value,
-                             profile=request.run(game.twin(settings.twin_value)),
-                             disentanglement=twin_contributions)
-        return StudyJobResult(**outcome, profile=profile, shapley=shapley, disentanglement=contributions, twin=twin,
-                              forward_passes=game.forward_passes + contributions.mask_rows,
-                              wall_time_s=time.perf_counter() - start)
-    except Exception as exc:  # recorded, and the study goes on (interrupts are not caught)
-        return StudyJobFailure(key=job.key, model=job.model, image=job.image.source,
-                               error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500],
-                               traceback=traceback.format_exc(limit=8), wall_time_s=time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(previous)
+    net, where = on_device(model, device)
+    x, label = job.image.pixels, job.image.label
+    target = "label" if label is not None else "predicted"   # without a label, the model's class stands in
+    attack = analysis.run_attack(net, x, resolve_target(net, x, label, target), value=settings.value,
+                                 seed=job.seed, device=where, **settings.attack_kwargs())
+    numbers = attack_numbers(attack)
+    outcome = dict(key=job.key, model=job.model, image=job.image.source, image_sha256=job.image.sha256,
+                   gallery_index=job.image.gallery_index, label=label, seed=job.seed, attack=numbers,
+                   device=str(where), threads=torch.get_num_threads())
+    if not numbers["landed"]:
+        return StudyJobResult(**outcome, profile=None, shapley=None, disentanglement=None,
+                              forward_passes=0, wall_time_s=time.perf_counter() - start)
+    game = analysis.image_game(net, x, label, attack.x_adv[0].cpu(), grid=settings.grid, baseline=settings.baseline,
+                               value=settings.value, target=target, device=where, batch_size=batch_size,
+                               twins=settings.twins)
+    request = settings.profile_request(job.seed)
+    profile = request.run(game)
+    shapley = settings.shapley_request(job.seed).run(game) if settings.shapley_samples else None
+    contributions, twin_contributions = image_disentanglement(net, x, profile.target, settings, job.seed,
+                                                              device=where, batch_size=batch_size)
+    twin = None
+    if settings.twin_value:
+        twin = TwinValue(value=settings.twin_value, profile=request.run(game.twin(settings.twin_value)),
+                         disentanglement=twin_contributions)
+    return StudyJobResult(**outcome, profile=profile, shapley=shapley, disentanglement=contributions, twin=twin,
+                          forward_passes=game.forward_passes + contributions.mask_rows,
+                          wall_time_s=time.perf_counter() - start)
 
 
-# --------------------------------------------------------------------------- files
-class CorruptResult(ValueError):
-    """A result file that cannot be read back as the job it is named after; the message says why."""
+@dataclass(frozen=True)
+class StudyRunner:
+    """The study's job as the engine runs it (in-process or on a Ray worker): :func:`compute_job` with ``settings``."""
 
+    settings: StudyParams
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, flush it to disk, then rename it over ``path``:
-    a reader (or a killed run) sees the old file or the new one, never half of one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def read_outcome(path: Path, key: str, orders: Optional[np.ndarray] = None) -> JobOutcome:
-    """The job result or failure in ``path``, checked against its job's ``key`` (and the profile's
-    ``orders``); CorruptResult when it is unreadable, of another type, another job's or inconsistent."""
-    try:
-        outcome = Result.from_json(Path(path).read_text())
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise CorruptResult(f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
-                            ) from None
-    if not isinstance(outcome, (StudyJobResult, StudyJobFailure)):
-        raise CorruptResult(f"holds a {type(outcome).__name__}, not a study job")
-    if outcome.key != key:
-        raise CorruptResult(f"holds job {outcome.key}, not {key}")
-    if isinstance(outcome, StudyJobResult) and outcome.landed:
-        profile, d = outcome.profile, outcome.disentanglement
-        size = len(np.atleast_1d(profile.orders))
-        if orders is not None and not np.array_equal(np.asarray(profile.orders), np.asarray(orders)):
-            raise CorruptResult("its orders differ from the study's")
-        for name, estimate in profile.estimates().items():
-            if estimate is None or np.shape(estimate.mean) != (size,):
-                raise CorruptResult(f"its profile's {name} does not have one value per order")
-        if not (np.shape(d.numerator) == np.shape(d.denominator) == np.shape(d.orders)):
-            raise CorruptResult("its D^(m) contributions do not have one value per order")
-    return outcome
+    def __call__(self, model: nn.Module, job: Job, *, device="cpu", batch_size: Optional[int] = None
+                 ) -> StudyJobResult:
+        return compute_job(model, job, self.settings, device=device, batch_size=batch_size)

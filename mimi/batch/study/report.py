@@ -29,10 +29,10 @@ from typing import Optional
 
 import numpy as np
 
+from mimi.batch.engine import StudyStatus, read_manifest, scan_results, study_status
 from mimi.batch.study.claims import _disagreements, claims_of
 from mimi.batch.study.jobs import StudyJobResult
 from mimi.batch.study.plan import StudyManifest
-from mimi.batch.study.run import StudyStatus, read_manifest, scan_results, study_status
 from mimi.batch.study.summaries import CONFIDENCE, summarize_model
 from mimi.core.results import Result
 from mimi.defenses.strength import BANDS

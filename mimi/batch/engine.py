@@ -1,47 +1,93 @@
-"""Running a study into a folder, resumably: in-process (a plain loop) or on Ray.
+"""The job engine of every batch computation: a folder of job results, filled resumably, in-process or on Ray.
 
-``DIR/study.json`` is the manifest; ``DIR/jobs/<key>.json`` holds each job's result (or its failure),
-written atomically when the job ends. Running the same study again runs only the jobs without a
-result: those never run, those that failed, and those whose file is corrupt (moved aside to
-``<key>.json.corrupt`` and reported). A folder that holds a study with other parameters is refused
-unless ``force``: its manifest is then replaced, and result files whose inputs still match (their
-name is the hash of their inputs) are reused.
+A *study folder* holds ``DIR/study.json``, the manifest (what every job depends on, and the list of jobs), and
+``DIR/jobs/<key>.json``, each job's result (or its failure), written atomically when the job ends. The interaction
+study (:mod:`mimi.batch.study`) and the gallery studies (:mod:`mimi.batch.gallery`: the gallery references and the
+defenses studies) are plans this engine runs: a plan has a ``manifest``, its ``jobs`` (each with a ``key``, a
+``model`` name and an ``image`` in words), the loaded ``models`` and a ``runner``, a small picklable callable
+``runner(model, job, device=, threads=, batch_size=)`` that computes one job's result. A manifest has ``params``
+(compared when a folder is run again), ``jobs`` (records with ``key``, ``model`` and ``image``), ``skipped``, the
+type name of its jobs' results (``result_type``), and each result type may say what is wrong with a file
+(``problem(manifest)``, "" when nothing).
 
-Ray (``ray`` = "local" or a cluster address): one task per job, ``num_cpus`` = the job's threads,
-``num_gpus`` = ``gpus_per_job`` (fractions allowed) on a CUDA device, ``max_retries`` for lost
-workers; each model goes to the object store once, and every result comes back to this process,
-which writes it, so workers need no shared disk. Ray is imported only here, only when asked for.
+Running a plan again runs only the jobs without a result: those never run, those that failed, and those whose file
+is corrupt (moved aside to ``<key>.json.corrupt`` and reported). A folder that holds other parameters is refused
+unless ``force``: its manifest is then replaced, and result files whose inputs still match (their name is the hash
+of their inputs) are reused.
+
+Ray (``ray`` = "local" or a cluster address): one task per job, ``num_cpus`` = the job's threads, ``num_gpus`` =
+``gpus_per_job`` (fractions allowed) on a CUDA device, ``max_retries`` for lost workers; each model goes to the
+object store once, and every result comes back to this process, which writes it, so workers need no shared disk.
+Ray is imported only here, only when asked for.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import urlparse
 
-import numpy as np
 import torch
 
-from mimi.analysis import resolve_orders
-from mimi.batch.study.jobs import CorruptResult, StudyJobFailure, StudyJobResult, read_outcome, run_job, write_atomic
-from mimi.batch.study.plan import JOBS_DIR, MANIFEST_NAME, StudyManifest, StudyPlan
 from mimi.core.games import on_device
-from mimi.core.players import parse_grid_spec
 from mimi.core.progress import ProgressFn, report
 from mimi.core.results import Result
 
+MANIFEST_NAME = "study.json"
+JOBS_DIR = "jobs"
 RAY_MAX_RETRIES = 3
 DEFAULT_RAY_TIMEOUT_S = 30.0
 
 
 class StudyMismatch(ValueError):
     """The folder holds a study with other parameters; the message says what differs and what to do."""
+
+
+class CorruptResult(ValueError):
+    """A result file that cannot be read back as the job it is named after; the message says why."""
+
+
+@dataclass
+class JobFailure(Result):
+    """A job that raised: its error (one line) and traceback; the other jobs go on, and a later run retries it."""
+
+    key: str
+    model: str
+    image: str
+    error: str
+    traceback: str
+    wall_time_s: float
+
+
+def guarded(job: Any, threads: int, compute: Callable[[], Result]) -> Result:
+    """``compute()`` with ``threads`` torch threads (CPU gradients are summed in a thread-dependent order, so the
+    same threads give bitwise the same numbers in any process); any exception but an interrupt becomes a
+    :class:`JobFailure` of ``job``, so one failing job never stops the others."""
+    start = time.perf_counter()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        return compute()
+    except Exception as exc:  # recorded, and the study goes on (interrupts are not caught)
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        return JobFailure(key=job.key, model=job.model, image=job_image(job), error=f"{type(exc).__name__}: "
+                          f"{message}"[:500], traceback=traceback.format_exc(limit=8),
+                          wall_time_s=time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def job_image(job: Any) -> str:
+    """A job's image in words (its ``image`` when it is text, else that image's ``source``)."""
+    return job.image if isinstance(job.image, str) else job.image.source
 
 
 @dataclass
@@ -75,23 +121,32 @@ class StudyStatus(Result):
             lines.append(f"  {self.orphans} result file(s) in {JOBS_DIR}/ belong to no job of this study")
         return "\n".join(lines)
 
+    @property
+    def complete(self) -> bool:
+        """Whether every job has a result (none failed, none left)."""
+        return self.done == self.jobs
+
 
 # --------------------------------------------------------------------------- the folder
 def manifest_path(folder: str | Path) -> Path:
     return Path(folder) / MANIFEST_NAME
 
 
-def read_manifest(folder: str | Path) -> StudyManifest:
+def read_manifest(folder: str | Path) -> Any:
     """The manifest of the study in ``folder``; ValueError when there is none or it cannot be read."""
     path = manifest_path(folder)
     if not path.exists():
         raise ValueError(f"{folder} holds no study (no {MANIFEST_NAME}); start one with `mimi study run ... --out "
                          f"{folder}`")
     try:
-        return StudyManifest.from_json(path.read_text())
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+        manifest = Result.from_json(path.read_text())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"{path} is not a readable study manifest ({str(exc).splitlines()[0][:120]}); "
                          f"start a new study in another folder, or rerun with --force to replace it") from None
+    if not hasattr(manifest, "job_result"):
+        raise ValueError(f"{path} holds a {type(manifest).__name__}, not a study manifest; start a new study in "
+                         f"another folder, or rerun with --force to replace it")
+    return manifest
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -104,13 +159,13 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {json.dumps(old)} -> {json.dumps(new)}"]
 
 
-def prepare_folder(folder: str | Path, manifest: StudyManifest, force: bool = False) -> None:
+def prepare_folder(folder: str | Path, manifest: Result, force: bool = False) -> None:
     """Create ``folder`` and ``folder/jobs``, and write the manifest; StudyMismatch when the folder holds a
     study with other parameters (unless ``force``)."""
     folder = Path(folder)
     if manifest_path(folder).exists() and not force:
         old = read_manifest(folder)
-        if old.params != manifest.params:
+        if type(old) is not type(manifest) or old.params != manifest.params:
             changes = _differences(old.params, manifest.params)
             raise StudyMismatch(
                 f"{folder} holds a study with different parameters ({'; '.join(changes[:4])}"
@@ -124,10 +179,35 @@ def result_path(folder: str | Path, key: str) -> Path:
     return Path(folder) / JOBS_DIR / f"{key}.json"
 
 
-def expected_orders(manifest: StudyManifest) -> np.ndarray:
-    """The orders m of every job's profile: the study's ratios on its grid."""
-    rows, cols = parse_grid_spec(manifest.params["grid"])
-    return resolve_orders(rows * cols, None, manifest.params["ratios"])[0]
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file next to ``path``, flush it to disk, then rename it over ``path``:
+    a reader (or a killed run) sees the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_outcome(path: Path, key: str, manifest: Any) -> Result:
+    """The job result or failure in ``path``, checked against its job's ``key`` and the ``manifest`` (its result
+    type, and the result's own ``problem(manifest)``); CorruptResult when it is unreadable, of another type,
+    another job's or inconsistent."""
+    try:
+        outcome = Result.from_json(Path(path).read_text())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CorruptResult(f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
+                            ) from None
+    if not isinstance(outcome, JobFailure) and type(outcome).__name__ != manifest.job_result:
+        raise CorruptResult(f"holds a {type(outcome).__name__}, not a job of this study ({manifest.job_result})")
+    if outcome.key != key:
+        raise CorruptResult(f"holds job {outcome.key}, not {key}")
+    problem = "" if isinstance(outcome, JobFailure) else outcome.problem(manifest)
+    if problem:
+        raise CorruptResult(problem)
+    return outcome
 
 
 @dataclass
@@ -138,19 +218,22 @@ class Scan:
     corrupted: list = field(default_factory=list)
     orphans: int = 0
 
+    def results(self) -> dict:
+        """The outcomes that are results (not failures), by key."""
+        return {key: o for key, o in self.outcomes.items() if not isinstance(o, JobFailure)}
 
-def scan_results(folder: str | Path, manifest: StudyManifest, *, set_aside: bool = False) -> Scan:
+
+def scan_results(folder: str | Path, manifest: Any, *, set_aside: bool = False) -> Scan:
     """Read every job's result file; a corrupt one is listed (and, with ``set_aside``, renamed to
     ``<key>.json.corrupt``, so that the job runs again)."""
     folder, scan = Path(folder), Scan()
-    orders = expected_orders(manifest)
     keys = {job["key"] for job in manifest.jobs}
     for key in sorted(keys):
         path = result_path(folder, key)
         if not path.exists():
             continue
         try:
-            scan.outcomes[key] = read_outcome(path, key, orders)
+            scan.outcomes[key] = read_outcome(path, key, manifest)
         except CorruptResult as exc:
             scan.corrupted.append({"file": str(path.relative_to(folder)), "reason": str(exc)})
             if set_aside:
@@ -168,15 +251,16 @@ def study_status(folder: str | Path, *, scan: Optional[Scan] = None, ran: int = 
     scan = scan if scan is not None else scan_results(folder, manifest)
     images = {job["key"]: job for job in manifest.jobs}
     failures = [{"model": images[k]["model"], "image": images[k]["image"], "error": o.error}
-                for k, o in scan.outcomes.items() if isinstance(o, StudyJobFailure)]
-    done = sum(isinstance(o, StudyJobResult) for o in scan.outcomes.values())
+                for k, o in scan.outcomes.items() if isinstance(o, JobFailure)]
+    done = len(scan.results())
+    skipped = list(getattr(manifest, "skipped", []))
     return StudyStatus(folder=str(folder), jobs=len(manifest.jobs), done=done, failed=len(failures),
-                       left=len(manifest.jobs) - done - len(failures), failures=failures, skipped=manifest.skipped,
+                       left=len(manifest.jobs) - done - len(failures), failures=failures, skipped=skipped,
                        corrupted=scan.corrupted, orphans=scan.orphans, ran=ran, wall_time_s=wall_time_s)
 
 
 # --------------------------------------------------------------------------- running
-def run_study(folder: str | Path, plan: StudyPlan, *, force: bool = False, limit: Optional[int] = None,
+def run_study(folder: str | Path, plan: Any, *, force: bool = False, limit: Optional[int] = None,
               ray: Optional[str] = None, ray_timeout: float = DEFAULT_RAY_TIMEOUT_S, gpus_per_job: float = 0.0,
               device: str = "cpu", threads: int = 1, batch_size: Optional[int] = None, num_cpus: Optional[int] = None,
               progress: Optional[ProgressFn] = None, log: Callable[[str], None] = lambda line: None) -> StudyStatus:
@@ -200,13 +284,14 @@ def run_study(folder: str | Path, plan: StudyPlan, *, force: bool = False, limit
             ray_module.shutdown()
 
 
-def _run(folder, plan: StudyPlan, force: bool, limit: Optional[int], ray_module, gpus_per_job: float,
+def _run(folder, plan: Any, force: bool, limit: Optional[int], ray_module, gpus_per_job: float,
          progress: Optional[ProgressFn], log, start: float, options: dict) -> StudyStatus:
     prepare_folder(folder, plan.manifest, force)
     scan = scan_results(folder, plan.manifest, set_aside=True)
     for bad in scan.corrupted:
         log(f"corrupted result file {bad['file']} ({bad['reason']}): moved to {bad['file']}.corrupt; recomputing it")
-    todo = [job for job in plan.jobs if not isinstance(scan.outcomes.get(job.key), StudyJobResult)]
+    done = scan.results()
+    todo = [job for job in plan.jobs if job.key not in done]
     todo = todo[:limit] if limit is not None else todo
     ran = 0
 
@@ -215,7 +300,7 @@ def _run(folder, plan: StudyPlan, force: bool, limit: Optional[int], ray_module,
         write_atomic(result_path(folder, outcome.key), outcome.to_json())
         ran += 1
         what = f"{outcome.model} on {outcome.image}"
-        if isinstance(outcome, StudyJobFailure):
+        if isinstance(outcome, JobFailure):
             log(f"job failed: {what}: {outcome.error}")
         report(progress, ran, len(todo), what)
 
@@ -223,7 +308,7 @@ def _run(folder, plan: StudyPlan, force: bool, limit: Optional[int], ray_module,
     if ray_module is None:
         models = {name: on_device(model, options["device"])[0] for name, model in plan.models.items()}  # once
         for job in todo:
-            record(run_job(models[job.model], job, plan.settings, **options))
+            record(run_guarded(plan.runner, models[job.model], job, **options))
     elif todo:
         _run_on_ray(ray_module, todo, plan, gpus_per_job, record, **options)
     status = study_status(folder, ran=ran, wall_time_s=time.perf_counter() - start)
@@ -231,10 +316,16 @@ def _run(folder, plan: StudyPlan, force: bool, limit: Optional[int], ray_module,
     return status
 
 
+def run_guarded(runner: Callable[..., Result], model, job, *, device, threads: int = 1,
+                batch_size: Optional[int] = None) -> Result:
+    """One job by ``runner`` with ``threads`` torch threads; an exception becomes its JobFailure."""
+    return guarded(job, threads, lambda: runner(model, job, device=device, batch_size=batch_size))
+
+
 # --------------------------------------------------------------------------- Ray
-def _ray_job(model, job, settings, device, threads, batch_size) -> str:
+def _ray_job(runner, model, job, device, threads, batch_size) -> str:
     """The Ray task of one job: its outcome as JSON text (written by the driver)."""
-    return run_job(model, job, settings, device=device, threads=threads, batch_size=batch_size).to_json()
+    return run_guarded(runner, model, job, device=device, threads=threads, batch_size=batch_size).to_json()
 
 
 def probe_address(address: str, timeout: float) -> None:
@@ -286,14 +377,14 @@ def connect_ray(address: str, timeout: float, num_cpus: Optional[int] = None):
     return ray
 
 
-def _run_on_ray(ray, todo, plan: StudyPlan, gpus_per_job: float, record, *, device: str, threads: int,
+def _run_on_ray(ray, todo, plan: Any, gpus_per_job: float, record, *, device: str, threads: int,
                 batch_size: Optional[int]) -> None:
     """One Ray task per job; results are recorded here as they come back (any order)."""
     on_gpu = torch.device(device).type == "cuda"
     task = ray.remote(_ray_job).options(num_cpus=threads, num_gpus=gpus_per_job if on_gpu else 0,
                                         max_retries=RAY_MAX_RETRIES)
     models = {name: ray.put(plan.models[name]) for name in {job.model for job in todo}}
-    pending = {task.remote(models[job.model], job, plan.settings, device, threads, batch_size): job for job in todo}
+    pending = {task.remote(plan.runner, models[job.model], job, device, threads, batch_size): job for job in todo}
     try:
         while pending:
             finished, _ = ray.wait(list(pending), num_returns=1)
@@ -301,7 +392,7 @@ def _run_on_ray(ray, todo, plan: StudyPlan, gpus_per_job: float, record, *, devi
             try:
                 record(Result.from_json(ray.get(finished[0])))
             except ray.exceptions.RayError as exc:  # the worker was lost more than max_retries times
-                record(StudyJobFailure(key=job.key, model=job.model, image=job.image.source,
+                record(JobFailure(key=job.key, model=job.model, image=job_image(job),
                                        error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
                                        traceback=str(exc)[-4000:], wall_time_s=0.0))
     except BaseException:
