@@ -7,6 +7,7 @@ from mimi.figures import attack as figures_attack
 from mimi.figures import defenses as figures_defenses
 from mimi.figures import profiles as figures_profiles
 from mimi.ui import attacking, compute, defenses, disentanglement, interactions, page, state
+from mimi.ui.params import attack_request
 
 st.title("Defenses: one explanation for many")
 st.markdown("Ren et al. argue that very different defenses work for the same reason. Each of their claims below, "
@@ -70,7 +71,7 @@ if st.toggle("Compute the order profiles and ΔJ of every zoo model on this imag
         profiles, _ = interactions.profiles(sel, attacks, lambda *_: None, refine=False)
         if profiles:
             note = attacking.attack_note(attacks)
-            refs = compute.gallery_references(list(profiles), attacking.attack_kwargs(p))
+            refs = compute.gallery_references(list(profiles), attack_request(p).options())
             page.chart(figures_profiles.order_profile_figure(profiles, references=refs, attack=note),
                        "zoo-order-profile", profiles, key="zoo_profile")
             page.chart(figures_profiles.delta_j_figure(profiles, references=refs, attack=note), "zoo-delta-j",

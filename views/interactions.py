@@ -4,6 +4,7 @@ import streamlit as st
 
 from mimi.figures import profiles as figures_profiles
 from mimi.ui import attacking, compute, defenses, forms, interactions, page, refine, state
+from mimi.ui.params import attack_request
 
 st.title("Interactions by order")
 st.markdown("Each bar estimates the mean interaction I⁽ᵐ⁾(i, j) over the whole pair set (the chart's subtitle "
@@ -38,7 +39,7 @@ with compute.friendly_errors("The order profiles"):
     profiles, statuses = interactions.profiles(sel, attacks, draw)
     if profiles:
         note, caption = attacking.attack_note(attacks), attacking.attack_caption(p, attacks)
-        refs = compute.gallery_references(list(profiles), attacking.attack_kwargs(p))
+        refs = compute.gallery_references(list(profiles), attack_request(p).options())
         with slot.container():
             page.chart(figures_profiles.order_profile_figure(profiles, references=refs, shared_y=shared_y, attack=note),
                        "order-profile", profiles, key="profile")

@@ -5,7 +5,7 @@ import streamlit as st
 from mimi.core.players import parse_grid_spec
 from mimi.figures import maps as figures_maps
 from mimi.ui import attacking, compute, defenses, forms, interactions, page, state
-from mimi.ui.params import band_ratios
+from mimi.ui.params import band_ratios, heatmap_request
 
 MAP_KEY = "pairs_map"
 SEEN_KEY = "pairs_seen_selection"
@@ -50,14 +50,14 @@ with st.form("pairs_form"):
 interactions.interaction_form(expanded=False)
 attacking.protocol_control()
 p = state.params()
-ratios = band_ratios(p["band"], float(p["ratio"]))
-st.caption(f"cell ({cell // cols}, {cell % cols}) of {p['grid']} · orders r ∈ {list(ratios)} pooled · "
-           f"{p['hsamples']} samples per order · "
+request = heatmap_request(p, cell, band_ratios(p["band"], float(p["ratio"])))
+st.caption(f"cell ({cell // cols}, {cell % cols}) of {request.grid} · orders r ∈ {list(request.ratios)} pooled · "
+           f"{request.samples} samples per order · "
            f"{interactions.interaction_summary(p)} · attack: {attacking.attack_summary(p)}")
 
 attacks = attacking.landed_attacks(sel, sel.models)   # a warning in place of each model's maps where it did not land
 with compute.friendly_errors("The pair heatmaps"):
-    maps = {name: interactions.heatmap(sel, name, cell, ratios, attacking.adversarial_image(result))
+    maps = {name: interactions.heatmap(sel, name, request, attacking.adversarial_image(result))
             for name, result in attacks.items()}
     if maps:
         title = f"Interactions of cell ({cell // cols}, {cell % cols}) with every other cell"

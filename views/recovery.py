@@ -4,6 +4,7 @@ import streamlit as st
 
 from mimi.figures import defenses as figures_defenses
 from mimi.ui import attacking, compute, defenses, interactions, page, state
+from mimi.ui.params import shapley_request
 
 st.title("Recovery: undoing the attack cell by cell")
 st.markdown(
@@ -26,10 +27,11 @@ measured = st.container()   # the paper's claim against the gallery's numbers, o
 sel = page.selection()
 interactions.interaction_form(expanded=False)
 p = state.params()
-st.caption(f"grid {p['grid']}, baseline {p['baseline']}, v = {p['value']}, {p['ssamples']} permutation pairs for the "
-           f"Shapley values (Pixel pairs page), seed {p['seed']} · attack: {attacking.attack_summary(p, 'eps')} "
-           f"(Attack page; this page always attacks at equal ε, as its precomputed gallery studies did) · image: "
-           f"{sel.title}")
+shapley = shapley_request(p)
+st.caption(f"grid {shapley.grid}, baseline {shapley.baseline}, v = {shapley.value}, {shapley.samples} permutation "
+           f"pairs for the Shapley values (Pixel pairs page), seed {shapley.seed} · attack: "
+           f"{attacking.attack_summary(p, 'eps')} (Attack page; this page always attacks at equal ε, as its precomputed "
+           f"gallery studies did) · image: {sel.title}")
 
 st.subheader("This image")
 with compute.friendly_errors("The recovery curves"):

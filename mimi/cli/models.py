@@ -18,7 +18,8 @@ from mimi.cli import CommandError
 from mimi.cli.common import add_device, resolve_device, writable_path
 from mimi.core.games import predict
 from mimi.data.images import gallery_images
-from mimi.data.input_spaces import INPUT_SPACE_NAMES, card_input_space, input_shape, input_space, read_classes
+from mimi.data.input_spaces import (DEFAULT_INPUT_SPACE, INPUT_SPACE_NAMES, card_input_space, input_shape, input_space,
+                                    read_classes)
 from mimi.models import registry, zoo
 from mimi.models.checkpoints import FORMATS, MAX_WEIGHTS_BYTES, convert
 
@@ -108,7 +109,7 @@ def run_list(args) -> int:
         source = "registry" if "registered" in c else "zoo"
         fmt = c.get("format") or "state-dict"
         params = f"{c['parameters']:,}" if isinstance(c.get("parameters"), int) else "-"
-        print(f"{c['name']:<20} {source:<10} {c.get('dataset', 'fashion-mnist'):<13} {c['architecture']:<16} "
+        print(f"{c['name']:<20} {source:<10} {c.get('dataset', DEFAULT_INPUT_SPACE):<13} {c['architecture']:<16} "
               f"{fmt:<12} {params:>11} {_accuracy(c):>7}")
     print(f"registry: {registry.registry_file()}")
     return 2 if broken else 0

@@ -11,7 +11,7 @@ from mimi.cli.common import (add_data_dir, add_device, add_out_dir, add_seed, ad
                              resolve_device, writable_path)
 from mimi.core.progress import TerminalBar
 from mimi.data.datasets import load_dataset
-from mimi.data.input_spaces import input_space
+from mimi.data.input_spaces import DEFAULT_INPUT_SPACE, input_space
 from mimi.models import zoo
 from mimi.models.evaluation import evaluate
 from mimi.models.networks import build
@@ -31,7 +31,7 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a model with a zoo recipe")
     p.add_argument("--recipe", required=True, choices=RECIPES,
                    help="standard, pgd-at (PGD adversarial training), trades, cutout or dropout")
-    p.add_argument("--dataset", default="fashion-mnist", choices=("fashion-mnist", "cifar10"),
+    p.add_argument("--dataset", default=DEFAULT_INPUT_SPACE, choices=("fashion-mnist", "cifar10"),
                    help="fashion-mnist trains the small CNN, cifar10 a ResNet-18 (default %(default)s)")
     add_data_dir(p, "CIFAR-10: cifar-10-batches-py or its parent")
     p.add_argument("--name", help="model name (default: fmnist-<recipe> or cifar10-<recipe>)")

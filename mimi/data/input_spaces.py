@@ -27,6 +27,9 @@ from typing import Any, Optional, Sequence
 from mimi.data.datasets import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD
 
 INPUT_SPACE_NAMES = ("fashion-mnist", "cifar10", "imagenet")
+#: The input space of a model card without a ``dataset``, of the dashboard's defaults (:data:`mimi.analysis.DEFAULTS`)
+#: and of `mimi train`: Fashion-MNIST.
+DEFAULT_INPUT_SPACE = "fashion-mnist"
 PREPROCESSING = ("pad-resize", "resize-crop")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -125,7 +128,7 @@ def input_space(name: str) -> InputSpace:
 
 def card_input_space(card: dict[str, Any]) -> InputSpace:
     """The input space of a model card (its ``dataset``; the zoo's cards are Fashion-MNIST)."""
-    return input_space(card.get("dataset") or "fashion-mnist")
+    return input_space(card.get("dataset") or DEFAULT_INPUT_SPACE)
 
 
 def input_shape(card: dict[str, Any]) -> tuple[int, int, int]:

@@ -1,15 +1,14 @@
-"""The session's attack on the selected image: the protocol control and the PGD form, their keyword arguments and
-summary in words, the cached attack of each model, and its outcome (landed or not, achieved utility) in the
-words of a chart's subtitle and caption."""
+"""The session's attack on the selected image: the protocol control and the PGD form, their summary in words (the
+request itself: :func:`mimi.ui.params.attack_request`), the cached attack of each model, and its outcome (landed or
+not, achieved utility) in the words of a chart's subtitle and caption."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import streamlit as st
 import torch
 
-from mimi.analysis.requests import AttackRequest
 from mimi.attacks import AttackResult
 from mimi.attacks.pgd import default_step_size
 from mimi.data.datasets import FMNIST_CLASSES
@@ -17,7 +16,7 @@ from mimi.data.input_spaces import eps_text
 from mimi.ui import compute, state
 from mimi.ui.forms import choice_field, float_field, instant_choice, number_field, submit
 from mimi.ui.page import SELECTION_KEY, model
-from mimi.ui.params import PROTOCOLS
+from mimi.ui.params import PROTOCOLS, attack_request
 from mimi.ui.sidebar import Selection
 
 
@@ -68,42 +67,30 @@ def attack_form() -> None:
         submit("Run attack", ("norm", "restarts") + (STRENGTH_FIELDS if strength else EPS_FIELDS), type="primary")
 
 
-def attack_kwargs(p: dict, protocol: Optional[str] = None) -> dict[str, Any]:
-    """Keyword arguments of :func:`mimi.attacks.pgd` for the session's protocol (or ``protocol``). Equal strength:
-    untargeted, landed at U within its own ε cap, steps and step size; equal ε: its budget, target and stop rule."""
-    common = dict(norm=p["norm"], restarts=int(p["restarts"]), value=p["value"], seed=int(p["seed"]))
-    if (protocol or p["protocol"]) == "strength":
-        return dict(eps=float(p["ueps"]), steps=int(p["usteps"]), step_size=float(p["ustep"]) or None, targeted=None,
-                    stop_utility=float(p["utility"]), tolerance=float(p["tol"]), stop_rule="utility",
-                    random_start=p["rstart"] == "on", early_stop=False, **common)
-    return dict(eps=float(p["eps"]), steps=int(p["steps"]), step_size=float(p["step"]) or None,
-                targeted=None if p["target"] == "none" else int(p["target"]), stop_utility=None,
-                early_stop=p["stop"] == "success", **common)
-
-
 def attack_summary(p: dict, protocol: Optional[str] = None) -> str:
-    """The protocol and every setting of the attack :func:`attack_kwargs` makes, in words."""
-    kw = attack_kwargs(p, protocol)
-    norm = "L∞" if kw["norm"] == "linf" else "L2"
-    steps = f"{kw['steps']} steps of {kw['step_size'] or default_step_size(kw['eps'], kw['steps']):.4g}"
-    restarts = f", best of {kw['restarts']} restarts" if kw["restarts"] > 1 else ""
-    if kw["stop_utility"] is not None:
-        start = "random start" if kw["random_start"] else "starting at x"
-        untargeted = "" if p["target"] == "none" else " (untargeted: the target class applies at equal ε only)"
-        return (f"{PROTOCOLS['strength']}: PGD {norm} until v falls by U = {kw['stop_utility']:g}, landed in "
-                f"[U, U + {kw['tolerance']:g}], within ε ≤ {eps_text(kw['eps'])} and {steps}, "
+    """The protocol and every setting of the attack :func:`mimi.ui.params.attack_request` makes, in words."""
+    request = attack_request(p, protocol)
+    norm = "L∞" if request.norm == "linf" else "L2"
+    steps = f"{request.steps} steps of {request.step_size or default_step_size(request.eps, request.steps):.4g}"
+    restarts = f", best of {request.restarts} restarts" if request.restarts > 1 else ""
+    if request.stop_utility is not None:
+        start = "random start" if request.random_start else "starting at x"
+        untargeted = ("" if attack_request(p, "eps").targeted is None
+                      else " (untargeted: the target class applies at equal ε only)")
+        return (f"{PROTOCOLS['strength']}: PGD {norm} until v falls by U = {request.stop_utility:g}, landed in "
+                f"[U, U + {request.tolerance:g}], within ε ≤ {eps_text(request.eps)} and {steps}, "
                 f"{start}{restarts}{untargeted}")
-    goal = "untargeted" if kw["targeted"] is None else f"targeted at {_classes()[kw['targeted']]}"
-    stop = ", stop when misclassified" if kw["early_stop"] else ""
+    goal = "untargeted" if request.targeted is None else f"targeted at {_classes()[request.targeted]}"
+    stop = ", stop when misclassified" if request.early_stop else ""
     origin = state.input_space_default("eps")
-    eps = eps_text(kw["eps"]) + (f" ({origin})" if origin else "")
+    eps = eps_text(request.eps) + (f" ({origin})" if origin else "")
     return f"{PROTOCOLS['eps']}: PGD {norm}, ε = {eps}, {steps}, {goal}{stop}{restarts}"
 
 
 def attack(sel: Selection, name: str, protocol: Optional[str] = None) -> AttackResult:
     """PGD on the selected image against model ``name`` under the session's protocol (or ``protocol``), cached by
     image, label, model and the attack's request (protocol, U, band, start and budget included)."""
-    request = AttackRequest(**attack_kwargs(state.params(), protocol))
+    request = attack_request(state.params(), protocol)
     net = model(sel, name)
 
     def run(progress):

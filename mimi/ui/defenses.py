@@ -18,13 +18,14 @@ import torch
 
 from mimi.analysis import disentanglement_orders
 from mimi.analysis.gallery import balanced_indices
-from mimi.batch.gallery import DEFENSES_DIR, load_study, run_in_process, study_file
+from mimi.batch.gallery import DEFENSES_DIR, GalleryRequest, load_study, study_file
 from mimi.core.players import parse_grid_spec
-from mimi.defenses.detection import leave_one_out_map, reselect
-from mimi.defenses.recovery import DEFAULT_RANDOM_ORDERS, recovery_curve
+from mimi.defenses.detection import reselect
+from mimi.defenses.requests import LeaveOneOutRequest, RecoveryRequest
 from mimi.defenses.strength import band_mask, order_strength
-from mimi.ui import attacking, compute, disentanglement, interactions, page, state
-from mimi.ui.params import check_work, estimate_passes, order_ratios
+from mimi.ui import compute, disentanglement, interactions, page, state
+from mimi.ui.params import (attack_request, check_work, estimate_passes, leave_one_out_request, order_ratios,
+                            profile_request, recovery_request)
 from mimi.ui.sidebar import Selection
 
 DEFENSES_ENV = "MIMI_DEFENSES_DIR"
@@ -83,8 +84,8 @@ def _comparable(value: Any) -> Any:
 def gallery_attack(p: dict) -> dict[str, Any]:
     """The session's equal-ε PGD settings (/detection and /recovery attack at equal ε) as keyword arguments of
     :func:`mimi.analysis.run_attack`: gallery studies are untargeted and run all steps."""
-    kwargs = attacking.attack_kwargs(p, "eps")
-    return {key: kwargs[key] for key in ATTACK_KEYS}
+    request = attack_request(p, "eps")
+    return {key: getattr(request, key) for key in ATTACK_KEYS}
 
 
 def settings(p: dict) -> dict[str, Any]:
@@ -119,74 +120,73 @@ def source_text(study: Any, live: bool, count: int) -> str:
 # --------------------------------------------------------------------------- single image
 def leave_one_out(sel: Selection, name: str, adv: Optional[torch.Tensor]):
     """ML-LOO's attributions of every cell for the selected image and its adversarial version (model ``name``)."""
-    p = state.params()
-    kwargs = dict(grid=p["grid"], baseline=p["baseline"], value=p["value"], target="predicted")
-    net = page.model(sel, name)
-
-    def run(progress):
-        return leave_one_out_map(net, sel.image, adv, label=sel.label, device=sel.device, progress=progress, **kwargs)
-
-    return compute.compute(f"Leave-one-out attributions of {name}", run, compute.model_identity(name), sel.image_key,
-                           sel.label, adv, kwargs)
+    request = leave_one_out_request(state.params())
+    return _single_image(f"Leave-one-out attributions of {name}", sel, name, request, adv, "A coarser grid")
 
 
 def recovery(sel: Selection, name: str, adv: torch.Tensor):
     """The recovery curves of the selected image's adversarial version (model ``name``)."""
-    p = state.params()
-    kwargs = dict(grid=p["grid"], samples=int(p["ssamples"]), random_orders=DEFAULT_RANDOM_ORDERS,
-                  baseline=p["baseline"], value=p["value"], seed=int(p["seed"]))
-    check_work(estimate_passes("shapley", grid=p["grid"], orders=0, samples=kwargs["samples"], images=2),
-               f"The recovery curve of {name}")
+    request = recovery_request(state.params())
+    return _single_image(f"Recovery curve of {name}", sel, name, request, adv,
+                         "Fewer permutation pairs or a coarser grid")
+
+
+def _single_image(label: str, sel: Selection, name: str, request: LeaveOneOutRequest | RecoveryRequest,
+                  adv: Optional[torch.Tensor], cheaper: str):
+    """``request`` on the selected image and ``adv`` through the gate, keyed by the model, the image, its label,
+    ``adv`` and the request, planned by its exact count."""
     net = page.model(sel, name)
 
     def run(progress):
-        return recovery_curve(net, sel.image, sel.label, adv, device=sel.device, progress=progress, **kwargs)
+        return request.run(net, sel.image, sel.label, adv, device=sel.device, progress=progress)
 
-    return compute.compute(f"Recovery curve of {name}", run, compute.model_identity(name), sel.image_key, sel.label,
-                           adv, kwargs)
+    work = page.planned(sel, name, request, 1 if adv is None else 2, cheaper)
+    return compute.compute(label, run, compute.model_identity(name), sel.image_key, sel.label, adv, request,
+                           planned=work)
 
 
 # --------------------------------------------------------------------------- gallery studies
-def _live(kind: str, sel: Selection, name: str, count: int, options: dict[str, Any], passes: int):
-    check_work(passes, f"The {kind} study of {name} over {count} images")
-    indices = balanced_indices(count)
+def _live(sel: Selection, name: str, request: GalleryRequest, rough: int):
+    """A gallery study computed now through the gate, keyed by the model and the request: refused at once when
+    ``rough`` (a cheap upper estimate of its passes) is absurd, else planned by the request's exact count."""
+    what = f"{request.kind.capitalize()} over {len(request.images)} gallery images for {name}"
+    check_work(rough, what)
     net = page.model(sel, name)
-    p = state.params()
 
     def run(progress):
-        return run_in_process(kind, net, model_name=name, images=indices, seed=int(p["seed"]), device=sel.device,
-                         progress=progress, **options)
+        return request.run(net, model_name=name, device=sel.device, progress=progress)
 
-    work = compute.work(name, sel.device, passes, "Fewer gallery images (the setting above), samples or pairs")
-    return compute.compute(f"{kind.capitalize()} over {count} gallery images for {name}", run,
-                           compute.model_identity(name), indices, options, int(p["seed"]), planned=work)
+    work = compute.work(name, sel.device, request.planned_passes(sel.image.shape),
+                        "Fewer gallery images (the setting above), samples or pairs")
+    return compute.compute(what, run, compute.model_identity(name), request, planned=work)
 
 
 def gallery_study(kind: str, sel: Selection, name: str, **extra: Any) -> tuple[Any, bool]:
     """(study, live): the precomputed ``kind`` study of model ``name`` when it matches the session's settings,
     else one computed now over the session's ``images`` gallery images (Fashion-MNIST models only), with
     ``extra`` options of its function."""
-    disentanglement.require_fashion_mnist(sel, name, f"The {kind} study", "mimi.batch.gallery.run_in_process")
+    disentanglement.require_labelled_gallery(sel, name, f"The {kind} study", "mimi.batch.gallery.run_in_process")
     p = state.params()
     stored = precomputed(kind, name, {**settings(p), "ratios": strength_ratios(p)})
     if stored is not None:
         return stored, False
     count = int(p["images"])
-    request = interactions.interaction_request(p)
     if kind == "detection":
-        options = dict(attack=gallery_attack(p), grid=request.grid, pairs=request.pairs,
-                       pair_count=request.pair_count, samples=request.samples, contexts=request.contexts,
-                       coverage=request.coverage, baseline=request.baseline, value=request.value, **extra)
-        passes = estimate_passes("profile", grid=p["grid"], orders=8, pairs=interactions.pairs_evaluated(request),
-                                 samples=request.samples, contexts=request.contexts or 0, images=2 * count)
+        profile = profile_request(p)
+        options = dict(attack=gallery_attack(p), grid=profile.grid, pairs=profile.pairs,
+                       pair_count=profile.pair_count, samples=profile.samples, contexts=profile.contexts,
+                       coverage=profile.coverage, baseline=profile.baseline, value=profile.value, **extra)
+        rough = estimate_passes("profile", grid=profile.grid, orders=8, pairs=interactions.pairs_evaluated(profile),
+                                samples=profile.samples, contexts=profile.contexts or 0, images=2 * count)
     elif kind == "recovery":
-        options = dict(attack=gallery_attack(p), grid=request.grid, baseline=request.baseline,
-                       value=request.value, samples=int(p["ssamples"]), random_orders=DEFAULT_RANDOM_ORDERS,
-                       **extra)
-        passes = estimate_passes("shapley", grid=p["grid"], orders=0, samples=int(p["ssamples"]), images=2 * count)
+        curve = recovery_request(p)
+        options = dict(attack=gallery_attack(p), grid=curve.grid, baseline=curve.baseline, value=curve.value,
+                       samples=curve.samples, random_orders=curve.random_orders, **extra)
+        rough = estimate_passes("shapley", grid=curve.grid, orders=0, samples=curve.samples, images=2 * count)
     else:
         return disentanglement.disentanglement(sel, name, count), True
-    return _live(kind, sel, name, count, options, passes), True
+    request = GalleryRequest(kind, tuple(balanced_indices(count)), int(p["seed"]), options)
+    return _live(sel, name, request, rough), True
 
 
 def detection(sel: Selection, name: str, successful_only: bool) -> tuple[Any, bool]:

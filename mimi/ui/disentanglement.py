@@ -8,9 +8,9 @@ import torch
 from mimi.analysis.gallery import balanced_indices
 from mimi.data.datasets import FMNIST_CLASSES
 from mimi.ui import compute, state
-from mimi.ui.interactions import disentanglement_request, grid_summary, pairs_evaluated
+from mimi.ui.interactions import effort_text, grid_summary, pairs_evaluated
 from mimi.ui.page import model, planned
-from mimi.ui.params import check_work, estimate_passes
+from mimi.ui.params import check_work, disentanglement_request, estimate_passes
 from mimi.ui.sidebar import Selection
 
 
@@ -39,14 +39,12 @@ def gallery_batch_text(count: int) -> str:
 
 
 def disentanglement_summary(p: dict) -> str:
-    """The settings of :func:`disentanglement` in words (its samples and pairs are ``dsamples`` and
-    ``dpcount``, not the profile's)."""
-    drawn = (f"{p['dpcount']} pairs drawn per image from the {p['pairs']} set{state.fitted_note('dpcount')}"
-             if p["dpcount"] else f"every {p['pairs']} pair")
-    effort = (f"{p['dsamples']} × {p['ctx']} contexts per pair and order" if p["ctx"]
-              else f"{p['dsamples']} whole designs per pair and order")
-    return (f"{grid_summary(p)}, {p['orders']} orders, {drawn}, {effort}, "
-            f"baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
+    """The settings of :func:`disentanglement` in words (its samples and pairs are its own, not the profile's)."""
+    request = disentanglement_request(p)
+    drawn = (f"{request.pair_count} pairs drawn per image from the {request.pairs} set"
+             f"{state.fitted_note('dpcount')}" if request.pair_count else f"every {request.pairs} pair")
+    return (f"{grid_summary(request.grid)}, {p['orders']} orders, {drawn}, {effort_text(request)}, "
+            f"baseline {request.baseline}, v = {request.value}, seed {request.seed}")
 
 
 def disentanglement_band_text(count: int) -> str:
@@ -64,9 +62,10 @@ def disentanglement_band_text(count: int) -> str:
             "construction; they are not drawn.")
 
 
-def require_fashion_mnist(sel: Selection, name: str, what: str, api: str) -> None:
-    """ValueError saying that ``what`` runs over the labelled Fashion-MNIST gallery, for a model of another profile."""
-    if sel.input_space.name != "fashion-mnist":
+def require_labelled_gallery(sel: Selection, name: str, what: str, api: str) -> None:
+    """ValueError saying that ``what`` runs over the labelled Fashion-MNIST gallery, for a model of an input space
+    without it."""
+    if not sel.input_space.has_labelled_gallery:
         raise ValueError(f"{what} runs over the 100 labelled Fashion-MNIST gallery images; {name} takes "
                          f"{sel.input_space.title} images ({'×'.join(map(str, sel.input_space.shape))}), whose gallery has too "
                          f"few labelled images. Choose Fashion-MNIST models in the sidebar, or run {api} on your own "
@@ -76,7 +75,7 @@ def require_fashion_mnist(sel: Selection, name: str, what: str, api: str) -> Non
 def disentanglement(sel: Selection, name: str, count: int):
     """D^(m) of model ``name`` over ``count`` gallery images (``dsamples`` samples per order); Fashion-MNIST
     models only (the labelled gallery it runs over)."""
-    require_fashion_mnist(sel, name, "D⁽ᵐ⁾", "mimi.analysis.disentanglement")
+    require_labelled_gallery(sel, name, "D⁽ᵐ⁾", "mimi.analysis.disentanglement")
     request = disentanglement_request(state.params())
     check_work(estimate_passes("profile", grid=request.grid, orders=len(request.ratios),
                                pairs=pairs_evaluated(request), samples=request.samples,

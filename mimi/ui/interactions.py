@@ -1,19 +1,17 @@
-"""The interactions of the selected image: the interaction settings' form, their keyword arguments and summary in
-words, and the cached computations per model: order profiles refined within the time budget
-(:mod:`mimi.ui.refine`) and what their ΔJ bars support, pair heatmaps, Shapley maps and the exact
-decomposition."""
+"""The interactions of the selected image: the interaction settings' form and their summary in words, and the cached
+computations per model: order profiles refined within the time budget (:mod:`mimi.ui.refine`) and what their ΔJ
+bars support, pair heatmaps, Shapley maps and the exact decomposition. The requests come from the settings through
+:mod:`mimi.ui.params`."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 import streamlit as st
 import torch
 
-from mimi.analysis import DEFAULTS
-from mimi.analysis.requests import (DecompositionRequest, DisentanglementRequest, HeatmapRequest, ProfileRequest,
-                                    ShapleyRequest)
+from mimi.analysis.requests import DecompositionRequest, DisentanglementRequest, HeatmapRequest, ProfileRequest
 from mimi.attacks import AttackResult
 from mimi.core.players import parse_grid_spec
 from mimi.ui import refine as refine_
@@ -21,7 +19,7 @@ from mimi.ui import state
 from mimi.ui.attacking import adversarial_image
 from mimi.ui.forms import choice_field, float_field, number_field, submit
 from mimi.ui.page import image_result, planned
-from mimi.ui.params import check_work, estimate_passes, order_ratios
+from mimi.ui.params import check_work, estimate_passes, profile_request, refinement_limits, shapley_request
 from mimi.ui.sidebar import Selection
 
 
@@ -50,24 +48,6 @@ def interaction_form(submit_label: str = "Compute", expanded: bool = True) -> No
                               "value", "seed"), type="primary")
 
 
-def _shared_fields(p: dict) -> dict[str, Any]:
-    """The session's settings that the order profile and D^(m) share."""
-    return dict(grid=p["grid"], baseline=p["baseline"], value=p["value"],
-                ratios=tuple(float(r) for r in order_ratios(p["orders"])), pairs=p["pairs"],
-                contexts=int(p["ctx"]) or None, coverage=DEFAULTS["coverage"], seed=int(p["seed"]))
-
-
-def interaction_request(p: dict) -> ProfileRequest:
-    """The order profile the session's choices ask for (:func:`mimi.analysis.interaction_profile`'s settings)."""
-    return ProfileRequest(pair_count=int(p["pcount"]) or None, samples=int(p["samples"]), **_shared_fields(p))
-
-
-def disentanglement_request(p: dict) -> DisentanglementRequest:
-    """D^(m) as the session's choices ask for it: the profile's settings with D's own pairs and samples."""
-    return DisentanglementRequest(pair_count=int(p["dpcount"]) or None, samples=int(p["dsamples"]),
-                                  **_shared_fields(p))
-
-
 def pairs_evaluated(request: ProfileRequest | DisentanglementRequest) -> int:
     """Pairs a computation evaluates: ``pair_count``, or every pair of the set (an upper bound for
     neighbours: 4 per cell)."""
@@ -76,21 +56,29 @@ def pairs_evaluated(request: ProfileRequest | DisentanglementRequest) -> int:
     return request.pair_count or (n * (n - 1) // 2 if request.pairs == "all" else 4 * n)
 
 
-def grid_summary(p: dict) -> str:
+def grid_summary(grid: str) -> str:
     """grid 16x16 (n = 256 players, ImageNet default)."""
-    rows, cols = parse_grid_spec(p["grid"])
+    rows, cols = parse_grid_spec(grid)
     origin = state.input_space_default("grid")
-    return f"grid {p['grid']} (n = {rows * cols} players" + (f", {origin})" if origin else ")")
+    return f"grid {grid} (n = {rows * cols} players" + (f", {origin})" if origin else ")")
+
+
+def effort_text(request: ProfileRequest | DisentanglementRequest) -> str:
+    """The contexts per pair and order: samples × contexts, or samples whole designs."""
+    if request.contexts:
+        return f"{request.samples} × {request.contexts} contexts per pair and order"
+    return f"{request.samples} whole designs per pair and order"
 
 
 def interaction_summary(p: dict) -> str:
-    drawn = (f"{p['pcount']} pairs drawn from the {p['pairs']} set{state.fitted_note('pcount')}" if p["pcount"]
-             else f"every {p['pairs']} pair")
-    effort = f"{p['samples']} × {p['ctx']} contexts per pair and order" if p["ctx"] else \
-        f"{p['samples']} whole designs per pair and order"
-    target = f" or SE ±{p['tse']:g}" if p["tse"] else ""
-    return (f"{grid_summary(p)}, {p['orders']} orders, {drawn}, {effort} per round, refined for up to "
-            f"{p['budget']:g} s{target}, baseline {p['baseline']}, v = {p['value']}, seed {p['seed']}")
+    """The settings of :func:`profiles` in words."""
+    request = profile_request(p)
+    budget, target_se = refinement_limits(p)
+    drawn = (f"{request.pair_count} pairs drawn from the {request.pairs} set{state.fitted_note('pcount')}"
+             if request.pair_count else f"every {request.pairs} pair")
+    target = f" or SE ±{target_se:g}" if target_se else ""
+    return (f"{grid_summary(request.grid)}, {p['orders']} orders, {drawn}, {effort_text(request)} per round, refined "
+            f"for up to {budget:g} s{target}, baseline {request.baseline}, v = {request.value}, seed {request.seed}")
 
 
 def profiles(sel: Selection, attacks: dict[str, AttackResult], draw: Callable[[dict, dict], None],
@@ -100,15 +88,16 @@ def profiles(sel: Selection, attacks: dict[str, AttackResult], draw: Callable[[d
     only), ``draw(profiles, statuses)`` after each round, with a Stop button while it runs; the pooled profiles
     and each chart's :class:`~mimi.ui.refine.Refinement`."""
     p = state.params()
-    request = interaction_request(p)
+    request = profile_request(p)
+    budget, target_se = refinement_limits(p)
     key = refine_.request_key(sel, list(attacks), request, {n: a.params for n, a in attacks.items()})
     button = st.empty()
     if refine:
         button.button("Stop refining", icon=":material/stop_circle:", on_click=refine_.stop, args=(key,),
                       help="ends the refinement: the charts keep the rounds computed so far")
     try:
-        return refine_.refined_profiles(sel, attacks, request, float(p["budget"]), float(p["tse"]) or None, planned,
-                                        adversarial_image, draw, key, refine)
+        return refine_.refined_profiles(sel, attacks, request, budget, target_se, planned, adversarial_image, draw,
+                                        key, refine)
     finally:
         button.empty()
 
@@ -137,13 +126,9 @@ def delta_j_reading(name: str, profile) -> str:
             f"the largest of them at r = {labels[top]} ({delta_j.mean[top]:.3f} ± {delta_j.se[top]:.3f}).")
 
 
-def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Tensor]):
-    """I^(m)(cell, j) for every cell j, pooled over the orders of ``ratios``: clean, adversarial, difference."""
-    p = state.params()
-    request = HeatmapRequest(grid=p["grid"], baseline=p["baseline"], value=p["value"], cell=int(cell),
-                             ratios=tuple(ratios), samples=int(p["hsamples"]), coverage=DEFAULTS["coverage"],
-                             seed=int(p["seed"]))
-    check_work(estimate_passes("heatmap", grid=p["grid"], orders=len(ratios), samples=request.samples,
+def heatmap(sel: Selection, name: str, request: HeatmapRequest, adv: Optional[torch.Tensor]):
+    """I^(m)(cell, j) for every cell j, pooled over the request's orders: clean, adversarial, difference."""
+    check_work(estimate_passes("heatmap", grid=request.grid, orders=len(request.ratios), samples=request.samples,
                                images=1 if adv is None else 2), f"The pair heatmap of {name}")
     return image_result(f"Pair heatmap of {name}", sel, name, request, adv,
                         "Fewer heatmap samples or orders, or a coarser grid")
@@ -151,10 +136,8 @@ def heatmap(sel: Selection, name: str, cell: int, ratios, adv: Optional[torch.Te
 
 def shapley(sel: Selection, name: str):
     """Sampled Shapley values of every cell of the selected image for model ``name``."""
-    p = state.params()
-    request = ShapleyRequest(grid=p["grid"], baseline=p["baseline"], value=p["value"], samples=int(p["ssamples"]),
-                             seed=int(p["seed"]))
-    check_work(estimate_passes("shapley", grid=p["grid"], orders=0, samples=request.samples),
+    request = shapley_request(state.params())
+    check_work(estimate_passes("shapley", grid=request.grid, orders=0, samples=request.samples),
                f"The Shapley map of {name}")
     return image_result(f"Shapley map of {name}", sel, name, request, None, "Fewer permutation pairs or a coarser grid")
 

@@ -342,7 +342,7 @@ def image_side(report: StudyReport, key: str) -> None:
     """Claim ``key`` on the sidebar's image, analysed as a job of the study, for models A and B."""
     sel = page.selection()
     st.markdown(f"##### Your image: {sel.title}")
-    if sel.input_space.name != "fashion-mnist":
+    if not sel.input_space.has_labelled_gallery:
         st.info("The lesson follows the shipped Fashion-MNIST study: choose Fashion-MNIST models in the sidebar to "
                 "see your image beside it.")
         return
@@ -392,7 +392,7 @@ def intro_image(report: StudyReport) -> None:
     """The sidebar's image: what the study's attack did to it on models A and B."""
     sel = page.selection()
     st.markdown(f"##### Your image: {sel.title}")
-    if sel.input_space.name != "fashion-mnist":
+    if not sel.input_space.has_labelled_gallery:
         st.info("The lesson follows the shipped Fashion-MNIST study: choose Fashion-MNIST models in the sidebar.")
         return
     for name, result in landed_results(sel, sel.models, report).items():

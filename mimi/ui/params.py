@@ -1,8 +1,13 @@
-"""The dashboard's parameters: names (also the URL query keys), defaults, bounds (no Streamlit here).
+"""The dashboard's parameters: names (also the URL query keys), defaults, bounds, and the library's requests they
+make (no Streamlit here).
 
 Every parameter a page can change is declared once as a :class:`Param`; :func:`parse` turns a
 URL value into a bounded value or explains why it was refused, so that no request asks for
-absurd work. The interaction defaults come from :data:`mimi.analysis.DEFAULTS`, the default
+absurd work. The settings dict of a session is keyed by these URL names (``pcount``, ``ctx``, ``tse``, …); only
+this module translates them into the library's names: :func:`profile_request`, :func:`disentanglement_request`,
+:func:`heatmap_request`, :func:`shapley_request`, :func:`recovery_request`, :func:`leave_one_out_request`,
+:func:`attack_request` and
+:func:`refinement_limits`. The interaction defaults come from :data:`mimi.analysis.DEFAULTS`, the default
 view of the engine (on Fashion-MNIST), and so do the attack's: the equal-ε budget from its ``eps`` and ``steps``,
 the equal-strength one from its ``equal_strength``; a model of another dataset starts at its input space's grid and ε
 (:func:`input_space_defaults`; the equal-strength cap is the same for every dataset).
@@ -14,11 +19,14 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from mimi.analysis import DEFAULTS
+from mimi.analysis.requests import AttackRequest, DisentanglementRequest, HeatmapRequest, ProfileRequest, ShapleyRequest
 from mimi.core.pairs import PAPER_RATIOS
 from mimi.core.players import parse_grid_spec
 from mimi.core.values import VALUE_FUNCTIONS
 from mimi.data.datasets import FMNIST_CLASSES
-from mimi.data.input_spaces import InputSpace
+from mimi.data.input_spaces import DEFAULT_INPUT_SPACE, InputSpace
+from mimi.defenses.recovery import DEFAULT_RANDOM_ORDERS
+from mimi.defenses.requests import LeaveOneOutRequest, RecoveryRequest
 
 COARSE_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
 GRIDS = ("2x2", "3x3", "4x4", "7x7", "8x8", "14x14", "16x16")   # 8x8: CIFAR-10's, 16x16: ImageNet's (the paper's)
@@ -82,7 +90,7 @@ def analysis_defaults() -> dict[str, Any]:
 def input_space_defaults(space: InputSpace) -> dict[str, Any]:
     """The defaults an input space sets in place of the dashboard's (which are Fashion-MNIST's): for any
     other input space, its grid of players and its ε (CIFAR-10: 8x8 and 8/255; ImageNet: 16x16 and 4/255)."""
-    if space.name == "fashion-mnist":
+    if space.name == DEFAULT_INPUT_SPACE:
         return {}
     return {"grid": space.grid, "eps": float(space.eps)}
 
@@ -186,6 +194,73 @@ def band_ratios(band: str, ratio: float = 1.0) -> tuple[float, ...]:
         raise ValueError(f"unknown band {band!r}; choose spread, low, middle, high or single")
     low, high = HEATMAP_BANDS[band]
     return tuple(r for r in PAPER_RATIOS if low <= r < high or (band == "high" and r == 1.0))
+
+
+# --------------------------------------------------------------------------- the library's requests
+def _order_fields(p: dict) -> dict[str, Any]:
+    """The settings ``p`` that the order profile and D^(m) share (``ctx``: contexts per sample, 0 for whole
+    designs)."""
+    return dict(grid=p["grid"], baseline=p["baseline"], value=p["value"],
+                ratios=tuple(float(r) for r in order_ratios(p["orders"])), pairs=p["pairs"],
+                contexts=int(p["ctx"]) or None, coverage=DEFAULTS["coverage"], seed=int(p["seed"]))
+
+
+def profile_request(p: dict) -> ProfileRequest:
+    """The order profile that settings ``p`` ask for (``pcount`` pairs, 0 for all; ``samples`` per order)."""
+    return ProfileRequest(pair_count=int(p["pcount"]) or None, samples=int(p["samples"]), **_order_fields(p))
+
+
+def disentanglement_request(p: dict) -> DisentanglementRequest:
+    """D^(m) as settings ``p`` ask for it: the profile's settings with D's own pairs (``dpcount``) and samples
+    (``dsamples``)."""
+    return DisentanglementRequest(pair_count=int(p["dpcount"]) or None, samples=int(p["dsamples"]),
+                                  **_order_fields(p))
+
+
+def refinement_limits(p: dict) -> tuple[float, Optional[float]]:
+    """(seconds, target SE or None): how long each order profile refines (``budget``), and the error bar that ends
+    it sooner (``tse``, 0 for none)."""
+    return float(p["budget"]), float(p["tse"]) or None
+
+
+def heatmap_request(p: dict, cell: int, ratios: Sequence[float]) -> HeatmapRequest:
+    """The pair heatmap of ``cell`` pooled over ``ratios`` (``hsamples`` samples per order)."""
+    return HeatmapRequest(grid=p["grid"], baseline=p["baseline"], value=p["value"], cell=int(cell),
+                          ratios=tuple(ratios), samples=int(p["hsamples"]), coverage=DEFAULTS["coverage"],
+                          seed=int(p["seed"]))
+
+
+def shapley_request(p: dict) -> ShapleyRequest:
+    """The Shapley map (``ssamples`` permutation pairs)."""
+    return ShapleyRequest(grid=p["grid"], baseline=p["baseline"], value=p["value"], samples=int(p["ssamples"]),
+                          seed=int(p["seed"]))
+
+
+def recovery_request(p: dict) -> RecoveryRequest:
+    """The recovery curve: the Shapley map's settings (the change of the Shapley values ranks the cells,
+    ``ssamples`` permutation pairs) and the random orders of its baseline curve."""
+    shapley = shapley_request(p)
+    return RecoveryRequest(grid=shapley.grid, baseline=shapley.baseline, value=shapley.value, samples=shapley.samples,
+                           random_orders=DEFAULT_RANDOM_ORDERS, seed=shapley.seed)
+
+
+def leave_one_out_request(p: dict) -> LeaveOneOutRequest:
+    """ML-LOO's attributions, each input scored for its predicted class (what a detector sees)."""
+    return LeaveOneOutRequest(grid=p["grid"], baseline=p["baseline"], value=p["value"], target="predicted")
+
+
+def attack_request(p: dict, protocol: Optional[str] = None) -> AttackRequest:
+    """The PGD attack of the session's protocol (or ``protocol``). Equal strength: untargeted, landed at U
+    (``utility``, band ``tol``) within its own ε cap (``ueps``), steps (``usteps``), step size (``ustep``) and start
+    (``rstart``); equal ε: its budget (``eps``, ``steps``, ``step``), target and stop rule."""
+    common = dict(norm=p["norm"], restarts=int(p["restarts"]), value=p["value"], seed=int(p["seed"]))
+    if (protocol or p["protocol"]) == "strength":
+        return AttackRequest(eps=float(p["ueps"]), steps=int(p["usteps"]), step_size=float(p["ustep"]) or None,
+                             targeted=None, stop_utility=float(p["utility"]), tolerance=float(p["tol"]),
+                             stop_rule="utility", random_start=p["rstart"] == "on", early_stop=False, **common)
+    return AttackRequest(eps=float(p["eps"]), steps=int(p["steps"]), step_size=float(p["step"]) or None,
+                         targeted=None if p["target"] == "none" else int(p["target"]), stop_utility=None,
+                         early_stop=p["stop"] == "success", **common)
 
 
 #: Mask rows per (order, pair, sample) of the engine's order-profile estimator at the dashboard's

@@ -12,7 +12,7 @@ import torch
 from mimi.core.games import predict
 from mimi.data.datasets import FMNIST_CLASSES
 from mimi.data.images import MAX_UPLOAD_BYTES, UPLOAD_EXTENSIONS, UploadError, decode_upload, enlarge
-from mimi.data.input_spaces import InputSpace, card_input_space, input_space
+from mimi.data.input_spaces import DEFAULT_INPUT_SPACE, InputSpace, card_input_space, input_space
 from mimi.models import registry, zoo
 from mimi.models.cards import zoo_dir
 from mimi.ui import compute, state
@@ -123,7 +123,7 @@ def _model_pickers(values: dict, available: list[str]) -> tuple[list[str], Input
     another input space (from the URL, or left from before a switch) is replaced by one of A's."""
     if not available:
         st.error("The model zoo is empty: train the models with `mimi train` (see the README).")
-        return [], input_space("fashion-mnist")
+        return [], input_space(DEFAULT_INPUT_SPACE)
     groups = _by_input_space(available)
     current_a = values.get("a") if values.get("a") in available else zoo.default_models(available)[0]
     chosen_space = card_input_space(compute.zoo_card(current_a)).name

@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional, Sequence
 import streamlit as st
 
 from mimi.analysis import default_pair_count
-from mimi.data.input_spaces import InputSpace, eps_text, input_space, same_input_space
+from mimi.data.input_spaces import DEFAULT_INPUT_SPACE, InputSpace, eps_text, input_space, same_input_space
 from mimi.models.zoo import default_models
 from mimi.ui import compute
 from mimi.ui.params import INPUT_SPACE_PARAMS, Param, build_params, input_space_defaults
@@ -54,7 +54,7 @@ def widget_key(param: str) -> str:
 
 def current_input_space() -> InputSpace:
     """Model A's input space (set by :func:`follow_input_space` on every run; Fashion-MNIST before the first)."""
-    return input_space(st.session_state.get(INPUT_SPACE_KEY, "fashion-mnist"))
+    return input_space(st.session_state.get(INPUT_SPACE_KEY, DEFAULT_INPUT_SPACE))
 
 
 def defaults() -> dict[str, Any]:

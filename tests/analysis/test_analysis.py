@@ -5,35 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from mimi import analysis as A
-from mimi.core.compute import freeze
 from mimi.core.games import ImageGame
 from mimi.core.progress import Cancelled
 from mimi.core.results import Result
 from mimi.interactions import exact_order_interactions, exact_shapley
-from mimi.models.networks import Normalize
-
-
-class TinyNet(nn.Module):
-    """Normalize -> conv -> ReLU -> pool -> linear: 1x12x12 inputs, 4 classes, non-additive."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.normalize = Normalize((0.3,), (0.3,))
-        self.conv = nn.Conv2d(1, 6, 3, padding=1)
-        self.head = nn.Linear(6 * 4 * 4, 4)
-
-    def forward(self, x):
-        h = torch.relu(self.conv(self.normalize(x)))
-        return self.head(nn.functional.avg_pool2d(h, 3).flatten(1))
+from tests.nets import TinyNet, frozen
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    return freeze(TinyNet())
+    return frozen(TinyNet)
 
 
 @pytest.fixture(scope="module")

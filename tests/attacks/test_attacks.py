@@ -22,6 +22,7 @@ from mimi.core.compute import freeze
 from mimi.core.results import Result, load_result
 from mimi.core.values import class_value
 from mimi.data.datasets import load_gallery
+from tests.nets import TwoConvNet, frozen
 
 
 class Affine(nn.Module):
@@ -35,21 +36,6 @@ class Affine(nn.Module):
         return x.flatten(1) @ self.weight.T + self.bias
 
 
-class TinyNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(1, 6, 3, stride=2), nn.ReLU(), nn.Conv2d(6, 8, 3, stride=2), nn.ReLU(),
-                                 nn.Flatten(), nn.Linear(8 * 6 * 6, 10))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-def tiny_net(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)  # weight initialisation only
-    return freeze(TinyNet())
-
-
 def images(count: int, seed: int = 0) -> torch.Tensor:
     """Fashion-MNIST-like inputs: a black background (exact zeros) with a bright random blob."""
     g = torch.Generator().manual_seed(seed)
@@ -61,11 +47,11 @@ def images(count: int, seed: int = 0) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=None)
 def fitted_net(every: int = 1) -> nn.Module:
-    """TinyNet fitted for 40 Adam steps to every ``every``-th gallery image: a real, non-robust classifier."""
+    """TwoConvNet fitted for 40 Adam steps to every ``every``-th gallery image: a real, non-robust classifier."""
     data = load_gallery()
     x, y = data.images[::every], data.labels[::every]
     torch.manual_seed(0)  # weight initialisation only
-    model = TinyNet()
+    model = TwoConvNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-2)
     for _ in range(40):
         optimizer.zero_grad()
@@ -166,7 +152,7 @@ def test_pgd_stays_in_the_eps_ball_and_the_valid_range(seed, eps, steps, norm, s
                                                        random_start, early_stop, targeted):
     if norm == "linf":
         eps = min(eps, 1.0)
-    net = tiny_net(seed % 3)
+    net = frozen(TwoConvNet, seed % 3)
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(5, 1, 28, 28, generator=g) * (torch.rand(5, 1, 28, 28, generator=g) < 0.6)
     y = torch.randint(0, 10, (5,), generator=g)
@@ -188,7 +174,7 @@ def test_fgsm_stays_in_the_eps_ball_and_the_valid_range(seed, eps, norm, random_
         eps = min(eps, 1.0)
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(4, 1, 28, 28, generator=g) * (torch.rand(4, 1, 28, 28, generator=g) < 0.6)
-    result = fgsm(tiny_net(seed % 3), x, torch.randint(0, 10, (4,), generator=g), eps=eps, norm=norm,
+    result = fgsm(frozen(TwoConvNet, seed % 3), x, torch.randint(0, 10, (4,), generator=g), eps=eps, norm=norm,
                   random_start=random_start, seed=seed)
     assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
     size = result.linf_norm if norm == "linf" else result.l2_norm
@@ -377,7 +363,7 @@ def test_pgd_perturb_matches_pgd_and_uses_the_given_generator(net, batch):
 
 def test_the_model_is_never_mutated():
     torch.manual_seed(0)
-    model = TinyNet().train()  # parameters require gradients, training mode: as during adversarial training
+    model = TwoConvNet().train()  # parameters require gradients, training mode: as during adversarial training
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = images(4), torch.arange(4)
     pgd(model, x, y, eps=0.1, steps=3, restarts=2, early_stop=True)
@@ -401,7 +387,7 @@ def tensor_fields(result: AttackResult) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("attack", [pgd, fgsm])
 def test_result_fields_are_tensors_on_the_input_device(batch, attack, device):
     x, y = batch
-    model = tiny_net().to(device)
+    model = frozen(TwoConvNet).to(device)
     x = x[:4].to(device)
     for labels in (y[:4].to(device), y[:4].tolist(), y[:4]):  # a tensor on x's device, a list, a CPU tensor
         result = attack(model, x, labels, eps=0.1, targeted=[1, 2, 3, 4])

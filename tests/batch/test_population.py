@@ -8,41 +8,23 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from mimi import analysis as A
 from mimi import figures
 from mimi.batch import population as P
 from mimi.cli import main
-from mimi.core.compute import freeze
 from mimi.core.results import load_result
 from mimi.data.datasets import load_gallery
 from mimi.figures import profiles as figures_profiles
-from mimi.models.networks import Normalize
+from tests.nets import TinyFashionNet, frozen
 
 #: DEFAULTS shrunk for speed: the library reads DEFAULTS at call time, so these reach gallery_profile.
 TINY = dict(grid="3x3", ratios=(0.2, 0.5, 1.0), pair_count=4, samples=2, contexts=1, steps=2)
 
 
-class TinyNet(nn.Module):
-    """An untrained 1x28x28 -> 10 classes network (conv, ReLU, pool, linear)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.normalize = Normalize((0.3,), (0.3,))
-        self.conv = nn.Conv2d(1, 4, 5, stride=3)
-        self.head = nn.Linear(4 * 4 * 4, 10)
-
-    def forward(self, x):
-        h = torch.relu(self.conv(self.normalize(x)))
-        return self.head(nn.functional.adaptive_avg_pool2d(h, 4).flatten(1))
-
-
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    return freeze(TinyNet())
+    return frozen(TinyFashionNet)
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,15 @@ import pytest
 import torch
 
 from mimi.bench import attacks as bench
-from mimi.core.compute import freeze
 from mimi.data.datasets import load_gallery
-from tests.attacks.test_attacks import TinyNet
+from tests.nets import TwoConvNet, frozen
 
 pytest.importorskip("torchattacks", reason="torchattacks is a test extra: pip install -e '.[test]'")
 
 
 @pytest.fixture(scope="module")
 def net():
-    torch.manual_seed(0)
-    return freeze(TinyNet())
+    return frozen(TwoConvNet)
 
 
 def test_step_times_interleave_both_implementations(net):

@@ -11,12 +11,12 @@ from mimi.core.games import ImageGame, resolve_target
 from mimi.core.progress import Cancelled
 from mimi.core.values import class_value
 from mimi.models.networks import SmallCNN
+from tests.nets import frozen
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    return freeze(SmallCNN())
+    return frozen(SmallCNN)
 
 
 @pytest.fixture(scope="module")
