@@ -3,6 +3,7 @@ unreachable cluster address ends with a clear message after the timeout, not a h
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -10,7 +11,7 @@ import pytest
 
 from mimi.batch.study import gallery_images, plan_study, run_study
 from mimi.cli import main
-from tests.batch.test_study import CLI_TINY, MODELS, TINY, numbers
+from tests.batch.test_study import CLI_TINY, MODELS, TINY, numbers, without_times
 from tests.conftest_app import make_zoo
 
 ray = pytest.importorskip("ray")
@@ -29,6 +30,20 @@ def test_local_ray_with_two_cpus_gives_the_in_process_numbers(zoo_dir, tmp_path)
     assert numbers(tmp_path / "ray") == numbers(tmp_path / "here")
     assert not ray.is_initialized()                                  # shut down after the run
     assert run_study(tmp_path / "ray", plan).ran == 0                # Ray's results resume in-process too
+
+
+def test_a_gallery_study_on_local_ray_gives_the_in_process_result(zoo_dir, tmp_path):
+    """The gallery studies run on the same engine: their runner and jobs travel to Ray workers and back."""
+    from mimi.batch import gallery
+
+    options = dict(grid="3x3", pair_count=4, samples=2)
+    plan = gallery.plan_gallery("strength", MODELS, [0, 10], seed=5, zoo_dir=zoo_dir, **options)
+    in_process = run_study(tmp_path / "here", plan)
+    on_ray = run_study(tmp_path / "ray", plan, ray="local", num_cpus=2)
+    assert (in_process.done, on_ray.done, on_ray.ran) == (4, 4, 4)
+    here, there = gallery.collect(tmp_path / "here"), gallery.collect(tmp_path / "ray")
+    for name in MODELS:
+        assert without_times(json.loads(there[name].to_json())) == without_times(json.loads(here[name].to_json()))
 
 
 def closed_port() -> int:
