@@ -5,10 +5,10 @@ A *study folder* holds ``DIR/study.json``, the manifest (what every job depends 
 study (:mod:`mimi.batch.study`) and the gallery studies (:mod:`mimi.batch.gallery`: the gallery references and the
 defenses studies) are plans this engine runs: a plan has a ``manifest``, its ``jobs`` (each with a ``key``, a
 ``model`` name and an ``image`` in words), the loaded ``models`` and a ``runner``, a small picklable callable
-``runner(model, job, device=, threads=, batch_size=)`` that computes one job's result. A manifest has ``params``
-(compared when a folder is run again), ``jobs`` (records with ``key``, ``model`` and ``image``), ``skipped``, the
-type name of its jobs' results (``result_type``), and each result type may say what is wrong with a file
-(``problem(manifest)``, "" when nothing).
+``runner(model, job, device=, batch_size=)`` that computes one job's result (the engine sets the job's torch
+threads around it). A manifest has ``params`` (compared when a folder is run again), ``jobs`` (records with ``key``,
+``model`` and ``image``), optionally ``skipped``, and the type name of its jobs' results (``job_result``); each result
+type says what is wrong with a file of it (``problem(manifest)``, "" when nothing).
 
 Running a plan again runs only the jobs without a result: those never run, those that failed, and those whose file
 is corrupt (moved aside to ``<key>.json.corrupt`` and reported). A folder that holds other parameters is refused
@@ -67,15 +67,16 @@ class JobFailure(Result):
     wall_time_s: float
 
 
-def guarded(job: Any, threads: int, compute: Callable[[], Result]) -> Result:
-    """``compute()`` with ``threads`` torch threads (CPU gradients are summed in a thread-dependent order, so the
-    same threads give bitwise the same numbers in any process); any exception but an interrupt becomes a
+def run_guarded(runner: Callable[..., Result], model, job, *, device, threads: int = 1,
+                batch_size: Optional[int] = None) -> Result:
+    """One job by ``runner`` with ``threads`` torch threads (CPU gradients are summed in a thread-dependent order, so
+    the same threads give bitwise the same numbers in any process); any exception but an interrupt becomes a
     :class:`JobFailure` of ``job``, so one failing job never stops the others."""
     start = time.perf_counter()
     previous = torch.get_num_threads()
     torch.set_num_threads(int(threads))
     try:
-        return compute()
+        return runner(model, job, device=device, batch_size=batch_size)
     except Exception as exc:  # recorded, and the study goes on (interrupts are not caught)
         message = str(exc).splitlines()[0] if str(exc) else ""
         return JobFailure(key=job.key, model=job.model, image=job_image(job), error=f"{type(exc).__name__}: "
@@ -314,12 +315,6 @@ def _run(folder, plan: Any, force: bool, limit: Optional[int], ray_module, gpus_
     status = study_status(folder, ran=ran, wall_time_s=time.perf_counter() - start)
     status.corrupted = scan.corrupted  # found by this run, set aside and recomputed
     return status
-
-
-def run_guarded(runner: Callable[..., Result], model, job, *, device, threads: int = 1,
-                batch_size: Optional[int] = None) -> Result:
-    """One job by ``runner`` with ``threads`` torch threads; an exception becomes its JobFailure."""
-    return guarded(job, threads, lambda: runner(model, job, device=device, batch_size=batch_size))
 
 
 # --------------------------------------------------------------------------- Ray

@@ -43,8 +43,8 @@ from mimi.batch.population import (POPULATION_DIR, gallery_profile, load_gallery
 from mimi.batch.study.plan import weights_hash
 from mimi.core.results import Result, load_shipped_result
 from mimi.data.datasets import ASSETS_DIR, load_gallery
-from mimi.defenses.detection import (MAX_BOOTSTRAP, bootstrap_weights, combine_detection, detection_image,
-                                     detection_settings, detection_study)
+from mimi.defenses.detection import (bootstrap_weights, combine_detection, detection_image, detection_settings,
+                                     detection_study)
 from mimi.defenses.recovery import combine_recovery, recovery_image, recovery_settings, recovery_study
 from mimi.defenses.requests import LeaveOneOutRequest, RecoveryRequest
 from mimi.defenses.strength import combine_strength, gallery_strength, strength_image, strength_settings
@@ -78,8 +78,7 @@ def gallery_settings(kind: str, **options: Any) -> tuple[dict[str, Any], dict[st
     if kind == "detection":
         combine = {"successful_only": bool(options.pop("successful_only", True)),
                    "resamples": int(options.pop("resamples", 2000))}
-        if not 100 <= combine["resamples"] <= MAX_BOOTSTRAP:
-            bootstrap_weights(2, combine["resamples"], 0)   # raises the bound's message
+        bootstrap_weights(2, combine["resamples"], 0)   # bound check before any work, as detection_study does
         return detection_settings(**options), combine
     if kind == "recovery":
         return recovery_settings(**options), {}

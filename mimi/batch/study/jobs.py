@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mimi import analysis
-from mimi.batch.engine import JobFailure, guarded
+from mimi.batch.engine import JobFailure, run_guarded
 from mimi.batch.study.plan import Job, StudyManifest, StudyParams
 from mimi.core.games import ImageGame, on_device, resolve_target
 from mimi.core.results import Result
@@ -149,7 +149,7 @@ def run_job(model: nn.Module, job: Job, settings: StudyParams, *, device="cpu", 
     on shared masks, seeded with the job's seed, and the D^(m) contributions of x; with ``twin_value`` the
     profile and D^(m) again for that value function, from the same forward passes. With ``threads`` torch
     threads; an exception becomes a JobFailure."""
-    return guarded(job, threads, lambda: compute_job(model, job, settings, device=device, batch_size=batch_size))
+    return run_guarded(StudyRunner(settings), model, job, device=device, threads=threads, batch_size=batch_size)
 
 
 def compute_job(model: nn.Module, job: Job, settings: StudyParams, *, device="cpu",
